@@ -1,0 +1,93 @@
+"""The `qmoe` command line: each command is a thin call into `experiments/`."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import typer
+
+from qmoe_cli.errors import ConfigError, QmoeError
+
+app = typer.Typer(
+    name="qmoe",
+    help="A lab for hybrid quantum-classical Mixture-of-Experts research.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CONFIG_ARG = typer.Argument(..., help="YAML experiment config.", show_default=False)
+SET_OPT = typer.Option(
+    None,
+    "--set",
+    metavar="KEY=VALUE",
+    help="Override a config key (dotted path; the value is parsed as YAML). Repeatable.",
+)
+OUT_OPT = typer.Option(None, "--out", help="Output directory (default: the config's output_dir).")
+SEEDS_OPT = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2.")
+
+
+def one_line_errors(fn):
+    """Turn qmoe's errors into one line on stderr and their exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from qmoe_cli.progress import err
+
+        try:
+            return fn(*args, **kwargs)
+        except QmoeError as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _load(config: Path, overrides: list[str] | None, seeds: str | None):
+    from qmoe_cli.config import load_config
+
+    overrides = list(overrides or [])
+    if seeds is not None:
+        try:
+            values = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"--seeds: expected comma-separated integers, got {seeds!r}"
+            ) from None
+        overrides.append(f"seeds={values}")
+    return load_config(config, overrides)
+
+
+@app.command()
+@one_line_errors
+def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = SEEDS_OPT):
+    """Check a config and print it resolved (every key, defaults filled in)."""
+    from qmoe_cli.config import dump_config
+    from qmoe_cli.progress import out
+
+    cfg = _load(config, set_, seeds)
+    out.print(dump_config(cfg), markup=False, highlight=False, end="")
+    out.print(f"# {config}: valid", markup=False, highlight=False)
+
+
+@app.command()
+@one_line_errors
+def train(
+    config: Path = CONFIG_ARG,
+    set_: list[str] = SET_OPT,
+    seeds: str = SEEDS_OPT,
+    out: Path = OUT_OPT,
+):
+    """Train one model per seed and write a run folder."""
+    from qmoe_cli.experiments.train import run_train
+
+    cfg = _load(config, set_, seeds)
+    run_train(cfg, out if out is not None else cfg.output_dir)
+
+
+if __name__ == "__main__":
+    app()

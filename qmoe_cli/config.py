@@ -1,0 +1,266 @@
+"""Validated experiment configs: YAML file -> `--set` overrides -> pydantic models.
+
+Every key of a config is declared here with its default, so `qmoe validate` can
+print the whole resolved config and an unknown key is an error, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from qmoe_cli.errors import ConfigError
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+DATASETS = ("two_moons", "circles")
+# Keys that only mean something for some datasets (None elsewhere; all others apply to all).
+DATASET_ONLY_KEYS = {"factor": ("circles",)}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Strict):
+    """Which dataset, how much of it, and how it is split and scaled."""
+
+    name: Literal["two_moons", "circles"] = "two_moons"
+    n_samples: int = Field(1000, ge=20, le=1_000_000, description="points generated")
+    noise: float = Field(0.1, ge=0.0, le=10.0, description="std of the Gaussian noise")
+    factor: float | None = Field(
+        None, gt=0.0, lt=1.0, description="circles only: inner/outer radius (default 0.5)"
+    )
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    scaling: Literal["minmax_pi", "standard", "none"] = "minmax_pi"
+    pca_components: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if self.test_fraction + self.val_fraction >= 0.9:
+            raise ValueError(
+                "test_fraction + val_fraction must leave at least 10% of the data for training"
+            )
+        for key, datasets in DATASET_ONLY_KEYS.items():
+            if getattr(self, key) is not None and self.name not in datasets:
+                raise ValueError(f"'{key}' does not apply to dataset '{self.name}'")
+        return self
+
+
+class LinearRouterConfig(Strict):
+    """Softmax(W x + b): the paper's Model A."""
+
+    type: Literal["linear"] = "linear"
+
+
+class MLPRouterConfig(Strict):
+    """A multilayer perceptron ending in a softmax: the paper's Model C."""
+
+    type: Literal["mlp"]
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=lambda: [32])
+    activation: Literal["relu", "tanh", "gelu"] = "relu"
+
+    @field_validator("hidden")
+    @classmethod
+    def _not_empty(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("an MLP router needs at least one hidden layer (use type: linear)")
+        return v
+
+
+RouterConfig = Annotated[LinearRouterConfig | MLPRouterConfig, Field(discriminator="type")]
+ROUTER_TYPES = ("linear", "mlp")
+
+
+class ExpertsConfig(Strict):
+    """The experts: each maps the input to class logits."""
+
+    type: Literal["linear"] = "linear"
+    count: int = Field(2, ge=2, le=1024, description="number of experts (at least 2)")
+
+
+class ModelConfig(Strict):
+    router: RouterConfig = Field(default_factory=LinearRouterConfig)
+    experts: ExpertsConfig = Field(default_factory=ExpertsConfig)
+
+
+class TrainConfig(Strict):
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(0.01, gt=0.0, le=10.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd only")
+    weight_decay: float = Field(0.0, ge=0.0)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(100, ge=1, le=100_000)
+    early_stopping: bool = True
+    patience: int = Field(10, ge=1, description="epochs without val-loss improvement")
+    min_delta: float = Field(0.0, ge=0.0, description="improvement smaller than this is none")
+    dtype: Literal["float32", "float64"] = "float32"
+    threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="torch threads per run; seeds and variants run in parallel processes instead",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError("'momentum' applies only to optimizer: sgd")
+        return self
+
+
+class ExperimentConfig(Strict):
+    """One experiment: data + model + training, run once per seed."""
+
+    name: str = Field("experiment", pattern=NAME_PATTERN)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4]
+    )
+    output_dir: str = "runs"
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one seed")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must not repeat")
+        return v
+
+
+# --------------------------------------------------------------------------- loading
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'a.b=value' -> ('a.b', value parsed as YAML)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not _KEY.match(key):
+        raise ConfigError(
+            f"bad override '{text}': expected KEY=VALUE with a dotted key, e.g. train.epochs=5"
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        problem = _yaml_problem(exc)
+        raise ConfigError(f"bad override '{text}': value is not valid YAML ({problem})") from None
+    return key, value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Set each dotted key in a copy of the raw mapping (creating missing mappings)."""
+    data = copy.deepcopy(raw)
+    for text in overrides:
+        key, value = parse_override(text)
+        set_dotted(data, key, value)
+    return data
+
+
+def set_dotted(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"cannot set '{key}': '{where}' is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping; every failure is a ConfigError naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a file: {p}") from None
+    except PermissionError:
+        raise ConfigError(f"config file not readable (permission denied): {p}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file is not UTF-8 text: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({_yaml_problem(exc)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{p}: the top level must be a mapping of keys, got {type(data).__name__}"
+        )
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """YAML file + overrides -> validated ExperimentConfig (name defaults to the file's stem)."""
+    raw = read_yaml(path)
+    raw = apply_overrides(raw, overrides or [])
+    if "name" not in raw and re.match(NAME_PATTERN, Path(path).stem):
+        raw["name"] = Path(path).stem
+    return validate_config(raw, source=str(path))
+
+
+def validate_config(raw: Any, source: str = "config") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """All problems on one line, each led by its dotted key."""
+    parts = []
+    for err in exc.errors():
+        loc = _dotted(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            loc = f"{loc}.type" if loc else "type"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts).replace("\n", "\\n")  # one line, whatever the keys hold
+
+
+def dump_config(cfg: BaseModel) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def _dotted(loc: tuple) -> str:
+    out: list[str] = []
+    for i, item in enumerate(loc):
+        # A discriminated union puts its tag into the location: drop it.
+        if i > 0 and loc[i - 1] == "router" and item in ROUTER_TYPES:
+            continue
+        if isinstance(item, int):
+            out.append(f"[{item}]")
+        else:
+            out.append(("." if out else "") + str(item))
+    return "".join(out)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return problem

@@ -1,0 +1,31 @@
+"""Errors the CLI turns into one clear line and an exit code (never a traceback)."""
+
+
+class QmoeError(Exception):
+    """A problem the user can fix; the message names the key or file."""
+
+    exit_code = 1
+
+
+class ConfigError(QmoeError):
+    """Bad config file, key, value or override."""
+
+    exit_code = 2
+
+
+class DataError(QmoeError):
+    """A dataset that cannot be loaded or split as asked."""
+
+    exit_code = 2
+
+
+class TrainingError(QmoeError):
+    """Training could not go on (e.g. the loss became NaN or infinite)."""
+
+    exit_code = 1
+
+
+class RunFolderError(QmoeError):
+    """The output directory cannot be written or a run folder cannot be read."""
+
+    exit_code = 1

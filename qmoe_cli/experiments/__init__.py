@@ -1,0 +1,1 @@
+"""Experiments: each turns a validated config into run folders."""

@@ -1,0 +1,185 @@
+"""`qmoe train`: one model config, trained once per seed, into one run folder.
+
+<run>/config.yaml  env.json  metrics.json  summary.csv
+<run>/decision_boundary.png  routing.png       (2-D data; the first seed's model)
+<run>/seed-<s>/metrics.json  history.csv  model.pt
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.table import Table
+
+from qmoe_cli.config import ExperimentConfig, dump_config
+from qmoe_cli.data import Splits, load_dataset
+from qmoe_cli.metrics import ETA_DEFINITION, efficiency, evaluate, mean_ci
+from qmoe_cli.models import MixtureOfExperts, build_model, param_counts
+from qmoe_cli.progress import out, progress_bar
+from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
+from qmoe_cli.training import DTYPES, FitResult, fit, seed_everything
+
+SUMMARY_METRICS = ("test_accuracy", "test_f1_macro", "eta", "epochs_run", "fit_seconds")
+
+
+@dataclass
+class SeedRun:
+    seed: int
+    metrics: dict
+    fit: FitResult
+    model: MixtureOfExperts
+    splits: Splits
+
+
+def run_seed(cfg: ExperimentConfig, seed: int, on_epoch=None) -> SeedRun:
+    """Data split, model init and training, all from this one seed."""
+    splits = load_dataset(cfg.data, seed)
+    seed_everything(seed)
+    model = build_model(cfg.model, splits.n_features, splits.n_classes)
+    result = fit(model, splits, cfg.train, seed, on_epoch)
+    test = evaluate(model, *splits.tensors("test", DTYPES[cfg.train.dtype]))
+    params = param_counts(model)
+    best = result.history[result.best_epoch - 1]
+    metrics = {
+        "seed": seed,
+        "test_accuracy": test["accuracy"],
+        "test_f1_macro": test["f1_macro"],
+        "val_accuracy": best["val_acc"],
+        "params": params,
+        "eta": efficiency(test["accuracy"], params["router"]),
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "fit_seconds": result.seconds,
+        "usage": test["usage"],
+        "data": splits.info(),
+    }
+    return SeedRun(seed, metrics, result, model, splits)
+
+
+def summary_row(m: dict) -> dict:
+    """One flat CSV row of a seed's metrics."""
+    return {
+        "seed": m["seed"],
+        "test_accuracy": m["test_accuracy"],
+        "test_f1_macro": m["test_f1_macro"],
+        "val_accuracy": m["val_accuracy"],
+        "router_params": m["params"]["router"],
+        "expert_params": m["params"]["experts"],
+        "total_params": m["params"]["total"],
+        "eta": m["eta"],
+        "epochs_run": m["epochs_run"],
+        "best_epoch": m["best_epoch"],
+        "fit_seconds": m["fit_seconds"],
+        "gate_entropy": m["usage"]["gate_entropy"],
+        "unused_experts": m["usage"]["unused_experts"],
+    }
+
+
+def write_seed(folder: Path, run: SeedRun) -> None:
+    folder.mkdir()
+    write_json(folder / "metrics.json", run.metrics)
+    write_csv(folder / "history.csv", run.fit.history)
+    torch.save(run.model.state_dict(), folder / "model.pt")
+
+
+def aggregate(metrics: list[dict]) -> dict:
+    return {k: mean_ci([m[k] for m in metrics]) for k in SUMMARY_METRICS}
+
+
+def write_figures(folder: Path, run: SeedRun, title: str) -> None:
+    if run.splits.n_features != 2:
+        return
+    from qmoe_cli.report import plots
+
+    grid = plots.predict_grid(run.model, run.splits)
+    acc = run.metrics["test_accuracy"]
+    plots.save_single(
+        folder / "decision_boundary.png",
+        plots.plot_decision_boundary,
+        grid,
+        run.splits,
+        f"{title} (seed {run.seed}, test acc {acc:.3f})",
+    )
+    plots.save_single(
+        folder / "routing.png",
+        plots.plot_routing,
+        grid,
+        run.splits,
+        run.model.experts.count,
+        f"{title}: dominant expert (seed {run.seed})",
+    )
+
+
+def run_train(cfg: ExperimentConfig, out_dir: str | Path) -> tuple[Path, list[dict]]:
+    """Train every seed, write the run folder, print the table; return (folder, per-seed)."""
+    config_text = dump_config(cfg)
+    with RunFolder(out_dir, cfg.name, config_text) as folder:
+        write_json(folder.path / "env.json", environment())
+        runs: list[SeedRun] = []
+        with progress_bar() as bar:
+            for seed in cfg.seeds:
+                task = bar.add_task(f"{cfg.name} seed {seed}", total=cfg.train.epochs)
+                run = run_seed(cfg, seed, on_epoch=lambda row, t=task: bar.advance(t))
+                bar.update(task, completed=cfg.train.epochs)
+                write_seed(folder.path / f"seed-{seed}", run)
+                runs.append(run)
+        write_figures(folder.path, runs[0], cfg.name)
+        per_seed = [r.metrics for r in runs]
+        write_csv(folder.path / "summary.csv", [summary_row(m) for m in per_seed])
+        write_json(
+            folder.path / "metrics.json",
+            {
+                "command": "train",
+                "name": cfg.name,
+                "router": cfg.model.router.type,
+                "params": per_seed[0]["params"],
+                "data": per_seed[0]["data"],
+                "eta_definition": ETA_DEFINITION,
+                "aggregate": aggregate(per_seed),
+                "per_seed": per_seed,
+            },
+        )
+    print_train_table(cfg, per_seed, folder.path)
+    return folder.path, per_seed
+
+
+def print_train_table(cfg: ExperimentConfig, per_seed: list[dict], path: Path) -> None:
+    table = Table(
+        title=f"{cfg.name}: {cfg.model.router.type} router, "
+        f"{cfg.model.experts.count} linear experts, {cfg.data.name} (test split)"
+    )
+    for col in ("seed", "test acc", "F1", "router P", "total P", "eta", "epochs", "seconds"):
+        table.add_column(col, justify="right")
+    for m in per_seed:
+        table.add_row(
+            str(m["seed"]),
+            f"{m['test_accuracy']:.4f}",
+            f"{m['test_f1_macro']:.4f}",
+            str(m["params"]["router"]),
+            str(m["params"]["total"]),
+            f"{m['eta']:.4f}",
+            str(m["epochs_run"]),
+            f"{m['fit_seconds']:.2f}",
+        )
+    agg = aggregate(per_seed)
+    if len(per_seed) > 1:
+        table.add_section()
+        table.add_row(
+            "mean ± std",
+            *(_pm(agg[k]) for k in ("test_accuracy", "test_f1_macro")),
+            "",
+            "",
+            _pm(agg["eta"]),
+            f"{agg['epochs_run']['mean']:.1f}",
+            f"{agg['fit_seconds']['mean']:.2f}",
+        )
+    out.print(table)
+    out.print(f"{ETA_DEFINITION}")
+    out.print(f"run folder: {path}")
+
+
+def _pm(stat: dict) -> str:
+    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"

@@ -1,0 +1,27 @@
+"""Model construction from the validated config."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from qmoe_cli.config import ModelConfig
+from qmoe_cli.models.experts import LinearExperts
+from qmoe_cli.models.moe import MixtureOfExperts, MoEOutput, count_params, param_counts
+from qmoe_cli.models.routers import LinearRouter, MLPRouter
+
+__all__ = ["MixtureOfExperts", "MoEOutput", "build_model", "count_params", "param_counts"]
+
+
+def build_router(cfg, n_features: int, n_experts: int) -> nn.Module:
+    if cfg.type == "linear":
+        return LinearRouter(n_features, n_experts)
+    if cfg.type == "mlp":
+        return MLPRouter(n_features, n_experts, cfg.hidden, cfg.activation)
+    raise ValueError(f"unknown router type {cfg.type!r}")
+
+
+def build_model(cfg: ModelConfig, n_features: int, n_classes: int) -> MixtureOfExperts:
+    """Parameters are drawn from torch's global generator: seed it first."""
+    router = build_router(cfg.router, n_features, cfg.experts.count)
+    experts = LinearExperts(n_features, n_classes, cfg.experts.count)
+    return MixtureOfExperts(router, experts)

@@ -1,0 +1,54 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from qmoe_cli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A config small enough to train in well under a second.
+TINY = {
+    "name": "tiny",
+    "data": {"name": "two_moons", "n_samples": 120, "noise": 0.1},
+    "model": {"router": {"type": "linear"}, "experts": {"count": 2}},
+    "train": {"epochs": 3, "batch_size": 16, "early_stopping": True, "patience": 2},
+    "seeds": [0],
+}
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    def write(data=None, name="cfg.yaml", text=None):
+        path = tmp_path / name
+        path.write_text(text if text is not None else yaml.safe_dump(data or TINY))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
+
+
+def run_qmoe(*args, cwd=None, timeout=600):
+    """The real console script in a subprocess: exit codes and stderr as a user sees them."""
+    env = dict(os.environ, COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "qmoe_cli.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=timeout,
+    )
