@@ -47,7 +47,7 @@ def one_line_errors(fn):
     return wrapper
 
 
-def _load(config: Path, overrides: list[str] | None, seeds: str | None):
+def _load(config: Path, overrides: list[str] | None, seeds: str | None, schema=None):
     from qmoe_cli.config import load_config
 
     overrides = list(overrides or [])
@@ -59,17 +59,18 @@ def _load(config: Path, overrides: list[str] | None, seeds: str | None):
                 f"--seeds: expected comma-separated integers, got {seeds!r}"
             ) from None
         overrides.append(f"seeds={values}")
-    return load_config(config, overrides)
+    return load_config(config, overrides, schema)
 
 
 @app.command()
 @one_line_errors
 def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = SEEDS_OPT):
-    """Check a config and print it resolved (every key, defaults filled in)."""
-    from qmoe_cli.config import dump_config
+    """Check a config (train or ablate) and print it resolved, with every default filled in."""
+    from qmoe_cli.config import AblationConfig, dump_config, read_yaml
     from qmoe_cli.progress import out
 
-    cfg = _load(config, set_, seeds)
+    schema = AblationConfig if "variants" in read_yaml(config) else None
+    cfg = _load(config, set_, seeds, schema)
     out.print(dump_config(cfg), markup=False, highlight=False, end="")
     out.print(f"# {config}: valid", markup=False, highlight=False)
 
@@ -87,6 +88,28 @@ def train(
 
     cfg = _load(config, set_, seeds)
     run_train(cfg, out if out is not None else cfg.output_dir)
+
+
+@app.command()
+@one_line_errors
+def ablate(
+    config: Path = CONFIG_ARG,
+    set_: list[str] = SET_OPT,
+    seeds: str = SEEDS_OPT,
+    out: Path = OUT_OPT,
+    jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
+):
+    """Compare routers (variants) on the same data, experts, budget and seeds."""
+    import os
+
+    from qmoe_cli.config import AblationConfig
+    from qmoe_cli.experiments.ablate import run_ablation
+
+    cfg = _load(config, set_, seeds, AblationConfig)
+    n_tasks = len(cfg.variants) * len(cfg.seeds)
+    run_ablation(
+        cfg, out if out is not None else cfg.output_dir, min(jobs or os.cpu_count() or 1, n_tasks)
+    )
 
 
 if __name__ == "__main__":

@@ -73,8 +73,44 @@ class MLPRouterConfig(Strict):
         return v
 
 
-RouterConfig = Annotated[LinearRouterConfig | MLPRouterConfig, Field(discriminator="type")]
-ROUTER_TYPES = ("linear", "mlp")
+class QuantumRouterConfig(Strict):
+    """A parameterised circuit whose measurement gives the gate: the paper's Model B.
+
+    The circuit conventions (embedding, ansatz, readout, qubit order) are stated in
+    qmoe_cli/quantum/spec.py.
+    """
+
+    type: Literal["quantum"]
+    qubits: int = Field(2, ge=1, le=20)
+    layers: int = Field(3, ge=1, le=200)
+    ansatz: Literal["ry_cz", "strongly_entangling"] = "ry_cz"
+    embedding: Literal["rx", "ry", "rz"] = "rx"
+    readout: Literal["probs", "expval"] = "probs"
+    backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = "torch"
+
+
+class FourierRouterConfig(Strict):
+    """Softmax(W f(x) + b) over trigonometric features: Model D, the classical control.
+
+    With each feature angle-encoded once, every probability or expectation of the circuit
+    is a trigonometric polynomial with frequencies in {-1, 0, 1} per feature (Schuld,
+    Sweke, Meyer 2021). f(x) holds the products over features of {1, cos(k x_i),
+    sin(k x_i)} for k <= max_frequency, without the constant, keeping products of at most
+    max_order non-constant factors; `random_features: N` draws N of them at random instead
+    of keeping all (for many features).
+    """
+
+    type: Literal["fourier"]
+    max_frequency: int = Field(1, ge=1, le=8)
+    max_order: int | None = Field(None, ge=1, description="default: all features interact")
+    random_features: int | None = Field(None, ge=1, le=100_000)
+
+
+RouterConfig = Annotated[
+    LinearRouterConfig | MLPRouterConfig | QuantumRouterConfig | FourierRouterConfig,
+    Field(discriminator="type"),
+]
+ROUTER_TYPES = ("linear", "mlp", "quantum", "fourier")
 
 
 class ExpertsConfig(Strict):
@@ -87,6 +123,20 @@ class ExpertsConfig(Strict):
 class ModelConfig(Strict):
     router: RouterConfig = Field(default_factory=LinearRouterConfig)
     experts: ExpertsConfig = Field(default_factory=ExpertsConfig)
+    top_k: int | None = Field(
+        None, ge=1, description="keep the k largest gates and renormalise (default: dense)"
+    )
+    balance_weight: float = Field(
+        0.0, ge=0.0, description="weight of the Switch-Transformer load-balancing loss"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.top_k is not None and self.top_k > self.experts.count:
+            raise ValueError(
+                f"top_k: {self.top_k} exceeds the {self.experts.count} experts (model.experts.count)"
+            )
+        return self
 
 
 class TrainConfig(Strict):
@@ -126,6 +176,24 @@ class ExperimentConfig(Strict):
     )
     output_dir: str = "runs"
 
+    @model_validator(mode="after")
+    def _router_fits_data_and_experts(self) -> ExperimentConfig:
+        router, experts = self.model.router, self.model.experts.count
+        if router.type != "quantum":
+            return self
+        if router.readout == "probs" and experts > 2**router.qubits:
+            raise ValueError(
+                f"model.experts.count: {experts} experts exceed the {2**router.qubits} basis "
+                f"states of {router.qubits} qubits (readout: probs)"
+            )
+        features = n_input_features(self.data)
+        if features is not None and features > router.qubits:
+            raise ValueError(
+                f"model.router.qubits: {router.qubits} qubits cannot embed {features} input "
+                "features (one feature per qubit); add qubits or set data.pca_components"
+            )
+        return self
+
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
@@ -134,6 +202,62 @@ class ExperimentConfig(Strict):
         if len(set(v)) != len(v):
             raise ValueError("seeds must not repeat")
         return v
+
+
+class VariantConfig(Strict):
+    """One arm of an ablation: the shared config with this router (and experts, if given)."""
+
+    label: str = Field("", max_length=80, description="shown in tables and figures")
+    router: RouterConfig
+    experts: ExpertsConfig | None = None
+
+
+class AblationConfig(ExperimentConfig):
+    """Shared data, experts, training and seeds, and the routers to compare on them."""
+
+    variants: dict[str, VariantConfig]
+    reference: str = Field("B", description="the variant compared, seed by seed, to the others")
+
+    @model_validator(mode="after")
+    def _check_variants(self) -> AblationConfig:
+        if not self.variants:
+            raise ValueError("variants: give at least one variant")
+        for name in self.variants:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"variants.{name}: names use letters, digits, '_', '.', '-'")
+            try:
+                self.variant(name)
+            except ConfigError as exc:
+                raise ValueError(f"variants.{name}: {exc}") from None
+        if self.reference not in self.variants:
+            raise ValueError(
+                f"reference: '{self.reference}' is not one of the variants "
+                f"({', '.join(self.variants)})"
+            )
+        return self
+
+    def variant(self, name: str) -> ExperimentConfig:
+        """The full ExperimentConfig of one variant (validated like any config)."""
+        v = self.variants[name]
+        raw = self.model_dump(mode="json", exclude={"variants", "reference"})
+        raw["name"] = f"{self.name}-{name}"[:64]
+        raw["model"]["router"] = v.router.model_dump(mode="json")
+        if v.experts is not None:
+            raw["model"]["experts"] = v.experts.model_dump(mode="json")
+        try:
+            return ExperimentConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc)) from None
+
+
+# Input width of each dataset before PCA (None: only known once loaded).
+DATASET_FEATURES = {"two_moons": 2, "circles": 2}
+
+
+def n_input_features(data: DataConfig) -> int | None:
+    if data.pca_components is not None:
+        return data.pca_components
+    return DATASET_FEATURES.get(data.name)
 
 
 # --------------------------------------------------------------------------- loading
@@ -208,18 +332,19 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """YAML file + overrides -> validated ExperimentConfig (name defaults to the file's stem)."""
+def load_config(path: str | Path, overrides: list[str] | None = None, schema=None):
+    """YAML file + overrides -> a validated config (name defaults to the file's stem)."""
     raw = read_yaml(path)
     raw = apply_overrides(raw, overrides or [])
     if "name" not in raw and re.match(NAME_PATTERN, Path(path).stem):
         raw["name"] = Path(path).stem
-    return validate_config(raw, source=str(path))
+    return validate_config(raw, source=str(path), schema=schema)
 
 
-def validate_config(raw: Any, source: str = "config") -> ExperimentConfig:
+def validate_config(raw: Any, source: str = "config", schema=None):
+    schema = schema or ExperimentConfig
     try:
-        return ExperimentConfig.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
 

@@ -52,10 +52,15 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     )
 
 
-def loss_of(model: MixtureOfExperts, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Cross-entropy of the mixture's logits, and how many predictions were right."""
+def loss_of(
+    model: MixtureOfExperts, x: torch.Tensor, y: torch.Tensor, with_aux: bool = False
+) -> tuple[torch.Tensor, int]:
+    """Cross-entropy of the mixture's logits (plus the balance loss in training), and how
+    many predictions were right."""
     out = model(x)
     loss = F.cross_entropy(out.logits, y)
+    if with_aux and (aux := model.aux_loss(out)) is not None:
+        loss = loss + aux
     correct = int((out.logits.argmax(dim=1) == y).sum())
     return loss, correct
 
@@ -86,7 +91,7 @@ def fit(
         total_loss, total_correct = 0.0, 0
         for lo in range(0, n, cfg.batch_size):
             idx = order[lo : lo + cfg.batch_size]
-            loss, correct = loss_of(model, x_train[idx], y_train[idx])
+            loss, correct = loss_of(model, x_train[idx], y_train[idx], with_aux=True)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"training diverged: loss is {loss.item()} at epoch {epoch}, "

@@ -52,6 +52,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, on_epoch=None) -> SeedRun:
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
+        "epochs_to_90_val": next((r["epoch"] for r in result.history if r["val_acc"] >= 0.9), None),
         "fit_seconds": result.seconds,
         "usage": test["usage"],
         "data": splits.info(),
@@ -72,6 +73,7 @@ def summary_row(m: dict) -> dict:
         "eta": m["eta"],
         "epochs_run": m["epochs_run"],
         "best_epoch": m["best_epoch"],
+        "epochs_to_90_val": m["epochs_to_90_val"],
         "fit_seconds": m["fit_seconds"],
         "gate_entropy": m["usage"]["gate_entropy"],
         "unused_experts": m["usage"]["unused_experts"],
@@ -79,7 +81,7 @@ def summary_row(m: dict) -> dict:
 
 
 def write_seed(folder: Path, run: SeedRun) -> None:
-    folder.mkdir()
+    folder.mkdir(parents=True)
     write_json(folder / "metrics.json", run.metrics)
     write_csv(folder / "history.csv", run.fit.history)
     torch.save(run.model.state_dict(), folder / "model.pt")
@@ -113,35 +115,40 @@ def write_figures(folder: Path, run: SeedRun, title: str) -> None:
     )
 
 
+def write_train_results(folder: Path, cfg: ExperimentConfig, runs: list[SeedRun]) -> list[dict]:
+    """The body of a train-format run folder (everything but config.yaml and env.json)."""
+    for run in runs:
+        write_seed(folder / f"seed-{run.seed}", run)
+    write_figures(folder, runs[0], cfg.name)
+    per_seed = [r.metrics for r in runs]
+    write_csv(folder / "summary.csv", [summary_row(m) for m in per_seed])
+    write_json(
+        folder / "metrics.json",
+        {
+            "command": "train",
+            "name": cfg.name,
+            "router": cfg.model.router.type,
+            "params": per_seed[0]["params"],
+            "data": per_seed[0]["data"],
+            "eta_definition": ETA_DEFINITION,
+            "aggregate": aggregate(per_seed),
+            "per_seed": per_seed,
+        },
+    )
+    return per_seed
+
+
 def run_train(cfg: ExperimentConfig, out_dir: str | Path) -> tuple[Path, list[dict]]:
     """Train every seed, write the run folder, print the table; return (folder, per-seed)."""
-    config_text = dump_config(cfg)
-    with RunFolder(out_dir, cfg.name, config_text) as folder:
+    with RunFolder(out_dir, cfg.name, dump_config(cfg)) as folder:
         write_json(folder.path / "env.json", environment())
         runs: list[SeedRun] = []
         with progress_bar() as bar:
             for seed in cfg.seeds:
                 task = bar.add_task(f"{cfg.name} seed {seed}", total=cfg.train.epochs)
-                run = run_seed(cfg, seed, on_epoch=lambda row, t=task: bar.advance(t))
+                runs.append(run_seed(cfg, seed, on_epoch=lambda row, t=task: bar.advance(t)))
                 bar.update(task, completed=cfg.train.epochs)
-                write_seed(folder.path / f"seed-{seed}", run)
-                runs.append(run)
-        write_figures(folder.path, runs[0], cfg.name)
-        per_seed = [r.metrics for r in runs]
-        write_csv(folder.path / "summary.csv", [summary_row(m) for m in per_seed])
-        write_json(
-            folder.path / "metrics.json",
-            {
-                "command": "train",
-                "name": cfg.name,
-                "router": cfg.model.router.type,
-                "params": per_seed[0]["params"],
-                "data": per_seed[0]["data"],
-                "eta_definition": ETA_DEFINITION,
-                "aggregate": aggregate(per_seed),
-                "per_seed": per_seed,
-            },
-        )
+        per_seed = write_train_results(folder.path, cfg, runs)
     print_train_table(cfg, per_seed, folder.path)
     return folder.path, per_seed
 

@@ -83,3 +83,39 @@ def save_single(path: Path, draw, *args) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def save_panels(path: Path, panels: list) -> None:
+    """One row of panels; each is (draw function, its arguments after the axes)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), squeeze=False)
+    for ax, (draw, args) in zip(axes[0], panels, strict=True):
+        draw(ax, *args)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def training_curves(path: Path, histories: dict[str, list[list[dict]]]) -> None:
+    """Validation loss and accuracy per epoch: each seed thin, the mean over seeds bold."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    colors = plt.get_cmap("tab10")
+    for i, (name, runs) in enumerate(histories.items()):
+        for key, ax in (("val_loss", ax_loss), ("val_acc", ax_acc)):
+            longest = max(len(h) for h in runs)
+            for h in runs:
+                ax.plot(
+                    [r["epoch"] for r in h],
+                    [r[key] for r in h],
+                    color=colors(i),
+                    alpha=0.25,
+                    linewidth=0.8,
+                )
+            mean = [np.mean([h[e][key] for h in runs if len(h) > e]) for e in range(longest)]
+            ax.plot(range(1, longest + 1), mean, color=colors(i), linewidth=2, label=name)
+    ax_loss.set(xlabel="epoch", ylabel="validation loss (cross-entropy)")
+    ax_acc.set(xlabel="epoch", ylabel="validation accuracy")
+    ax_acc.axhline(0.9, color="grey", linestyle=":", linewidth=1)
+    ax_acc.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

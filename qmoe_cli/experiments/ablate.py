@@ -1,0 +1,217 @@
+"""`qmoe ablate`: several routers on the same data, experts, training budget and seeds.
+
+    <group>/config.yaml env.json metrics.json summary.csv comparisons.csv
+    <group>/decision_boundaries.png routing_maps.png training_curves.png   (figures)
+    <group>/variants/<name>/   one train-format run folder per variant (config.yaml, ...)
+
+Every variant sees the same split for a given seed (the split depends on the seed only),
+so the comparison of the reference variant with each other one is paired seed by seed.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from qmoe_cli.config import AblationConfig, dump_config
+from qmoe_cli.experiments.train import SeedRun, run_seed, write_train_results
+from qmoe_cli.metrics import ETA_DEFINITION, mean_ci, paired_comparison
+from qmoe_cli.progress import out, progress_bar
+from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
+
+
+def _train_one(cfg, seed: int) -> SeedRun:
+    return run_seed(cfg, seed)
+
+
+def train_all(tasks: list[tuple[str, object, int]], jobs: int, label: str) -> dict:
+    """Run (name, config, seed) tasks, `jobs` at a time in worker processes; one progress bar."""
+    results: dict[tuple[str, int], SeedRun] = {}
+    with progress_bar() as bar:
+        overall = bar.add_task(label, total=len(tasks))
+        if jobs <= 1:
+            for name, cfg, seed in tasks:
+                results[name, seed] = _train_one(cfg, seed)
+                bar.advance(overall)
+            return results
+        # spawn, not fork: a forked child of a process that used torch's thread pool can hang
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {
+                pool.submit(_train_one, cfg, seed): (name, seed) for name, cfg, seed in tasks
+            }
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.advance(overall)
+    return results
+
+
+def summarize_variant(name: str, label: str, per_seed: list[dict]) -> dict:
+    acc = mean_ci([m["test_accuracy"] for m in per_seed])
+    reached = [m["epochs_to_90_val"] for m in per_seed if m["epochs_to_90_val"] is not None]
+    return {
+        "variant": name,
+        "label": label,
+        "router": per_seed[0].get("router_type", ""),
+        "router_params": per_seed[0]["params"]["router"],
+        "total_params": per_seed[0]["params"]["total"],
+        "n_seeds": len(per_seed),
+        "test_acc_mean": acc["mean"],
+        "test_acc_std": acc["std"],
+        "test_acc_ci_low": acc["ci_low"],
+        "test_acc_ci_high": acc["ci_high"],
+        "f1_mean": float(np.mean([m["test_f1_macro"] for m in per_seed])),
+        "eta_mean": float(np.mean([m["eta"] for m in per_seed])),
+        "epochs_to_90_val_mean": float(np.mean(reached)) if reached else float("nan"),
+        "seeds_reaching_90_val": len(reached),
+        "epochs_run_mean": float(np.mean([m["epochs_run"] for m in per_seed])),
+        "fit_seconds_mean": float(np.mean([m["fit_seconds"] for m in per_seed])),
+        "gate_entropy_mean": float(np.mean([m["usage"]["gate_entropy"] for m in per_seed])),
+        "unused_experts_mean": float(np.mean([m["usage"]["unused_experts"] for m in per_seed])),
+    }
+
+
+def run_ablation(cfg: AblationConfig, out_dir: str | Path, jobs: int) -> Path:
+    variants = {name: cfg.variant(name) for name in cfg.variants}
+    tasks = [(name, vcfg, seed) for name, vcfg in variants.items() for seed in cfg.seeds]
+    with RunFolder(out_dir, cfg.name, dump_config(cfg)) as group:
+        write_json(group.path / "env.json", environment())
+        results = train_all(
+            tasks, jobs, f"{cfg.name}: {len(variants)} variants x {len(cfg.seeds)} seeds"
+        )
+        runs = {name: [results[name, s] for s in cfg.seeds] for name in variants}
+        summary, per_variant = [], {}
+        for name, vcfg in variants.items():
+            folder = group.path / "variants" / name
+            folder.mkdir(parents=True)
+            (folder / "config.yaml").write_text(dump_config(vcfg))
+            per_variant[name] = write_train_results(folder, vcfg, runs[name])
+            row = summarize_variant(name, cfg.variants[name].label, per_variant[name])
+            row["router"] = vcfg.model.router.type
+            summary.append(row)
+        comparisons = [
+            paired_comparison(
+                [m["test_accuracy"] for m in per_variant[cfg.reference]],
+                [m["test_accuracy"] for m in per_variant[other]],
+                cfg.reference,
+                other,
+            )
+            for other in variants
+            if other != cfg.reference
+        ]
+        write_csv(group.path / "summary.csv", summary)
+        write_csv(group.path / "comparisons.csv", comparisons)
+        write_figures(group.path, cfg, runs)
+        write_json(
+            group.path / "metrics.json",
+            {
+                "command": "ablate",
+                "name": cfg.name,
+                "reference": cfg.reference,
+                "seeds": cfg.seeds,
+                "eta_definition": ETA_DEFINITION,
+                "data": per_variant[cfg.reference][0]["data"],
+                "summary": summary,
+                "comparisons": comparisons,
+            },
+        )
+    print_ablation(cfg, summary, comparisons, group.path)
+    return group.path
+
+
+def write_figures(folder: Path, cfg: AblationConfig, runs: dict[str, list[SeedRun]]) -> None:
+    from qmoe_cli.report import plots
+
+    first = {name: rs[0] for name, rs in runs.items()}
+    plots.training_curves(
+        folder / "training_curves.png",
+        {_title(cfg, n): [r.fit.history for r in rs] for n, rs in runs.items()},
+    )
+    if next(iter(first.values())).splits.n_features != 2:
+        return
+    panels = []
+    for name, run in first.items():
+        grid = plots.predict_grid(run.model, run.splits)
+        panels.append((name, run, grid))
+    plots.save_panels(
+        folder / "decision_boundaries.png",
+        [
+            (
+                plots.plot_decision_boundary,
+                (g, r.splits, f"{_title(cfg, n)}\ntest acc {r.metrics['test_accuracy']:.3f}"),
+            )
+            for n, r, g in panels
+        ],
+    )
+    plots.save_panels(
+        folder / "routing_maps.png",
+        [
+            (
+                plots.plot_routing,
+                (g, r.splits, r.model.experts.count, f"{_title(cfg, n)}: dominant expert"),
+            )
+            for n, r, g in panels
+        ],
+    )
+
+
+def _title(cfg: AblationConfig, name: str) -> str:
+    label = cfg.variants[name].label
+    return f"{name}: {label}" if label else name
+
+
+def print_ablation(
+    cfg: AblationConfig, summary: list[dict], comparisons: list[dict], path: Path
+) -> None:
+    n = len(cfg.seeds)
+    table = Table(title=f"{cfg.name}: test accuracy over {n} seeds (held-out test split)")
+    for col in (
+        "variant",
+        "router P",
+        "total P",
+        "test acc mean ± std",
+        "95% CI",
+        "F1",
+        "eta",
+        "ep→90% val",
+        "fit s",
+        "gate H",
+        "unused",
+    ):
+        table.add_column(col, justify="right")
+    for r in summary:
+        ep90 = (
+            "never"
+            if r["seeds_reaching_90_val"] == 0
+            else f"{r['epochs_to_90_val_mean']:.0f} ({r['seeds_reaching_90_val']}/{n})"
+        )
+        ci = (
+            "n/a"
+            if math.isnan(r["test_acc_ci_low"])
+            else f"[{r['test_acc_ci_low']:.3f}, {r['test_acc_ci_high']:.3f}]"
+        )
+        std = "" if math.isnan(r["test_acc_std"]) else f" ± {r['test_acc_std']:.3f}"
+        table.add_row(
+            _title(cfg, r["variant"]),
+            str(r["router_params"]),
+            str(r["total_params"]),
+            f"{r['test_acc_mean']:.3f}{std}",
+            ci,
+            f"{r['f1_mean']:.3f}",
+            f"{r['eta_mean']:.3f}",
+            ep90,
+            f"{r['fit_seconds_mean']:.1f}",
+            f"{r['gate_entropy_mean']:.2f}",
+            f"{r['unused_experts_mean']:.1f}",
+        )
+    out.print(table)
+    out.print(ETA_DEFINITION + "; gate H: mean gate entropy (nats)")
+    for c in comparisons:
+        out.print(f"paired over {c['n_seeds']} seeds: {c['verdict']}")
+    out.print(f"figures: {path}/decision_boundaries.png, routing_maps.png, training_curves.png")
+    out.print(f"run folder: {path}")

@@ -1,0 +1,34 @@
+"""The quantum router (Model B): circuit outputs -> gate probabilities.
+
+With the `probs` readout the grouped basis-state probabilities are the gates (they sum to 1);
+with `expval` the <Z_q> pass through a trainable Linear(n -> E) and a softmax, and the
+adapter's parameters count as router parameters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from qmoe_cli.quantum import make_backend
+from qmoe_cli.quantum.spec import CircuitSpec
+
+
+class QuantumRouter(nn.Module):
+    def __init__(self, spec: CircuitSpec, backend: str = "torch"):
+        super().__init__()
+        self.spec, self.backend_name = spec, backend
+        self.backend = make_backend(spec, backend)
+        # The notebooks' initialisation: uniform in [0, 2 pi), from torch's seeded generator.
+        self.weights = nn.Parameter(torch.rand(spec.weight_shape) * (2 * math.pi))
+        self.adapter = (
+            nn.Linear(spec.n_qubits, spec.n_experts) if spec.readout == "expval" else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.backend.outputs(self.weights, x)
+        if self.adapter is None:
+            return out
+        return torch.softmax(self.adapter(out.to(self.adapter.weight.dtype)), dim=-1)

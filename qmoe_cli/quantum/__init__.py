@@ -1,0 +1,32 @@
+"""Quantum routers: one circuit spec, several simulators that must agree on it."""
+
+from __future__ import annotations
+
+from qmoe_cli.quantum.spec import CircuitSpec
+
+BACKENDS = ("torch", "pennylane", "lightning", "qiskit-aer")
+TRAINABLE_BACKENDS = ("torch", "pennylane", "lightning")
+
+
+def make_backend(spec: CircuitSpec, name: str = "torch"):
+    """A simulator with `.probs(weights, x)` and `.outputs(weights, x)` (torch in, torch out).
+
+    PennyLane and Qiskit are imported only when asked for: they take seconds to import.
+    """
+    if name == "torch":
+        from qmoe_cli.quantum.torch_backend import TorchStatevector
+
+        return TorchStatevector(spec)
+    if name == "pennylane":
+        from qmoe_cli.quantum.pennylane_backend import PennyLaneBackend
+
+        return PennyLaneBackend(spec, "default.qubit")
+    if name == "lightning":
+        from qmoe_cli.quantum.pennylane_backend import PennyLaneBackend
+
+        return PennyLaneBackend(spec, "lightning.qubit")
+    if name == "qiskit-aer":
+        from qmoe_cli.quantum.qiskit_backend import AerStatevectorBackend
+
+        return AerStatevectorBackend(spec)
+    raise ValueError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")

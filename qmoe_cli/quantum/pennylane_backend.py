@@ -1,0 +1,110 @@
+"""Reference backend: the spec's gate list as a PennyLane QNode, differentiable in torch.
+
+Two devices are supported:
+
+* ``default.qubit``: ``diff_method="backprop"``; one QNode returning ``qml.probs`` over all
+  wires, evaluated once per call with parameter broadcasting over the batch (the embedding
+  angles carry the batch axis, the weights do not).
+* ``lightning.qubit``: ``diff_method="adjoint"``, as the paper's notebooks used. In
+  PennyLane 0.45 adjoint differentiation rejects ``qml.probs`` ("does not support adjoint
+  with requested circuit") but accepts expectation values and parameter broadcasting. So
+  the probabilities come from one ``qml.expval(qml.Projector(|i>))`` per basis state i
+  (2^n expectations, exact). The ``expval`` readout needs only n expectations, but not
+  ``qml.expval(qml.PauliZ(q))``: lightning returns those (and Hermitian ones) as Python
+  floats, which the torch interface turns into float32 tensors (values and gradients off
+  by ~1e-8). Projector expectations come back as float64, so <Z_q> is computed as
+  2 <|0><0|_q> - 1 from one single-qubit Projector per qubit, exact in float64.
+  Gradients w.r.t. the weights flow through torch autograd either way.
+
+Both follow the spec's conventions (big-endian, qubit 0 the most significant bit, which is
+PennyLane's own order), so no reordering is needed. The QNodes are built once per instance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pennylane as qml
+import torch
+
+from qmoe_cli.quantum.spec import CircuitSpec, basis_bits
+
+DEVICES = ("default.qubit", "lightning.qubit")
+
+
+def readout_matrix(spec: CircuitSpec) -> np.ndarray:
+    """(2^n, n_outputs) matrix R with outputs = probs @ R (`readout_from_probs` as a matrix)."""
+    if spec.readout == "probs":
+        return np.eye(spec.n_experts)[spec.expert_of_basis_state()]
+    return 1.0 - 2.0 * basis_bits(spec.n_qubits)
+
+
+def apply_ops(ops) -> None:
+    """Queue the spec's gates, in order, as PennyLane operations of the same names."""
+    for op in ops:
+        getattr(qml, op.name)(*op.params, wires=list(op.wires))
+
+
+class PennyLaneBackend:
+    """Probabilities and outputs of a CircuitSpec via PennyLane (same API as TorchStatevector)."""
+
+    def __init__(self, spec: CircuitSpec, device: str = "default.qubit"):
+        if device not in DEVICES:
+            raise ValueError(f"unsupported device {device!r}; choose from {DEVICES}")
+        self.spec, self.device_name = spec, device
+        n = spec.n_qubits
+        self.device = qml.device(device, wires=n)
+        self._readout = torch.as_tensor(readout_matrix(spec), dtype=torch.float64)
+        wires = list(range(n))
+
+        def circuit(weights, x_columns):
+            apply_ops(spec.embedding_ops(x_columns))
+            apply_ops(spec.ansatz_ops(weights))
+
+        if device == "default.qubit":
+
+            def probs_fn(weights, x_columns):
+                circuit(weights, x_columns)
+                return qml.probs(wires=wires)
+
+            self._probs = qml.QNode(
+                probs_fn, self.device, interface="torch", diff_method="backprop"
+            )
+            self._expval = None
+        else:
+            projectors = [qml.Projector(bits, wires=wires) for bits in basis_bits(n)]
+
+            def probs_fn(weights, x_columns):
+                circuit(weights, x_columns)
+                return [qml.expval(p) for p in projectors]
+
+            zeros = [qml.Projector([0], wires=[q]) for q in wires]
+
+            def expval_fn(weights, x_columns):  # <|0><0|_q>; <Z_q> = 2 <|0><0|_q> - 1
+                circuit(weights, x_columns)
+                return [qml.expval(p) for p in zeros]
+
+            kwargs = dict(interface="torch", diff_method="adjoint")
+            self._probs = qml.QNode(probs_fn, self.device, **kwargs)
+            self._expval = qml.QNode(expval_fn, self.device, **kwargs)
+
+    def _columns(self, weights: torch.Tensor, x: torch.Tensor) -> list[torch.Tensor]:
+        x = torch.as_tensor(x).to(weights.dtype)
+        return [x[:, f] for f in range(self.spec.n_features)]
+
+    @staticmethod
+    def _stack(result, batch: int) -> torch.Tensor:
+        if isinstance(result, (list, tuple)):
+            result = torch.stack(list(result), -1)
+        return result.reshape(batch, -1)
+
+    def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2^n) basis-state probabilities, big-endian."""
+        out = self._stack(self._probs(weights, self._columns(weights, x)), len(x))
+        return out.to(weights.dtype)
+
+    def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, E) grouped probabilities or (B, n) <Z_q>, per the spec's readout."""
+        if self._expval is not None and self.spec.readout == "expval":
+            p0 = self._stack(self._expval(weights, self._columns(weights, x)), len(x))
+            return (2 * p0 - 1).to(weights.dtype)
+        return self.probs(weights, x) @ self._readout.to(weights.dtype)

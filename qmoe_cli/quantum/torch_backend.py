@@ -1,0 +1,329 @@
+"""The fast simulator: batched statevectors in torch, differentiable with respect to weights.
+
+The trainable unitary U does not depend on the input. For small circuits it is built once
+per forward pass and applied to the whole batch of embedded product states in one matmul:
+every layer's single-qubit gates and entanglers (CZ signs, CNOT permutations) become one
+matrix by a single gather + product over precomputed indices, and the layers are multiplied
+together. For these tiny tensors the cost is the number of torch ops, not arithmetic, so
+the gradient is not left to autograd's many small nodes: every gate is exp(-i t G / 2)
+with G^2 = 1, hence dU/dt_p = U(t + pi e_p) / 2 exactly, and the backward pass builds
+the P shifted unitaries in one batched call and contracts them with dL/dU (the shift rule
+applied to the unitary, which is exact, not a finite difference).
+
+When the Hilbert space is larger than the batch (many qubits, small batches) the gates are
+applied to the batched state instead, with plain autograd. Both paths compute the same
+thing; tests compare each to PennyLane and Qiskit Aer.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+from qmoe_cli.quantum.spec import CircuitSpec, basis_bits
+
+COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+MAX_UNITARY_QUBITS = 10
+KRON_GATHER_QUBITS = 6  # above this the gather index (L n 4^n entries) costs too much memory
+SHIFT_RULE_MAX_ELEMENTS = 2**22  # (P + 1) L 4^n: beyond this, autograd through U instead
+
+# RY(t) = [[c, -s], [s, c]] with (c, s) = cos/sin(t/2): cos(t/2 + shift) gives both at once.
+_RY_SHIFT = (0.0, -math.pi / 2)
+_RY_ENTRIES = ((1.0, 0.0, 0.0, 1.0), (0.0, -1.0, 1.0, 0.0))  # [c, s] @ this = [c, -s, s, c]
+# Rot(phi, theta, omega): cosines/sines of a = (phi+omega)/2, b = (phi-omega)/2, t = theta/2
+# as cos(weights @ _ROT_ANGLES + _ROT_SHIFT) = [cos a, sin a, cos b, sin b, cos t, sin t];
+# then entry k's real/imag part = v[_ROT_LEFT[k]] * v[_ROT_RIGHT[k]] * _ROT_SIGN[k]:
+#   m00 = e^{-ia} cos t, m01 = -e^{ib} sin t, m10 = e^{-ib} sin t, m11 = e^{ia} cos t.
+_ROT_ANGLES = (
+    (0.5, 0.5, 0.5, 0.5, 0.0, 0.0),
+    (0.0, 0.0, 0.0, 0.0, 0.5, 0.5),
+    (0.5, 0.5, -0.5, -0.5, 0.0, 0.0),
+)
+_ROT_SHIFT = (0.0, -math.pi / 2) * 3
+_ROT_LEFT = (0, 1, 2, 3, 2, 3, 0, 1)
+_ROT_RIGHT = (4, 4, 5, 5, 5, 5, 4, 4)
+_ROT_SIGN = (1.0, -1.0, -1.0, -1.0, 1.0, -1.0, 1.0, 1.0)
+
+
+@functools.cache
+def _const(values, dtype: torch.dtype) -> torch.Tensor:
+    return torch.tensor(values, dtype=dtype)
+
+
+def single_qubit_matrices(spec: CircuitSpec, weights: torch.Tensor) -> torch.Tensor:
+    """(..., L, n, 2, 2) single-qubit gate matrices (real for RY, complex for Rot)."""
+    dt = weights.dtype
+    if spec.ansatz == "ry_cz":
+        cs = torch.cos(torch.addcmul(_const(_RY_SHIFT, dt), weights.unsqueeze(-1), _const(0.5, dt)))
+        return (cs @ _const(_RY_ENTRIES, dt)).unflatten(-1, (2, 2))
+    v = torch.cos(weights @ _const(_ROT_ANGLES, dt) + _const(_ROT_SHIFT, dt))
+    parts = v[..., _ROT_LEFT] * v[..., _ROT_RIGHT] * _const(_ROT_SIGN, dt)
+    return torch.view_as_complex(parts.unflatten(-1, (4, 2))).unflatten(-1, (2, 2))
+
+
+def embedding_vectors(spec: CircuitSpec, x: torch.Tensor) -> torch.Tensor:
+    """(B, n, 2) complex single-qubit states R(x_f)|0> of the angle embedding."""
+    ctype = COMPLEX[x.dtype]
+    angles = x[:, [spec.feature_of_qubit(q) for q in range(spec.n_qubits)]] / 2
+    c, s = torch.cos(angles), torch.sin(angles)
+    if spec.embedding == "rx":  # cos|0> - i sin|1>
+        return torch.stack([c.to(ctype), torch.complex(torch.zeros_like(s), -s)], -1)
+    if spec.embedding == "ry":  # cos|0> + sin|1>
+        return torch.stack([c, s], -1).to(ctype)
+    phase = torch.polar(torch.ones_like(c), -angles)  # rz: exp(-i x/2)|0>
+    return torch.stack([phase, torch.zeros_like(phase)], -1)
+
+
+def kron_rows(vectors: torch.Tensor) -> torch.Tensor:
+    """(..., n, k) -> (..., k^n): Kronecker product over the n axis, qubit 0 most significant."""
+    out = vectors[..., 0, :]
+    for q in range(1, vectors.shape[-2]):
+        out = (out.unsqueeze(-1) * vectors[..., q, None, :]).flatten(-2)
+    return out
+
+
+def kron_matrices(mats: torch.Tensor) -> torch.Tensor:
+    """(..., n, 2, 2) -> (..., 2^n, 2^n) Kronecker product, qubit 0 most significant."""
+    out = mats[..., 0, :, :]
+    for q in range(1, mats.shape[-3]):
+        m = mats[..., q, :, :]
+        a = out.shape[-1]
+        out = (out[..., :, None, :, None] * m[..., None, :, None, :]).reshape(
+            *out.shape[:-2], 2 * a, 2 * a
+        )
+    return out
+
+
+def chain_product(layers: torch.Tensor) -> torch.Tensor:
+    """(..., L, d, d) -> M_{L-1} ... M_1 M_0 (later layers on the left)."""
+    parts = layers.unbind(-3)
+    u = parts[0]
+    for m in parts[1:]:
+        u = m @ u
+    return u
+
+
+class _ShiftRuleProbs(torch.autograd.Function):
+    """probs = |U(w) psi|^2 with dL/dw from the exact shift rule on U (see module doc)."""
+
+    @staticmethod
+    def forward(ctx, weights, sim, psi):
+        u = sim.unitary(weights)
+        if u.is_complex():
+            psi = sim._as_complex(psi).to(u.dtype)
+        amps, probs = sim.apply_unitary(u, psi)
+        ctx.sim = sim
+        ctx.save_for_backward(weights, psi, amps)
+        return probs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_probs):
+        weights, psi, amps = ctx.saved_tensors
+        sim = ctx.sim
+        # H[i, j] = sum_b dL/dA[b, i]^* psi[b, j], with dL/dA = 2 A dL/dp
+        grad_amps = 2 * amps * grad_probs
+        if amps.is_complex():
+            h = grad_amps.conj().mT @ psi
+        else:  # real U: amps and psi are stacked real and imaginary parts (k, B, d)
+            h = torch.einsum("kbi,kbj->ij", grad_amps, psi)
+        n_weights = weights.numel()
+        shifted = weights.reshape(1, -1) + math.pi * torch.eye(n_weights, dtype=weights.dtype)
+        du = sim.unitary(shifted.reshape(n_weights, *weights.shape))  # 2 dU/dw_p
+        grad = torch.einsum("pij,ij->p", du, h)
+        grad = grad.real if grad.is_complex() else grad
+        return (0.5 * grad).reshape(weights.shape), None, None
+
+
+class TorchStatevector:
+    """Exact probabilities and outputs of a CircuitSpec, batched over inputs."""
+
+    def __init__(self, spec: CircuitSpec, strategy: str = "auto"):
+        if strategy not in ("auto", "unitary", "gates"):
+            raise ValueError(f"unknown strategy {strategy!r}")
+        self.spec, self.strategy = spec, strategy
+        n, L = spec.n_qubits, spec.n_layers
+        bits = basis_bits(n)
+        d = 2**n
+        # Row r of layer l's matrix is row rows[l, r] of the plain Kronecker product
+        # (CNOT rings permute basis states), scaled by signs[l, r] (CZ chains are diagonal).
+        rows = np.tile(np.arange(d), (L, 1))
+        signs = np.ones((L, d))
+        if spec.ansatz == "ry_cz" and n > 1:
+            signs[:] = 1 - 2 * ((bits[:, :-1] * bits[:, 1:]).sum(axis=1) % 2)
+        elif spec.ansatz == "strongly_entangling":
+            for layer in range(L):
+                rows[layer] = self._cnot_gather(bits, spec.entanglers(layer))
+        phase = (-1j) ** bits.sum(axis=1)
+        self._np = {
+            "rows": rows,
+            "signs": signs[:, :, None],
+            "readout": self._readout_matrix(bits),
+            "features": np.array([spec.feature_of_qubit(q) for q in range(n)]),
+            "embed_index": bits.T.copy(),  # (n, d): bit of qubit q in basis state i
+            # RX's phase (-i)^(number of ones) as (real, imaginary) rows over the batch
+            "rx_phase": np.stack([phase.real, phase.imag])[:, None, :],
+        }
+        if n <= KRON_GATHER_QUBITS:
+            # For flat position p = r d + c of layer l, qubit q contributes its matrix entry
+            # 2 bit_q(rows[l, r]) + bit_q(c) (entries flattened row-major).
+            idx = 2 * bits[rows][:, :, None, :] + bits[None, None, :, :]  # (L, r, c, n)
+            kron_index = idx.reshape(L, d * d, n).transpose(0, 2, 1).copy()  # (L, n, d^2)
+            self._np["kron_index"] = kron_index
+            # RY entries [c, -s, s, c]: which of (cos, sin) each is, and its sign
+            self._np["ry_index"] = np.array([0, 1, 1, 0])[kron_index]
+            entry_sign = np.array([1.0, -1.0, 1.0, 1.0])[kron_index].prod(axis=1)  # (L, d^2)
+            self._np["ry_sign"] = entry_sign * np.repeat(signs, d, axis=1)
+        self._identity_features = spec.n_features == n
+        self._shift_rule = (spec.n_weights + 1) * L * d * d <= SHIFT_RULE_MAX_ELEMENTS
+        self._cache: dict = {}
+
+    def _const(self, name: str, dtype: torch.dtype) -> torch.Tensor:
+        key = (name, dtype)
+        if key not in self._cache:
+            value = self._np[name]
+            kind = torch.long if value.dtype.kind in "iu" else dtype
+            self._cache[key] = torch.as_tensor(value, dtype=kind)
+        return self._cache[key]
+
+    @staticmethod
+    def _cnot_gather(bits: np.ndarray, ops) -> np.ndarray:
+        """Index g with new_state[j] = state[g[j]] after the CNOTs, in order."""
+        n = bits.shape[1]
+        b = bits.copy()
+        for op in ops:
+            c, t = op.wires
+            b[:, t] ^= b[:, c]
+        image = b @ (1 << (n - 1 - np.arange(n)))  # basis state i is sent to image[i]
+        gather = np.empty_like(image)
+        gather[image] = np.arange(len(image))
+        return gather
+
+    def _readout_matrix(self, bits: np.ndarray) -> np.ndarray | None:
+        spec = self.spec
+        if spec.readout == "expval":
+            return 1.0 - 2.0 * bits
+        if spec.n_experts == 2**spec.n_qubits:
+            return None  # one expert per basis state: the probabilities are the gates
+        return np.eye(spec.n_experts)[spec.expert_of_basis_state()]
+
+    # ----------------------------------------------------------------- the unitary path
+
+    def layer_matrices(self, weights: torch.Tensor) -> torch.Tensor:
+        """(..., L, 2^n, 2^n): each layer's gates, entanglers included, as one matrix."""
+        L, n, d = self.spec.n_layers, self.spec.n_qubits, 2**self.spec.n_qubits
+        batch = weights.shape[: weights.dim() - len(self.spec.weight_shape)]
+        dt = weights.dtype
+        if self.spec.ansatz == "ry_cz" and "kron_index" in self._np:
+            # Entries of RY are +-cos or +-sin of t/2: gather those straight from (cos, sin),
+            # the signs of all n factors and of the CZ chain folded into one constant.
+            cs = torch.cos(
+                torch.addcmul(_const(_RY_SHIFT, dt), weights.unsqueeze(-1), _const(0.5, dt))
+            )
+            index = self._const("ry_index", dt).expand(*batch, L, n, d * d)
+            flat = torch.gather(cs, -1, index).prod(dim=-2) * self._const("ry_sign", dt)
+            return flat.unflatten(-1, (d, d))
+        mats = single_qubit_matrices(self.spec, weights)  # (..., L, n, 2, 2)
+        if "kron_index" in self._np:
+            index = self._const("kron_index", dt).expand(*batch, L, n, d * d)
+            layers = torch.gather(mats.flatten(-2), -1, index).prod(dim=-2).unflatten(-1, (d, d))
+        else:
+            layers = kron_matrices(mats)
+            rows = self._const("rows", dt)
+            layers = torch.stack(
+                [layers[..., i, :, :].index_select(-2, rows[i]) for i in range(L)], dim=-3
+            )
+        if self.spec.ansatz == "ry_cz" and n > 1:
+            layers = layers * self._const("signs", dt)
+        return layers
+
+    def unitary(self, weights: torch.Tensor) -> torch.Tensor:
+        """(..., 2^n, 2^n) matrix of the trainable part, U[out, in]; weights may be batched."""
+        return chain_product(self.layer_matrices(weights))
+
+    def apply_unitary(self, u: torch.Tensor, psi: torch.Tensor):
+        """(amplitudes, probabilities) of U psi; psi (B, d) complex or (k, B, d) real parts."""
+        if u.is_complex():
+            psi = self._as_complex(psi).to(u.dtype)
+            amps = psi @ u.mT
+            return amps, torch.view_as_real(amps).square().sum(-1)
+        amps = psi @ u.mT  # a real U acts on real and imaginary parts alike: no complex ops
+        return amps, amps.square().sum(0)
+
+    # ----------------------------------------------------------------- embedding
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2^n) complex embedded product states."""
+        return self._as_complex(self._embed_parts(x))
+
+    @staticmethod
+    def _as_complex(parts: torch.Tensor) -> torch.Tensor:
+        if parts.is_complex():
+            return parts
+        if len(parts) == 1:
+            return parts[0].to(COMPLEX[parts.dtype])
+        return torch.complex(parts[0], parts[1])
+
+    def _embed_parts(self, x: torch.Tensor) -> torch.Tensor:
+        """(k, B, 2^n) real: k = 1 (RY: real states) or 2 (real and imaginary parts)."""
+        if self.spec.embedding == "rz":
+            psi = kron_rows(embedding_vectors(self.spec, x))
+            return torch.stack((psi.real, psi.imag))
+        # RX and RY put amplitude prod_q (cos or sin)(x_q / 2) on each basis state; RX adds
+        # the phase (-i)^(number of ones), a constant per basis state.
+        dt = x.dtype
+        features = x if self._identity_features else x.index_select(1, self._const("features", dt))
+        cs = torch.cos(
+            torch.addcmul(_const(_RY_SHIFT, dt), features.unsqueeze(-1), _const(0.5, dt))
+        )
+        index = self._const("embed_index", dt).expand(len(x), -1, -1)
+        magnitude = torch.gather(cs, 2, index).prod(dim=1)  # (B, 2^n)
+        if self.spec.embedding == "ry":
+            return magnitude.unsqueeze(0)
+        return magnitude * self._const("rx_phase", dt)
+
+    # ----------------------------------------------------------------- public interface
+
+    def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2^n) basis-state probabilities, big-endian."""
+        x = x.to(weights.dtype)
+        if not self._use_unitary(len(x)):
+            out = self._apply_gates(weights, self.embed(x))
+            return torch.view_as_real(out).square().sum(-1)
+        psi = self._embed_parts(x)
+        if self._shift_rule and weights.requires_grad and not x.requires_grad:
+            return _ShiftRuleProbs.apply(weights, self, psi)
+        return self.apply_unitary(self.unitary(weights), psi)[1]
+
+    def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, E) grouped probabilities or (B, n) <Z_q>, per the spec's readout."""
+        probs = self.probs(weights, x)
+        if self._np["readout"] is None:
+            return probs
+        return probs @ self._const("readout", weights.dtype)
+
+    def _apply_gates(self, weights: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """Gate by gate on the batched state: cheaper than U when 2^n exceeds the batch."""
+        n = self.spec.n_qubits
+        mats = single_qubit_matrices(self.spec, weights).to(psi.dtype)
+        rows = self._const("rows", weights.dtype)
+        signs = self._const("signs", weights.dtype)
+        for layer in range(self.spec.n_layers):
+            for q in range(n):
+                psi = psi.reshape(-1, 2**q, 2, 2 ** (n - q - 1))
+                psi = torch.einsum("ij,bajc->baic", mats[layer, q], psi)
+            psi = psi.reshape(-1, 2**n)
+            if self.spec.ansatz == "ry_cz":
+                psi = psi * signs[layer, :, 0]
+            else:
+                psi = psi.index_select(-1, rows[layer])
+        return psi
+
+    def _use_unitary(self, batch: int) -> bool:
+        if self.strategy != "auto":
+            return self.strategy == "unitary"
+        n = self.spec.n_qubits
+        return n <= MAX_UNITARY_QUBITS and 2**n <= max(batch, 1) * math.ceil(self.spec.n_layers / 2)
