@@ -134,7 +134,8 @@ class ModelConfig(Strict):
     def _check(self) -> ModelConfig:
         if self.top_k is not None and self.top_k > self.experts.count:
             raise ValueError(
-                f"top_k: {self.top_k} exceeds the {self.experts.count} experts (model.experts.count)"
+                f"top_k: {self.top_k} exceeds the {self.experts.count} experts "
+                "(model.experts.count)"
             )
         return self
 
