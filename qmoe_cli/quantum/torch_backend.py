@@ -28,7 +28,7 @@ from qmoe_cli.quantum.spec import CircuitSpec, basis_bits
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 MAX_UNITARY_QUBITS = 10
 KRON_GATHER_QUBITS = 6  # above this the gather index (L n 4^n entries) costs too much memory
-SHIFT_RULE_MAX_ELEMENTS = 2**22  # (P + 1) L 4^n: beyond this, autograd through U instead
+SHIFT_RULE_MAX_ELEMENTS = 2**16  # (P + 1) L 4^n: beyond this, autograd through U is faster
 
 # RY(t) = [[c, -s], [s, c]] with (c, s) = cos/sin(t/2): cos(t/2 + shift) gives both at once.
 _RY_SHIFT = (0.0, -math.pi / 2)
@@ -107,35 +107,40 @@ def chain_product(layers: torch.Tensor) -> torch.Tensor:
 
 
 class _ShiftRuleProbs(torch.autograd.Function):
-    """probs = |U(w) psi|^2 with dL/dw from the exact shift rule on U (see module doc)."""
+    """probs = |U(w) psi|^2 with dL/dw from the exact shift rule on U (see module doc).
+
+    The forward pass builds U(w) and the P shifted U(w + pi e_p) = 2 dU/dw_p in one batched
+    call, so the backward pass is two matrix products.
+    """
 
     @staticmethod
     def forward(ctx, weights, sim, psi):
-        u = sim.unitary(weights)
+        n_weights = weights.numel()
+        stacked = weights.reshape(1, -1) + sim.shift_matrix(n_weights, weights.dtype)
+        unitaries = sim.unitary(stacked.reshape(n_weights + 1, *weights.shape))
+        u, du = unitaries[0], unitaries[1:]
         if u.is_complex():
             psi = sim._as_complex(psi).to(u.dtype)
         amps, probs = sim.apply_unitary(u, psi)
-        ctx.sim = sim
-        ctx.save_for_backward(weights, psi, amps)
+        ctx.save_for_backward(psi, amps, du)
+        ctx.weight_shape = weights.shape
         return probs
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_probs):
-        weights, psi, amps = ctx.saved_tensors
-        sim = ctx.sim
-        # H[i, j] = sum_b dL/dA[b, i]^* psi[b, j], with dL/dA = 2 A dL/dp
+        psi, amps, du = ctx.saved_tensors
+        d = amps.shape[-1]
+        # H[i, j] = sum_b conj(dL/dA[b, i]) psi[b, j] with dL/dA = 2 A dL/dp; then
+        # dL/dw_p = Re sum_ij H[i, j] dU[i, j]/dw_p, with dU/dw_p = du[p] / 2.
         grad_amps = 2 * amps * grad_probs
         if amps.is_complex():
             h = grad_amps.conj().mT @ psi
-        else:  # real U: amps and psi are stacked real and imaginary parts (k, B, d)
-            h = torch.einsum("kbi,kbj->ij", grad_amps, psi)
-        n_weights = weights.numel()
-        shifted = weights.reshape(1, -1) + math.pi * torch.eye(n_weights, dtype=weights.dtype)
-        du = sim.unitary(shifted.reshape(n_weights, *weights.shape))  # 2 dU/dw_p
-        grad = torch.einsum("pij,ij->p", du, h)
+        else:  # real U: amps and psi hold the real and imaginary parts, (k, B, d)
+            h = grad_amps.reshape(-1, d).mT @ psi.reshape(-1, d)
+        grad = du.reshape(len(du), d * d) @ h.reshape(d * d)
         grad = grad.real if grad.is_complex() else grad
-        return (0.5 * grad).reshape(weights.shape), None, None
+        return (0.5 * grad).reshape(ctx.weight_shape), None, None
 
 
 class TorchStatevector:
@@ -180,6 +185,14 @@ class TorchStatevector:
         self._identity_features = spec.n_features == n
         self._shift_rule = (spec.n_weights + 1) * L * d * d <= SHIFT_RULE_MAX_ELEMENTS
         self._cache: dict = {}
+
+    def shift_matrix(self, n_weights: int, dtype: torch.dtype) -> torch.Tensor:
+        """(P + 1, P): a zero row (the unshifted weights), then pi on the diagonal."""
+        key = ("shift", n_weights, dtype)
+        if key not in self._cache:
+            self._cache[key] = torch.cat([torch.zeros(1, n_weights, dtype=dtype),
+                                          math.pi * torch.eye(n_weights, dtype=dtype)])
+        return self._cache[key]
 
     def _const(self, name: str, dtype: torch.dtype) -> torch.Tensor:
         key = (name, dtype)
