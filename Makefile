@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 demo: $(STAMP)
-	$(BIN)/qmoe train configs/two_moons_linear.yaml
+	$(BIN)/qmoe ablate configs/two_moons.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -73,6 +73,42 @@ class MLPRouterConfig(Strict):
         return v
 
 
+class NoiseConfig(Strict):
+    """Noise of the quantum router's circuit (conventions in qmoe_cli/quantum/noise.py).
+
+    `depolarizing` is eps in Qiskit's convention, depolarizing_error(eps, k): the k-qubit
+    state is replaced by the maximally mixed one with probability eps. With placement
+    `paper` a channel follows every gate as written (1-qubit after 1-qubit gates, the joint
+    2-qubit channel after 2-qubit gates, with eps `depolarizing_2q` if given). With
+    placement `notebook`, `depolarizing` is PennyLane's DepolarizingChannel p (X, Y, Z
+    each with probability p/3, i.e. eps = 4p/3) on every wire after the embedding and after
+    the last layer, as the public notebooks did.
+    """
+
+    depolarizing: float = Field(0.0, ge=0.0, le=1.0)
+    depolarizing_2q: float | None = Field(None, ge=0.0, le=1.0)
+    placement: Literal["paper", "notebook"] = "paper"
+    readout_error: float = Field(0.0, ge=0.0, le=0.5, description="symmetric bit-flip prob")
+    shots: int | None = Field(None, ge=1, description="sample this many shots (evaluation)")
+
+    @property
+    def is_noiseless(self) -> bool:
+        return (
+            self.depolarizing == 0
+            and not self.depolarizing_2q
+            and self.readout_error == 0
+            and self.shots is None
+        )
+
+    @model_validator(mode="after")
+    def _check(self) -> NoiseConfig:
+        if self.depolarizing_2q is not None and self.placement == "notebook":
+            raise ValueError("depolarizing_2q applies only to placement: paper")
+        if self.placement == "notebook" and self.depolarizing > 0.75:
+            raise ValueError("depolarizing: PennyLane's DepolarizingChannel p is at most 3/4")
+        return self
+
+
 class QuantumRouterConfig(Strict):
     """A parameterised circuit whose measurement gives the gate: the paper's Model B.
 
@@ -87,6 +123,7 @@ class QuantumRouterConfig(Strict):
     embedding: Literal["rx", "ry", "rz"] = "rx"
     readout: Literal["probs", "expval"] = "probs"
     backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = "torch"
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
 
 
 class FourierRouterConfig(Strict):

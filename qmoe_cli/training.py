@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from qmoe_cli.config import TrainConfig
 from qmoe_cli.data import Splits
-from qmoe_cli.errors import TrainingError
+from qmoe_cli.errors import ConfigError, TrainingError
 from qmoe_cli.models import MixtureOfExperts
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -73,6 +73,11 @@ def fit(
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
     """Train in place; with early stopping, the best-validation-loss weights are restored."""
+    if not getattr(model.router, "trainable", True):
+        raise ConfigError(
+            f"model.router.backend: {model.router.backend_name} gives no gradients "
+            "(inference only); train with backend torch, pennylane or lightning"
+        )
     torch.set_num_threads(cfg.threads)
     dtype = DTYPES[cfg.dtype]
     model.to(dtype)

@@ -168,3 +168,20 @@ def test_balance_weight_spreads_the_load_in_training():
     topk_cfg["model"]["top_k"] = 1
     sparse = run_seed(validate_config(topk_cfg), 0).metrics["usage"]
     assert sparse["gate_entropy"] == pytest.approx(0.0, abs=1e-9)  # one expert per input
+
+
+@pytest.mark.slow
+def test_ablation_in_worker_processes_matches_in_process(tmp_path, write_config):
+    """The process pool (spawned workers) gives bit-identical results to --jobs 1."""
+    from .conftest import run_qmoe
+
+    cfg = write_config(TINY_ABLATION)
+    for jobs in ("1", "2"):
+        proc = run_qmoe("ablate", cfg, "--out", tmp_path / jobs, "--jobs", jobs)
+        assert proc.returncode == 0, proc.stderr
+    rows = [
+        read_csv(next(p for p in (tmp_path / j).iterdir() if is_complete_run(p)) / "summary.csv")
+        for j in ("1", "2")
+    ]
+    for a, b in zip(*rows, strict=True):
+        assert a["test_acc_mean"] == b["test_acc_mean"] and a["eta_mean"] == b["eta_mean"]

@@ -27,6 +27,7 @@ def build_router(cfg, n_features: int, n_experts: int) -> nn.Module:
             raise ConfigError(f"model.router: {exc}") from None
     if cfg.type == "quantum":
         from qmoe_cli.models.quantum_router import QuantumRouter
+        from qmoe_cli.quantum.noise import NoiseSpec
         from qmoe_cli.quantum.spec import CircuitSpec
 
         spec = dict(
@@ -39,10 +40,9 @@ def build_router(cfg, n_features: int, n_experts: int) -> nn.Module:
             readout=cfg.readout,
         )
         try:
-            circuit = CircuitSpec(**spec)
+            return QuantumRouter(CircuitSpec(**spec), cfg.backend, NoiseSpec.from_config(cfg.noise))
         except ValueError as exc:
             raise ConfigError(f"model.router: {exc}") from None
-        return QuantumRouter(circuit, cfg.backend)
     raise ValueError(f"unknown router type {cfg.type!r}")
 
 

@@ -8,11 +8,19 @@ BACKENDS = ("torch", "pennylane", "lightning", "qiskit-aer")
 TRAINABLE_BACKENDS = ("torch", "pennylane", "lightning")
 
 
-def make_backend(spec: CircuitSpec, name: str = "torch"):
+def make_backend(spec: CircuitSpec, name: str = "torch", noise=None):
     """A simulator with `.probs(weights, x)` and `.outputs(weights, x)` (torch in, torch out).
 
     PennyLane and Qiskit are imported only when asked for: they take seconds to import.
+    With noise (a NoiseSpec that is not noiseless) the torch backend simulates density
+    matrices; the other backends do not take noise yet.
     """
+    if noise is not None and not noise.is_noiseless:
+        if name == "torch":
+            from qmoe_cli.quantum.torch_density import TorchDensityMatrix
+
+            return TorchDensityMatrix(spec, noise)
+        raise ValueError(f"backend {name!r} does not simulate noise yet; use backend torch")
     if name == "torch":
         from qmoe_cli.quantum.torch_backend import TorchStatevector
 

@@ -190,8 +190,12 @@ class TorchStatevector:
         """(P + 1, P): a zero row (the unshifted weights), then pi on the diagonal."""
         key = ("shift", n_weights, dtype)
         if key not in self._cache:
-            self._cache[key] = torch.cat([torch.zeros(1, n_weights, dtype=dtype),
-                                          math.pi * torch.eye(n_weights, dtype=dtype)])
+            self._cache[key] = torch.cat(
+                [
+                    torch.zeros(1, n_weights, dtype=dtype),
+                    math.pi * torch.eye(n_weights, dtype=dtype),
+                ]
+            )
         return self._cache[key]
 
     def _const(self, name: str, dtype: torch.dtype) -> torch.Tensor:

@@ -1,0 +1,182 @@
+"""The noisy simulator: batched density matrices in torch, differentiable by autograd.
+
+The noisy circuit is a linear map on density matrices. The embedding part is a product
+state per input (each qubit's rotated state, mixed by its channel); the trainable part
+Phi (gates and channels of the ansatz) does not depend on the input. For small circuits
+Phi is applied once per forward pass to the d^2 matrix units E_jk, which gives the matrix
+M[jk, i] = <i|Phi(E_jk)|i>, and then probs = vec(rho_in) @ M for the whole batch in one
+matmul; for larger circuits Phi is applied gate by gate to the batch of density matrices.
+Conventions (placement, channel strength, readout error, shots) are in quantum/noise.py.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import torch
+
+from qmoe_cli.quantum.noise import Channel, NoiseSpec, noisy_sequence, readout_confusion
+from qmoe_cli.quantum.spec import CircuitSpec
+from qmoe_cli.quantum.torch_backend import (
+    COMPLEX,
+    TorchStatevector,
+    embedding_vectors,
+    kron_matrices,
+    single_qubit_matrices,
+)
+
+SUPEROPERATOR_MAX_QUBITS = 4  # d^2 = 256 matrix units; beyond, evolve the batch itself
+
+
+class TorchDensityMatrix:
+    """Exact noisy probabilities and outputs of a CircuitSpec under a NoiseSpec."""
+
+    def __init__(self, spec: CircuitSpec, noise: NoiseSpec, strategy: str = "auto"):
+        if strategy not in ("auto", "superoperator", "batch"):
+            raise ValueError(f"unknown strategy {strategy!r}")
+        self.spec, self.noise, self.strategy = spec, noise, strategy
+        self._sv = TorchStatevector(spec)  # readout matrices, CNOT permutations, CZ signs
+        # Which gates are in the ansatz (and where the channels go): the spec's own list,
+        # with weights replaced by their flat index so the gate angles can be looked up.
+        index = np.arange(spec.n_weights).reshape(spec.weight_shape)
+        self._ansatz = [
+            item for item in noisy_sequence(spec, noise, [0.0] * spec.n_features, index)
+        ][self._n_embedding_items() :]
+        confusion = readout_confusion(spec.n_qubits, noise.readout_error)
+        self._confusion = torch.as_tensor(confusion) if noise.readout_error else None
+
+    def _n_embedding_items(self) -> int:
+        n = self.spec.n_qubits
+        if self.noise.placement == "notebook":
+            return n + (n if self.noise.wire_lam else 0)
+        return n * (2 if self.noise.p1 else 1)
+
+    # ----------------------------------------------------------------- embedding
+
+    def embedded(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """(B, d, d) product states after the embedding rotations and their channels."""
+        v = embedding_vectors(self.spec, x.to(dtype))  # (B, n, 2)
+        rho = v.unsqueeze(-1) * v.conj().unsqueeze(-2)  # (B, n, 2, 2)
+        lam = self.noise.p1 if self.noise.placement == "paper" else self.noise.wire_lam
+        if lam:
+            eye = torch.eye(2, dtype=rho.dtype) / 2
+            rho = (1 - lam) * rho + lam * eye
+        return kron_matrices(rho)
+
+    # ----------------------------------------------------------------- the channel Phi
+
+    def apply_ansatz(self, rho: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Phi applied to a batch (N, d, d) of matrices."""
+        mats = single_qubit_matrices(self.spec, weights).to(rho.dtype)
+        flat = mats.reshape(-1, 2, 2)  # gate matrices by weight index (ry) or by (l, q)
+        n = self.spec.n_qubits
+        gate_index = 0
+        for item in self._ansatz:
+            if isinstance(item, Channel):
+                rho = depolarize(rho, n, item.wires, item.lam)
+            elif item.name in ("RY", "Rot"):
+                rho = apply_1q(rho, n, item.wires[0], flat[gate_index])
+                gate_index += 1
+            elif item.name == "CZ":
+                rho = apply_cz(rho, n, *item.wires)
+            elif item.name == "CNOT":
+                rho = apply_cnot(rho, n, *item.wires)
+            else:
+                raise ValueError(f"unexpected gate {item.name}")
+        return rho
+
+    def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2^n) noisy basis-state probabilities (readout error and shots included)."""
+        ctype = COMPLEX[weights.dtype]
+        rho_in = self.embedded(x, weights.dtype).to(ctype)
+        d = 2**self.spec.n_qubits
+        if self._use_superoperator():
+            units = torch.eye(d * d, dtype=ctype).reshape(d * d, d, d)
+            out = self.apply_ansatz(units, weights)  # Phi(E_jk), (d^2, d, d)
+            m = torch.diagonal(out, dim1=-2, dim2=-1)  # (d^2, d)
+            probs = (rho_in.reshape(-1, d * d) @ m).real
+        else:
+            probs = torch.diagonal(self.apply_ansatz(rho_in, weights), dim1=-2, dim2=-1).real
+        probs = probs.clamp_min(0.0)
+        if self._confusion is not None:
+            probs = probs @ self._confusion.to(probs.dtype)
+        if self.noise.shots is not None:
+            probs = sample_frequencies(probs, self.noise.shots)
+        return probs
+
+    def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        probs = self.probs(weights, x)
+        readout = self._sv._np["readout"]
+        if readout is None:
+            return probs
+        return probs @ self._sv._const("readout", weights.dtype)
+
+    def _use_superoperator(self) -> bool:
+        if self.strategy != "auto":
+            return self.strategy == "superoperator"
+        return self.spec.n_qubits <= SUPEROPERATOR_MAX_QUBITS
+
+
+def sample_frequencies(probs: torch.Tensor, shots: int) -> torch.Tensor:
+    """Frequencies of `shots` draws from each row (torch's global, seeded generator)."""
+    p = probs.detach().clamp_min(0)
+    draws = torch.multinomial(p / p.sum(dim=1, keepdim=True), shots, replacement=True)
+    counts = torch.zeros_like(p).scatter_add_(1, draws, torch.ones_like(draws, dtype=p.dtype))
+    return counts / shots
+
+
+def apply_1q(rho: torch.Tensor, n: int, q: int, u: torch.Tensor) -> torch.Tensor:
+    """U rho U^dagger with U acting on qubit q (big-endian)."""
+    N, d = rho.shape[0], 2**n
+    a, b = 2**q, 2 ** (n - q - 1)
+    rho = torch.einsum("ij,xajc->xaic", u, rho.reshape(N, a, 2, b * d))
+    rho = torch.einsum("xajc,ij->xaic", rho.reshape(N, d * a, 2, b), u.conj())
+    return rho.reshape(N, d, d)
+
+
+def _basis_bits(n: int) -> np.ndarray:
+    idx = np.arange(2**n)[:, None]
+    return (idx >> (n - 1 - np.arange(n))[None, :]) & 1
+
+
+def apply_cz(rho: torch.Tensor, n: int, q1: int, q2: int) -> torch.Tensor:
+    bits = _basis_bits(n)
+    s = torch.as_tensor(1 - 2 * (bits[:, q1] * bits[:, q2]), dtype=rho.real.dtype)
+    return rho * (s[:, None] * s[None, :])
+
+
+def apply_cnot(rho: torch.Tensor, n: int, control: int, target: int) -> torch.Tensor:
+    bits = _basis_bits(n).copy()
+    bits[:, target] ^= bits[:, control]
+    perm = torch.as_tensor(bits @ (1 << (n - 1 - np.arange(n))))  # CNOT is its own inverse
+    return rho.index_select(1, perm).index_select(2, perm)
+
+
+def depolarize(rho: torch.Tensor, n: int, wires: tuple[int, ...], lam: float) -> torch.Tensor:
+    """(1 - lam) rho + lam Tr_wires(rho) (x) I / 2^k on the given wires."""
+    N = rho.shape[0]
+    letters = string.ascii_letters
+    rows, cols = list(letters[:n]), list(letters[n : 2 * n])
+    for w in wires:  # trace: the column index of a traced wire equals its row index
+        cols[w] = rows[w]
+    kept_rows = [rows[i] for i in range(n) if i not in wires]
+    kept_cols = [cols[i] for i in range(n) if i not in wires]
+    t = rho.reshape(N, *([2] * (2 * n)))
+    traced = torch.einsum(f"Z{''.join(rows)}{''.join(cols)}->Z{''.join(kept_rows + kept_cols)}", t)
+    # back to the full index set with the identity on the traced wires
+    eye_letters = []
+    spec_in = "Z" + "".join(kept_rows + kept_cols)
+    operands = [traced]
+    subs = [spec_in]
+    for w in wires:
+        r, c = letters[2 * n + 2 * len(eye_letters)], letters[2 * n + 2 * len(eye_letters) + 1]
+        eye_letters.append((w, r, c))
+        operands.append(torch.eye(2, dtype=rho.dtype))
+        subs.append(r + c)
+    out_rows, out_cols = list(letters[:n]), list(letters[n : 2 * n])
+    for w, r, c in eye_letters:
+        out_rows[w], out_cols[w] = r, c
+    full = torch.einsum(",".join(subs) + "->Z" + "".join(out_rows + out_cols), *operands)
+    mixed = full.reshape(N, 2**n, 2**n) / 2 ** len(wires)
+    return (1 - lam) * rho + lam * mixed
