@@ -66,10 +66,12 @@ def _load(config: Path, overrides: list[str] | None, seeds: str | None, schema=N
 @one_line_errors
 def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = SEEDS_OPT):
     """Check a config (train or ablate) and print it resolved, with every default filled in."""
-    from qmoe_cli.config import AblationConfig, dump_config, read_yaml
+    from qmoe_cli.config import AblationConfig, NoiseSweepConfig, dump_config, read_yaml
     from qmoe_cli.progress import out
 
-    schema = AblationConfig if "variants" in read_yaml(config) else None
+    raw = read_yaml(config)
+    schema = AblationConfig if "variants" in raw else None
+    schema = NoiseSweepConfig if "levels" in raw or "baselines" in raw else schema
     cfg = _load(config, set_, seeds, schema)
     out.print(dump_config(cfg), markup=False, highlight=False, end="")
     out.print(f"# {config}: valid", markup=False, highlight=False)
@@ -109,6 +111,38 @@ def ablate(
     n_tasks = len(cfg.variants) * len(cfg.seeds)
     run_ablation(
         cfg, out if out is not None else cfg.output_dir, min(jobs or os.cpu_count() or 1, n_tasks)
+    )
+
+
+@app.command("noise-sweep")
+@one_line_errors
+def noise_sweep(
+    config: Path = CONFIG_ARG,
+    set_: list[str] = SET_OPT,
+    seeds: str = SEEDS_OPT,
+    out: Path = OUT_OPT,
+    jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
+    simulator: str = typer.Option(
+        "torch", "--simulator", help="Evaluate the noisy circuit with torch or qiskit-aer."
+    ),
+):
+    """A quantum router under each depolarizing level, beside classical baselines."""
+    import os
+
+    from qmoe_cli.config import NoiseSweepConfig
+    from qmoe_cli.experiments.noise_sweep import run_noise_sweep
+
+    if simulator not in ("torch", "qiskit-aer"):
+        raise ConfigError(f"--simulator: expected torch or qiskit-aer, got {simulator!r}")
+    cfg = _load(config, set_, seeds, NoiseSweepConfig)
+    n_tasks = len(cfg.seeds) * (
+        (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
+    )
+    run_noise_sweep(
+        cfg,
+        out if out is not None else cfg.output_dir,
+        min(jobs or os.cpu_count() or 1, n_tasks),
+        simulator,
     )
 
 

@@ -276,16 +276,57 @@ class AblationConfig(ExperimentConfig):
 
     def variant(self, name: str) -> ExperimentConfig:
         """The full ExperimentConfig of one variant (validated like any config)."""
-        v = self.variants[name]
-        raw = self.model_dump(mode="json", exclude={"variants", "reference"})
-        raw["name"] = f"{self.name}-{name}"[:64]
-        raw["model"]["router"] = v.router.model_dump(mode="json")
-        if v.experts is not None:
-            raw["model"]["experts"] = v.experts.model_dump(mode="json")
-        try:
-            return ExperimentConfig.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc)) from None
+        return with_variant(self, name, self.variants[name])
+
+
+class NoiseSweepConfig(ExperimentConfig):
+    """A quantum router (the shared model) under several depolarizing levels, with classical
+    baselines trained once per seed as flat references."""
+
+    levels: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: [0.0, 0.005, 0.01, 0.02, 0.03, 0.05]
+    )
+    mode: Literal["evaluate", "train"] = "evaluate"
+    baselines: dict[str, VariantConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_sweep(self) -> NoiseSweepConfig:
+        if self.model.router.type != "quantum":
+            raise ValueError("model.router.type: a noise sweep needs a quantum router")
+        if not self.levels or len(set(self.levels)) != len(self.levels):
+            raise ValueError("levels: give distinct noise levels")
+        if self.model.router.noise.placement == "notebook" and max(self.levels) > 0.75:
+            raise ValueError("levels: PennyLane's DepolarizingChannel p is at most 3/4")
+        for name, variant in self.baselines.items():
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"baselines.{name}: names use letters, digits, '_', '.', '-'")
+            if variant.router.type == "quantum":
+                raise ValueError(f"baselines.{name}: baselines are classical routers")
+        return self
+
+    def at_level(self, level: float) -> ExperimentConfig:
+        """The quantum router's config with its circuit at this depolarizing level."""
+        raw = self.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
+        raw["name"] = f"{self.name}-eps{level:g}"[:64]
+        raw["model"]["router"]["noise"]["depolarizing"] = level
+        return ExperimentConfig.model_validate(raw)
+
+    def baseline(self, name: str) -> ExperimentConfig:
+        return with_variant(self, name, self.baselines[name])
+
+
+def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> ExperimentConfig:
+    """The shared part of a group config (its ExperimentConfig fields) with a variant's
+    router (and experts, if given), validated like any config."""
+    raw = base.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
+    raw["name"] = f"{base.name}-{name}"[:64]
+    raw["model"]["router"] = variant.router.model_dump(mode="json")
+    if variant.experts is not None:
+        raw["model"]["experts"] = variant.experts.model_dump(mode="json")
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
 
 
 # Input width of each dataset before PCA (None: only known once loaded).
