@@ -67,7 +67,8 @@ def breakdown(levels: list[float], quantum: list[float], classical: float) -> fl
     interpolation between levels); the first level if it starts at or below; None if never."""
     if quantum[0] <= classical:
         return levels[0]
-    for (l0, q0), (l1, q1) in zip(zip(levels, quantum), zip(levels[1:], quantum[1:])):
+    for i in range(1, len(levels)):
+        (l0, q0), (l1, q1) = (levels[i - 1], quantum[i - 1]), (levels[i], quantum[i])
         if q1 <= classical:
             return l0 + (q0 - classical) / (q0 - q1) * (l1 - l0)
     return None
