@@ -3,9 +3,13 @@
 The noisy circuit is a linear map on density matrices. The embedding part is a product
 state per input (each qubit's rotated state, mixed by its channel); the trainable part
 Phi (gates and channels of the ansatz) does not depend on the input. For small circuits
-Phi is applied once per forward pass to the d^2 matrix units E_jk, which gives the matrix
-M[jk, i] = <i|Phi(E_jk)|i>, and then probs = vec(rho_in) @ M for the whole batch in one
-matmul; for larger circuits Phi is applied gate by gate to the batch of density matrices.
+Phi is built once per forward pass as a superoperator, layer by layer: a layer's
+single-qubit channels commute with its single-qubit gates (the depolarizing channel is
+unitarily covariant), so layer l is A_l (K_l (x) K_l^*), with K_l the layer's gates as one
+matrix (as in the statevector backend) and A_l the constant superoperator of its channels
+and entanglers, computed once. The diagonal rows of the product give
+M[i, jk] = <i|Phi(E_jk)|i>, and probs = vec(rho_in) @ M^T for the whole batch in one
+matmul. For larger circuits Phi is applied gate by gate to the batch of density matrices.
 Conventions (placement, channel strength, readout error, shots) are in quantum/noise.py.
 """
 
@@ -43,6 +47,8 @@ class TorchDensityMatrix:
         self._ansatz = [
             item for item in noisy_sequence(spec, noise, [0.0] * spec.n_features, index)
         ][self._n_embedding_items() :]
+        if spec.n_qubits <= SUPEROPERATOR_MAX_QUBITS:
+            self._layer_superops = self._constant_superoperators()
         confusion = readout_confusion(spec.n_qubits, noise.readout_error)
         self._confusion = torch.as_tensor(confusion) if noise.readout_error else None
 
@@ -51,6 +57,59 @@ class TorchDensityMatrix:
         if self.noise.placement == "notebook":
             return n + (n if self.noise.wire_lam else 0)
         return n * (2 if self.noise.p1 else 1)
+
+    def _constant_superoperators(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(A_l for every layer, the trailing wire channels' superoperator or None).
+
+        A_l = superoperator of layer l's 1-qubit channels followed by its entanglers and
+        their channels, in order (row-major vec: vec(X rho Y)[ij] = (X (x) Y^T) vec(rho)).
+        """
+        n, d = self.spec.n_qubits, 2**self.spec.n_qubits
+        paper = self.noise.placement == "paper"
+        n1 = n * (2 if paper and self.noise.p1 else 1)  # a layer's 1-qubit gates (+ channels)
+        n_ent = len(self.spec.entanglers(0)) * (2 if paper and self.noise.p2 else 1)
+        per_layer = n1 + n_ent
+        items = self._ansatz[: per_layer * self.spec.n_layers]
+        tail = self._ansatz[per_layer * self.spec.n_layers :]
+        units = torch.eye(d * d, dtype=torch.complex128).reshape(d * d, d, d)
+
+        def superop(seq) -> torch.Tensor:
+            rho = units
+            for item in seq:
+                rho = self._apply_fixed(rho, item)
+            return rho.reshape(d * d, d * d).T  # column jk holds vec(channel(E_jk))
+
+        layers = []
+        for layer in range(self.spec.n_layers):
+            seq = items[layer * per_layer : (layer + 1) * per_layer]
+            channels_1q = [it for it in seq[:n1] if isinstance(it, Channel)]
+            layers.append(superop(channels_1q + seq[n1:]))
+        return torch.stack(layers), (superop(tail) if tail else None)
+
+    def _apply_fixed(self, rho: torch.Tensor, item) -> torch.Tensor:
+        n = self.spec.n_qubits
+        if isinstance(item, Channel):
+            return depolarize(rho, n, item.wires, item.lam)
+        if item.name == "CZ":
+            return apply_cz(rho, n, *item.wires)
+        if item.name == "CNOT":
+            return apply_cnot(rho, n, *item.wires)
+        raise ValueError(f"{item.name} is not a fixed gate")
+
+    def superoperator_probs_matrix(self, weights: torch.Tensor) -> torch.Tensor:
+        """(d, d^2) matrix M with probs = vec(rho_in) @ M^T, differentiable in the weights."""
+        d = 2**self.spec.n_qubits
+        k = kron_matrices(single_qubit_matrices(self.spec, weights))  # (L, d, d), no entanglers
+        kk = (k[:, :, None, :, None] * k.conj()[:, None, :, None, :]).reshape(-1, d * d, d * d)
+        consts, tail = self._layer_superops
+        consts = consts.to(kk.dtype) if kk.is_complex() else consts.real.to(kk.dtype)
+        layers = consts @ kk
+        s = layers[0]
+        for m in layers[1:]:
+            s = m @ s
+        if tail is not None:
+            s = (tail if s.is_complex() else tail.real).to(s.dtype) @ s
+        return s[torch.arange(d) * (d + 1)]  # rows (i, i)
 
     # ----------------------------------------------------------------- embedding
 
@@ -92,10 +151,10 @@ class TorchDensityMatrix:
         rho_in = self.embedded(x, weights.dtype).to(ctype)
         d = 2**self.spec.n_qubits
         if self._use_superoperator():
-            units = torch.eye(d * d, dtype=ctype).reshape(d * d, d, d)
-            out = self.apply_ansatz(units, weights)  # Phi(E_jk), (d^2, d, d)
-            m = torch.diagonal(out, dim1=-2, dim2=-1)  # (d^2, d)
-            probs = (rho_in.reshape(-1, d * d) @ m).real
+            m = self.superoperator_probs_matrix(weights)
+            vec = rho_in.reshape(-1, d * d)
+            # probs are real for Hermitian rho_in; with a real M only Re(rho_in) contributes
+            probs = (vec @ m.mT).real if m.is_complex() else vec.real @ m.mT
         else:
             probs = torch.diagonal(self.apply_ansatz(rho_in, weights), dim1=-2, dim2=-1).real
         probs = probs.clamp_min(0.0)
