@@ -281,6 +281,11 @@ def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
             text = f"eps = {b['eps']:.4f}"
             if b["ci"] is not None:
                 text += f" (95% CI over seeds [{b['ci']['ci_low']:.4f}, {b['ci']['ci_high']:.4f}])"
+            if b["seeds_without_breakdown"]:
+                text += (
+                    f"; {b['seeds_without_breakdown']} of {len(b['per_seed'])} seeds never "
+                    "fall to the baseline within the range, so no CI"
+                )
         out.print(
             f"breakdown point (quantum falls to the best baseline, "
             f"{summary['best_baseline']}): {text}"

@@ -108,3 +108,96 @@ class PennyLaneBackend:
             p0 = self._stack(self._expval(weights, self._columns(weights, x)), len(x))
             return (2 * p0 - 1).to(weights.dtype)
         return self.probs(weights, x) @ self._readout.to(weights.dtype)
+
+
+# --------------------------------------------------------------------------- noise
+
+_PAULIS = (
+    np.eye(2),
+    np.array([[0.0, 1.0], [1.0, 0.0]]),
+    np.array([[0.0, -1.0j], [1.0j, 0.0]]),
+    np.diag([1.0, -1.0]),
+)
+
+
+def two_qubit_depolarizing_kraus(lam: float) -> list[np.ndarray]:
+    """The 16 Kraus operators of Qiskit's depolarizing_error(lam, 2) (noise.py's joint channel):
+    sqrt(1 - 15 lam / 16) I and sqrt(lam / 16) P_a (x) P_b for the 15 non-identity pairs,
+    so that rho -> (1 - lam) rho + lam Tr(rho) I / 4. The first wire is the left factor."""
+    ops = [np.sqrt(1 - 15 * lam / 16) * np.eye(4, dtype=complex)]
+    for a in range(4):
+        for b in range(4):
+            if a or b:
+                ops.append(np.sqrt(lam / 16) * np.kron(_PAULIS[a], _PAULIS[b]).astype(complex))
+    return ops
+
+
+def apply_noisy_sequence(items) -> None:
+    """Queue gates (as in `apply_ops`) and depolarizing channels (noise.py conventions)."""
+    from qmoe_cli.quantum.noise import Channel, pennylane_p
+
+    for item in items:
+        if not isinstance(item, Channel):
+            getattr(qml, item.name)(*item.params, wires=list(item.wires))
+        elif len(item.wires) == 1:
+            qml.DepolarizingChannel(pennylane_p(item.lam), wires=item.wires[0])
+        elif len(item.wires) == 2:
+            qml.QubitChannel(two_qubit_depolarizing_kraus(item.lam), wires=list(item.wires))
+        else:
+            raise ValueError(f"no depolarizing channel on {len(item.wires)} wires")
+
+
+class MixedBackend:
+    """Noisy probabilities and outputs of a CircuitSpec on PennyLane's ``default.mixed``.
+
+    Torch interface with backprop, parameter broadcasting over the input rows. Channels per
+    noise.py: ``DepolarizingChannel(pennylane_p(lam))`` on one wire, a ``QubitChannel`` with
+    the 16 Kraus operators of Qiskit's joint depolarizing_error(lam, 2) on a pair. The
+    probabilities are the diagonal of ``qml.density_matrix`` (backprop through ``qml.probs``
+    gives NaN gradients where a probability is exactly 0). Readout error: the probabilities
+    times `readout_confusion`; shots: `sample_frequencies` (torch's global generator, as
+    the torch backend; no gradient).
+    """
+
+    def __init__(self, spec: CircuitSpec, noise):
+        from qmoe_cli.quantum.noise import noisy_sequence, readout_confusion
+
+        self.spec, self.noise = spec, noise
+        n = spec.n_qubits
+        self.device = qml.device("default.mixed", wires=n)
+        self._readout = torch.as_tensor(readout_matrix(spec), dtype=torch.float64)
+        self._confusion = (
+            torch.as_tensor(readout_confusion(n, noise.readout_error))
+            if noise.readout_error
+            else None
+        )
+        wires = list(range(n))
+
+        def density(weights, x_columns):
+            apply_noisy_sequence(noisy_sequence(spec, noise, x_columns, weights))
+            return qml.density_matrix(wires=wires)
+
+        self._density = qml.QNode(density, self.device, interface="torch", diff_method="backprop")
+
+    def density_matrices(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2^n, 2^n) noisy final states (before readout)."""
+        x = torch.as_tensor(x).to(weights.dtype)
+        columns = [x[:, f] for f in range(self.spec.n_features)]
+        d = 2**self.spec.n_qubits
+        return self._density(weights, columns).reshape(len(x), d, d)
+
+    def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2^n) noisy basis-state probabilities (readout error and shots included)."""
+        rho = self.density_matrices(weights, x)
+        probs = torch.diagonal(rho, dim1=-2, dim2=-1).real.to(weights.dtype)
+        if self._confusion is not None:
+            probs = probs @ self._confusion.to(probs.dtype)
+        if self.noise.shots is not None:
+            from qmoe_cli.quantum.torch_density import sample_frequencies
+
+            probs = sample_frequencies(probs, self.noise.shots)
+        return probs
+
+    def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, E) grouped probabilities or (B, n) <Z_q>, per the spec's readout."""
+        return self.probs(weights, x) @ self._readout.to(weights.dtype)

@@ -9,13 +9,13 @@ unitarily covariant), so layer l is A_l (K_l (x) K_l^*), with K_l the layer's ga
 matrix (as in the statevector backend) and A_l the constant superoperator of its channels
 and entanglers, computed once. The diagonal rows of the product give
 M[i, jk] = <i|Phi(E_jk)|i>, and probs = vec(rho_in) @ M^T for the whole batch in one
-matmul. For larger circuits Phi is applied gate by gate to the batch of density matrices.
+matmul. For larger circuits the adjoint channel Phi^dagger is applied gate by gate to the d
+projectors |i><i| (the Heisenberg picture: d matrices to evolve instead of B inputs), and
+p_i = Tr(Phi^dagger(|i><i|) rho_in). Strategy "batch" (evolving the inputs) stays for checks.
 Conventions (placement, channel strength, readout error, shots) are in quantum/noise.py.
 """
 
 from __future__ import annotations
-
-import string
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ class TorchDensityMatrix:
     """Exact noisy probabilities and outputs of a CircuitSpec under a NoiseSpec."""
 
     def __init__(self, spec: CircuitSpec, noise: NoiseSpec, strategy: str = "auto"):
-        if strategy not in ("auto", "superoperator", "batch"):
+        if strategy not in ("auto", "superoperator", "heisenberg", "batch"):
             raise ValueError(f"unknown strategy {strategy!r}")
         self.spec, self.noise, self.strategy = spec, noise, strategy
         self._sv = TorchStatevector(spec)  # readout matrices, CNOT permutations, CZ signs
@@ -47,7 +47,7 @@ class TorchDensityMatrix:
         self._ansatz = [
             item for item in noisy_sequence(spec, noise, [0.0] * spec.n_features, index)
         ][self._n_embedding_items() :]
-        if spec.n_qubits <= SUPEROPERATOR_MAX_QUBITS:
+        if self._strategy() == "superoperator":
             self._layer_superops = self._constant_superoperators()
         confusion = readout_confusion(spec.n_qubits, noise.readout_error)
         self._confusion = torch.as_tensor(confusion) if noise.readout_error else None
@@ -58,19 +58,25 @@ class TorchDensityMatrix:
             return n + (n if self.noise.wire_lam else 0)
         return n * (2 if self.noise.p1 else 1)
 
-    def _constant_superoperators(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(A_l for every layer, the trailing wire channels' superoperator or None).
-
-        A_l = superoperator of layer l's 1-qubit channels followed by its entanglers and
-        their channels, in order (row-major vec: vec(X rho Y)[ij] = (X (x) Y^T) vec(rho)).
-        """
-        n, d = self.spec.n_qubits, 2**self.spec.n_qubits
+    def _fixed_parts(self) -> tuple[list[list], list]:
+        """Per layer, the input-independent items that follow its single-qubit gates (the
+        1-qubit channels, which commute with those gates, then the entanglers and their
+        channels, in order); and the items after the last layer (notebook wire channels)."""
+        n = self.spec.n_qubits
         paper = self.noise.placement == "paper"
         n1 = n * (2 if paper and self.noise.p1 else 1)  # a layer's 1-qubit gates (+ channels)
         n_ent = len(self.spec.entanglers(0)) * (2 if paper and self.noise.p2 else 1)
         per_layer = n1 + n_ent
-        items = self._ansatz[: per_layer * self.spec.n_layers]
-        tail = self._ansatz[per_layer * self.spec.n_layers :]
+        layers = []
+        for layer in range(self.spec.n_layers):
+            seq = self._ansatz[layer * per_layer : (layer + 1) * per_layer]
+            layers.append([it for it in seq[:n1] if isinstance(it, Channel)] + seq[n1:])
+        return layers, self._ansatz[per_layer * self.spec.n_layers :]
+
+    def _constant_superoperators(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(A_l for every layer, the trailing wire channels' superoperator or None), in
+        row-major vec convention: vec(X rho Y)[ij] = (X (x) Y^T) vec(rho)."""
+        d = 2**self.spec.n_qubits
         units = torch.eye(d * d, dtype=torch.complex128).reshape(d * d, d, d)
 
         def superop(seq) -> torch.Tensor:
@@ -79,12 +85,24 @@ class TorchDensityMatrix:
                 rho = self._apply_fixed(rho, item)
             return rho.reshape(d * d, d * d).T  # column jk holds vec(channel(E_jk))
 
-        layers = []
-        for layer in range(self.spec.n_layers):
-            seq = items[layer * per_layer : (layer + 1) * per_layer]
-            channels_1q = [it for it in seq[:n1] if isinstance(it, Channel)]
-            layers.append(superop(channels_1q + seq[n1:]))
-        return torch.stack(layers), (superop(tail) if tail else None)
+        layers, tail = self._fixed_parts()
+        return torch.stack([superop(seq) for seq in layers]), (superop(tail) if tail else None)
+
+    def heisenberg_observables(self, weights: torch.Tensor, ctype: torch.dtype) -> torch.Tensor:
+        """(d, d, d): Phi^dagger(|i><i|) for every basis state i, layer by layer
+        (adjoint of rho -> K rho K^dagger is O -> K^dagger O K; channels, CZ, CNOT are
+        self-adjoint)."""
+        d = 2**self.spec.n_qubits
+        k = kron_matrices(single_qubit_matrices(self.spec, weights)).to(ctype)  # (L, d, d)
+        obs = torch.diag_embed(torch.eye(d, dtype=ctype))
+        layers, tail = self._fixed_parts()
+        for item in reversed(tail):
+            obs = self._apply_fixed(obs, item)
+        for layer in reversed(range(self.spec.n_layers)):
+            for item in reversed(layers[layer]):
+                obs = self._apply_fixed(obs, item)
+            obs = k[layer].conj().mT @ obs @ k[layer]
+        return obs
 
     def _apply_fixed(self, rho: torch.Tensor, item) -> torch.Tensor:
         n = self.spec.n_qubits
@@ -125,18 +143,24 @@ class TorchDensityMatrix:
 
     # ----------------------------------------------------------------- the channel Phi
 
-    def apply_ansatz(self, rho: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Phi applied to a batch (N, d, d) of matrices."""
+    def apply_ansatz(
+        self, rho: torch.Tensor, weights: torch.Tensor, adjoint: bool = False
+    ) -> torch.Tensor:
+        """Phi applied to a batch (N, d, d) of matrices; with `adjoint`, its adjoint Phi^dagger
+        (the items in reverse order, each gate U as U^dagger; channels, CZ and CNOT are
+        self-adjoint), so that Tr(O Phi(rho)) = Tr(Phi^dagger(O) rho)."""
         mats = single_qubit_matrices(self.spec, weights).to(rho.dtype)
-        flat = mats.reshape(-1, 2, 2)  # gate matrices by weight index (ry) or by (l, q)
+        flat = mats.reshape(-1, 2, 2)  # gate matrices in the order the gates appear
+        if adjoint:
+            flat = flat.conj().mT
         n = self.spec.n_qubits
-        gate_index = 0
-        for item in self._ansatz:
+        gate_index = len(flat) - 1 if adjoint else 0
+        for item in reversed(self._ansatz) if adjoint else self._ansatz:
             if isinstance(item, Channel):
                 rho = depolarize(rho, n, item.wires, item.lam)
             elif item.name in ("RY", "Rot"):
                 rho = apply_1q(rho, n, item.wires[0], flat[gate_index])
-                gate_index += 1
+                gate_index += -1 if adjoint else 1
             elif item.name == "CZ":
                 rho = apply_cz(rho, n, *item.wires)
             elif item.name == "CNOT":
@@ -155,6 +179,11 @@ class TorchDensityMatrix:
             vec = rho_in.reshape(-1, d * d)
             # probs are real for Hermitian rho_in; with a real M only Re(rho_in) contributes
             probs = (vec @ m.mT).real if m.is_complex() else vec.real @ m.mT
+        elif self._strategy() == "heisenberg":
+            # p_i = Tr(|i><i| Phi(rho)) = Tr(Phi^dagger(|i><i|) rho): evolve the d projectors
+            # instead of the B input states.
+            obs = self.heisenberg_observables(weights, ctype)  # (d, d, d)
+            probs = (rho_in.reshape(-1, d * d) @ obs.mT.reshape(d, d * d).T).real
         else:
             probs = torch.diagonal(self.apply_ansatz(rho_in, weights), dim1=-2, dim2=-1).real
         probs = probs.clamp_min(0.0)
@@ -171,10 +200,13 @@ class TorchDensityMatrix:
             return probs
         return probs @ self._sv._const("readout", weights.dtype)
 
-    def _use_superoperator(self) -> bool:
+    def _strategy(self) -> str:
         if self.strategy != "auto":
-            return self.strategy == "superoperator"
-        return self.spec.n_qubits <= SUPEROPERATOR_MAX_QUBITS
+            return self.strategy
+        return "superoperator" if self.spec.n_qubits <= SUPEROPERATOR_MAX_QUBITS else "heisenberg"
+
+    def _use_superoperator(self) -> bool:
+        return self._strategy() == "superoperator"
 
 
 def sample_frequencies(probs: torch.Tensor, shots: int) -> torch.Tensor:
@@ -213,29 +245,20 @@ def apply_cnot(rho: torch.Tensor, n: int, control: int, target: int) -> torch.Te
 
 
 def depolarize(rho: torch.Tensor, n: int, wires: tuple[int, ...], lam: float) -> torch.Tensor:
-    """(1 - lam) rho + lam Tr_wires(rho) (x) I / 2^k on the given wires."""
+    """(1 - lam) rho + lam Tr_wires(rho) (x) I / 2^k on the given wires (k = len(wires))."""
     N = rho.shape[0]
-    letters = string.ascii_letters
-    rows, cols = list(letters[:n]), list(letters[n : 2 * n])
-    for w in wires:  # trace: the column index of a traced wire equals its row index
-        cols[w] = rows[w]
-    kept_rows = [rows[i] for i in range(n) if i not in wires]
-    kept_cols = [cols[i] for i in range(n) if i not in wires]
-    t = rho.reshape(N, *([2] * (2 * n)))
-    traced = torch.einsum(f"Z{''.join(rows)}{''.join(cols)}->Z{''.join(kept_rows + kept_cols)}", t)
-    # back to the full index set with the identity on the traced wires
-    eye_letters = []
-    spec_in = "Z" + "".join(kept_rows + kept_cols)
-    operands = [traced]
-    subs = [spec_in]
-    for w in wires:
-        r, c = letters[2 * n + 2 * len(eye_letters)], letters[2 * n + 2 * len(eye_letters) + 1]
-        eye_letters.append((w, r, c))
-        operands.append(torch.eye(2, dtype=rho.dtype))
-        subs.append(r + c)
-    out_rows, out_cols = list(letters[:n]), list(letters[n : 2 * n])
-    for w, r, c in eye_letters:
-        out_rows[w], out_cols[w] = r, c
-    full = torch.einsum(",".join(subs) + "->Z" + "".join(out_rows + out_cols), *operands)
-    mixed = full.reshape(N, 2**n, 2**n) / 2 ** len(wires)
+    t = rho.reshape(N, *([2] * (2 * n)))  # axes 1..n: row bits, n+1..2n: column bits
+    rows = n
+    for w in sorted(wires, reverse=True):  # trace out each wire (row bit = column bit)
+        t = t.diagonal(0, 1 + w, 1 + rows + w).sum(-1)
+        rows -= 1
+    for w in sorted(wires):  # put the wires back as size-1 axes, rows first
+        t = t.unsqueeze(1 + w)
+    for w in sorted(wires):
+        t = t.unsqueeze(1 + n + w)
+    for w in wires:  # times the identity on each wire
+        shape = [1] * (2 * n + 1)
+        shape[1 + w] = shape[1 + n + w] = 2
+        t = t * torch.eye(2, dtype=rho.dtype).reshape(shape)
+    mixed = t.reshape(N, 2**n, 2**n) / 2 ** len(wires)
     return (1 - lam) * rho + lam * mixed
