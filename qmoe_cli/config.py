@@ -90,15 +90,9 @@ class NoiseConfig(Strict):
     placement: Literal["paper", "notebook"] = "paper"
     readout_error: float = Field(0.0, ge=0.0, le=0.5, description="symmetric bit-flip prob")
     shots: int | None = Field(None, ge=1, description="sample this many shots (evaluation)")
-
-    @property
-    def is_noiseless(self) -> bool:
-        return (
-            self.depolarizing == 0
-            and not self.depolarizing_2q
-            and self.readout_error == 0
-            and self.shots is None
-        )
+    fake_backend: str | None = Field(
+        None, description="noise model of a qiskit-ibm-runtime fake device (Aer, evaluation)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> NoiseConfig:
@@ -106,6 +100,13 @@ class NoiseConfig(Strict):
             raise ValueError("depolarizing_2q applies only to placement: paper")
         if self.placement == "notebook" and self.depolarizing > 0.75:
             raise ValueError("depolarizing: PennyLane's DepolarizingChannel p is at most 3/4")
+        if self.fake_backend is not None and (
+            self.depolarizing or self.depolarizing_2q or self.readout_error
+        ):
+            raise ValueError(
+                "fake_backend: the device's noise model replaces depolarizing and "
+                "readout_error; set only shots beside it"
+            )
         return self
 
 
@@ -293,6 +294,8 @@ class NoiseSweepConfig(ExperimentConfig):
     def _check_sweep(self) -> NoiseSweepConfig:
         if self.model.router.type != "quantum":
             raise ValueError("model.router.type: a noise sweep needs a quantum router")
+        if self.model.router.noise.fake_backend and self.mode != "evaluate":
+            raise ValueError("model.router.noise.fake_backend: evaluated in mode evaluate only")
         if not self.levels or len(set(self.levels)) != len(self.levels):
             raise ValueError("levels: give distinct noise levels")
         if self.model.router.noise.placement == "notebook" and max(self.levels) > 0.75:
@@ -309,6 +312,7 @@ class NoiseSweepConfig(ExperimentConfig):
         raw = self.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
         raw["name"] = f"{self.name}-eps{level:g}"[:64]
         raw["model"]["router"]["noise"]["depolarizing"] = level
+        raw["model"]["router"]["noise"]["fake_backend"] = None  # evaluated on its own
         return ExperimentConfig.model_validate(raw)
 
     def baseline(self, name: str) -> ExperimentConfig:

@@ -96,3 +96,42 @@ def test_noise_sweep_example_config_validates(cli):
     result = cli("validate", "configs/two_moons_noise.yaml")
     assert result.exit_code == 0, result.output
     assert "mode: evaluate" in result.output
+
+
+@pytest.mark.slow
+def test_noise_sweep_on_aer_and_a_fake_device(tmp_path, write_config, cli):
+    """--simulator qiskit-aer gives the torch numbers (exact methods agree), and a fake
+    device's noise model is evaluated beside the levels."""
+    raw = {**TINY_SWEEP, "seeds": [0], "levels": [0.0, 0.03]}
+    torch_run = cli("noise-sweep", write_config(raw), "--out", tmp_path / "t", "--jobs", "1")
+    aer_run = cli(
+        "noise-sweep",
+        write_config(raw, name="b.yaml"),
+        "--out",
+        tmp_path / "a",
+        "--jobs",
+        "1",
+        "--simulator",
+        "qiskit-aer",
+    )
+    assert torch_run.exit_code == 0 and aer_run.exit_code == 0, aer_run.output
+    tables = [
+        read_csv(
+            next(p for p in (tmp_path / k).iterdir() if is_complete_run(p)) / "noise_table.csv"
+        )
+        for k in ("t", "a")
+    ]
+    for a, b in zip(*tables, strict=True):
+        assert a["quantum_mean"] == b["quantum_mean"]
+    fake = {
+        **raw,
+        "model": {
+            **raw["model"],
+            "router": {**raw["model"]["router"], "noise": {"fake_backend": "FakeManilaV2"}},
+        },
+    }
+    result = cli(
+        "noise-sweep", write_config(fake, name="f.yaml"), "--out", tmp_path / "f", "--jobs", "1"
+    )
+    assert result.exit_code == 0, result.output
+    assert "FakeManilaV2's noise model" in result.output

@@ -62,6 +62,18 @@ def accuracy_under(run: SeedRun, cfg: NoiseSweepConfig, level: float, simulator:
     return evaluate(run.model, x, y)["accuracy"]
 
 
+def fake_device_accuracy(cfg: NoiseSweepConfig, runs: list[SeedRun]) -> dict:
+    """The noiselessly trained routers on a fake IBM device's noise model (Aer, transpiled)."""
+    noise = cfg.model.router.noise
+    spec = NoiseSpec(shots=noise.shots, fake_backend=noise.fake_backend)
+    accs = []
+    for run in runs:
+        run.model.router.set_noise(spec, "qiskit-aer")
+        x, y = run.splits.tensors("test", DTYPES[cfg.train.dtype])
+        accs.append(evaluate(run.model, x, y)["accuracy"])
+    return {"device": noise.fake_backend, "accuracy": mean_ci(accs), "per_seed": accs}
+
+
 def breakdown(levels: list[float], quantum: list[float], classical: float) -> float | None:
     """First eps where the quantum accuracy falls to the classical one (linear
     interpolation between levels); the first level if it starts at or below; None if never."""
@@ -103,6 +115,10 @@ def run_noise_sweep(
         }
         _write_runs(group.path, cfg, levels, results, acc)
         rows, summary = summarize(cfg, levels, acc, baselines, simulator)
+        if cfg.model.router.noise.fake_backend:
+            summary["fake_backend"] = fake_device_accuracy(
+                cfg, [results[("quantum", None), s] for s in cfg.seeds]
+            )
         write_csv(group.path / "noise_table.csv", rows)
         plot(group.path / "accuracy_vs_noise.png", cfg, levels, acc, baselines)
         write_json(
@@ -289,5 +305,12 @@ def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
         out.print(
             f"breakdown point (quantum falls to the best baseline, "
             f"{summary['best_baseline']}): {text}"
+        )
+    fake = summary.get("fake_backend")
+    if fake is not None:
+        a = fake["accuracy"]
+        out.print(
+            f"on {fake['device']}'s noise model (Aer, transpiled for the device): "
+            f"test accuracy {a['mean']:.3f} ± {a['std']:.3f}"
         )
     out.print(f"run folder: {path}")

@@ -16,11 +16,23 @@ def make_backend(spec: CircuitSpec, name: str = "torch", noise=None):
     matrices; the other backends do not take noise yet.
     """
     if noise is not None and not noise.is_noiseless:
+        if name == "qiskit-aer":
+            from qmoe_cli.quantum.qiskit_backend import AerDensityMatrixBackend
+
+            return AerDensityMatrixBackend(spec, noise, fake_backend=noise.fake_backend)
+        if noise.fake_backend is not None:
+            raise ValueError(
+                "a fake_backend's noise is simulated by Aer: use backend "
+                "qiskit-aer (evaluation only, e.g. noise-sweep --simulator)"
+            )
         if name == "torch":
             from qmoe_cli.quantum.torch_density import TorchDensityMatrix
 
             return TorchDensityMatrix(spec, noise)
-        raise ValueError(f"backend {name!r} does not simulate noise yet; use backend torch")
+        raise ValueError(
+            f"backend {name!r} does not simulate noise in qmoe; use torch "
+            "(training) or qiskit-aer (evaluation)"
+        )
     if name == "torch":
         from qmoe_cli.quantum.torch_backend import TorchStatevector
 

@@ -56,6 +56,7 @@ class NoiseSpec:
     wire_lam: float = 0.0  # notebook placement: on every wire, twice (Qiskit lam)
     readout_error: float = 0.0
     shots: int | None = None
+    fake_backend: str | None = None  # a qiskit-ibm-runtime fake device: Aer only
 
     @classmethod
     def from_config(cls, cfg) -> NoiseSpec:
@@ -76,7 +77,12 @@ class NoiseSpec:
 
     @property
     def is_noiseless(self) -> bool:
-        return not self.has_channels and not self.readout_error and self.shots is None
+        return (
+            not self.has_channels
+            and not self.readout_error
+            and self.shots is None
+            and self.fake_backend is None
+        )
 
 
 def noisy_sequence(spec: CircuitSpec, noise: NoiseSpec, x, weights) -> list[Op | Channel]:
