@@ -146,5 +146,27 @@ def noise_sweep(
     )
 
 
+@app.command()
+@one_line_errors
+def export(
+    run_dir: Path = typer.Argument(
+        ..., help="A train-format run folder with a quantum router.", show_default=False
+    ),
+    seed: int = typer.Option(None, "--seed", help="Which seed's model (default: the first)."),
+    format_: str = typer.Option(
+        "qasm3", "--format", help="qasm3 (OpenQASM 3 text), qiskit or pennylane (Python source)."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Output file (default: <RUN_DIR>/router_seed<S>.qasm or .py)."
+    ),
+):
+    """Write a trained quantum router's circuit as OpenQASM 3, Qiskit or PennyLane code."""
+    from qmoe_cli.experiments.export import run_export
+    from qmoe_cli.progress import out as console
+
+    path = run_export(run_dir, seed, format_, out)
+    console.print(str(path), markup=False, highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":
     app()
