@@ -62,6 +62,13 @@ def _load(config: Path, overrides: list[str] | None, seeds: str | None, schema=N
     return load_config(config, overrides, schema)
 
 
+def _workers(jobs: int, n_tasks: int) -> int:
+    """--jobs 0 means one worker per core; never more workers than tasks."""
+    import os
+
+    return max(1, min(jobs or os.cpu_count() or 1, n_tasks))
+
+
 @app.command()
 @one_line_errors
 def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = SEEDS_OPT):
@@ -102,16 +109,12 @@ def ablate(
     jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
 ):
     """Compare routers (variants) on the same data, experts, budget and seeds."""
-    import os
-
     from qmoe_cli.config import AblationConfig
     from qmoe_cli.experiments.ablate import run_ablation
 
     cfg = _load(config, set_, seeds, AblationConfig)
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    run_ablation(
-        cfg, out if out is not None else cfg.output_dir, min(jobs or os.cpu_count() or 1, n_tasks)
-    )
+    run_ablation(cfg, out if out is not None else cfg.output_dir, _workers(jobs, n_tasks))
 
 
 @app.command("noise-sweep")
@@ -127,8 +130,6 @@ def noise_sweep(
     ),
 ):
     """A quantum router under each depolarizing level, beside classical baselines."""
-    import os
-
     from qmoe_cli.config import NoiseSweepConfig
     from qmoe_cli.experiments.noise_sweep import run_noise_sweep
 
@@ -138,12 +139,8 @@ def noise_sweep(
     n_tasks = len(cfg.seeds) * (
         (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
     )
-    run_noise_sweep(
-        cfg,
-        out if out is not None else cfg.output_dir,
-        min(jobs or os.cpu_count() or 1, n_tasks),
-        simulator,
-    )
+    out_dir = out if out is not None else cfg.output_dir
+    run_noise_sweep(cfg, out_dir, _workers(jobs, n_tasks), simulator)
 
 
 @app.command()

@@ -160,17 +160,12 @@ class MixedBackend:
     """
 
     def __init__(self, spec: CircuitSpec, noise):
-        from qmoe_cli.quantum.noise import noisy_sequence, readout_confusion
+        from qmoe_cli.quantum.noise import noisy_sequence
 
         self.spec, self.noise = spec, noise
         n = spec.n_qubits
         self.device = qml.device("default.mixed", wires=n)
         self._readout = torch.as_tensor(readout_matrix(spec), dtype=torch.float64)
-        self._confusion = (
-            torch.as_tensor(readout_confusion(n, noise.readout_error))
-            if noise.readout_error
-            else None
-        )
         wires = list(range(n))
 
         def density(weights, x_columns):
@@ -189,14 +184,9 @@ class MixedBackend:
     def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, 2^n) noisy basis-state probabilities (readout error and shots included)."""
         rho = self.density_matrices(weights, x)
-        probs = torch.diagonal(rho, dim1=-2, dim2=-1).real.to(weights.dtype)
-        if self._confusion is not None:
-            probs = probs @ self._confusion.to(probs.dtype)
-        if self.noise.shots is not None:
-            from qmoe_cli.quantum.torch_density import sample_frequencies
+        from qmoe_cli.quantum.torch_density import measure
 
-            probs = sample_frequencies(probs, self.noise.shots)
-        return probs
+        return measure(torch.diagonal(rho, dim1=-2, dim2=-1).real.to(weights.dtype), self.noise)
 
     def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, E) grouped probabilities or (B, n) <Z_q>, per the spec's readout."""

@@ -17,6 +17,8 @@ Conventions (placement, channel strength, readout error, shots) are in quantum/n
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -49,8 +51,6 @@ class TorchDensityMatrix:
         ][self._n_embedding_items() :]
         if self._strategy() == "superoperator":
             self._layer_superops = self._constant_superoperators()
-        confusion = readout_confusion(spec.n_qubits, noise.readout_error)
-        self._confusion = torch.as_tensor(confusion) if noise.readout_error else None
 
     def _n_embedding_items(self) -> int:
         n = self.spec.n_qubits
@@ -186,12 +186,7 @@ class TorchDensityMatrix:
             probs = (rho_in.reshape(-1, d * d) @ obs.mT.reshape(d, d * d).T).real
         else:
             probs = torch.diagonal(self.apply_ansatz(rho_in, weights), dim1=-2, dim2=-1).real
-        probs = probs.clamp_min(0.0)
-        if self._confusion is not None:
-            probs = probs @ self._confusion.to(probs.dtype)
-        if self.noise.shots is not None:
-            probs = sample_frequencies(probs, self.noise.shots)
-        return probs
+        return measure(probs.clamp_min(0.0), self.noise)
 
     def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         probs = self.probs(weights, x)
@@ -207,6 +202,17 @@ class TorchDensityMatrix:
 
     def _use_superoperator(self) -> bool:
         return self._strategy() == "superoperator"
+
+
+def measure(probs: torch.Tensor, noise: NoiseSpec) -> torch.Tensor:
+    """Exact probabilities -> what is measured: readout error, then shots if any."""
+    if noise.readout_error:
+        n = int(math.log2(probs.shape[-1]))
+        confusion = torch.as_tensor(readout_confusion(n, noise.readout_error))
+        probs = probs @ confusion.to(probs.dtype)
+    if noise.shots is not None:
+        probs = sample_frequencies(probs, noise.shots)
+    return probs
 
 
 def sample_frequencies(probs: torch.Tensor, shots: int) -> torch.Tensor:
