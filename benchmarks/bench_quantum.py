@@ -147,8 +147,9 @@ def compare(repeats: int) -> dict:
     results = {}
     for name, case in CASES.items():
         spec = CircuitSpec(2, 3, 2, case["n_experts"], case["ansatz"], "rx", case["readout"])
-        trainers = {m: make_trainer(m, spec, x, y)
-                    for m in ("linear", "torch", "pennylane", "notebook")}
+        trainers = {
+            m: make_trainer(m, spec, x, y) for m in ("linear", "torch", "pennylane", "notebook")
+        }
         times = {m: [] for m in trainers}
         # The fast methods alternate epoch by epoch, so drifts of a shared machine hit
         # both sides of their ratio alike; the slow references run once.
