@@ -165,5 +165,51 @@ def export(
     console.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 
+data_app = typer.Typer(
+    help="Datasets: download the IDX files of MNIST and Fashion-MNIST.",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("fetch")
+@one_line_errors
+def data_fetch(
+    dataset: str = typer.Argument(
+        ..., help="mnist or fashion-mnist.", show_default=False, metavar="DATASET"
+    ),
+    dir_: Path = typer.Option(
+        None,
+        "--dir",
+        help="Folder for the four files (default: $QMOE_DATA_DIR/<dataset>, else the user "
+        "cache, ~/.cache/qmoe/<dataset>); point data.data_dir at it if you choose one.",
+    ),
+):
+    """Download a dataset's four IDX files, each checked against its published MD5."""
+    from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from qmoe_cli.data import fetch
+    from qmoe_cli.progress import err, out
+
+    bars: list[Progress] = []  # started on the first download, so errors print alone
+
+    def progress(url: str, total: int | None):
+        if not bars:
+            columns = (TextColumn("{task.description}"), DownloadColumn(), TransferSpeedColumn())
+            bars.append(Progress(*columns, console=err, transient=True))
+            bars[0].start()
+        task = bars[0].add_task(url.rsplit("/", 1)[-1], total=total)
+        return lambda n: bars[0].advance(task, n)
+
+    try:
+        folder, status = fetch(dataset, dir_, progress)
+    finally:
+        for bar in bars:
+            bar.stop()
+    for line in status:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    out.print(str(folder), markup=False, highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":
     app()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -17,9 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from qmoe_cli.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-DATASETS = ("two_moons", "circles")
+DATASETS = ("two_moons", "circles", "digits", "mnist", "fashion_mnist")
 # Keys that only mean something for some datasets (None elsewhere; all others apply to all).
-DATASET_ONLY_KEYS = {"factor": ("circles",)}
+DATASET_ONLY_KEYS = {
+    "n_samples": ("two_moons", "circles"),
+    "noise": ("two_moons", "circles"),
+    "factor": ("circles",),
+    "data_dir": ("mnist", "fashion_mnist"),
+    "classes": ("digits", "mnist", "fashion_mnist"),
+}
 
 
 class Strict(BaseModel):
@@ -27,18 +33,48 @@ class Strict(BaseModel):
 
 
 class DataConfig(Strict):
-    """Which dataset, how much of it, and how it is split and scaled."""
+    """Which dataset, how much of it, and how it is split and scaled.
 
-    name: Literal["two_moons", "circles"] = "two_moons"
-    n_samples: int = Field(1000, ge=20, le=1_000_000, description="points generated")
-    noise: float = Field(0.1, ge=0.0, le=10.0, description="std of the Gaussian noise")
+    Keys in DATASET_ONLY_KEYS are null for the datasets they do not apply to; n_samples and
+    noise get their defaults (1000, 0.1) filled in for the synthetic datasets.
+    """
+
+    SYNTHETIC_DEFAULTS: ClassVar[dict[str, Any]] = {"n_samples": 1000, "noise": 0.1}
+
+    name: Literal["two_moons", "circles", "digits", "mnist", "fashion_mnist"] = "two_moons"
+    n_samples: int | None = Field(
+        None, ge=20, le=1_000_000, description="two_moons, circles: points generated (1000)"
+    )
+    noise: float | None = Field(
+        None, ge=0.0, le=10.0, description="two_moons, circles: std of the Gaussian noise (0.1)"
+    )
     factor: float | None = Field(
         None, gt=0.0, lt=1.0, description="circles only: inner/outer radius (default 0.5)"
     )
+    data_dir: str | None = Field(
+        None, description="mnist, fashion_mnist: directory of the IDX files (default: lookup)"
+    )
+    classes: list[Annotated[int, Field(ge=0, le=9)]] | None = Field(
+        None, description="digits, mnist, fashion_mnist: keep only these labels (default: all)"
+    )
+    n_train: int | None = Field(
+        None, ge=2, le=10_000_000, description="training rows (validation included) drawn"
+    )
+    n_test: int | None = Field(None, ge=1, le=10_000_000, description="test rows drawn")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     scaling: Literal["minmax_pi", "standard", "none"] = "minmax_pi"
     pca_components: int | None = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _synthetic_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name", "two_moons") in ("two_moons", "circles"):
+            data = dict(data)
+            for key, value in cls.SYNTHETIC_DEFAULTS.items():
+                if data.get(key) is None:
+                    data[key] = value
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
@@ -49,6 +85,12 @@ class DataConfig(Strict):
         for key, datasets in DATASET_ONLY_KEYS.items():
             if getattr(self, key) is not None and self.name not in datasets:
                 raise ValueError(f"'{key}' does not apply to dataset '{self.name}'")
+        if self.classes is not None and (
+            len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)
+        ):
+            raise ValueError("classes: give at least two distinct labels, e.g. [0, 1]")
+        if (self.n_train is None) != (self.n_test is None):
+            raise ValueError("n_train and n_test go together: set both or neither")
         return self
 
 
@@ -334,7 +376,7 @@ def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> E
 
 
 # Input width of each dataset before PCA (None: only known once loaded).
-DATASET_FEATURES = {"two_moons": 2, "circles": 2}
+DATASET_FEATURES = {"two_moons": 2, "circles": 2, "digits": 64, "mnist": 784, "fashion_mnist": 784}
 
 
 def n_input_features(data: DataConfig) -> int | None:
