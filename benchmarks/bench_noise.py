@@ -38,7 +38,7 @@ from qmoe_cli.quantum.qiskit_backend import AerDensityMatrixBackend  # noqa: E40
 from qmoe_cli.quantum.spec import CircuitSpec  # noqa: E402
 from qmoe_cli.quantum.torch_density import TorchDensityMatrix  # noqa: E402
 
-console = Console()
+console = Console(width=160)  # the tables stay readable in a pipe or a file
 EPS, LAYERS, INPUTS = 0.01, 3, 1000
 MIXED_LIMIT_S = 60.0
 SLOW_S = 2.0  # calls longer than this are not warmed up separately and repeated less
@@ -63,7 +63,7 @@ def timed(fn, repeats: int) -> tuple[float, int, object]:
 
 
 def torch_strategy(sim: TorchDensityMatrix) -> str:
-    return "superoperator" if sim._use_superoperator() else "batch"
+    return sim._strategy()
 
 
 def measure(n_qubits: int, repeats: int) -> dict:

@@ -37,7 +37,7 @@ from qmoe_cli.models.routers import LinearRouter  # noqa: E402
 from qmoe_cli.quantum.spec import CircuitSpec  # noqa: E402
 from qmoe_cli.quantum.torch_backend import TorchStatevector  # noqa: E402
 
-console = Console()
+console = Console(width=160)  # the tables stay readable in a pipe or a file
 # The two circuits of the comparison: the paper's text and the notebooks'.
 CASES = {
     "ry_cz": dict(ansatz="ry_cz", readout="probs", n_experts=4),
