@@ -361,6 +361,28 @@ class NoiseSweepConfig(ExperimentConfig):
         return with_variant(self, name, self.baselines[name])
 
 
+class EfficiencyConfig(ExperimentConfig):
+    """Routers of several sizes (variants) on the same data and experts: accuracy against
+    router parameters, the Pareto front, and the smallest router reaching each threshold."""
+
+    variants: dict[str, VariantConfig]
+    thresholds: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
+        default_factory=lambda: [0.9, 0.95]
+    )
+
+    @model_validator(mode="after")
+    def _check_variants(self) -> EfficiencyConfig:
+        if not self.variants:
+            raise ValueError("variants: give at least one router size")
+        for name in self.variants:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"variants.{name}: names use letters, digits, '_', '.', '-'")
+        return self
+
+    def variant(self, name: str) -> ExperimentConfig:
+        return with_variant(self, name, self.variants[name])
+
+
 def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> ExperimentConfig:
     """The shared part of a group config (its ExperimentConfig fields) with a variant's
     router (and experts, if given), validated like any config."""

@@ -1,0 +1,188 @@
+"""`qmoe efficiency`: accuracy against router parameters (the paper's Figure 2).
+
+Routers of several sizes (the config's variants: MLP widths, quantum layers and qubits, ...)
+are trained on the same data, experts and seeds. Output, in a run-group folder:
+
+    config.yaml env.json metrics.json efficiency.csv accuracy_vs_params.png
+    variants/<name>/   one train-format run folder per router size
+
+metrics.json holds every point (router type, parameters, accuracy mean/std/95 % CI, eta),
+the Pareto front (no smaller router is as accurate) and, per threshold and router type, the
+smallest router whose mean test accuracy reaches it. When the data cannot be loaded (e.g.
+Fashion-MNIST without its files) the experiment is written as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.table import Table
+
+from qmoe_cli.config import EfficiencyConfig, dump_config
+from qmoe_cli.data import load_dataset
+from qmoe_cli.errors import DataError
+from qmoe_cli.experiments.ablate import summarize_variant, train_all
+from qmoe_cli.experiments.train import write_train_results
+from qmoe_cli.metrics import ETA_DEFINITION
+from qmoe_cli.progress import out
+from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
+
+
+def pareto_front(points: list[dict]) -> list[str]:
+    """Variants that no router with as few or fewer parameters matches in mean accuracy."""
+    front, best = [], -math.inf
+    for p in sorted(points, key=lambda p: (p["router_params"], -p["test_acc_mean"])):
+        if p["test_acc_mean"] > best:
+            front.append(p["variant"])
+            best = p["test_acc_mean"]
+    return front
+
+
+def smallest_reaching(points: list[dict], thresholds: list[float]) -> dict:
+    out_: dict = {}
+    for t in thresholds:
+        out_[f"{t:g}"] = {}
+        for router in sorted({p["router"] for p in points}):
+            ok = [p for p in points if p["router"] == router and p["test_acc_mean"] >= t]
+            best = min(ok, key=lambda p: p["router_params"]) if ok else None
+            out_[f"{t:g}"][router] = (
+                None
+                if best is None
+                else {"variant": best["variant"], "router_params": best["router_params"]}
+            )
+    return out_
+
+
+def run_efficiency(cfg: EfficiencyConfig, out_dir: str | Path, jobs: int) -> Path:
+    with RunFolder(out_dir, cfg.name, dump_config(cfg)) as group:
+        write_json(group.path / "env.json", environment())
+        try:
+            data_info = load_dataset(cfg.data, cfg.seeds[0]).info()
+        except DataError as exc:  # reported as skipped, never dropped silently
+            write_json(
+                group.path / "metrics.json",
+                {
+                    "command": "efficiency",
+                    "name": cfg.name,
+                    "skipped": str(exc),
+                    "points": [],
+                    "pareto": [],
+                    "smallest_reaching": {},
+                    "data": None,
+                },
+            )
+            out.print(f"{cfg.name}: skipped: {exc}", markup=False)
+            out.print(f"run folder: {group.path}")
+            return group.path
+        variants = {name: cfg.variant(name) for name in cfg.variants}
+        tasks = [(name, v, seed) for name, v in variants.items() for seed in cfg.seeds]
+        results = train_all(
+            tasks, jobs, f"{cfg.name}: {len(variants)} router sizes x {len(cfg.seeds)} seeds"
+        )
+        points = []
+        for name, vcfg in variants.items():
+            folder = group.path / "variants" / name
+            folder.mkdir(parents=True)
+            (folder / "config.yaml").write_text(dump_config(vcfg))
+            per_seed = write_train_results(folder, vcfg, [results[name, s] for s in cfg.seeds])
+            row = summarize_variant(name, cfg.variants[name].label, per_seed)
+            row["router"] = vcfg.model.router.type
+            points.append(row)
+        front = pareto_front(points)
+        for p in points:
+            p["pareto"] = p["variant"] in front
+        reaching = smallest_reaching(points, cfg.thresholds)
+        write_csv(group.path / "efficiency.csv", points)
+        plot(group.path / "accuracy_vs_params.png", cfg, points)
+        write_json(
+            group.path / "metrics.json",
+            {
+                "command": "efficiency",
+                "name": cfg.name,
+                "skipped": None,
+                "data": data_info,
+                "eta_definition": ETA_DEFINITION,
+                "seeds": cfg.seeds,
+                "points": points,
+                "pareto": front,
+                "smallest_reaching": reaching,
+            },
+        )
+    print_efficiency(cfg, points, reaching, group.path)
+    return group.path
+
+
+def plot(path: Path, cfg: EfficiencyConfig, points: list[dict]) -> None:
+    from qmoe_cli.report.plots import plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    colors = plt.get_cmap("tab10")
+    for i, router in enumerate(sorted({p["router"] for p in points})):
+        pts = sorted((p for p in points if p["router"] == router), key=lambda p: p["router_params"])
+        xs = [p["router_params"] for p in pts]
+        ys = [p["test_acc_mean"] for p in pts]
+        err = [
+            [
+                0 if math.isnan(p["test_acc_ci_low"]) else p["test_acc_mean"] - p["test_acc_ci_low"]
+                for p in pts
+            ],
+            [
+                0
+                if math.isnan(p["test_acc_ci_high"])
+                else p["test_acc_ci_high"] - p["test_acc_mean"]
+                for p in pts
+            ],
+        ]
+        ax.errorbar(xs, ys, yerr=err, fmt="o-", color=colors(i), capsize=3, label=router)
+    front = sorted((p for p in points if p["pareto"]), key=lambda p: p["router_params"])
+    ax.plot(
+        [p["router_params"] for p in front],
+        [p["test_acc_mean"] for p in front],
+        "k:",
+        linewidth=1,
+        label="Pareto front",
+    )
+    ax.set_xscale("log")
+    ax.set(
+        xlabel="router parameters",
+        ylabel="test accuracy (mean, 95% CI)",
+        title=f"{cfg.name}: accuracy vs router size",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def print_efficiency(cfg: EfficiencyConfig, points, reaching, path: Path) -> None:
+    table = Table(title=f"{cfg.name}: test accuracy vs router size ({len(cfg.seeds)} seeds)")
+    for col in ("variant", "router", "router P", "test acc mean ± std", "95% CI", "eta", "Pareto"):
+        table.add_column(col, justify="right")
+    for p in sorted(points, key=lambda p: (p["router"], p["router_params"])):
+        ci = (
+            "n/a"
+            if math.isnan(p["test_acc_ci_low"])
+            else f"[{p['test_acc_ci_low']:.3f}, {p['test_acc_ci_high']:.3f}]"
+        )
+        std = "" if math.isnan(p["test_acc_std"]) else f" ± {p['test_acc_std']:.3f}"
+        table.add_row(
+            p["variant"],
+            p["router"],
+            str(p["router_params"]),
+            f"{p['test_acc_mean']:.3f}{std}",
+            ci,
+            f"{p['eta_mean']:.3f}",
+            "yes" if p["pareto"] else "",
+        )
+    out.print(table)
+    for t, by_router in reaching.items():
+        parts = [
+            f"{r}: {v['router_params']} params ({v['variant']})" if v else f"{r}: none"
+            for r, v in by_router.items()
+        ]
+        out.print(
+            f"smallest router reaching {float(t):.0%} mean test accuracy: " + "; ".join(parts)
+        )
+    out.print(ETA_DEFINITION)
+    out.print(f"run folder: {path}")
