@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast lint format demo clean
+.PHONY: install test test-fast lint format demo reproduce-paper clean
 
 install: $(STAMP)
 
@@ -34,6 +34,19 @@ format: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/qmoe ablate configs/two_moons.yaml
+
+# Every experiment of the paper (configs/paper/), then the report. FAST=1: 2 seeds, a quick look.
+comma := ,
+PAPER_SEEDS := $(if $(FAST),--seeds 0$(comma)1,)
+reproduce-paper: $(STAMP)
+	@set -e; out=runs/paper/$$(date +%Y%m%d-%H%M%S); mkdir -p $$out; start=$$(date +%s); \
+	$(BIN)/qmoe ablate configs/paper/two_moons.yaml --out $$out $(PAPER_SEEDS); \
+	$(BIN)/qmoe noise-sweep configs/paper/two_moons_noise.yaml --out $$out $(PAPER_SEEDS); \
+	$(BIN)/qmoe noise-sweep configs/paper/two_moons_noise.yaml --set mode=train --out $$out $(PAPER_SEEDS); \
+	$(BIN)/qmoe efficiency configs/paper/mnist_efficiency.yaml --out $$out $(PAPER_SEEDS); \
+	$(BIN)/qmoe efficiency configs/paper/fashion_efficiency.yaml --out $$out $(PAPER_SEEDS); \
+	$(BIN)/qmoe report $$out/*/ --out $$out/report; \
+	echo "reproduce-paper: $$(( $$(date +%s) - start )) s; report: $$out/report/report.html"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

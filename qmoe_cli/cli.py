@@ -73,11 +73,18 @@ def _workers(jobs: int, n_tasks: int) -> int:
 @one_line_errors
 def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = SEEDS_OPT):
     """Check a config (train or ablate) and print it resolved, with every default filled in."""
-    from qmoe_cli.config import AblationConfig, NoiseSweepConfig, dump_config, read_yaml
+    from qmoe_cli.config import (
+        AblationConfig,
+        EfficiencyConfig,
+        NoiseSweepConfig,
+        dump_config,
+        read_yaml,
+    )
     from qmoe_cli.progress import out
 
     raw = read_yaml(config)
     schema = AblationConfig if "variants" in raw else None
+    schema = EfficiencyConfig if "thresholds" in raw else schema
     schema = NoiseSweepConfig if "levels" in raw or "baselines" in raw else schema
     cfg = _load(config, set_, seeds, schema)
     out.print(dump_config(cfg), markup=False, highlight=False, end="")
@@ -115,6 +122,24 @@ def ablate(
     cfg = _load(config, set_, seeds, AblationConfig)
     n_tasks = len(cfg.variants) * len(cfg.seeds)
     run_ablation(cfg, out if out is not None else cfg.output_dir, _workers(jobs, n_tasks))
+
+
+@app.command()
+@one_line_errors
+def efficiency(
+    config: Path = CONFIG_ARG,
+    set_: list[str] = SET_OPT,
+    seeds: str = SEEDS_OPT,
+    out: Path = OUT_OPT,
+    jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
+):
+    """Accuracy against router size: the Pareto front and the smallest router per threshold."""
+    from qmoe_cli.config import EfficiencyConfig
+    from qmoe_cli.experiments.efficiency import run_efficiency
+
+    cfg = _load(config, set_, seeds, EfficiencyConfig)
+    n_tasks = len(cfg.variants) * len(cfg.seeds)
+    run_efficiency(cfg, out if out is not None else cfg.output_dir, _workers(jobs, n_tasks))
 
 
 @app.command("noise-sweep")
@@ -209,6 +234,29 @@ def data_fetch(
     for line in status:
         err.print(line, markup=False, highlight=False, soft_wrap=True)
     out.print(str(folder), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@one_line_errors
+def report(
+    run_dirs: list[Path] = typer.Argument(
+        ...,
+        help="Run folders: train, ablate, noise-sweep or efficiency (any number).",
+        show_default=False,
+        metavar="RUN_DIR",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Folder for report.md and report.html (default: a new runs/<timestamp>-report/).",
+    ),
+):
+    """Tables, figures and the paper's claims beside the measured values (Markdown + HTML)."""
+    from qmoe_cli.progress import out as console
+    from qmoe_cli.report.build import build_report
+
+    for path in build_report(run_dirs, out):
+        console.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

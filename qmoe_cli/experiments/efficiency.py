@@ -72,45 +72,55 @@ def run_efficiency(cfg: EfficiencyConfig, out_dir: str | Path, jobs: int) -> Pat
                     "data": None,
                 },
             )
-            out.print(f"{cfg.name}: skipped: {exc}", markup=False)
-            out.print(f"run folder: {group.path}")
-            return group.path
-        variants = {name: cfg.variant(name) for name in cfg.variants}
-        tasks = [(name, v, seed) for name, v in variants.items() for seed in cfg.seeds]
-        results = train_all(
-            tasks, jobs, f"{cfg.name}: {len(variants)} router sizes x {len(cfg.seeds)} seeds"
-        )
-        points = []
-        for name, vcfg in variants.items():
-            folder = group.path / "variants" / name
-            folder.mkdir(parents=True)
-            (folder / "config.yaml").write_text(dump_config(vcfg))
-            per_seed = write_train_results(folder, vcfg, [results[name, s] for s in cfg.seeds])
-            row = summarize_variant(name, cfg.variants[name].label, per_seed)
-            row["router"] = vcfg.model.router.type
-            points.append(row)
-        front = pareto_front(points)
-        for p in points:
-            p["pareto"] = p["variant"] in front
-        reaching = smallest_reaching(points, cfg.thresholds)
-        write_csv(group.path / "efficiency.csv", points)
-        plot(group.path / "accuracy_vs_params.png", cfg, points)
-        write_json(
-            group.path / "metrics.json",
-            {
-                "command": "efficiency",
-                "name": cfg.name,
-                "skipped": None,
-                "data": data_info,
-                "eta_definition": ETA_DEFINITION,
-                "seeds": cfg.seeds,
-                "points": points,
-                "pareto": front,
-                "smallest_reaching": reaching,
-            },
-        )
+            skipped = exc
+        else:
+            skipped = None
+            points, reaching = _measure(cfg, group.path, data_info, jobs)
+    if skipped is not None:
+        out.print(f"{cfg.name}: skipped: {skipped}", markup=False)
+        out.print(f"run folder: {group.path}")
+        return group.path
     print_efficiency(cfg, points, reaching, group.path)
     return group.path
+
+
+def _measure(cfg: EfficiencyConfig, group: Path, data_info: dict, jobs: int):
+    """Train every router size, write the variants' folders and the group's outputs."""
+    variants = {name: cfg.variant(name) for name in cfg.variants}
+    tasks = [(name, v, seed) for name, v in variants.items() for seed in cfg.seeds]
+    results = train_all(
+        tasks, jobs, f"{cfg.name}: {len(variants)} router sizes x {len(cfg.seeds)} seeds"
+    )
+    points = []
+    for name, vcfg in variants.items():
+        folder = group / "variants" / name
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text(dump_config(vcfg))
+        per_seed = write_train_results(folder, vcfg, [results[name, s] for s in cfg.seeds])
+        row = summarize_variant(name, cfg.variants[name].label, per_seed)
+        row["router"] = vcfg.model.router.type
+        points.append(row)
+    front = pareto_front(points)
+    for p in points:
+        p["pareto"] = p["variant"] in front
+    reaching = smallest_reaching(points, cfg.thresholds)
+    write_csv(group / "efficiency.csv", points)
+    plot(group / "accuracy_vs_params.png", cfg, points)
+    write_json(
+        group / "metrics.json",
+        {
+            "command": "efficiency",
+            "name": cfg.name,
+            "skipped": None,
+            "data": data_info,
+            "eta_definition": ETA_DEFINITION,
+            "seeds": cfg.seeds,
+            "points": points,
+            "pareto": front,
+            "smallest_reaching": reaching,
+        },
+    )
+    return points, reaching
 
 
 def plot(path: Path, cfg: EfficiencyConfig, points: list[dict]) -> None:

@@ -1,0 +1,68 @@
+"""Number formatting shared by the report's tables and claims (NaN / None -> "n/a")."""
+
+from __future__ import annotations
+
+import math
+
+from qmoe_cli.report.inputs import Stat
+
+NA = "n/a"
+
+
+def finite(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def num(x, digits: int = 3) -> str:
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.{digits}f}" if finite(x) else NA
+
+
+def pct(x, digits: int = 1) -> str:
+    """An accuracy fraction as a percentage: 0.9412 -> '94.1 %'."""
+    return f"{100 * x:.{digits}f} %" if finite(x) else NA
+
+
+def eps(x) -> str:
+    return f"{x:g}" if finite(x) else NA
+
+
+def mean_std(s: Stat, unit: str = "accuracy") -> str:
+    scale, digits, suffix = _style(unit)
+    if not finite(s.mean):
+        return NA
+    std = f" ± {scale * s.std:.{digits}f}" if finite(s.std) else ""
+    return f"{scale * s.mean:.{digits}f}{std}{suffix}"
+
+
+def ci(s: Stat, unit: str = "accuracy") -> str:
+    scale, digits, suffix = _style(unit)
+    if not s.has_ci:
+        return NA
+    return f"[{scale * s.ci_low:.{digits}f}, {scale * s.ci_high:.{digits}f}]{suffix}"
+
+
+def value(x, unit: str) -> str:
+    scale, digits, suffix = _style(unit)
+    if isinstance(x, tuple):
+        return " to ".join(value(v, unit) for v in x)
+    return f"{scale * x:.{digits}f}{suffix}" if finite(x) else NA
+
+
+def with_ci(s: Stat, unit: str) -> str:
+    """'60.4 % (95 % CI [33.9, 86.9] %, n = 2)'."""
+    text = value(s.mean, unit)
+    n = f", n = {s.n}" if s.n else ""
+    return f"{text} (95 % CI {ci(s, unit)}{n})" if s.has_ci else f"{text} (no CI{n})"
+
+
+def _style(unit: str) -> tuple[float, int, str]:
+    return {
+        "accuracy": (100.0, 1, " %"),
+        "eta": (1.0, 3, ""),
+        "epochs": (1.0, 1, ""),
+        "eps": (1.0, 4, ""),
+        "ratio": (1.0, 2, "x"),
+        "params": (1.0, 0, ""),
+    }.get(unit, (1.0, 3, ""))

@@ -1,0 +1,385 @@
+"""The run folders given to `qmoe report`: checked, read once, and turned into plain records.
+
+Every kind of run the report reads (train, ablate, noise-sweep, efficiency) becomes a `Run`;
+the models it measured become `ModelResult`s (one per ablation variant, train run or
+efficiency point) and a noise sweep a `NoiseSweep`. Nothing here formats or judges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from qmoe_cli.errors import ConfigError, RunFolderError
+from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json
+
+KINDS = ("train", "ablate", "noise-sweep", "efficiency")
+DATASETS = ("two_moons", "circles", "digits", "mnist", "fashion_mnist")
+CLASSICAL_ROUTERS = ("mlp", "linear", "fourier")
+
+
+def _num(value) -> float:
+    """A JSON number, or NaN for null / missing (NaN is written as null in run folders)."""
+    if value is None or isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A mean over seeds with its sample std and 95 % t-interval (NaN when not defined)."""
+
+    mean: float
+    std: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    n: int | None = None
+
+    @classmethod
+    def from_ci(cls, d: dict | None) -> Stat:
+        d = d or {}
+        n = d.get("n")
+        return cls(
+            _num(d.get("mean")),
+            _num(d.get("std")),
+            _num(d.get("ci_low")),
+            _num(d.get("ci_high")),
+            int(n) if isinstance(n, int | float) and not isinstance(n, bool) else None,
+        )
+
+    @classmethod
+    def from_row(cls, row: dict, prefix: str, n: int | None = None) -> Stat:
+        return cls(
+            _num(row.get(f"{prefix}_mean")),
+            _num(row.get(f"{prefix}_std")),
+            _num(row.get(f"{prefix}_ci_low")),
+            _num(row.get(f"{prefix}_ci_high")),
+            n,
+        )
+
+    @property
+    def has_ci(self) -> bool:
+        return math.isfinite(self.ci_low) and math.isfinite(self.ci_high)
+
+    def contains(self, value: float) -> bool:
+        return self.has_ci and self.ci_low <= value <= self.ci_high
+
+    def scaled(self, factor: float) -> Stat:
+        return Stat(
+            self.mean * factor,
+            self.std * factor,
+            self.ci_low * factor,
+            self.ci_high * factor,
+            self.n,
+        )
+
+
+def eta_of(acc: Stat, router_params: int | None) -> Stat:
+    """eta = accuracy / ln(1 + P): with P fixed across seeds, its CI is the accuracy CI scaled."""
+    if not router_params or router_params <= 0:
+        return Stat(math.nan)
+    return acc.scaled(1.0 / math.log1p(router_params))
+
+
+@dataclass
+class Run:
+    """One run folder given on the command line, with its files read."""
+
+    path: Path
+    label: str  # R1, R2, ... in the order given
+    kind: str
+    metrics: dict
+    env: dict | None
+    config: dict | None
+    config_text: str | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def read(self, relative: str) -> dict | None:
+        """A JSON file inside the folder, or None when it is missing or unreadable."""
+        path = self.path / relative
+        if not path.is_file():
+            return None
+        try:
+            data = read_json(path)
+        except RunFolderError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def read_config(self, relative: str) -> dict | None:
+        return _read_yaml(self.path / relative)
+
+    @property
+    def data_info(self) -> dict:
+        """What was loaded: the metrics' `data` block, else the first sub-run's."""
+        data = self.metrics.get("data")
+        if isinstance(data, dict) and data:
+            return data
+        subs = ("quantum", *_subfolders(self.path, "baselines"), *_subfolders(self.path, "levels"))
+        for sub in subs:
+            m = self.read(f"{sub}/metrics.json")
+            if m and isinstance(m.get("data"), dict):
+                return m["data"]
+        return {}
+
+    @property
+    def dataset(self) -> str | None:
+        data = (self.config or {}).get("data")
+        if isinstance(data, dict) and data.get("name") in DATASETS:
+            return data["name"]
+        text = f"{self.data_info.get('source', '')} {self.metrics.get('name', '')}".lower()
+        if "make_moons" in text or "two_moons" in text or "two-moons" in text:
+            return "two_moons"
+        if "make_circles" in text or "circles" in text:
+            return "circles"
+        if "fashion" in text:
+            return "fashion_mnist"
+        if "mnist" in text:
+            return "mnist"
+        if "digits" in text:
+            return "digits"
+        return None
+
+    @property
+    def seeds(self) -> list[int]:
+        if isinstance(self.metrics.get("seeds"), list):
+            return list(self.metrics["seeds"])
+        if self.kind == "train" and isinstance(self.metrics.get("per_seed"), list):
+            return [m.get("seed") for m in self.metrics["per_seed"] if isinstance(m, dict)]
+        seeds = (self.config or {}).get("seeds")
+        return list(seeds) if isinstance(seeds, list) else []
+
+    @property
+    def epoch_budget(self) -> int | None:
+        train = (self.config or {}).get("train")
+        return train.get("epochs") if isinstance(train, dict) else None
+
+
+def _subfolders(path: Path, under: str) -> list[str]:
+    if not (path / under).is_dir():
+        return []
+    return sorted(f"{under}/{p.name}" for p in (path / under).iterdir() if p.is_dir())
+
+
+def _read_yaml(path: Path) -> dict | None:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    """Check and read every folder; the first bad one is one clear error naming it."""
+    if not paths:
+        raise ConfigError("report: give at least one run folder")
+    runs: list[Run] = []
+    seen: set[Path] = set()
+    for path in map(Path, paths):
+        resolved = path.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        runs.append(load_run(path, f"R{len(runs) + 1}"))
+    return runs
+
+
+def load_run(path: Path, label: str) -> Run:
+    if not path.exists():
+        raise ConfigError(f"run folder not found: {path}")
+    if not is_complete_run(path):
+        if not path.is_dir():
+            why = "not a folder"
+        elif path.name.endswith(".failed"):
+            why = "the run failed (see error.txt)"
+        elif path.name.startswith("."):
+            why = "the run is unfinished (still being written, or was killed)"
+        else:
+            why = f"no {COMPLETE_MARKER}"
+        raise ConfigError(f"not a complete run folder: {path} ({why})")
+    try:
+        metrics = read_json(path / COMPLETE_MARKER)
+    except RunFolderError as exc:
+        raise ConfigError(str(exc)) from None
+    kind = metrics.get("command") if isinstance(metrics, dict) else None
+    if kind not in KINDS:
+        raise ConfigError(
+            f"{path / COMPLETE_MARKER}: command {kind!r} is not a run qmoe report reads "
+            f"(expected one of: {', '.join(KINDS)})"
+        )
+    env = None
+    if (path / "env.json").is_file():
+        try:
+            env = read_json(path / "env.json")
+        except RunFolderError as exc:
+            raise ConfigError(str(exc)) from None
+    config_path = path / "config.yaml"
+    try:
+        config_text = config_path.read_text() if config_path.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        config_text = None
+    config = _read_yaml(config_path) if config_text is not None else None
+    return Run(
+        path, label, kind, metrics, env if isinstance(env, dict) else None, config, config_text
+    )
+
+
+# --- models measured by a run -------------------------------------------------------------
+
+
+@dataclass
+class ModelResult:
+    """One model's test accuracy over seeds: an ablation variant, a train run or an
+    efficiency point."""
+
+    run: Run
+    variant: str | None
+    label: str
+    router: str
+    router_params: int | None
+    total_params: int | None
+    acc: Stat
+    epochs_to_90: list[int | None] | None = None  # per seed (validation accuracy)
+    epoch_budget: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def eta(self) -> Stat:
+        return eta_of(self.acc, self.router_params)
+
+    @property
+    def source(self) -> str:
+        what = f" variant {self.variant}" if self.variant else ""
+        return f"{self.run.label}{what}: {self.router} router, P = {self.router_params}"
+
+
+def _int(value) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def model_results(run: Run) -> list[ModelResult]:
+    """The models of an ablate, train or efficiency run (none for a skipped efficiency run)."""
+    if run.kind == "ablate":
+        return [_variant(run, row) for row in run.metrics.get("summary") or []]
+    if run.kind == "train":
+        return [_train_model(run, run.metrics, None, run.epoch_budget)]
+    if run.kind == "efficiency":
+        return [
+            ModelResult(
+                run,
+                p.get("variant"),
+                p.get("variant") or "",
+                p.get("router", "?"),
+                _int(p.get("router_params")),
+                _int(p.get("total_params")),
+                Stat.from_row(p, "test_acc", _int(p.get("n_seeds"))),
+            )
+            for p in run.metrics.get("points") or []
+            if isinstance(p, dict)
+        ]
+    return []
+
+
+def _variant(run: Run, row: dict) -> ModelResult:
+    name = row.get("variant")
+    sub = run.read(f"variants/{name}/metrics.json") or {}
+    cfg = run.read_config(f"variants/{name}/config.yaml") or {}
+    budget = (cfg.get("train") or {}).get("epochs") if isinstance(cfg, dict) else None
+    per_seed = sub.get("per_seed") if isinstance(sub.get("per_seed"), list) else None
+    return ModelResult(
+        run,
+        name,
+        row.get("label") or "",
+        row.get("router") or sub.get("router") or "?",
+        _int(row.get("router_params")),
+        _int(row.get("total_params")),
+        Stat.from_row(row, "test_acc", _int(row.get("n_seeds"))),
+        [m.get("epochs_to_90_val") for m in per_seed] if per_seed else None,
+        budget if budget is not None else run.epoch_budget,
+        {"row": row},
+    )
+
+
+def _train_model(run: Run, m: dict, variant: str | None, budget: int | None) -> ModelResult:
+    params = m.get("params") or {}
+    per_seed = m.get("per_seed") if isinstance(m.get("per_seed"), list) else None
+    return ModelResult(
+        run,
+        variant,
+        m.get("name") or "",
+        m.get("router") or "?",
+        _int(params.get("router")),
+        _int(params.get("total")),
+        Stat.from_ci((m.get("aggregate") or {}).get("test_accuracy")),
+        [s.get("epochs_to_90_val") for s in per_seed] if per_seed else None,
+        budget,
+    )
+
+
+# --- noise sweeps -------------------------------------------------------------------------
+
+
+@dataclass
+class NoiseSweep:
+    run: Run
+    mode: str
+    simulator: str
+    placement: str
+    levels: list[float]
+    rows: list[dict]
+    baselines: dict[str, ModelResult]  # name -> the classical baseline's train-format result
+    best_baseline: str | None
+    breakdown: dict | None
+
+    def row_at(self, level: float) -> dict | None:
+        return next((r for r in self.rows if math.isclose(_num(r.get("level")), level)), None)
+
+    @property
+    def classical(self) -> ModelResult | None:
+        """The paper's classical baseline: a linear router (Model A) if swept, else the best."""
+        linear = [b for b in self.baselines.values() if b.router == "linear"]
+        if linear:
+            return linear[0]
+        return self.baselines.get(self.best_baseline or "")
+
+    @property
+    def source(self) -> str:
+        return f"{self.run.label} ({self.mode} mode, {self.simulator}, {self.placement} placement)"
+
+
+def noise_sweep(run: Run) -> NoiseSweep:
+    m = run.metrics
+    rows = [r for r in m.get("table") or [] if isinstance(r, dict)]
+    levels = m.get("levels") or [_num(r.get("level")) for r in rows]
+    names = [k[: -len("_mean")] for k in (rows[0] if rows else {}) if k.endswith("_mean")]
+    baselines = {}
+    for name in names:
+        if name == "quantum":
+            continue
+        sub = run.read(f"baselines/{name}/metrics.json")
+        if sub is not None:
+            result = _train_model(run, sub, name, None)
+        else:  # only the mean is in the table
+            result = ModelResult(
+                run, name, name, "?", None, None, Stat(_num(rows[0][f"{name}_mean"]))
+            )
+        baselines[name] = result
+    return NoiseSweep(
+        run,
+        str(m.get("mode", "?")),
+        str(m.get("simulator", "?")),
+        str(m.get("placement", "?")),
+        [float(x) for x in levels],
+        rows,
+        baselines,
+        m.get("best_baseline"),
+        m.get("breakdown") if isinstance(m.get("breakdown"), dict) else None,
+    )

@@ -1,0 +1,493 @@
+"""The report's sections as document blocks: the claims table, Table I (ablation), Table II
+(noise), the parameter-efficiency results, train runs, and environment and provenance."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from qmoe_cli.report import fmt
+from qmoe_cli.report.claims import (
+    CLAIMS,
+    PAPER_CLASSICAL,
+    PAPER_MODEL_NAMES,
+    PAPER_TABLE_I,
+    PAPER_TABLE_II,
+    VERDICTS,
+    Finding,
+    implied_base,
+)
+from qmoe_cli.report.inputs import Run, Stat, eta_of, model_results, noise_sweep
+from qmoe_cli.report.render import Block, Bullets, Code, Figure, Heading, Para, Table
+
+# (run, file name in the run folder, caption) -> the figure copied into the report, or None
+FigureFn = Callable[[Run, str, str], Figure | None]
+
+ETA_NOTE = (
+    "eta is computed from its formula, eta = accuracy (fraction in [0, 1]) / ln(1 + router "
+    "parameters), per seed. The paper's printed eta column does not follow from this formula "
+    "with any log base: with the natural log no eta can exceed 1/ln(1 + P) (0.390 for P = 12), "
+    "yet the paper prints 2.79; the base that would reproduce each printed value differs from "
+    "row to row ({bases}), and taking accuracy in percent does not help either ({pct_bases}). "
+    "The report therefore shows the paper's printed eta beside the one its formula gives."
+)
+
+
+def eta_note() -> str:
+    bases, pct_bases = [], []
+    for model, (_, acc, params, eta) in PAPER_TABLE_I.items():
+        bases.append(f"{model}: {implied_base(acc, params, eta):.3g}")
+        pct_bases.append(f"{model}: {implied_base(100 * acc, params, eta):.3g}")
+    return ETA_NOTE.format(bases=", ".join(bases), pct_bases=", ".join(pct_bases))
+
+
+def runs_table(runs: list[Run]) -> Table:
+    rows = [[r.label, r.kind, r.dataset or "?", _seeds(r.seeds), str(r.path)] for r in runs]
+    return Table(["run", "kind", "dataset", "seeds", "folder"], rows, "Runs read by this report")
+
+
+def _seeds(seeds: list) -> str:
+    return ", ".join(str(s) for s in seeds) if seeds else "?"
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+
+def claims_section(findings: list[Finding]) -> list[Block]:
+    counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
+    rows = [
+        [
+            f.claim.id,
+            f.claim.text,
+            f.claim.paper_text,
+            f.measured or "—",
+            f.source or "—",
+            f.verdict,
+            f.reason,
+        ]
+        for f in findings
+    ]
+    table = Table(
+        ["id", "claim", "paper", "measured (95 % CI)", "measured by", "verdict", "reason"],
+        rows,
+        "Claims table: the paper's numbers beside the measured ones",
+        classed={5},
+    )
+    return [
+        Heading(2, "Paper claims vs measured"),
+        Para(
+            "Verdicts: consistent = the paper's value lies inside the measured 95 % confidence "
+            "interval (t-interval over seeds; for the ordering claim, the measured ordering "
+            "agrees and is significant); not consistent = it does not (the reason says how); "
+            "not measured = no given run measures it (the reason says which run is missing). "
+            "Every accuracy is on a held-out test split. A claim measured by several runs has "
+            "one row per run."
+        ),
+        Para(
+            f"{len(findings)} rows for {len(CLAIMS)} claims: "
+            + ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
+            + "."
+        ),
+        table,
+        Para(eta_note()),
+    ]
+
+
+def claims_definitions() -> Table:
+    rows = [[c.id, c.where, c.paper_text, c.run_kind, c.how] for c in CLAIMS]
+    return Table(
+        ["id", "in the paper", "paper", "measured from", "how"],
+        rows,
+        "How each claim is measured",
+    )
+
+
+# --- Table I: ablations ---------------------------------------------------------------------
+
+
+def ablation_section(run: Run, figure: FigureFn) -> list[Block]:
+    on_moons = run.dataset == "two_moons"
+    title = (
+        f"Table I: Two Moons ablation ({run.label})"
+        if on_moons
+        else f"Ablation on {run.dataset or 'an unknown dataset'} ({run.label})"
+    )
+    n = len(run.seeds)
+    headers = [
+        "variant",
+        "router",
+        "accuracy mean ± std",
+        "95 % CI",
+        "router P",
+        "total P",
+        "eta (formula)",
+        "eta 95 % CI",
+        "epochs to 90 % val (seeds)",
+    ]
+    if on_moons:
+        headers += ["paper model", "paper accuracy", "paper P", "paper eta (printed)"]
+        headers += ["paper eta (formula)"]
+    rows = []
+    for m in model_results(run):
+        row = m.extra.get("row", {})
+        reached = row.get("seeds_reaching_90_val")
+        ep90 = (
+            "never"
+            if not reached
+            else f"{fmt.num(row.get('epochs_to_90_val_mean'), 1)} ({reached}/{n})"
+        )
+        cells = [
+            f"{m.variant}: {m.label}" if m.label else str(m.variant),
+            m.router,
+            fmt.mean_std(m.acc),
+            fmt.ci(m.acc),
+            str(m.router_params),
+            str(m.total_params),
+            fmt.num(m.eta.mean),
+            fmt.ci(m.eta, "eta"),
+            ep90,
+        ]
+        if on_moons:
+            paper = next(((k, v) for k, v in PAPER_TABLE_I.items() if v[0] == m.router), None)
+            if paper is None:
+                cells += ["— (not in the paper)", "", "", "", ""]
+            else:
+                k, (_, acc, params, eta) = paper
+                cells += [
+                    f"{k}: {PAPER_MODEL_NAMES[k]}",
+                    fmt.pct(acc, 0),
+                    str(params),
+                    f"{eta:.2f}",
+                    fmt.num(acc / math.log1p(params)),
+                ]
+        rows.append(cells)
+    data = run.data_info
+    blocks: list[Block] = [
+        Heading(3, title),
+        Table(
+            headers,
+            rows,
+            f"{run.name}: test accuracy over {n} seeds ({data.get('source', 'data source ?')}; "
+            f"{data.get('n_train', '?')} train / {data.get('n_val', '?')} val / "
+            f"{data.get('n_test', '?')} test rows)",
+        ),
+    ]
+    comparisons = [c.get("verdict") for c in run.metrics.get("comparisons") or [] if c]
+    if comparisons:
+        blocks.append(Para(f"Paired comparisons (same splits per seed, {n} seeds):"))
+        blocks.append(Bullets([str(c) for c in comparisons]))
+    for name, caption in (
+        ("decision_boundaries.png", "Decision boundaries on the test points (first seed)"),
+        ("routing_maps.png", "Routing maps: the dominant expert per region (first seed)"),
+        ("training_curves.png", "Training curves: loss and validation accuracy per epoch"),
+    ):
+        fig = figure(run, name, f"{run.label} {caption}")
+        if fig:
+            blocks.append(fig)
+    return blocks
+
+
+# --- Table II: noise ------------------------------------------------------------------------
+
+
+def noise_section(run: Run, figure: FigureFn) -> list[Block]:
+    sweep = noise_sweep(run)
+    n = len(run.seeds)
+    base_names = list(sweep.baselines)
+    headers = ["eps", "quantum mean ± std", "95 % CI"]
+    headers += [f"{name} ({sweep.baselines[name].router} router, noiseless)" for name in base_names]
+    headers += ["paper quantum", "paper classical"]
+    rows = []
+    for row in sweep.rows:
+        level = _float(row.get("level"))
+        q = Stat.from_row(row, "quantum", n)
+        paper = next((v for k, v in PAPER_TABLE_II.items() if math.isclose(k, level)), None)
+        rows.append(
+            [
+                fmt.eps(level),
+                fmt.mean_std(q),
+                fmt.ci(q),
+                *(fmt.mean_std(sweep.baselines[b].acc) for b in base_names),
+                fmt.pct(paper, 0) if paper is not None else "—",
+                fmt.pct(PAPER_CLASSICAL, 0) if paper is not None else "—",
+            ]
+        )
+    on_moons = run.dataset == "two_moons"
+    title = "Table II: accuracy under depolarizing noise" if on_moons else "Noise sweep"
+    blocks: list[Block] = [
+        Heading(3, f"{title} ({run.label}, {sweep.mode} mode)"),
+        Para(_mode_text(sweep.mode)),
+        Table(
+            headers,
+            rows,
+            f"{run.name}: {run.dataset} test accuracy, {sweep.mode} mode, {sweep.simulator} "
+            f"simulator, {sweep.placement} noise placement, {n} seeds",
+        ),
+        Para(_breakdown_text(sweep)),
+    ]
+    fake = run.metrics.get("fake_backend")
+    if isinstance(fake, dict):
+        acc = Stat.from_ci(fake.get("accuracy"))
+        blocks.append(
+            Para(
+                f"On {fake.get('device')}'s noise model (Aer, transpiled for the device): test "
+                f"accuracy {fmt.with_ci(acc, 'accuracy')}."
+            )
+        )
+    fig = figure(run, "accuracy_vs_noise.png", f"{run.label} accuracy vs depolarizing eps")
+    if fig:
+        blocks.append(fig)
+    return blocks
+
+
+def _mode_text(mode: str) -> str:
+    if mode == "evaluate":
+        return (
+            "Evaluate mode (the hardware question): the router is trained without noise once "
+            "per seed, and that trained circuit is evaluated under each level."
+        )
+    if mode == "train":
+        return (
+            "Train mode (the noise-aware question): the router is trained under each level "
+            "and evaluated under the same level."
+        )
+    return f"Mode: {mode}."
+
+
+def _breakdown_text(sweep) -> str:
+    b = sweep.breakdown
+    if b is None:
+        return "Breakdown point: not computed (the sweep has no classical baseline)."
+    head = f"Breakdown point (quantum falls to the best baseline, {sweep.best_baseline}): "
+    eps = b.get("eps")
+    if eps is None:
+        return head + "never within the range of levels."
+    if sweep.levels and eps == min(sweep.levels):
+        return head + f"at eps = {fmt.eps(eps)}: the quantum router is not ahead even there."
+    text = f"eps = {fmt.num(eps, 4)}"
+    ci = b.get("ci")
+    if isinstance(ci, dict):
+        text += f" (95 % CI over seeds {fmt.ci(Stat.from_ci(ci), 'eps')})"
+    if b.get("seeds_without_breakdown"):
+        text += f"; {b['seeds_without_breakdown']} seeds never fall to the baseline"
+    return head + text + ". The paper: ~0.025."
+
+
+def _float(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# --- parameter efficiency -------------------------------------------------------------------
+
+
+def efficiency_section(run: Run, figure: FigureFn) -> list[Block]:
+    m = run.metrics
+    data = m.get("data") or {}
+    about = (
+        f"{run.name}: {data.get('source', 'data source ?')}; {data.get('n_train', '?')} "
+        f"train / {data.get('n_test', '?')} test rows, {data.get('n_features', '?')} features."
+        if data
+        else f"{run.name}: no data loaded."
+    )
+    blocks: list[Block] = [
+        Heading(3, f"Parameter efficiency on {run.dataset or '?'} ({run.label})"),
+        Para(about),
+    ]
+    if m.get("skipped"):
+        blocks.append(Para(f"Skipped: {m['skipped']}"))
+        return blocks
+    pareto = set(m.get("pareto") or [])
+    points = sorted(
+        model_results(run), key=lambda p: (p.router, p.router_params or 0, str(p.variant))
+    )
+    rows = [
+        [
+            str(p.variant),
+            p.router,
+            str(p.router_params),
+            str(p.total_params),
+            fmt.mean_std(p.acc),
+            fmt.ci(p.acc),
+            fmt.num(eta_of(p.acc, p.router_params).mean),
+            str(p.acc.n or "?"),
+            "yes" if p.variant in pareto else "",
+        ]
+        for p in points
+    ]
+    blocks.append(
+        Table(
+            [
+                "variant",
+                "router",
+                "router P",
+                "total P",
+                "accuracy mean ± std",
+                "95 % CI",
+                "eta (formula)",
+                "seeds",
+                "Pareto front",
+            ],
+            rows,
+            "Accuracy vs router parameters (Pareto front as listed by the efficiency run)",
+        )
+    )
+    reaching = m.get("smallest_reaching") or {}
+    routers = sorted({r for entry in reaching.values() if entry for r in entry})
+    if reaching and routers:
+        rows = []
+        for threshold, entry in sorted(reaching.items(), key=lambda kv: _float(kv[0])):
+            cells = [fmt.pct(_float(threshold))]
+            for r in routers:
+                hit = (entry or {}).get(r)
+                cells.append(
+                    f"{hit.get('variant')} (P = {hit.get('router_params')})"
+                    if hit
+                    else "not reached"
+                )
+            rows.append(cells)
+        blocks.append(
+            Table(["accuracy threshold", *routers], rows, "Smallest router reaching each accuracy")
+        )
+    fig = figure(run, "accuracy_vs_params.png", f"{run.label} accuracy vs router parameters")
+    if fig:
+        blocks.append(fig)
+    return blocks
+
+
+# --- train runs -----------------------------------------------------------------------------
+
+
+def train_section(runs: list[Run], figure: FigureFn) -> list[Block]:
+    rows = []
+    figures: list[Block] = []
+    for run in runs:
+        m = run.metrics
+        model = model_results(run)[0]
+        f1 = Stat.from_ci((m.get("aggregate") or {}).get("test_f1_macro"))
+        rows.append(
+            [
+                run.label,
+                str(m.get("name", "")),
+                run.dataset or "?",
+                model.router,
+                str(model.router_params),
+                str(model.total_params),
+                fmt.mean_std(model.acc),
+                fmt.ci(model.acc),
+                fmt.num(f1.mean),
+                fmt.num(model.eta.mean),
+                _seeds(run.seeds),
+            ]
+        )
+        for name, caption in (
+            ("decision_boundary.png", "decision boundary (first seed)"),
+            ("routing.png", "dominant expert per region (first seed)"),
+        ):
+            fig = figure(run, name, f"{run.label} {caption}")
+            if fig:
+                figures.append(fig)
+    table = Table(
+        [
+            "run",
+            "name",
+            "dataset",
+            "router",
+            "router P",
+            "total P",
+            "accuracy mean ± std",
+            "95 % CI",
+            "macro F1",
+            "eta (formula)",
+            "seeds",
+        ],
+        rows,
+        "Train runs (held-out test split)",
+    )
+    return [Heading(2, "Train runs"), table, *figures]
+
+
+# --- environment and provenance -------------------------------------------------------------
+
+
+def provenance_section(runs: list[Run], report_env: dict | None) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Environment and provenance")]
+    if report_env:
+        blocks.append(
+            Para(
+                f"This report: generated {report_env.get('time', '?')} on "
+                f"{report_env.get('host', '?')} by qmoe-cli "
+                f"{(report_env.get('packages') or {}).get('qmoe-cli', '?')} at git "
+                f"{_git(report_env.get('git'))}; command: {_command(report_env)}"
+            )
+        )
+    rows = []
+    for r in runs:
+        env = r.env or {}
+        data = r.data_info
+        rows.append(
+            [
+                r.label,
+                r.kind,
+                _command(env),
+                env.get("time", "?"),
+                _git(env.get("git")) if r.env else "not recorded",
+                env.get("python", "?"),
+                env.get("platform", "?"),
+                env.get("host", "?"),
+                _seeds(r.seeds),
+                str(data.get("source", "?")),
+            ]
+        )
+    blocks.append(
+        Table(
+            [
+                "run",
+                "kind",
+                "command",
+                "time",
+                "git revision",
+                "python",
+                "platform",
+                "host",
+                "seeds",
+                "data source",
+            ],
+            rows,
+            "Provenance of each run (env.json, metrics.json, config.yaml)",
+        )
+    )
+    packages: list[str] = []
+    for r in runs:
+        packages += [p for p in ((r.env or {}).get("packages") or {}) if p not in packages]
+    if packages:
+        rows = []
+        for pkg in packages:
+            versions = [((r.env or {}).get("packages") or {}).get(pkg, "—") for r in runs]
+            same = "yes" if len(set(versions)) == 1 else "no"
+            rows.append([pkg, *versions, same])
+        blocks.append(
+            Table(
+                ["package", *(r.label for r in runs), "same in all"],
+                rows,
+                "Package versions (from each run's env.json)",
+            )
+        )
+    for r in runs:
+        if r.config_text is not None:
+            blocks.append(Code(r.config_text, f"{r.label} config.yaml ({r.name})"))
+    return blocks
+
+
+def _git(git) -> str:
+    if not isinstance(git, dict) or not git.get("revision"):
+        return "not a git checkout"
+    return git["revision"][:12] + (" (uncommitted changes)" if git.get("dirty") else "")
+
+
+def _command(env: dict) -> str:
+    if not env.get("command"):
+        return "not recorded"
+    return env["command"] + (f" (in {env['cwd']})" if env.get("cwd") else "")

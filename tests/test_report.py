@@ -1,0 +1,400 @@
+"""`qmoe report`: small real runs (ablate, noise-sweep) plus hand-made efficiency folders."""
+
+import base64
+import json
+import math
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from qmoe_cli.cli import app
+from qmoe_cli.report.claims import (
+    CLAIMS,
+    CONSISTENT,
+    MEASURES,
+    NOT_CONSISTENT,
+    NOT_MEASURED,
+    PAPER_CLASSICAL,
+    PAPER_TABLE_II,
+    VERDICTS,
+    Claim,
+    _judge,
+)
+from qmoe_cli.report.inputs import Stat
+from qmoe_cli.runs import is_complete_run
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+TINY_ABLATION = {
+    "name": "tiny-report-ablation",
+    "data": {"name": "two_moons", "n_samples": 120},
+    "model": {"experts": {"count": 4}},
+    "train": {"epochs": 2, "batch_size": 32, "patience": 2},
+    "seeds": [0, 1],
+    "reference": "B",
+    "variants": {
+        "A": {"label": "linear router", "router": {"type": "linear"}},
+        "B": {"label": "quantum router", "router": {"type": "quantum", "qubits": 2, "layers": 2}},
+        "C": {"label": "MLP router", "router": {"type": "mlp", "hidden": [4]}},
+    },
+}
+TINY_NOISE = {
+    "name": "tiny-report-noise",
+    "data": {"name": "two_moons", "n_samples": 120},
+    "model": {"router": {"type": "quantum", "qubits": 2, "layers": 2}, "experts": {"count": 4}},
+    "train": {"epochs": 2, "batch_size": 32, "patience": 2},
+    "seeds": [0, 1],
+    "levels": [0.0, 0.02],
+    "baselines": {"A": {"label": "linear router", "router": {"type": "linear"}}},
+}
+SKIP_REASON = "Fashion-MNIST IDX files missing; run qmoe data fetch fashion-mnist"
+
+
+def _invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _efficiency_folder(root: Path, name: str, dataset: str, metrics: dict) -> Path:
+    """A hand-made efficiency run-group folder in the format `qmoe efficiency` writes."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    config = {
+        "name": name,
+        "data": {"name": dataset, "classes": [0, 1], "pca_components": 8},
+        "seeds": [0, 1, 2],
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {"python": "3.11", "packages": {"qmoe-cli": "0.1.0"}, "git": None, "command": "hand"}
+    (folder / "env.json").write_text(json.dumps(env))
+    body = {
+        "command": "efficiency",
+        "name": name,
+        "data": {"source": f"{dataset} test fixture", "n_train": 2000, "n_test": 400},
+        "eta_definition": "eta = accuracy / ln(1 + P)",
+        "points": [],
+        "pareto": [],
+        "smallest_reaching": {},
+        "skipped": None,
+        **metrics,
+    }
+    (folder / "metrics.json").write_text(json.dumps(body))
+    return folder
+
+
+def _point(variant, router, params, mean, half, n=3, pareto=False):
+    return {
+        "variant": variant,
+        "router": router,
+        "router_params": params,
+        "total_params": params + 18,
+        "test_acc_mean": mean,
+        "test_acc_std": half,
+        "test_acc_ci_low": mean - half,
+        "test_acc_ci_high": mean + half,
+        "eta_mean": mean / math.log1p(params),
+        "n_seeds": n,
+        "pareto": pareto,
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Real tiny runs, a skipped efficiency folder, and one report over all of them."""
+    root = tmp_path_factory.mktemp("report")
+    for name, cfg, cmd in (
+        ("ablation.yaml", TINY_ABLATION, "ablate"),
+        ("noise.yaml", TINY_NOISE, "noise-sweep"),
+    ):
+        (root / name).write_text(yaml.safe_dump(cfg))
+        result = _invoke(cmd, root / name, "--out", root / cmd, "--jobs", "1")
+        assert result.exit_code == 0, result.output
+    ablation = next(p for p in (root / "ablate").iterdir() if is_complete_run(p))
+    noise = next(p for p in (root / "noise-sweep").iterdir() if is_complete_run(p))
+    skipped = _efficiency_folder(  # as `qmoe efficiency` writes it when the data is missing
+        root / "eff", "fashion-efficiency", "fashion_mnist", {"skipped": SKIP_REASON, "data": None}
+    )
+    out = root / "report"
+    result = _invoke("report", ablation, noise, skipped, "--out", out)
+    assert result.exit_code == 0, result.output
+    return {
+        "root": root,
+        "ablation": ablation,
+        "noise": noise,
+        "skipped": skipped,
+        "out": out,
+        "stdout": result.output,
+        "md": (out / "report.md").read_text(),
+        "html": (out / "report.html").read_text(),
+        "claims": json.loads((out / "claims.json").read_text())["claims"],
+    }
+
+
+def _claims_rows(md: str) -> list[list[str]]:
+    """The rows of the Markdown claims table (cells split on unescaped pipes)."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| id | claim |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+        rows.append([c.strip() for c in cells])
+    return rows
+
+
+def test_report_writes_markdown_and_html_and_prints_their_paths(built):
+    out = built["out"]
+    for name in ("report.md", "report.html", "claims.json"):
+        assert (out / name).is_file(), name
+    printed = built["stdout"].split()
+    assert str(out / "report.md") in printed and str(out / "report.html") in printed
+    for fig in ("decision_boundaries", "routing_maps", "training_curves", "accuracy_vs_noise"):
+        assert any(fig in p.name for p in (out / "figures").iterdir()), fig
+        assert re.search(rf"\(figures/R\d-{fig}\.png\)", built["md"]), fig
+
+
+def test_claims_table_has_every_claim_and_only_known_verdicts(built):
+    rows = _claims_rows(built["md"])
+    assert {r[0] for r in rows} == {c.id for c in CLAIMS}
+    assert all(len(r) == 7 for r in rows)
+    assert all(r[5] in VERDICTS for r in rows), {r[5] for r in rows}
+    assert {c["id"] for c in built["claims"]} == {c.id for c in CLAIMS}
+    assert all(c["verdict"] in VERDICTS for c in built["claims"])
+    for claim in CLAIMS:  # also in the HTML, in the claims table
+        assert f"<td>{claim.id}</td>" in built["html"], claim.id
+
+
+def test_unmeasured_claims_say_which_run_is_missing(built):
+    by_id: dict[str, list[dict]] = {}
+    for c in built["claims"]:
+        by_id.setdefault(c["id"], []).append(c)
+    for cid in ("mnist.quantum", "mnist.classical"):
+        (row,) = by_id[cid]
+        assert row["verdict"] == NOT_MEASURED and "no efficiency run on mnist" in row["reason"]
+    (missing_level,) = by_id["table2.eps=0.005"]
+    assert missing_level["verdict"] == NOT_MEASURED and "levels" in missing_level["reason"]
+    # measured claims carry the run that measured them and a number
+    (measured,) = by_id["table2.eps=0"]
+    assert measured["source"].startswith("R2") and measured["value"] is not None
+    # the paper's eta column cannot come from its formula
+    assert all(r["verdict"] != CONSISTENT for r in by_id["table1.B.eta"])
+    assert "does not follow from this formula with any log base" in built["md"]
+    # the skipped efficiency run shows its reason
+    assert f"Skipped: {SKIP_REASON}" in built["md"] and "no data loaded" in built["md"]
+
+
+def test_table_i_and_table_ii_show_measured_and_paper_values(built):
+    md = built["md"]
+    assert "### Table I: Two Moons ablation (R1)" in md
+    assert "| A: linear router | linear |" in md and "| 2.79 | 0.253 |" in md
+    assert "### Table II: accuracy under depolarizing noise (R2, evaluate mode)" in md
+    assert re.search(r"^\| 0\.02 \| .* \| 82 % \| 65 % \|$", md, re.M)
+    # provenance: package versions, git revision, command lines, seeds, data sources
+    assert "| torch |" in md and "git revision" in md and "| command |" in md
+    assert "make_moons(n_samples=120" in md and "| 0, 1 |" in md
+
+
+class StrictHTML(HTMLParser):
+    """Every non-void element closed in order; collects src/href attributes."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input", "source", "wbr", "col", "area"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.urls: list[tuple[str, str]] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href", "action", "srcset", "poster", "data"):
+                self.urls.append((name, value or ""))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+        else:
+            self.stack.pop()
+
+
+def test_html_is_self_contained_and_well_formed(built):
+    text = built["html"]
+    parser = StrictHTML()
+    parser.feed(text)
+    parser.close()
+    assert not parser.errors and not parser.stack, (parser.errors, parser.stack)
+    assert "http://" not in text and "https://" not in text
+    assert "script" not in parser.tags and "link" not in parser.tags
+    images = [value for name, value in parser.urls if name == "src"]
+    assert not [u for name, u in parser.urls if name != "src"]
+    assert len(images) == len(list((built["out"] / "figures").iterdir())) >= 4
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 'class="consistent"' in text or 'class="not-consistent"' in text
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed")
+def test_html_opens_in_headless_chromium(built, tmp_path):
+    page = built["out"] / "report.html"
+    proc = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Paper claims vs measured" in proc.stdout
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+
+
+def test_report_reads_an_efficiency_run_with_points(built, tmp_path):
+    png = built["ablation"] / "training_curves.png"
+    mnist = _efficiency_folder(
+        tmp_path,
+        "mnist-efficiency",
+        "mnist",
+        {
+            "points": [
+                _point("q32", "quantum", 32, 0.965, 0.004, pareto=True),
+                _point("q8", "quantum", 8, 0.90, 0.02, pareto=True),
+                _point("m128", "mlp", 128, 0.90, 0.01),
+                _point("m16", "mlp", 16, 0.80, 0.02),
+            ],
+            "pareto": ["q8", "q32"],
+            "smallest_reaching": {
+                "0.9": {"quantum": {"variant": "q8", "router_params": 8}, "mlp": None},
+                "0.85": {
+                    "quantum": {"variant": "q8", "router_params": 8},
+                    "mlp": {"variant": "m128", "router_params": 128},
+                },
+            },
+        },
+    )
+    shutil.copyfile(png, mnist / "accuracy_vs_params.png")
+    out = tmp_path / "out"
+    result = _invoke("report", mnist, built["ablation"], "--out", out)
+    assert result.exit_code == 0, result.output
+    claims = {c["id"]: c for c in json.loads((out / "claims.json").read_text())["claims"]}
+    assert claims["mnist.quantum"]["verdict"] == CONSISTENT
+    assert claims["mnist.quantum"]["source"].startswith("R1 variant q32")
+    assert claims["mnist.classical"]["verdict"] == NOT_CONSISTENT
+    assert "above the measured 95 % CI" in claims["mnist.classical"]["reason"]
+    # eta ratio on MNIST: matched at the highest threshold both reach (0.85: q8 vs m128)
+    assert (
+        "mnist (R1)" in claims["eta.ratio"]["measured"]
+        and "P = 8 vs" in claims["eta.ratio"]["measured"]
+    )
+    md = (out / "report.md").read_text()
+    assert "### Parameter efficiency on mnist (R1)" in md
+    assert "| q32 | quantum | 32 | 50 |" in md and "| m128 (P = 128) |" in md
+    assert "figures/R1-accuracy_vs_params.png" in md
+
+
+def test_default_output_is_a_complete_timestamped_report_folder(built, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("report", built["skipped"])
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in (tmp_path / "runs").iterdir()]
+    assert re.fullmatch(r"\d{8}-\d{6}-report", folder.name) and is_complete_run(folder)
+    for name in ("report.md", "report.html", "env.json", "config.yaml"):
+        assert (folder / name).is_file(), name
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["command"] == "report" and len(metrics["claims"]) >= len(CLAIMS)
+    assert str(Path("runs") / folder.name / "report.html") in result.output
+
+
+@pytest.mark.parametrize("case", ["missing", "unfinished", "failed", "no-metrics", "wrong-kind"])
+def test_a_bad_run_folder_is_one_error_line_naming_it(built, tmp_path, case):
+    bad = {
+        "missing": tmp_path / "nope",
+        "unfinished": tmp_path / ".20260101-000000-x-1234.tmp",
+        "failed": tmp_path / "20260101-000000-x-1234.failed",
+        "no-metrics": tmp_path / "20260101-000000-x-1234",
+        "wrong-kind": tmp_path / "levels" / "eps=0",
+    }[case]
+    if case != "missing":
+        bad.mkdir(parents=True)
+    if case in ("unfinished", "failed", "wrong-kind"):
+        (bad / "metrics.json").write_text(json.dumps({"command": "noise-sweep/evaluate"}))
+    out = tmp_path / "out"
+    result = _invoke("report", built["ablation"], bad, "--out", out)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(bad) in lines[0], lines
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_claims_data_structure():
+    ids = [c.id for c in CLAIMS]
+    assert len(ids) == len(set(ids))
+    for c in CLAIMS:
+        assert c.text and c.paper_text and c.run_kind and c.how and c.where, c.id
+        assert c.measure in MEASURES and c.unit in (
+            "accuracy",
+            "params",
+            "eta",
+            "epochs",
+            "eps",
+            "ratio",
+        )
+    expected = {
+        "table1.A.accuracy": 0.65,
+        "table1.A.params": 12,
+        "table1.A.eta": 2.79,
+        "table1.C.accuracy": 0.93,
+        "table1.C.params": 240,
+        "table1.C.eta": 3.82,
+        "table1.B.accuracy": 0.94,
+        "table1.B.params": 24,
+        "table1.B.eta": 7.14,
+        "mnist.quantum": 0.965,
+        "mnist.classical": 0.958,
+        "eta.ratio": (1.5, 2.5),
+        "table2.eps=0": 0.94,
+        "table2.eps=0.005": 0.92,
+        "table2.eps=0.01": 0.89,
+        "table2.eps=0.02": 0.82,
+        "table2.eps=0.03": 0.73,
+        "table2.classical": 0.65,
+        "noise.breakdown": 0.025,
+        "convergence.quantum": 20,
+        "convergence.deep_classical": 50,
+    }
+    assert {c.id: c.paper for c in CLAIMS} == expected
+    # the same paper numbers the noise sweep draws beside its measurements
+    from qmoe_cli.experiments import noise_sweep
+
+    assert PAPER_TABLE_II == noise_sweep.PAPER_TABLE_II
+    assert PAPER_CLASSICAL == noise_sweep.PAPER_CLASSICAL
+
+
+def test_verdict_rule():
+    claim = Claim("x", "", "x", 0.9, "90 %", "accuracy", "", "", "model_accuracy")
+    assert _judge(claim, "s", Stat(0.91, 0.01, 0.88, 0.93, 5)).verdict == CONSISTENT
+    below = _judge(claim, "s", Stat(0.80, 0.01, 0.78, 0.82, 5))
+    assert below.verdict == NOT_CONSISTENT and "above the measured 95 % CI" in below.reason
+    one_seed = _judge(claim, "s", Stat(0.9, math.nan, math.nan, math.nan, 1))
+    assert one_seed.verdict == NOT_MEASURED and "at least 2 seeds" in one_seed.reason
