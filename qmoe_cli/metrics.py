@@ -96,10 +96,11 @@ def paired_comparison(a, b, name_a: str, name_b: str, confidence: float = 0.95) 
         )
     else:
         winner, loser = (name_a, name_b) if points > 0 else (name_b, name_a)
+        sign = 1 if points > 0 else -1  # state the CI of winner - loser
+        low, high = sorted((100 * sign * ci["ci_low"], 100 * sign * ci["ci_high"]))
         verdict = (
             f"{winner} beats {loser} by {abs(points):.1f} points "
-            f"(95% CI {100 * ci['ci_low']:+.1f} to {100 * ci['ci_high']:+.1f}, "
-            f"paired t-test p = {_p(p)})"
+            f"(95% CI {low:.1f} to {high:.1f}, paired t-test p = {_p(p)})"
         )
     return {
         "a": name_a,

@@ -185,3 +185,8 @@ def test_ablation_in_worker_processes_matches_in_process(tmp_path, write_config)
     ]
     for a, b in zip(*rows, strict=True):
         assert a["test_acc_mean"] == b["test_acc_mean"] and a["eta_mean"] == b["eta_mean"]
+
+
+def test_verdict_states_the_ci_of_winner_minus_loser():
+    c = paired_comparison([0.90, 0.91, 0.92, 0.90, 0.95], [0.95, 0.97, 0.96, 0.93, 0.99], "B", "C")
+    assert c["verdict"].startswith("C beats B by 4.4 points (95% CI 3.0 to 5.8")
