@@ -142,6 +142,28 @@ def efficiency(
     run_efficiency(cfg, out if out is not None else cfg.output_dir, _workers(jobs, n_tasks))
 
 
+@app.command()
+@one_line_errors
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="YAML sweep file.", show_default=False),
+    set_: list[str] = SET_OPT,
+    executor: str = typer.Option("local", "--executor", help="local or slurm."),
+    jobs: int = typer.Option(0, "--jobs", help="Local worker processes (default: one per core)."),
+    status: bool = typer.Option(False, "--status", help="Show done/running/failed/pending."),
+    out: Path = typer.Option(None, "--out", help="Sweeps directory (default: runs/sweeps)."),
+):
+    """A grid of config overrides x seeds, locally or as SLURM job arrays; resumable."""
+    from qmoe_cli.experiments.sweep import run_sweep, sweep_status
+
+    if executor not in ("local", "slurm"):
+        raise ConfigError(f"--executor: expected local or slurm, got {executor!r}")
+    out_dir = str(out) if out is not None else None
+    if status:
+        sweep_status(sweep_file, list(set_ or []), out_dir)
+        return
+    run_sweep(sweep_file, list(set_ or []), executor, _workers(jobs, 10**6), out_dir)
+
+
 @app.command("noise-sweep")
 @one_line_errors
 def noise_sweep(

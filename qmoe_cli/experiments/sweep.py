@@ -1,0 +1,395 @@
+"""`qmoe sweep`: a grid of config overrides x seeds, run locally or as SLURM job arrays.
+
+    runs/sweeps/<name>/sweep.yaml           the sweep file as given
+    runs/sweeps/<name>/points/<id>/         one complete run folder per point and seed
+    runs/sweeps/<name>/points/.<id>.work/   a point being run (or killed part-way)
+    runs/sweeps/<name>/status/<id>.json     what happened to a point (failed: the error)
+    runs/sweeps/<name>/sweep.csv            one row per point and seed: swept keys + metrics
+    runs/sweeps/<name>/summary.csv          mean, std and 95 % CI over seeds per point
+
+A point's id is the hash of its resolved config (seed included), so it is stable across
+runs: running the same sweep again skips points whose folder is complete, reruns the
+others, and never produces a point twice (the final folder appears by one atomic rename).
+The same function, `run_point`, runs a point in both executors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+
+from qmoe_cli.config import (
+    NAME_PATTERN,
+    AblationConfig,
+    ExperimentConfig,
+    NoiseSweepConfig,
+    Strict,
+    apply_overrides,
+    dump_config,
+    read_yaml,
+    validate_config,
+)
+from qmoe_cli.errors import ConfigError, QmoeError
+from qmoe_cli.metrics import mean_ci
+from qmoe_cli.runs import is_complete_run, read_json, write_csv, write_json
+
+SCHEMAS = {"train": ExperimentConfig, "ablate": AblationConfig, "noise-sweep": NoiseSweepConfig}
+
+
+class SlurmConfig(Strict):
+    partition: str | None = None
+    time_min: int = Field(60, ge=1)
+    cpus_per_task: int = Field(1, ge=1)
+    mem: str = "1G"
+    array_parallelism: int = Field(64, ge=1)
+    points_per_task: int = Field(1, ge=1, description="chunk cheap points into one task")
+
+
+class SweepConfig(Strict):
+    name: str = Field("sweep", pattern=NAME_PATTERN)
+    base: str
+    command: Literal["train", "ablate", "noise-sweep"] = "train"
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    zip: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    output_dir: str = "runs/sweeps"
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+
+    @field_validator("grid", "zip")
+    @classmethod
+    def _no_empty(cls, v: dict) -> dict:
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"{key}: give at least one value")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepConfig:
+        if len({len(v) for v in self.zip.values()}) > 1:
+            raise ValueError("zip: every key needs the same number of values")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"grid and zip both set {', '.join(sorted(both))}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: give distinct seeds")
+        return self
+
+
+def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[SweepConfig, dict]:
+    """The validated sweep file and its base config's raw mapping (keys checked)."""
+    raw = apply_overrides(read_yaml(path), overrides or [])
+    if "name" not in raw:
+        raw["name"] = Path(path).stem
+    sweep = validate_config(raw, source=str(path), schema=SweepConfig)
+    base_path = Path(sweep.base)
+    if not base_path.is_absolute() and not base_path.exists():
+        base_path = Path(path).parent / sweep.base
+    base_raw = read_yaml(base_path)
+    base = validate_config(base_raw, str(base_path), SCHEMAS[sweep.command])
+    resolved = yaml.safe_load(dump_config(base))
+    for key in [*sweep.grid, *sweep.zip]:
+        if key == "seeds" or not _has_key(resolved, key):
+            raise ConfigError(
+                f"{path}: grid key '{key}' is not a key of the base config "
+                f"{base_path} (seeds go in the sweep's own `seeds`)"
+            )
+    base_raw.setdefault("name", base_path.stem)
+    return sweep, base_raw
+
+
+def _has_key(data: dict, dotted: str) -> bool:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def expand_points(sweep: SweepConfig, base_raw: dict) -> list[dict]:
+    """Every (overrides, seed) of the sweep with its resolved config and stable id."""
+    grid_keys = list(sweep.grid)
+    combos = list(itertools.product(*sweep.grid.values())) if grid_keys else [()]
+    zipped = list(zip(*sweep.zip.values(), strict=True)) if sweep.zip else [()]
+    points = []
+    for combo in combos:
+        for zvalues in zipped:
+            swept = dict(zip(grid_keys, combo, strict=True))
+            swept.update(zip(sweep.zip, zvalues, strict=True))
+            for seed in sweep.seeds:
+                raw = apply_overrides(
+                    base_raw,
+                    [f"{k}={json.dumps(v)}" for k, v in swept.items()] + [f"seeds=[{seed}]"],
+                )
+                cfg = validate_config(raw, f"sweep point {swept}", SCHEMAS[sweep.command])
+                text = dump_config(cfg)
+                pid = hashlib.sha256(f"{sweep.command}\n{text}".encode()).hexdigest()[:12]
+                points.append({"id": pid, "swept": swept, "seed": seed, "config": text})
+    return points
+
+
+def point_state(root: Path, point_id: str) -> str:
+    final = root / "points" / point_id
+    if is_complete_run(final):
+        return "done"
+    work = root / "points" / f".{point_id}.work"
+    status = root / "status" / f"{point_id}.json"
+    if work.exists() and _alive(work / "owner.json"):
+        return "running"
+    if status.exists() and read_json(status).get("state") == "failed":
+        return "failed"
+    return "pending"
+
+
+def _alive(owner_file: Path) -> bool:
+    """A point's runner is alive if its process (local) or SLURM job still exists."""
+    try:
+        owner = json.loads(owner_file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    if owner.get("slurm_job") and shutil.which("squeue"):
+        import subprocess
+
+        out = subprocess.run(
+            ["squeue", "-h", "-j", str(owner["slurm_job"])], capture_output=True, text=True
+        )
+        return bool(out.stdout.strip())
+    if owner.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
+
+
+def run_point(root: str, point: dict, command: str) -> str:
+    """Run one point into points/<id>; the same function for both executors."""
+    from qmoe_cli.config import validate_config as _validate
+
+    root_path = Path(root)
+    final = root_path / "points" / point["id"]
+    if is_complete_run(final):
+        return "done"
+    work = root_path / "points" / f".{point['id']}.work"
+    shutil.rmtree(work, ignore_errors=True)  # a killed earlier attempt: start afresh
+    work.mkdir(parents=True)
+    write_json(
+        work / "owner.json",
+        {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "slurm_job": os.environ.get("SLURM_JOB_ID"),
+            "started": time.time(),
+        },
+    )
+    status = root_path / "status" / f"{point['id']}.json"
+    status.parent.mkdir(exist_ok=True)
+    try:
+        cfg = _validate(yaml.safe_load(point["config"]), "sweep point", SCHEMAS[command])
+        folder = _run_command(command, cfg, work / "out")
+        write_json(folder / "point.json", {k: point[k] for k in ("id", "swept", "seed")})
+        os.rename(folder, final)  # the commit point: fails if the point already exists
+    except Exception as exc:  # recorded, and the other points go on
+        write_json(
+            status,
+            {
+                "state": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+                "time": time.time(),
+            },
+        )
+        return "failed"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_json(status, {"state": "done", "time": time.time()})
+    return "done"
+
+
+def _run_command(command: str, cfg, out_dir: Path) -> Path:
+    from qmoe_cli.progress import out as console
+
+    with console.capture():  # a point's own tables stay out of the sweep's output
+        if command == "train":
+            from qmoe_cli.experiments.train import run_train
+
+            return run_train(cfg, out_dir)[0]
+        if command == "ablate":
+            from qmoe_cli.experiments.ablate import run_ablation
+
+            return run_ablation(cfg, out_dir, jobs=1)
+        from qmoe_cli.experiments.noise_sweep import run_noise_sweep
+
+        return run_noise_sweep(cfg, out_dir, jobs=1)
+
+
+def run_chunk(root: str, points: list[dict], command: str) -> list[str]:
+    """A SLURM array task: several cheap points in a row."""
+    return [run_point(root, p, command) for p in points]
+
+
+def run_sweep(
+    sweep_path: Path, overrides: list[str], executor: str, jobs: int, out_dir: str | None = None
+) -> Path:
+    from qmoe_cli.progress import out, progress_bar
+
+    sweep, base_raw = load_sweep(sweep_path, overrides)
+    root = Path(out_dir or sweep.output_dir) / sweep.name
+    (root / "points").mkdir(parents=True, exist_ok=True)
+    (root / "sweep.yaml").write_text(Path(sweep_path).read_text())
+    points = expand_points(sweep, base_raw)
+    todo = [p for p in points if point_state(root, p["id"]) not in ("done", "running")]
+    out.print(
+        f"{sweep.name}: {len(points)} points ({len(points) - len(todo)} already done "
+        f"or running), executor {executor}"
+    )
+    if todo and executor == "local":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with progress_bar() as bar:
+            task = bar.add_task(f"{sweep.name}: sweep", total=len(todo))
+            if jobs <= 1:
+                for p in todo:
+                    run_point(str(root), p, sweep.command)
+                    bar.advance(task)
+            else:
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                    futures = [pool.submit(run_point, str(root), p, sweep.command) for p in todo]
+                    for f in as_completed(futures):
+                        f.result()
+                        bar.advance(task)
+    elif todo:
+        submit_slurm(root, sweep, todo)
+    aggregate(root, sweep, points)
+    print_status(root, sweep, points)
+    return root
+
+
+def submit_slurm(root: Path, sweep: SweepConfig, todo: list[dict]) -> None:
+    """One submitit job array, one task per chunk of points; waits for it to finish."""
+    try:
+        import submitit
+    except ImportError:
+        raise QmoeError("--executor slurm needs submitit: pip install submitit") from None
+    from qmoe_cli.progress import out
+
+    folder = root / "submitit" / time.strftime("%Y%m%d-%H%M%S")  # fresh per submission
+    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    s = sweep.slurm
+    params = dict(
+        timeout_min=s.time_min,
+        cpus_per_task=s.cpus_per_task,
+        slurm_mem=s.mem,
+        slurm_array_parallelism=s.array_parallelism,
+        name=f"qmoe-{sweep.name}",
+    )
+    if s.partition:
+        params["slurm_partition"] = s.partition
+    executor.update_parameters(**params)
+    size = s.points_per_task
+    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+    jobs = executor.map_array(
+        run_chunk, [str(root)] * len(chunks), chunks, [sweep.command] * len(chunks)
+    )
+    out.print(f"submitted {len(chunks)} array tasks to SLURM (job {jobs[0].job_id.split('_')[0]})")
+    for job, chunk in zip(jobs, chunks, strict=True):
+        try:
+            job.result()
+        except Exception as exc:  # a killed task or node failure: record every point
+            for p in chunk:
+                if point_state(root, p["id"]) != "done":
+                    status = root / "status" / f"{p['id']}.json"
+                    status.parent.mkdir(exist_ok=True)
+                    write_json(
+                        status,
+                        {
+                            "state": "failed",
+                            "time": time.time(),
+                            "error": f"SLURM task {job.job_id}: {str(exc).splitlines()[0][:300]}",
+                        },
+                    )
+
+
+def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:
+    """sweep.csv (one row per point and seed) and summary.csv (mean ± CI over seeds)."""
+    rows = []
+    for p in points:
+        folder = root / "points" / p["id"]
+        if not is_complete_run(folder):
+            continue
+        for metric_row in _metric_rows(folder, sweep.command):
+            rows.append({"point": p["id"], **p["swept"], "seed": p["seed"], **metric_row})
+    write_csv(root / "sweep.csv", rows)
+    groups: dict = {}
+    for r in rows:
+        key = tuple((k, json.dumps(r[k])) for k in [*sweep.grid, *sweep.zip]) + tuple(
+            (k, r[k]) for k in ("variant", "level") if k in r
+        )
+        groups.setdefault(key, []).append(r)
+    summary = []
+    for key, members in groups.items():
+        row = {k: json.loads(v) if k in sweep.grid or k in sweep.zip else v for k, v in key}
+        accs = [float(m["test_accuracy"]) for m in members if m.get("test_accuracy") != ""]
+        ci = mean_ci(accs) if accs else {}
+        row.update(
+            {
+                "n_seeds": len(members),
+                "test_acc_mean": ci.get("mean"),
+                "test_acc_std": ci.get("std"),
+                "test_acc_ci_low": ci.get("ci_low"),
+                "test_acc_ci_high": ci.get("ci_high"),
+            }
+        )
+        summary.append(row)
+    write_csv(root / "summary.csv", summary)
+
+
+def _metric_rows(folder: Path, command: str) -> list[dict]:
+    metrics = read_json(folder / "metrics.json")
+    if command == "train":
+        from qmoe_cli.experiments.train import summary_row
+
+        return [summary_row(m) for m in metrics["per_seed"]]
+    if command == "ablate":
+        return [{**r, "test_accuracy": r["test_acc_mean"]} for r in metrics["summary"]]
+    return [{**r, "test_accuracy": r["quantum_mean"]} for r in metrics["table"]]
+
+
+def sweep_status(sweep_path: Path, overrides: list[str], out_dir: str | None = None) -> None:
+    sweep, base_raw = load_sweep(sweep_path, overrides)
+    root = Path(out_dir or sweep.output_dir) / sweep.name
+    print_status(root, sweep, expand_points(sweep, base_raw))
+
+
+def print_status(root: Path, sweep: SweepConfig, points: list[dict]) -> None:
+    from qmoe_cli.progress import out
+
+    states = {"done": 0, "running": 0, "failed": 0, "pending": 0}
+    failed = []
+    for p in points:
+        state = point_state(root, p["id"])
+        states[state] += 1
+        if state == "failed":
+            failed.append((p, read_json(root / "status" / f"{p['id']}.json")["error"]))
+    out.print(
+        f"{sweep.name}: "
+        + ", ".join(f"{n} {s}" for s, n in states.items())
+        + f" (of {len(points)} points x seeds)"
+    )
+    for p, error in failed[:10]:
+        out.print(f"  failed {p['id']} {p['swept']} seed {p['seed']}: {error}", markup=False)
+    out.print(f"sweep folder: {root}")
