@@ -263,7 +263,7 @@ def data_fetch(
 def report(
     run_dirs: list[Path] = typer.Argument(
         ...,
-        help="Run folders: train, ablate, noise-sweep or efficiency (any number).",
+        help="Run folders (train, ablate, noise-sweep, efficiency) or sweep folders (any number).",
         show_default=False,
         metavar="RUN_DIR",
     ),

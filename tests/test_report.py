@@ -398,3 +398,80 @@ def test_verdict_rule():
     assert below.verdict == NOT_CONSISTENT and "above the measured 95 % CI" in below.reason
     one_seed = _judge(claim, "s", Stat(0.9, math.nan, math.nan, math.nan, 1))
     assert one_seed.verdict == NOT_MEASURED and "at least 2 seeds" in one_seed.reason
+
+
+# --- sweep folders (`qmoe sweep`) ------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_sweep(tmp_path, cli):
+    """A two-point train sweep over the experts count, written by `qmoe sweep`."""
+    from .conftest import TINY
+
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY))
+    sweep = {
+        "name": "s",
+        "base": "base.yaml",
+        "command": "train",
+        "seeds": [0],
+        "grid": {"model.experts.count": [2, 3]},
+    }
+    (tmp_path / "s.yaml").write_text(json.dumps(sweep))
+    result = cli("sweep", tmp_path / "s.yaml", "--out", tmp_path / "sweeps", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "sweeps" / "s"
+
+
+def test_report_reads_a_sweep_folder(tiny_sweep, tmp_path, cli):
+    point = next(p for p in sorted((tiny_sweep / "points").iterdir()) if is_complete_run(p))
+    (tiny_sweep / "status" / "0123456789ab.json").write_text(
+        json.dumps({"state": "failed", "error": "RuntimeError: boom\ntraceback line"})
+    )
+    out = tmp_path / "rep"
+    result = cli("report", tiny_sweep, point, "--out", out)
+    assert result.exit_code == 0, result.output
+    md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    runs_row = rf"^\| R1 \| sweep \| two_moons \| 0 \| {re.escape(str(tiny_sweep))} \|$"
+    assert re.search(runs_row, md, re.M)
+    # the section: name, command, base, grid, seeds, states, and one row per point
+    assert "## Sweeps" in md and "### Sweep s (R1)" in md
+    assert "`train` runs of the base config " in md
+    assert "base.yaml, grid model.experts.count = 2, 3" in md  # the base path as resolved
+    assert "seeds 0; dataset two_moons." in md
+    assert "Points x seeds: 2 done, 1 failed, 0 unfinished" in md and "of 2 the sweep" in md
+    assert "- failed 0123456789ab: RuntimeError: boom" in md and "traceback line" not in md
+    assert "Sweeps do not feed the paper claims table" in md
+    header = "| model.experts.count | router P | n seeds | test accuracy mean ± std | 95 % CI |"
+    assert header in md
+    for count in (2, 3):
+        assert re.search(rf"^\| {count} \| \d+ \| 1 \| \d+\.\d % \| n/a \|$", md, re.M), count
+        row = rf"<tr><td>{count}</td><td>\d+</td><td>1</td><td>\d+\.\d %</td><td>n/a</td></tr>"
+        assert re.search(row, html), count
+    assert "<h2>Sweeps</h2>" in html and "<h3>Sweep s (R1)</h3>" in html
+    parser = StrictHTML()
+    parser.feed(html)
+    parser.close()
+    assert not parser.errors and not parser.stack
+    # provenance: the points' env.json, compactly; the sweep file itself
+    assert re.search(r"^\| R1 \| sweep \| .* \| 0 \| sklearn.datasets.make_moons\(", md, re.M)
+    assert "R1 sweep.yaml (s):" in md and "| torch |" in md
+    # the claims come from the point given directly (R2), never from the sweep
+    findings = json.loads((out / "claims.json").read_text())["claims"]
+    assert any(f["source"].startswith("R2") for f in findings)
+    assert not any(f["source"].startswith("R1") for f in findings)
+
+
+def test_a_folder_that_is_no_run_and_no_sweep_is_one_error_line(tiny_sweep, tmp_path, cli):
+    def error(bad):
+        result = cli("report", bad, "--out", tmp_path / "out")
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+        assert f"neither a complete run folder nor a sweep folder: {bad} (" in lines[0]
+        assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+        return lines[0]
+
+    # the folder above the sweeps says which sweep folders it holds
+    assert "it holds sweep folders, give one of them: s)" in error(tiny_sweep.parent)
+    (tiny_sweep / "summary.csv").unlink()  # as if the sweep had been killed before aggregating
+    assert "a sweep folder without summary.csv" in error(tiny_sweep)

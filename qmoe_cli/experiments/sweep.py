@@ -105,7 +105,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[Sw
                 f"{base_path} (seeds go in the sweep's own `seeds`)"
             )
     base_raw.setdefault("name", base_path.stem)
-    return sweep, base_raw
+    return sweep.model_copy(update={"base": str(base_path.resolve())}), base_raw
 
 
 def _has_key(data: dict, dotted: str) -> bool:
@@ -248,7 +248,7 @@ def run_sweep(
     sweep, base_raw = load_sweep(sweep_path, overrides)
     root = Path(out_dir or sweep.output_dir) / sweep.name
     (root / "points").mkdir(parents=True, exist_ok=True)
-    (root / "sweep.yaml").write_text(Path(sweep_path).read_text())
+    (root / "sweep.yaml").write_text(dump_config(sweep))  # resolved: overrides, base path
     points = expand_points(sweep, base_raw)
     todo = [p for p in points if point_state(root, p["id"]) not in ("done", "running")]
     out.print(

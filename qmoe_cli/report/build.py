@@ -1,5 +1,7 @@
 """`qmoe report RUN_DIR... [--out DIR]`: tables, figures and the paper's claims beside the
-measured values, written as report.md and a self-contained report.html.
+measured values, written as report.md and a self-contained report.html. RUN_DIR may also be
+a sweep folder written by `qmoe sweep` (runs/sweeps/<name>/): it gets a "Sweeps" section
+and does not feed the claims.
 
     <report>/report.md  report.html  claims.json  figures/<run>-<figure>.png
     <report>/config.yaml env.json metrics.json        (default folder only: a run folder)
@@ -21,7 +23,7 @@ import yaml
 
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.report import claims, render, tables
-from qmoe_cli.report.inputs import Run, load_runs
+from qmoe_cli.report.inputs import SWEEP, Run, load_runs
 from qmoe_cli.runs import RunFolder, _free_name, environment, write_json
 
 DEFAULT_OUT = "runs"
@@ -141,6 +143,9 @@ def assemble(runs, findings, figure, env) -> list[render.Block]:
         blocks += tables.efficiency_section(run, figure)
     if by_kind["train"]:
         blocks += tables.train_section(by_kind["train"], figure)
+    sweeps = [r for r in runs if r.kind == SWEEP]
+    if sweeps:
+        blocks += tables.sweeps_section(sweeps)
     blocks += [B.Heading(2, "How each claim is measured"), tables.claims_definitions()]
     blocks += tables.provenance_section(runs, env)
     return blocks

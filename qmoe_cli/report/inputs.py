@@ -2,11 +2,14 @@
 
 Every kind of run the report reads (train, ablate, noise-sweep, efficiency) becomes a `Run`;
 the models it measured become `ModelResult`s (one per ablation variant, train run or
-efficiency point) and a noise sweep a `NoiseSweep`. Nothing here formats or judges.
+efficiency point) and a noise sweep a `NoiseSweep`. A sweep folder written by `qmoe sweep`
+(not a run folder: no metrics.json at its top, but sweep.yaml and summary.csv) becomes a
+`Run` of kind "sweep" carrying a `SweepFolder`. Nothing here formats or judges.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,10 @@ from qmoe_cli.errors import ConfigError, RunFolderError
 from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json
 
 KINDS = ("train", "ablate", "noise-sweep", "efficiency")
+SWEEP = "sweep"  # the kind of a sweep folder (it is not a run folder, so not in KINDS)
+SWEEP_FILES = ("sweep.yaml", "summary.csv")
+# summary.csv's statistics columns; every other column names the point (swept keys, ...)
+SWEEP_STATS = ("n_seeds", "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high")
 DATASETS = ("two_moons", "circles", "digits", "mnist", "fashion_mnist")
 CLASSICAL_ROUTERS = ("mlp", "linear", "fourier")
 
@@ -98,6 +105,7 @@ class Run:
     env: dict | None
     config: dict | None
     config_text: str | None
+    sweep: SweepFolder | None = None  # kind "sweep" only
 
     @property
     def name(self) -> str:
@@ -119,7 +127,11 @@ class Run:
 
     @property
     def data_info(self) -> dict:
-        """What was loaded: the metrics' `data` block, else the first sub-run's."""
+        """What was loaded: the metrics' `data` block, else the first sub-run's (for a sweep:
+        the distinct data sources of its points)."""
+        if self.sweep is not None:
+            sources = _distinct(p.run.data_info.get("source") for p in self.sweep.points)
+            return {"source": "; ".join(map(str, sources))} if sources else {}
         data = self.metrics.get("data")
         if isinstance(data, dict) and data:
             return data
@@ -132,6 +144,8 @@ class Run:
 
     @property
     def dataset(self) -> str | None:
+        if self.sweep is not None:
+            return ", ".join(self.sweep.datasets) or None
         data = (self.config or {}).get("data")
         if isinstance(data, dict) and data.get("name") in DATASETS:
             return data["name"]
@@ -150,6 +164,8 @@ class Run:
 
     @property
     def seeds(self) -> list[int]:
+        if self.sweep is not None:
+            return list(self.sweep.seeds)
         if isinstance(self.metrics.get("seeds"), list):
             return list(self.metrics["seeds"])
         if self.kind == "train" and isinstance(self.metrics.get("per_seed"), list):
@@ -196,15 +212,22 @@ def load_run(path: Path, label: str) -> Run:
     if not path.exists():
         raise ConfigError(f"run folder not found: {path}")
     if not is_complete_run(path):
+        if is_sweep_folder(path):
+            return load_sweep(path, label)
         if not path.is_dir():
             why = "not a folder"
         elif path.name.endswith(".failed"):
             why = "the run failed (see error.txt)"
         elif path.name.startswith("."):
             why = "the run is unfinished (still being written, or was killed)"
+        elif (path / "sweep.yaml").is_file():
+            why = "a sweep folder without summary.csv: rerun `qmoe sweep` to finish it"
         else:
-            why = f"no {COMPLETE_MARKER}"
-        raise ConfigError(f"not a complete run folder: {path} ({why})")
+            why = f"no {COMPLETE_MARKER}, and no {' + '.join(SWEEP_FILES)} of a sweep folder"
+            inside = [p.name for p in sorted(path.iterdir()) if is_sweep_folder(p)]
+            if inside:
+                why += f"; it holds sweep folders, give one of them: {', '.join(inside[:5])}"
+        raise ConfigError(f"neither a complete run folder nor a sweep folder: {path} ({why})")
     try:
         metrics = read_json(path / COMPLETE_MARKER)
     except RunFolderError as exc:
@@ -230,6 +253,159 @@ def load_run(path: Path, label: str) -> Run:
     return Run(
         path, label, kind, metrics, env if isinstance(env, dict) else None, config, config_text
     )
+
+
+# --- sweep folders (`qmoe sweep`) ---------------------------------------------------------
+
+
+@dataclass
+class SweepPoint:
+    """One finished point of a sweep: its run folder (points/<id>/) and point.json."""
+
+    id: str
+    swept: dict
+    seed: int | None
+    run: Run
+
+
+@dataclass
+class SweepFolder:
+    """What a sweep folder holds: the sweep file, its points' states and summary.csv."""
+
+    name: str
+    command: str
+    base: str
+    grid: dict[str, list]
+    zip: dict[str, list]
+    seeds: list
+    expected: int | None  # points x seeds the sweep file asks for (None: cannot tell)
+    points: list[SweepPoint]  # done: complete folders under points/
+    failed: dict[str, str]  # point id -> the error in status/<id>.json
+    unfinished: list[str]  # point ids with a points/.<id>.work folder (running or killed)
+    unreadable: dict[str, str]  # point id -> why its complete folder could not be read
+    keys: list[str]  # summary.csv's columns naming a point (swept keys, variant, level)
+    summary: list[dict]  # summary.csv rows
+    rows: list[dict]  # sweep.csv rows (one per point and seed)
+
+    @property
+    def pending(self) -> int | None:
+        if self.expected is None:
+            return None
+        return max(0, self.expected - len(self.points) - len(self.failed) - len(self.unfinished))
+
+    @property
+    def datasets(self) -> list[str]:
+        return [str(d) for d in _distinct(p.run.dataset for p in self.points)]
+
+
+def is_sweep_folder(path: Path) -> bool:
+    return path.is_dir() and all((path / name).is_file() for name in SWEEP_FILES)
+
+
+def _distinct(values) -> list:
+    """The distinct non-empty values in first-seen order."""
+    seen: list = []
+    for v in values:
+        if v not in (None, "") and v not in seen:
+            seen.append(v)
+    return seen
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    try:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def _sweep_defaults() -> tuple[str, list]:
+    """The sweep file's defaults for `command` and `seeds`, from the sweep schema itself."""
+    from qmoe_cli.experiments.sweep import SweepConfig
+
+    fields = SweepConfig.model_fields
+    return fields["command"].default, fields["seeds"].get_default(call_default_factory=True)
+
+
+def _mapping_of_lists(value) -> dict[str, list]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v if isinstance(v, list) else [v] for k, v in value.items()}
+
+
+def load_sweep(path: Path, label: str) -> Run:
+    """A sweep folder: sweep.yaml, summary.csv, sweep.csv, status/*.json and points/*/."""
+    sweep_file = path / "sweep.yaml"
+    try:
+        config_text = sweep_file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {sweep_file}: {exc}") from None
+    config = _read_yaml(sweep_file)
+    if config is None:
+        raise ConfigError(f"{sweep_file}: not a sweep file (expected a YAML mapping)")
+    default_command, default_seeds = _sweep_defaults()
+    grid, zipped = _mapping_of_lists(config.get("grid")), _mapping_of_lists(config.get("zip"))
+    seeds = config.get("seeds", default_seeds)
+    seeds = seeds if isinstance(seeds, list) else [seeds]
+    expected = math.prod(len(v) for v in grid.values()) * len(seeds)
+    if zipped:
+        lengths = {len(v) for v in zipped.values()}
+        expected = expected * lengths.pop() if len(lengths) == 1 else None
+
+    points, unreadable = [], {}
+    points_dir = path / "points"
+    folders = sorted(points_dir.iterdir()) if points_dir.is_dir() else []
+    for folder in folders:
+        if not is_complete_run(folder):
+            continue
+        try:
+            run = load_run(folder, f"{label}/{folder.name}")
+        except ConfigError as exc:
+            unreadable[folder.name] = str(exc)
+            continue
+        info = run.read("point.json") or {}
+        swept = info.get("swept") if isinstance(info.get("swept"), dict) else {}
+        points.append(SweepPoint(folder.name, swept, _int(info.get("seed")), run))
+    done = {p.id for p in points} | set(unreadable)
+    unfinished = [
+        f.name[1 : -len(".work")]
+        for f in folders
+        if f.name.startswith(".") and f.name.endswith(".work") and f.is_dir()
+    ]
+    failed = {}
+    status_dir = path / "status"
+    for status in sorted(status_dir.glob("*.json")) if status_dir.is_dir() else []:
+        pid = status.stem
+        try:
+            state = read_json(status)
+        except RunFolderError:
+            continue
+        if isinstance(state, dict) and state.get("state") == "failed" and pid not in done:
+            if pid not in unfinished:
+                failed[pid] = str(state.get("error") or "no error recorded").splitlines()[0]
+
+    fields, summary = _read_csv(path / "summary.csv")
+    keys = [f for f in fields if f not in SWEEP_STATS]
+    rows = _read_csv(path / "sweep.csv")[1] if (path / "sweep.csv").is_file() else []
+    sweep = SweepFolder(
+        name=path.name,  # `qmoe sweep` names the folder after the sweep
+        command=str(config.get("command") or default_command),
+        base=str(config.get("base", "?")),
+        grid=grid,
+        zip=zipped,
+        seeds=seeds,
+        expected=expected,
+        points=points,
+        failed=failed,
+        unfinished=unfinished,
+        unreadable=unreadable,
+        keys=keys,
+        summary=summary,
+        rows=rows,
+    )
+    return Run(path, label, SWEEP, {}, None, config, config_text, sweep)
 
 
 # --- models measured by a run -------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The report's sections as document blocks: the claims table, Table I (ablation), Table II
-(noise), the parameter-efficiency results, train runs, and environment and provenance."""
+(noise), the parameter-efficiency results, train runs, sweeps, and environment and
+provenance."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 
 from qmoe_cli.report import fmt
@@ -17,7 +19,14 @@ from qmoe_cli.report.claims import (
     Finding,
     implied_base,
 )
-from qmoe_cli.report.inputs import Run, Stat, eta_of, model_results, noise_sweep
+from qmoe_cli.report.inputs import (
+    Run,
+    Stat,
+    SweepFolder,
+    eta_of,
+    model_results,
+    noise_sweep,
+)
 from qmoe_cli.report.render import Block, Bullets, Code, Figure, Heading, Para, Table
 
 # (run, file name in the run folder, caption) -> the figure copied into the report, or None
@@ -409,6 +418,94 @@ def train_section(runs: list[Run], figure: FigureFn) -> list[Block]:
     return [Heading(2, "Train runs"), table, *figures]
 
 
+# --- sweeps ------------------------------------------------------------------------------
+
+SWEEPS_NOTE = (
+    "Each sweep folder (written by `qmoe sweep`) is read from its own files: sweep.yaml (the "
+    "sweep file as given; overrides on the `qmoe sweep` command line are not recorded there), "
+    "points/ and status/*.json (which points are done, failed or unfinished) and summary.csv "
+    "(test accuracy per point: mean, sample standard deviation and 95 % t-interval over the "
+    "sweep's seeds). Sweeps do not feed the paper claims table above: they are shown here "
+    "as measured, without verdicts. To confront one point with the paper, give its run "
+    "folder (points/<id>/) to the report directly."
+)
+LISTED = 10  # failed / unreadable points listed by id before "and N more"
+
+
+def sweeps_section(runs: list[Run]) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Sweeps"), Para(SWEEPS_NOTE)]
+    for run in runs:
+        blocks += sweep_section(run)
+    return blocks
+
+
+def sweep_section(run: Run) -> list[Block]:
+    s = run.sweep
+    if s is None:
+        return []
+    swept = [f"grid {k} = {_values(v)}" for k, v in s.grid.items()]
+    swept += [f"zip {k} = {_values(v)}" for k, v in s.zip.items()]
+    about = (
+        f"{run.path}: `{s.command}` runs of the base config {s.base}, "
+        f"{'; '.join(swept) if swept else 'no swept keys'}; seeds {_seeds(s.seeds)}; "
+        f"dataset {run.dataset or '?'}."
+    )
+    expected = "?" if s.expected is None else str(s.expected)
+    pending = "?" if s.pending is None else str(s.pending)
+    state = (
+        f"Points x seeds: {len(s.points)} done, {len(s.failed)} failed, "
+        f"{len(s.unfinished)} unfinished (running or killed), {pending} not run, of {expected} "
+        "the sweep file asks for."
+    )
+    blocks: list[Block] = [Heading(3, f"Sweep {s.name} ({run.label})"), Para(about), Para(state)]
+    problems = [f"failed {pid}: {error}" for pid, error in s.failed.items()]
+    problems += [f"unreadable {pid}: {why}" for pid, why in s.unreadable.items()]
+    if problems:
+        more = len(problems) - LISTED
+        blocks.append(Bullets(problems[:LISTED] + ([f"and {more} more"] if more > 0 else [])))
+    if not s.summary:
+        blocks.append(Para("summary.csv has no rows: no point of this sweep has finished."))
+        return blocks
+    router_params = _sweep_router_params(s)
+    headers = [*s.keys, *(["router P"] if router_params else [])]
+    headers += ["n seeds", "test accuracy mean ± std", "95 % CI"]
+    rows = []
+    for row in s.summary:
+        n = row.get("n_seeds")
+        acc = Stat.from_row(row, "test_acc", int(n) if str(n).isdigit() else None)
+        cells = [str(row.get(k, "")) for k in s.keys]
+        if router_params:
+            cells.append(router_params.get(_point_key(row, s.keys), "?"))
+        cells += [str(n or "?"), fmt.mean_std(acc), fmt.ci(acc)]
+        rows.append(cells)
+    caption = (
+        f"{s.name}: test accuracy per point over {len(s.seeds)} seed(s), from summary.csv "
+        "(held-out test split; not judged against the paper)"
+    )
+    blocks.append(Table(headers, rows, caption))
+    return blocks
+
+
+def _values(values: list) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _point_key(row: dict, keys: list[str]) -> tuple:
+    return tuple(str(row.get(k, "")) for k in keys)
+
+
+def _sweep_router_params(s: SweepFolder) -> dict[tuple, str]:
+    """Router parameters per point, from sweep.csv (empty when it does not record them)."""
+    found: dict[tuple, list[str]] = {}
+    for row in s.rows:
+        value = row.get("router_params")
+        if value not in (None, ""):
+            values = found.setdefault(_point_key(row, s.keys), [])
+            if value not in values:
+                values.append(value)
+    return {k: ", ".join(v) for k, v in found.items()}
+
+
 # --- environment and provenance -------------------------------------------------------------
 
 
@@ -427,20 +524,22 @@ def provenance_section(runs: list[Run], report_env: dict | None) -> list[Block]:
     for r in runs:
         env = r.env or {}
         data = r.data_info
-        rows.append(
-            [
-                r.label,
-                r.kind,
-                _command(env),
-                env.get("time", "?"),
-                _git(env.get("git")) if r.env else "not recorded",
-                env.get("python", "?"),
-                env.get("platform", "?"),
-                env.get("host", "?"),
-                _seeds(r.seeds),
-                str(data.get("source", "?")),
-            ]
-        )
+        if r.sweep is not None:
+            rows.append([r.label, r.kind, *_sweep_env(r)])
+        else:
+            rows.append(
+                [
+                    r.label,
+                    r.kind,
+                    _command(env),
+                    env.get("time", "?"),
+                    _git(env.get("git")) if r.env else "not recorded",
+                    env.get("python", "?"),
+                    env.get("platform", "?"),
+                    env.get("host", "?"),
+                ]
+            )
+        rows[-1] += [_seeds(r.seeds), str(data.get("source", "?"))]
     blocks.append(
         Table(
             [
@@ -456,29 +555,67 @@ def provenance_section(runs: list[Run], report_env: dict | None) -> list[Block]:
                 "data source",
             ],
             rows,
-            "Provenance of each run (env.json, metrics.json, config.yaml)",
+            "Provenance of each run (env.json, metrics.json, config.yaml; for a sweep, the "
+            "distinct values over its points' env.json, with how many points each)",
         )
     )
     packages: list[str] = []
     for r in runs:
-        packages += [p for p in ((r.env or {}).get("packages") or {}) if p not in packages]
+        for env in _envs(r):
+            packages += [p for p in (env.get("packages") or {}) if p not in packages]
     if packages:
         rows = []
         for pkg in packages:
-            versions = [((r.env or {}).get("packages") or {}).get(pkg, "—") for r in runs]
+            versions = [_package_version(r, pkg) for r in runs]
             same = "yes" if len(set(versions)) == 1 else "no"
             rows.append([pkg, *versions, same])
         blocks.append(
             Table(
                 ["package", *(r.label for r in runs), "same in all"],
                 rows,
-                "Package versions (from each run's env.json)",
+                "Package versions (from each run's env.json; for a sweep, its points')",
             )
         )
     for r in runs:
         if r.config_text is not None:
-            blocks.append(Code(r.config_text, f"{r.label} config.yaml ({r.name})"))
+            file = "sweep.yaml" if r.sweep is not None else "config.yaml"
+            blocks.append(Code(r.config_text, f"{r.label} {file} ({r.name})"))
     return blocks
+
+
+def _envs(run: Run) -> list[dict]:
+    if run.sweep is not None:
+        return [p.run.env for p in run.sweep.points if p.run.env]
+    return [run.env] if run.env else []
+
+
+def _package_version(run: Run, pkg: str) -> str:
+    versions = [str(v) for env in _envs(run) if (v := (env.get("packages") or {}).get(pkg))]
+    return " / ".join(dict.fromkeys(versions)) or "—"
+
+
+def _sweep_env(run: Run) -> list[str]:
+    """command, time, git revision, python, platform and host over a sweep's points: each
+    distinct value once, with how many points it covers when they differ."""
+    points = run.sweep.points if run.sweep else []
+    if not points:
+        return ["no finished point", "?", "not recorded", "?", "?", "?"]
+    envs = [p.run.env or {} for p in points]
+    times = sorted(str(e["time"]) for e in envs if e.get("time"))
+    span = "?" if not times else times[0] if times[0] == times[-1] else f"{times[0]} to {times[-1]}"
+    return [
+        _compact([_command(e) for e in envs]),
+        span,
+        _compact([_git(e.get("git")) if e else "not recorded" for e in envs]),
+        *(_compact([str(e.get(k, "?")) for e in envs]) for k in ("python", "platform", "host")),
+    ]
+
+
+def _compact(values: list[str]) -> str:
+    counts = Counter(values)
+    if len(counts) == 1:
+        return next(iter(counts))
+    return "; ".join(f"{v} ({n} points)" for v, n in counts.items())
 
 
 def _git(git) -> str:
