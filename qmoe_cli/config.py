@@ -285,6 +285,15 @@ class ExperimentConfig(Strict):
         return v
 
 
+def check_names(named: dict, key: str, allow_empty: bool = False) -> None:
+    """Variant and baseline names become folder names: keep them plain."""
+    if not named and not allow_empty:
+        raise ValueError(f"{key}: give at least one")
+    for name in named:
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError(f"{key}.{name}: names use letters, digits, '_', '.', '-'")
+
+
 class VariantConfig(Strict):
     """One arm of an ablation: the shared config with this router (and experts, if given)."""
 
@@ -301,11 +310,8 @@ class AblationConfig(ExperimentConfig):
 
     @model_validator(mode="after")
     def _check_variants(self) -> AblationConfig:
-        if not self.variants:
-            raise ValueError("variants: give at least one variant")
+        check_names(self.variants, "variants")
         for name in self.variants:
-            if not re.match(NAME_PATTERN, name):
-                raise ValueError(f"variants.{name}: names use letters, digits, '_', '.', '-'")
             try:
                 self.variant(name)
             except ConfigError as exc:
@@ -342,9 +348,8 @@ class NoiseSweepConfig(ExperimentConfig):
             raise ValueError("levels: give distinct noise levels")
         if self.model.router.noise.placement == "notebook" and max(self.levels) > 0.75:
             raise ValueError("levels: PennyLane's DepolarizingChannel p is at most 3/4")
+        check_names(self.baselines, "baselines", allow_empty=True)
         for name, variant in self.baselines.items():
-            if not re.match(NAME_PATTERN, name):
-                raise ValueError(f"baselines.{name}: names use letters, digits, '_', '.', '-'")
             if variant.router.type == "quantum":
                 raise ValueError(f"baselines.{name}: baselines are classical routers")
         return self
@@ -372,11 +377,7 @@ class EfficiencyConfig(ExperimentConfig):
 
     @model_validator(mode="after")
     def _check_variants(self) -> EfficiencyConfig:
-        if not self.variants:
-            raise ValueError("variants: give at least one router size")
-        for name in self.variants:
-            if not re.match(NAME_PATTERN, name):
-                raise ValueError(f"variants.{name}: names use letters, digits, '_', '.', '-'")
+        check_names(self.variants, "variants")
         return self
 
     def variant(self, name: str) -> ExperimentConfig:

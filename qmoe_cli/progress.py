@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -22,3 +23,10 @@ def progress_bar() -> Progress:
         console=err,
         transient=True,
     )
+
+
+def accuracy_cells(mean: float, std: float, ci_low, ci_high) -> tuple[str, str]:
+    """'mean ± std' and '[low, high]' table cells; std and CI read 'n/a' for one seed."""
+    std_text = "" if std is None or math.isnan(std) else f" ± {std:.3f}"
+    ci = "n/a" if ci_low is None or math.isnan(ci_low) else f"[{ci_low:.3f}, {ci_high:.3f}]"
+    return f"{mean:.3f}{std_text}", ci

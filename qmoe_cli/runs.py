@@ -61,15 +61,11 @@ class RunFolder:
     hidden `.tmp` folder behind.
     """
 
-    def __init__(self, out_dir: str | Path, name: str, config_text: str):
-        out = Path(out_dir)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFolderError(f"cannot create output directory {out}: {exc.strerror}") from None
-        if not os.access(out, os.W_OK):
-            raise RunFolderError(f"output directory is not writable: {out}")
-        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{config_id(config_text)}"
+    def __init__(self, out_dir: str | Path, name: str, config_text: str, with_id: bool = True):
+        out = writable_dir(out_dir)
+        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+        if with_id:  # the config's hash; off for folders that read runs rather than a config
+            stem += f"-{config_id(config_text)}"
         self.out, self.final = out, _free_name(out, stem)
         if self.final.resolve().parent != out.resolve():
             raise RunFolderError(f"run name {name!r} would leave the output directory {out}")
@@ -90,6 +86,18 @@ class RunFolder:
         if self.final.exists():  # another process took the name meanwhile: never overwrite
             self.final = _free_name(self.out, self.final.name)
         self.path = self.path.rename(self.final)  # the commit point
+
+
+def writable_dir(path: str | Path) -> Path:
+    """Create the directory if needed; a clear RunFolderError when it cannot be written."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot create output directory {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise RunFolderError(f"output directory is not writable: {out}")
+    return out
 
 
 def _free_name(out: Path, base: str) -> Path:

@@ -10,7 +10,6 @@ so the comparison of the reference variant with each other one is paired seed by
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.table import Table
 from qmoe_cli.config import AblationConfig, dump_config
 from qmoe_cli.experiments.train import SeedRun, run_seed, write_train_results
 from qmoe_cli.metrics import ETA_DEFINITION, mean_ci, paired_comparison
-from qmoe_cli.progress import out, progress_bar
+from qmoe_cli.progress import accuracy_cells, out, progress_bar
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 
 
@@ -190,17 +189,14 @@ def print_ablation(
             if r["seeds_reaching_90_val"] == 0
             else f"{r['epochs_to_90_val_mean']:.0f} ({r['seeds_reaching_90_val']}/{n})"
         )
-        ci = (
-            "n/a"
-            if math.isnan(r["test_acc_ci_low"])
-            else f"[{r['test_acc_ci_low']:.3f}, {r['test_acc_ci_high']:.3f}]"
+        acc, ci = accuracy_cells(
+            r["test_acc_mean"], r["test_acc_std"], r["test_acc_ci_low"], r["test_acc_ci_high"]
         )
-        std = "" if math.isnan(r["test_acc_std"]) else f" ± {r['test_acc_std']:.3f}"
         table.add_row(
             _title(cfg, r["variant"]),
             str(r["router_params"]),
             str(r["total_params"]),
-            f"{r['test_acc_mean']:.3f}{std}",
+            acc,
             ci,
             f"{r['f1_mean']:.3f}",
             f"{r['eta_mean']:.3f}",

@@ -25,7 +25,7 @@ from qmoe_cli.errors import DataError
 from qmoe_cli.experiments.ablate import summarize_variant, train_all
 from qmoe_cli.experiments.train import write_train_results
 from qmoe_cli.metrics import ETA_DEFINITION
-from qmoe_cli.progress import out
+from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 
 
@@ -170,17 +170,14 @@ def print_efficiency(cfg: EfficiencyConfig, points, reaching, path: Path) -> Non
     for col in ("variant", "router", "router P", "test acc mean ± std", "95% CI", "eta", "Pareto"):
         table.add_column(col, justify="right")
     for p in sorted(points, key=lambda p: (p["router"], p["router_params"])):
-        ci = (
-            "n/a"
-            if math.isnan(p["test_acc_ci_low"])
-            else f"[{p['test_acc_ci_low']:.3f}, {p['test_acc_ci_high']:.3f}]"
+        acc, ci = accuracy_cells(
+            p["test_acc_mean"], p["test_acc_std"], p["test_acc_ci_low"], p["test_acc_ci_high"]
         )
-        std = "" if math.isnan(p["test_acc_std"]) else f" ± {p['test_acc_std']:.3f}"
         table.add_row(
             p["variant"],
             p["router"],
             str(p["router_params"]),
-            f"{p['test_acc_mean']:.3f}{std}",
+            acc,
             ci,
             f"{p['eta_mean']:.3f}",
             "yes" if p["pareto"] else "",

@@ -15,7 +15,6 @@ are trained once per seed and shown as flat references.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from qmoe_cli.config import ExperimentConfig, NoiseSweepConfig, dump_config
 from qmoe_cli.experiments.ablate import train_all
 from qmoe_cli.experiments.train import SeedRun, write_train_results
 from qmoe_cli.metrics import evaluate, mean_ci
-from qmoe_cli.progress import out
+from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 from qmoe_cli.training import DTYPES
@@ -272,16 +271,13 @@ def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
         table.add_column(f"{name} (classical)", justify="right")
     table.add_column("paper quantum", justify="right")
     for r in rows:
-        ci = (
-            "n/a"
-            if r["quantum_ci_low"] is None or math.isnan(r["quantum_ci_low"])
-            else f"[{r['quantum_ci_low']:.3f}, {r['quantum_ci_high']:.3f}]"
+        acc, ci = accuracy_cells(
+            r["quantum_mean"], r["quantum_std"], r["quantum_ci_low"], r["quantum_ci_high"]
         )
-        std = "" if math.isnan(r["quantum_std"]) else f" ± {r['quantum_std']:.3f}"
         paper = "" if r["paper_quantum"] is None else f"{r['paper_quantum']:.2f}"
         table.add_row(
             f"{r['level']:g}",
-            f"{r['quantum_mean']:.3f}{std}",
+            acc,
             ci,
             *(f"{r[f'{n}_mean']:.3f}" for n in cfg.baselines),
             paper,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import yaml
@@ -24,7 +23,7 @@ import yaml
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.report import claims, render, tables
 from qmoe_cli.report.inputs import SWEEP, Run, load_runs
-from qmoe_cli.runs import RunFolder, _free_name, environment, write_json
+from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
 
 DEFAULT_OUT = "runs"
 TITLE = (
@@ -32,43 +31,17 @@ TITLE = (
 )
 
 
-class ReportFolder(RunFolder):
-    """A run folder named `<YYYYmmdd-HHMMSS>-report` (no config id: it reads runs, not a
-    config), with the same temporary-name-then-rename commit as every run folder."""
-
-    def __init__(self, out_dir: str | Path, config_text: str):
-        out = Path(out_dir)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFolderError(f"cannot create output directory {out}: {exc.strerror}") from None
-        if not os.access(out, os.W_OK):
-            raise RunFolderError(f"output directory is not writable: {out}")
-        self.out = out
-        self.final = _free_name(out, f"{time.strftime('%Y%m%d-%H%M%S')}-report")
-        self.path = out / f".{self.final.name}.tmp"
-        self.path.mkdir()
-        (self.path / "config.yaml").write_text(config_text)
-
-
 def build_report(run_dirs: list[Path], out: Path | None = None) -> tuple[Path, Path]:
     """Read the runs, write the report; return the paths of report.md and report.html."""
     runs = load_runs(list(run_dirs))
     env = environment()
     if out is not None:
-        folder = Path(out)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFolderError(
-                f"cannot create output directory {folder}: {exc.strerror}"
-            ) from None
-        if not os.access(folder, os.W_OK):
-            raise RunFolderError(f"output directory is not writable: {folder}")
+        folder = writable_dir(out)
         write_report(folder, runs, env)
         return folder / "report.md", folder / "report.html"
     inputs = {"command": "report", "runs": [str(r.path.resolve()) for r in runs]}
-    with ReportFolder(DEFAULT_OUT, yaml.safe_dump(inputs, sort_keys=False)) as report:
+    text = yaml.safe_dump(inputs, sort_keys=False)
+    with RunFolder(DEFAULT_OUT, "report", text, with_id=False) as report:
         write_json(report.path / "env.json", env)
         findings = write_report(report.path, runs, env)
         write_json(
