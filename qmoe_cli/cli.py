@@ -62,6 +62,11 @@ def _load(config: Path, overrides: list[str] | None, seeds: str | None, schema=N
     return load_config(config, overrides, schema)
 
 
+def _out_dir(out: Path | None, cfg) -> Path | str:
+    """--out if given, else the config's output_dir."""
+    return out if out is not None else cfg.output_dir
+
+
 def _workers(jobs: int, n_tasks: int) -> int:
     """--jobs 0 means one worker per core; never more workers than tasks."""
     import os
@@ -103,7 +108,7 @@ def train(
     from qmoe_cli.experiments.train import run_train
 
     cfg = _load(config, set_, seeds)
-    run_train(cfg, out if out is not None else cfg.output_dir)
+    run_train(cfg, _out_dir(out, cfg))
 
 
 @app.command()
@@ -121,7 +126,7 @@ def ablate(
 
     cfg = _load(config, set_, seeds, AblationConfig)
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    run_ablation(cfg, out if out is not None else cfg.output_dir, _workers(jobs, n_tasks))
+    run_ablation(cfg, _out_dir(out, cfg), _workers(jobs, n_tasks))
 
 
 @app.command()
@@ -139,7 +144,7 @@ def efficiency(
 
     cfg = _load(config, set_, seeds, EfficiencyConfig)
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    run_efficiency(cfg, out if out is not None else cfg.output_dir, _workers(jobs, n_tasks))
+    run_efficiency(cfg, _out_dir(out, cfg), _workers(jobs, n_tasks))
 
 
 @app.command()
@@ -186,7 +191,7 @@ def noise_sweep(
     n_tasks = len(cfg.seeds) * (
         (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
     )
-    out_dir = out if out is not None else cfg.output_dir
+    out_dir = _out_dir(out, cfg)
     run_noise_sweep(cfg, out_dir, _workers(jobs, n_tasks), simulator)
 
 

@@ -52,3 +52,12 @@ def run_qmoe(*args, cwd=None, timeout=600):
         env=env,
         timeout=timeout,
     )
+
+
+def only_complete_run(folder):
+    """The single complete run folder a command wrote into `folder`."""
+    from qmoe_cli.runs import is_complete_run
+
+    runs = [p for p in folder.iterdir() if is_complete_run(p)]
+    assert len(runs) == 1, list(folder.iterdir())
+    return runs[0]

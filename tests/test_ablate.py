@@ -10,7 +10,9 @@ from qmoe_cli.errors import ConfigError
 from qmoe_cli.metrics import paired_comparison
 from qmoe_cli.models.moe import balance_loss, top_k_gates
 from qmoe_cli.models.routers import FourierRouter, count_fourier_terms, fourier_terms
-from qmoe_cli.runs import is_complete_run, read_csv
+from qmoe_cli.runs import read_csv
+
+from .conftest import only_complete_run
 
 TINY_ABLATION = {
     "name": "tiny-ablation",
@@ -31,7 +33,7 @@ TINY_ABLATION = {
 def test_tiny_ablation_writes_consistent_outputs(tmp_path, write_config, cli):
     result = cli("ablate", write_config(TINY_ABLATION), "--out", tmp_path, "--jobs", "1")
     assert result.exit_code == 0, result.output
-    group = next(p for p in tmp_path.iterdir() if is_complete_run(p))
+    group = only_complete_run(tmp_path)
     for name in (
         "config.yaml",
         "env.json",
@@ -71,7 +73,7 @@ def test_every_variant_sees_the_same_split(tmp_path, write_config, cli):
         "ablate", write_config(TINY_ABLATION), "--out", tmp_path, "--jobs", "1", "--seeds", "3"
     )
     assert result.exit_code == 0, result.output
-    group = next(p for p in tmp_path.iterdir() if is_complete_run(p))
+    group = only_complete_run(tmp_path)
     infos = {
         json.dumps(json.loads((v / "seed-3" / "metrics.json").read_text())["data"])
         for v in (group / "variants").iterdir()
@@ -179,10 +181,7 @@ def test_ablation_in_worker_processes_matches_in_process(tmp_path, write_config)
     for jobs in ("1", "2"):
         proc = run_qmoe("ablate", cfg, "--out", tmp_path / jobs, "--jobs", jobs)
         assert proc.returncode == 0, proc.stderr
-    rows = [
-        read_csv(next(p for p in (tmp_path / j).iterdir() if is_complete_run(p)) / "summary.csv")
-        for j in ("1", "2")
-    ]
+    rows = [read_csv(only_complete_run(tmp_path / j) / "summary.csv") for j in ("1", "2")]
     for a, b in zip(*rows, strict=True):
         assert a["test_acc_mean"] == b["test_acc_mean"] and a["eta_mean"] == b["eta_mean"]
 

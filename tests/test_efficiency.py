@@ -3,7 +3,9 @@ import json
 import pytest
 
 from qmoe_cli.experiments.efficiency import pareto_front, smallest_reaching
-from qmoe_cli.runs import is_complete_run, read_csv
+from qmoe_cli.runs import read_csv
+
+from .conftest import only_complete_run
 
 TINY = {
     "name": "tiny-eff",
@@ -23,7 +25,7 @@ TINY = {
 def test_tiny_efficiency_sweep_writes_every_output(tmp_path, write_config, cli):
     result = cli("efficiency", write_config(TINY), "--out", tmp_path, "--jobs", "1")
     assert result.exit_code == 0, result.output
-    group = next(p for p in tmp_path.iterdir() if is_complete_run(p))
+    group = only_complete_run(tmp_path)
     for name in (
         "config.yaml",
         "env.json",
@@ -52,7 +54,7 @@ def test_missing_data_is_reported_as_skipped(tmp_path, write_config, cli, monkey
     cfg = {**TINY, "data": {"name": "fashion_mnist", "classes": [0, 1], "pca_components": 2}}
     result = cli("efficiency", write_config(cfg), "--out", tmp_path / "out", "--jobs", "1")
     assert result.exit_code == 0, result.output
-    group = next(p for p in (tmp_path / "out").iterdir() if is_complete_run(p))
+    group = only_complete_run(tmp_path / "out")
     metrics = json.loads((group / "metrics.json").read_text())
     assert "qmoe data fetch fashion-mnist" in metrics["skipped"] and metrics["points"] == []
     assert "skipped" in result.output

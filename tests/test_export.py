@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from qmoe_cli.config import read_yaml, validate_config
-from qmoe_cli.runs import is_complete_run, read_json
+from qmoe_cli.runs import read_json
 
-from .conftest import TINY
+from .conftest import TINY, only_complete_run
 
 # Inputs to compare at (within the minmax_pi range of the scaled features, and beyond).
 XS = np.array([[0.0, 0.0], [0.3, 2.1], [3.1, -0.7], [1.234, 5.678]])
@@ -46,7 +46,7 @@ def trained_run(cli, write_config, tmp_path, router: dict):
         out = tmp_path / "runs"
         result = cli("train", write_config(quantum_config(router)), "--out", out)
         assert result.exit_code == 0, result.output
-        _RUNS[key] = next(p for p in out.iterdir() if is_complete_run(p))
+        _RUNS[key] = only_complete_run(out)
     return _RUNS[key]
 
 
@@ -213,7 +213,7 @@ def test_export_errors_are_one_line(cli, write_config, tmp_path):
 
     out = tmp_path / "classical"
     assert cli("train", write_config(TINY), "--out", out).exit_code == 0
-    linear = next(p for p in out.iterdir() if is_complete_run(p))
+    linear = only_complete_run(out)
     _one_line_error(cli("export", linear), "model.router.type is 'linear'")
 
     run = trained_run(cli, write_config, tmp_path, PROBS_ROUTER)

@@ -5,7 +5,9 @@ import pytest
 from qmoe_cli.config import NoiseSweepConfig, validate_config
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.experiments.noise_sweep import breakdown, training_config
-from qmoe_cli.runs import is_complete_run, read_csv
+from qmoe_cli.runs import read_csv
+
+from .conftest import only_complete_run
 
 TINY_SWEEP = {
     "name": "tiny-noise",
@@ -26,7 +28,7 @@ def test_tiny_noise_sweep_writes_every_output(tmp_path, write_config, cli, mode)
     cfg = write_config({**TINY_SWEEP, "mode": mode})
     result = cli("noise-sweep", cfg, "--out", tmp_path, "--jobs", "1")
     assert result.exit_code == 0, result.output
-    group = next(p for p in tmp_path.iterdir() if is_complete_run(p))
+    group = only_complete_run(tmp_path)
     for name in (
         "config.yaml",
         "env.json",
@@ -115,12 +117,7 @@ def test_noise_sweep_on_aer_and_a_fake_device(tmp_path, write_config, cli):
         "qiskit-aer",
     )
     assert torch_run.exit_code == 0 and aer_run.exit_code == 0, aer_run.output
-    tables = [
-        read_csv(
-            next(p for p in (tmp_path / k).iterdir() if is_complete_run(p)) / "noise_table.csv"
-        )
-        for k in ("t", "a")
-    ]
+    tables = [read_csv(only_complete_run(tmp_path / k) / "noise_table.csv") for k in ("t", "a")]
     for a, b in zip(*tables, strict=True):
         assert a["quantum_mean"] == b["quantum_mean"]
     fake = {

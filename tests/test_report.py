@@ -29,6 +29,8 @@ from qmoe_cli.report.claims import (
 from qmoe_cli.report.inputs import Stat
 from qmoe_cli.runs import is_complete_run
 
+from .conftest import only_complete_run
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 TINY_ABLATION = {
@@ -114,8 +116,8 @@ def built(tmp_path_factory):
         (root / name).write_text(yaml.safe_dump(cfg))
         result = _invoke(cmd, root / name, "--out", root / cmd, "--jobs", "1")
         assert result.exit_code == 0, result.output
-    ablation = next(p for p in (root / "ablate").iterdir() if is_complete_run(p))
-    noise = next(p for p in (root / "noise-sweep").iterdir() if is_complete_run(p))
+    ablation = only_complete_run(root / "ablate")
+    noise = only_complete_run(root / "noise-sweep")
     skipped = _efficiency_folder(  # as `qmoe efficiency` writes it when the data is missing
         root / "eff", "fashion-efficiency", "fashion_mnist", {"skipped": SKIP_REASON, "data": None}
     )

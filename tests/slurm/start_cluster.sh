@@ -10,6 +10,7 @@
 # tests/slurm/stop_cluster.sh [STATE_DIR].
 # Env knobs: QMOE_SLURM_TIMEOUT (s, default 90), QMOE_SLURM_DB_PORT (default 3307).
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 STATE=${1:-/tmp/qmoe-slurm}
 TIMEOUT=${QMOE_SLURM_TIMEOUT:-90}
@@ -70,20 +71,8 @@ for b in munged mariadbd mariadb-install-db mariadb slurmdbd slurmctld slurmd si
 done
 
 # ------------------------------------------------------------- pid helpers ---
-# pids file lines: "<name> <pid> <start-time-in-ticks>"; the start time guards
-# against a recycled pid.
-# start time of a live (non-zombie) process, empty if gone
-starttime() { awk '$3 != "Z" {print $22}' "/proc/$1/stat" 2>/dev/null || true; }
-recorded_alive() { # name -> prints pid if the recorded process is still ours and alive
-    [[ -f $PIDS ]] || return 1
-    local n p st
-    while read -r n p st; do
-        if [[ $n == "$1" && -n $p && -n $st && "$(starttime "$p")" == "$st" ]]; then
-            echo "$p"; return 0
-        fi
-    done <"$PIDS"
-    return 1
-}
+# shellcheck source=tests/slurm/pids.sh
+source "$HERE/pids.sh"
 record() { # name pid
     local tmp
     tmp=$(mktemp "$STATE/.pids.XXXX")
@@ -195,7 +184,7 @@ fi
 chown munge:munge /etc/munge/munge.key
 chmod 0400 /etc/munge/munge.key
 munge_works() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
-if recorded_alive munged >/dev/null; then
+if recorded_pid munged >/dev/null; then
     log "munged already running"
 elif munge_works; then
     log "using the munged that is already running (not started here)"
@@ -208,7 +197,7 @@ fi
 
 # ---------------------------------------------------------------- mariadb ---
 db() { mariadb --protocol=socket --socket="$DB_SOCK" -uroot "$@"; }
-if recorded_alive mariadb >/dev/null; then
+if recorded_pid mariadb >/dev/null; then
     log "mariadb already running"
 else
     if [[ ! -d $DATADIR/mysql ]]; then
@@ -239,7 +228,7 @@ FLUSH PRIVILEGES;
 EOF
 
 # ----------------------------------------------------------------- slurm ---
-if recorded_alive slurmdbd >/dev/null; then
+if recorded_pid slurmdbd >/dev/null; then
     log "slurmdbd already running"
 else
     port_open 6819 && die "port 6819 (slurmdbd) is in use by a process not started here"
@@ -247,14 +236,14 @@ else
     wait_for slurmdbd 30 port_open 6819 ||
         { tail -20 "$LOGD/slurmdbd.log" >&2; die "slurmdbd does not listen on 6819"; }
 fi
-if recorded_alive slurmctld >/dev/null; then
+if recorded_pid slurmctld >/dev/null; then
     log "slurmctld already running"
 else
     port_open 6817 && die "port 6817 (slurmctld) is in use by a process not started here"
     # No slurmd of ours alive means no job can really be running: start with a
     # clean job/node state (-c) so stale jobs from an unclean stop don't linger.
     clear=()
-    if ! recorded_alive slurmd >/dev/null; then
+    if ! recorded_pid slurmd >/dev/null; then
         clear=(-c)
         max_id=$(db -N -B -e "SELECT IFNULL(MAX(id_job),0) FROM slurm_acct_db.${CLUSTER}_job_table" 2>/dev/null || echo 0)
         echo $((${max_id:-0} + 1)) >"$STATE/first_job_id"
@@ -264,7 +253,7 @@ else
     wait_for slurmctld 30 port_open 6817 ||
         { tail -20 "$LOGD/slurmctld.log" >&2; die "slurmctld does not listen on 6817"; }
 fi
-if recorded_alive slurmd >/dev/null; then
+if recorded_pid slurmd >/dev/null; then
     log "slurmd already running"
 else
     port_open 6818 && die "port 6818 (slurmd) is in use by a process not started here"
@@ -284,7 +273,7 @@ until node_idle && sacct -n -X -S now-1minute >/dev/null 2>&1; do
         die "cluster not ready after ${TIMEOUT} s (state: $STATE)"
     fi
     for d in munged mariadb slurmdbd slurmctld slurmd; do
-        if grep -q "^$d " "$PIDS" 2>/dev/null && ! recorded_alive "$d" >/dev/null; then
+        if grep -q "^$d " "$PIDS" 2>/dev/null && ! recorded_pid "$d" >/dev/null; then
             tail -20 "$LOGD/$d.log" "$LOGD/$d.out" >&2 2>/dev/null || true
             die "$d died during start-up (logs in $LOGD)"
         fi

@@ -7,6 +7,7 @@
 #
 #   tests/slurm/stop_cluster.sh [STATE_DIR]
 set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 STATE=${1:-/tmp/qmoe-slurm}
 GRACE=${QMOE_SLURM_STOP_GRACE:-8}
@@ -18,18 +19,8 @@ T0=$EPOCHREALTIME
 PIDS=$STATE/pids
 export SLURM_CONF=$STATE/etc/slurm.conf
 
-# start time of a live (non-zombie) process, empty if gone
-starttime() { awk '$3 != "Z" {print $22}' "/proc/$1/stat" 2>/dev/null || true; }
-recorded_pid() { # name -> pid if that recorded process is alive and the same process
-    [[ -f $PIDS ]] || return 1
-    local n p st
-    while read -r n p st; do
-        if [[ $n == "$1" && -n $p && -n $st && "$(starttime "$p")" == "$st" ]]; then
-            echo "$p"; return 0
-        fi
-    done <"$PIDS"
-    return 1
-}
+# shellcheck source=tests/slurm/pids.sh
+source "$HERE/pids.sh"
 # slurmstepd processes of this cluster: they keep files of this state dir open
 # (slurmd.log).
 our_stepds() {
