@@ -66,13 +66,17 @@ def random_problem(spec: CircuitSpec, seed: int):
 
 
 def all_backends(spec: CircuitSpec) -> dict:
-    return {
+    backends = {
+        "torch-kernel": TorchStatevector(spec),  # auto: the compiled kernel where it applies
         "torch-unitary": TorchStatevector(spec, "unitary"),
         "torch-gates": TorchStatevector(spec, "gates"),
         "default.qubit": PennyLaneBackend(spec, "default.qubit"),
         "lightning.qubit": PennyLaneBackend(spec, "lightning.qubit"),
         "aer": AerStatevectorBackend(spec),
     }
+    if backends["torch-kernel"]._kernel is None:
+        del backends["torch-kernel"]
+    return backends
 
 
 def differentiable_backends(spec: CircuitSpec) -> dict:

@@ -12,7 +12,7 @@ from qmoe_cli.models import build_model, param_counts
 from qmoe_cli.quantum.spec import CircuitSpec
 from qmoe_cli.quantum.torch_backend import TorchStatevector
 
-STRATEGIES = ("unitary", "gates")
+STRATEGIES = ("kernel", "unitary", "gates")
 rng = np.random.default_rng(1)
 ANGLES = torch.tensor(rng.uniform(0, 2 * math.pi, 8), dtype=torch.float64)
 INPUTS = torch.tensor(rng.uniform(0, math.pi, (8, 1)), dtype=torch.float64)
@@ -124,19 +124,39 @@ def test_features_repeat_cyclically_over_qubits():
     assert p[0, 0b101].item() == pytest.approx((1 - p0[0]) * p0[1] * (1 - p0[2]))
 
 
-def test_shift_rule_gradient_matches_autograd():
+def test_compiled_kernel_gradient_matches_autograd():
+    """The shift-rule gradient of the compiled kernel against torch autograd through U."""
     for ansatz in ("ry_cz", "strongly_entangling"):
-        spec = CircuitSpec(3, 2, 2, 3, ansatz, "rx", "probs")
-        sim = TorchStatevector(spec, "unitary")
-        w = torch.tensor(rng.uniform(0, 6, spec.weight_shape), requires_grad=True)
-        x = torch.tensor(rng.uniform(0, 3, (5, 2)))
-        weights = torch.tensor(rng.normal(size=(5, 3)))
-        (sim.outputs(w, x) * weights).sum().backward()
-        shift = w.grad.clone()
-        w.grad = None
-        sim._shift_rule = False
-        (sim.outputs(w, x) * weights).sum().backward()
-        torch.testing.assert_close(shift, w.grad, atol=1e-12, rtol=0)
+        for readout in ("probs", "expval"):
+            spec = CircuitSpec(3, 2, 2, 3, ansatz, "rx", readout)
+            w = torch.tensor(rng.uniform(0, 6, spec.weight_shape), requires_grad=True)
+            x = torch.tensor(rng.uniform(0, 3, (5, 2)))
+            coeffs = torch.tensor(rng.normal(size=(5, spec.n_outputs)))
+            grads, outputs = [], []
+            for strategy in ("kernel", "unitary"):
+                out = TorchStatevector(spec, strategy).outputs(w, x)
+                (out * coeffs).sum().backward()
+                grads.append(w.grad)
+                outputs.append(out.detach())
+                w.grad = None
+            torch.testing.assert_close(outputs[0], outputs[1], atol=1e-12, rtol=0)
+            torch.testing.assert_close(grads[0], grads[1], atol=1e-12, rtol=0)
+            assert grads[0].abs().max() > 1e-3
+
+
+def test_auto_strategy_uses_the_kernel_only_where_it_applies():
+    spec = CircuitSpec(2, 3, 2, 4)
+    w = torch.rand(spec.weight_shape, requires_grad=True)
+    x = torch.rand(6, 2)
+    node = TorchStatevector(spec).outputs(w, x).grad_fn
+    assert type(node).__name__ == "SmallCircuitFunctionBackward"
+    # gradients with respect to the inputs need autograd through U
+    node = TorchStatevector(spec).outputs(w, x.requires_grad_(True)).grad_fn
+    assert "SmallCircuit" not in type(node).__name__
+    big = CircuitSpec(7, 1, 2, 2)
+    assert TorchStatevector(big)._kernel is None
+    with pytest.raises(ValueError, match="compiled kernel"):
+        TorchStatevector(big, "kernel")
 
 
 def test_quantum_router_param_counts_and_gates():
@@ -222,3 +242,27 @@ def test_quantum_router_trains_on_two_moons_through_the_cli(tmp_path):
     run = next(p for p in tmp_path.iterdir() if not p.name.startswith("."))
     accs = [m["test_accuracy"] for m in json.loads((run / "metrics.json").read_text())["per_seed"]]
     assert np.mean(accs) >= 0.94, accs
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_expval_router_fused_adapter_matches_torch(dtype):
+    """Circuit + softmax adapter in one compiled node == the same router through autograd."""
+    spec = CircuitSpec(3, 2, 2, 3, "strongly_entangling", "rx", "expval")
+    w = torch.tensor(rng.uniform(0, 6, spec.weight_shape), dtype=dtype, requires_grad=True)
+    a_w = torch.tensor(rng.normal(size=(3, 3)), dtype=dtype, requires_grad=True)
+    a_b = torch.tensor(rng.normal(size=3), dtype=dtype, requires_grad=True)
+    x = torch.tensor(rng.uniform(0, 3, (6, 2)), dtype=dtype)
+    coeffs = torch.tensor(rng.normal(size=(6, 3)), dtype=dtype)
+    results = []
+    for strategy in ("auto", "unitary"):
+        gates = TorchStatevector(spec, strategy).adapted_outputs(w, x, a_w, a_b)
+        (gates * coeffs).sum().backward()
+        results.append([gates.detach()] + [t.grad.clone() for t in (w, a_w, a_b)])
+        w.grad = a_w.grad = a_b.grad = None
+    assert (
+        "SmallCircuit"
+        in type(TorchStatevector(spec).adapted_outputs(w, x, a_w, a_b).grad_fn).__name__
+    )
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for fused, reference in zip(*results, strict=True):
+        torch.testing.assert_close(fused, reference, atol=tol, rtol=0)

@@ -15,6 +15,7 @@ from torch import nn
 from qmoe_cli.quantum import TRAINABLE_BACKENDS, make_backend
 from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.quantum.spec import CircuitSpec
+from qmoe_cli.quantum.torch_backend import TorchStatevector
 
 
 class QuantumRouter(nn.Module):
@@ -37,7 +38,11 @@ class QuantumRouter(nn.Module):
         self.backend = make_backend(self.spec, self.backend_name, noise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.backend.outputs(self.weights, x)
         if self.adapter is None:
-            return out
+            return self.backend.outputs(self.weights, x)
+        if isinstance(self.backend, TorchStatevector):  # circuit and adapter in one node
+            return self.backend.adapted_outputs(
+                self.weights, x, self.adapter.weight, self.adapter.bias
+            )
+        out = self.backend.outputs(self.weights, x)
         return torch.softmax(self.adapter(out.to(self.adapter.weight.dtype)), dim=-1)

@@ -1,19 +1,18 @@
 """The fast simulator: batched statevectors in torch, differentiable with respect to weights.
 
-The trainable unitary U does not depend on the input. For small circuits it is built once
-per forward pass and applied to the whole batch of embedded product states in one matmul:
-every layer's single-qubit gates and entanglers (CZ signs, CNOT permutations) become one
-matrix by a single gather + product over precomputed indices, and the layers are multiplied
-together. For these tiny tensors the cost is the number of torch ops, not arithmetic, so
-the gradient is not left to autograd's many small nodes: every gate is exp(-i t G / 2)
-with G^2 = 1, hence dU/dt_p = U(t + pi e_p) / 2 exactly, and the backward pass builds
-the P shifted unitaries in one batched call and contracts them with dL/dU (the shift rule
-applied to the unitary, which is exact, not a finite difference).
+Three ways to compute the same thing, chosen per call (tests compare each to PennyLane and
+Qiskit Aer):
 
-When the Hilbert space is larger than the batch (many qubits, small batches) the layers are
-applied to the batched state instead (each layer's gates as two half-size Kronecker
-factors, two small matmuls per layer), with plain autograd. Both paths compute the same
-thing; tests compare each to PennyLane and Qiskit Aer.
+* `kernel` (small circuits on CPU, the default there): the whole circuit as one autograd
+  node compiled with Numba, with the exact shift-rule gradient (see jit_kernel.py).
+* `unitary`: the trainable unitary U does not depend on the input, so it is built once
+  per forward pass and applied to the whole batch of embedded product states in one
+  matmul: every layer's single-qubit gates and entanglers (CZ signs, CNOT permutations)
+  become one matrix by a single gather + product over precomputed indices, and the layers
+  are multiplied together; plain torch autograd.
+* `gates`: when the Hilbert space is larger than the batch (many qubits, small batches) the
+  layers are applied to the batched state instead (each layer's gates as two half-size
+  Kronecker factors, two small matmuls per layer), with plain autograd.
 """
 
 from __future__ import annotations
@@ -24,12 +23,13 @@ import math
 import numpy as np
 import torch
 
+from qmoe_cli.quantum.jit_kernel import SmallCircuitFunction, SmallCircuitKernel
 from qmoe_cli.quantum.spec import CircuitSpec, basis_bits
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 MAX_UNITARY_QUBITS = 8
 KRON_GATHER_QUBITS = 6  # above this the gather index (L n 4^n entries) costs too much memory
-SHIFT_RULE_MAX_ELEMENTS = 2**16  # (P + 1) L 4^n: beyond this, autograd through U is faster
+KERNEL_MAX_ELEMENTS = 2**16  # (P + 1) L 4^n entries of the shifted layers: beyond, autograd
 
 # RY(t) = [[c, -s], [s, c]] with (c, s) = cos/sin(t/2): cos(t/2 + shift) gives both at once.
 _RY_SHIFT = (0.0, -math.pi / 2)
@@ -107,48 +107,11 @@ def chain_product(layers: torch.Tensor) -> torch.Tensor:
     return u
 
 
-class _ShiftRuleProbs(torch.autograd.Function):
-    """probs = |U(w) psi|^2 with dL/dw from the exact shift rule on U (see module doc).
-
-    The forward pass builds U(w) and the P shifted U(w + pi e_p) = 2 dU/dw_p in one batched
-    call, so the backward pass is two matrix products.
-    """
-
-    @staticmethod
-    def forward(ctx, weights, sim, psi):
-        n_weights = weights.numel()
-        stacked = weights.reshape(1, -1) + sim.shift_matrix(n_weights, weights.dtype)
-        unitaries = sim.unitary(stacked.reshape(n_weights + 1, *weights.shape))
-        u, du = unitaries[0], unitaries[1:]
-        if u.is_complex():
-            psi = sim._as_complex(psi).to(u.dtype)
-        amps, probs = sim.apply_unitary(u, psi)
-        ctx.save_for_backward(psi, amps, du)
-        ctx.weight_shape = weights.shape
-        return probs
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_probs):
-        psi, amps, du = ctx.saved_tensors
-        d = amps.shape[-1]
-        # H[i, j] = sum_b conj(dL/dA[b, i]) psi[b, j] with dL/dA = 2 A dL/dp; then
-        # dL/dw_p = Re sum_ij H[i, j] dU[i, j]/dw_p, with dU/dw_p = du[p] / 2.
-        grad_amps = 2 * amps * grad_probs
-        if amps.is_complex():
-            h = grad_amps.conj().mT @ psi
-        else:  # real U: amps and psi hold the real and imaginary parts, (k, B, d)
-            h = grad_amps.reshape(-1, d).mT @ psi.reshape(-1, d)
-        grad = du.reshape(len(du), d * d) @ h.reshape(d * d)
-        grad = grad.real if grad.is_complex() else grad
-        return (0.5 * grad).reshape(ctx.weight_shape), None, None
-
-
 class TorchStatevector:
     """Exact probabilities and outputs of a CircuitSpec, batched over inputs."""
 
     def __init__(self, spec: CircuitSpec, strategy: str = "auto"):
-        if strategy not in ("auto", "unitary", "gates"):
+        if strategy not in ("auto", "kernel", "unitary", "gates"):
             raise ValueError(f"unknown strategy {strategy!r}")
         self.spec, self.strategy = spec, strategy
         n, L = spec.n_qubits, spec.n_layers
@@ -184,20 +147,11 @@ class TorchStatevector:
             entry_sign = np.array([1.0, -1.0, 1.0, 1.0])[kron_index].prod(axis=1)  # (L, d^2)
             self._np["ry_sign"] = entry_sign * np.repeat(signs, d, axis=1)
         self._identity_features = spec.n_features == n
-        self._shift_rule = (spec.n_weights + 1) * L * d * d <= SHIFT_RULE_MAX_ELEMENTS
         self._cache: dict = {}
-
-    def shift_matrix(self, n_weights: int, dtype: torch.dtype) -> torch.Tensor:
-        """(P + 1, P): a zero row (the unshifted weights), then pi on the diagonal."""
-        key = ("shift", n_weights, dtype)
-        if key not in self._cache:
-            self._cache[key] = torch.cat(
-                [
-                    torch.zeros(1, n_weights, dtype=dtype),
-                    math.pi * torch.eye(n_weights, dtype=dtype),
-                ]
-            )
-        return self._cache[key]
+        small = (spec.n_weights + 1) * L * d * d <= KERNEL_MAX_ELEMENTS
+        self._kernel = SmallCircuitKernel(spec, self._np) if small else None
+        if strategy == "kernel" and self._kernel is None:
+            raise ValueError(f"the compiled kernel does not take circuits this large ({spec})")
 
     def _const(self, name: str, dtype: torch.dtype) -> torch.Tensor:
         key = (name, dtype)
@@ -307,18 +261,32 @@ class TorchStatevector:
 
     def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, 2^n) basis-state probabilities, big-endian."""
-        x = x.to(weights.dtype)
-        if not self._use_unitary(len(x)):
-            return self._apply_layers(weights, x)
-        psi = self._embed_parts(x)
-        if self._shift_rule and weights.requires_grad and not x.requires_grad:
-            return _ShiftRuleProbs.apply(weights, self, psi)
-        return self.apply_unitary(self.unitary(weights), psi)[1]
+        return self._evaluate(weights, x, grouped=False)
 
     def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, E) grouped probabilities or (B, n) <Z_q>, per the spec's readout."""
-        probs = self.probs(weights, x)
-        if self._np["readout"] is None:
+        return self._evaluate(weights, x, grouped=True)
+
+    def adapted_outputs(self, weights, x, adapter_weight, adapter_bias) -> torch.Tensor:
+        """softmax(W outputs + b): the expval router's gates (one node with the kernel)."""
+        x = x.to(weights.dtype)
+        same_dtype = adapter_weight.dtype == adapter_bias.dtype == weights.dtype
+        if same_dtype and self._use_kernel(weights, x):
+            return SmallCircuitFunction.apply(
+                weights, x, self._kernel, True, adapter_weight, adapter_bias
+            )
+        outputs = self.outputs(weights, x).to(adapter_weight.dtype)
+        return torch.softmax(torch.nn.functional.linear(outputs, adapter_weight, adapter_bias), -1)
+
+    def _evaluate(self, weights: torch.Tensor, x: torch.Tensor, grouped: bool) -> torch.Tensor:
+        x = x.to(weights.dtype)
+        if self._use_kernel(weights, x):
+            return SmallCircuitFunction.apply(weights, x, self._kernel, grouped)
+        if self._use_unitary(len(x)):
+            probs = self.apply_unitary(self.unitary(weights), self._embed_parts(x))[1]
+        else:
+            probs = self._apply_layers(weights, x)
+        if not grouped or self._np["readout"] is None:
             return probs
         return probs @ self._const("readout", weights.dtype)
 
@@ -351,6 +319,12 @@ class TorchStatevector:
         if psi.is_complex():
             return torch.view_as_real(psi).square().sum(-1)
         return psi.square().sum(0)
+
+    def _use_kernel(self, weights: torch.Tensor, x: torch.Tensor) -> bool:
+        if self.strategy != "auto":
+            return self.strategy == "kernel"
+        # the kernel takes CPU tensors, and it differentiates by the weights only
+        return self._kernel is not None and weights.device.type == "cpu" and not x.requires_grad
 
     def _use_unitary(self, batch: int) -> bool:
         if self.strategy != "auto":
