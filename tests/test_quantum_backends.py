@@ -67,15 +67,15 @@ def random_problem(spec: CircuitSpec, seed: int):
 
 def all_backends(spec: CircuitSpec) -> dict:
     backends = {
-        "torch-kernel": TorchStatevector(spec),  # auto: the compiled kernel where it applies
+        "torch-auto": TorchStatevector(spec),
         "torch-unitary": TorchStatevector(spec, "unitary"),
         "torch-gates": TorchStatevector(spec, "gates"),
         "default.qubit": PennyLaneBackend(spec, "default.qubit"),
         "lightning.qubit": PennyLaneBackend(spec, "lightning.qubit"),
         "aer": AerStatevectorBackend(spec),
     }
-    if backends["torch-kernel"]._kernel is None:
-        del backends["torch-kernel"]
+    if backends["torch-auto"]._kernel is not None:  # small circuits: the compiled kernel too
+        backends["torch-kernel"] = TorchStatevector(spec, "kernel")
     return backends
 
 
@@ -131,6 +131,25 @@ def test_gradients_agree(case):
     diffs = max_diffs(grads)
     assert max(diffs.values()) < ATOL, diffs
     assert grads["torch-gates"].abs().max() > 1e-3  # a functional that actually varies
+
+
+@pytest.mark.parametrize("kind", list(itertools.product(ANSATZE, READOUTS, EMBEDDINGS)))
+def test_compiled_kernel_agrees_on_every_kind_of_circuit(kind):
+    """The random sample gives the kernel most kinds; this gives it all, against PennyLane."""
+    ansatz, readout, embedding = kind
+    spec = CircuitSpec(3, 2, 2, 3, ansatz, embedding, readout)
+    weights, x, coeffs = random_problem(spec, 7)
+    results = {}
+    for name, backend in (
+        ("kernel", TorchStatevector(spec, "kernel")),
+        ("default.qubit", PennyLaneBackend(spec, "default.qubit")),
+    ):
+        w = weights.clone().requires_grad_(True)
+        out = backend.outputs(w, x)
+        (out * coeffs).sum().backward()
+        results[name] = (backend.probs(weights, x), out.detach(), w.grad)
+    for mine, reference in zip(results["kernel"], results["default.qubit"], strict=True):
+        assert (mine - reference).abs().max() < ATOL
 
 
 @pytest.mark.parametrize("readout", READOUTS)

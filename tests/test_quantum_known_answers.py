@@ -153,7 +153,14 @@ def test_auto_strategy_uses_the_kernel_only_where_it_applies():
     # gradients with respect to the inputs need autograd through U
     node = TorchStatevector(spec).outputs(w, x.requires_grad_(True)).grad_fn
     assert "SmallCircuit" not in type(node).__name__
-    big = CircuitSpec(7, 1, 2, 2)
+    # four qubits: the kernel up to batch 256, torch's batched matmuls above
+    four = CircuitSpec(4, 1, 2, 2)
+    w4 = torch.rand(four.weight_shape, requires_grad=True)
+    node = TorchStatevector(four).outputs(w4, torch.rand(256, 2)).grad_fn
+    assert "SmallCircuit" in type(node).__name__
+    node = TorchStatevector(four).outputs(w4, torch.rand(257, 2)).grad_fn
+    assert "SmallCircuit" not in type(node).__name__
+    big = CircuitSpec(5, 1, 2, 2)
     assert TorchStatevector(big)._kernel is None
     with pytest.raises(ValueError, match="compiled kernel"):
         TorchStatevector(big, "kernel")

@@ -29,7 +29,12 @@ from qmoe_cli.quantum.spec import CircuitSpec, basis_bits
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 MAX_UNITARY_QUBITS = 8
 KRON_GATHER_QUBITS = 6  # above this the gather index (L n 4^n entries) costs too much memory
-KERNEL_MAX_ELEMENTS = 2**16  # (P + 1) L 4^n entries of the shifted layers: beyond, autograd
+# The compiled kernel's loops beat torch's batched matmuls up to 3 qubits at any batch and at
+# 4 qubits up to batch 256 (benchmarks/bench_quantum.py's scale table; not above), and its
+# P shifted unitaries must stay small.
+KERNEL_MAX_QUBITS = 4
+KERNEL_MAX_BATCH_AT_MAX_QUBITS = 256
+KERNEL_MAX_ELEMENTS = 2**16  # (P + 1) L 4^n entries of the shifted unitaries
 
 # RY(t) = [[c, -s], [s, c]] with (c, s) = cos/sin(t/2): cos(t/2 + shift) gives both at once.
 _RY_SHIFT = (0.0, -math.pi / 2)
@@ -148,7 +153,7 @@ class TorchStatevector:
             self._np["ry_sign"] = entry_sign * np.repeat(signs, d, axis=1)
         self._identity_features = spec.n_features == n
         self._cache: dict = {}
-        small = (spec.n_weights + 1) * L * d * d <= KERNEL_MAX_ELEMENTS
+        small = n <= KERNEL_MAX_QUBITS and (spec.n_weights + 1) * L * d * d <= KERNEL_MAX_ELEMENTS
         self._kernel = SmallCircuitKernel(spec, self._np) if small else None
         if strategy == "kernel" and self._kernel is None:
             raise ValueError(f"the compiled kernel does not take circuits this large ({spec})")
@@ -324,7 +329,9 @@ class TorchStatevector:
         if self.strategy != "auto":
             return self.strategy == "kernel"
         # the kernel takes CPU tensors, and it differentiates by the weights only
-        return self._kernel is not None and weights.device.type == "cpu" and not x.requires_grad
+        if self._kernel is None or weights.device.type != "cpu" or x.requires_grad:
+            return False
+        return self.spec.n_qubits < KERNEL_MAX_QUBITS or len(x) <= KERNEL_MAX_BATCH_AT_MAX_QUBITS
 
     def _use_unitary(self, batch: int) -> bool:
         if self.strategy != "auto":
