@@ -227,7 +227,7 @@ class SmallCircuitFunction(torch.autograd.Function):
         need_grad = any(ctx.needs_input_grad)
         psi, amps, shifted = _forward(
             weights.detach().reshape(-1).numpy(),
-            x.detach().numpy(),
+            x.detach().contiguous().numpy(),  # one compiled layout
             need_grad,
             *kernel.args,
             readout,
