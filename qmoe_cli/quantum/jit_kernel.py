@@ -268,3 +268,20 @@ class SmallCircuitFunction(torch.autograd.Function):
         grad = torch.empty(ctx.weight_shape, dtype=grad_out.dtype)
         _backward(grad_out.numpy(), psi, amps, shifted, readout, grad.view(-1).numpy())
         return grad, None, None, None, grad_weight, grad_bias
+
+
+def compile_ahead() -> None:
+    """Compile every signature training and evaluation use (float32 and float64), or load
+    them from the cache, so that the first run and parallel workers find them ready."""
+    from qmoe_cli.quantum.spec import CircuitSpec
+    from qmoe_cli.quantum.torch_backend import TorchStatevector
+
+    spec = CircuitSpec(2, 1, 2, 2, "strongly_entangling", "rx", "expval")
+    for dtype in (torch.float32, torch.float64):
+        sim = TorchStatevector(spec, "kernel")
+        weights = torch.zeros(spec.weight_shape, dtype=dtype, requires_grad=True)
+        adapter = torch.zeros(2, 2, dtype=dtype, requires_grad=True)
+        bias = torch.zeros(2, dtype=dtype, requires_grad=True)
+        x = torch.zeros(3, 2, dtype=dtype)
+        sim.adapted_outputs(weights, x, adapter, bias).sum().backward()
+        sim.outputs(weights, x).sum().backward()
