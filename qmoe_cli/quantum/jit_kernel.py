@@ -59,6 +59,7 @@ def _unitary(gates, shifted_gate, shifted_entries, n, n_layers, ansatz, signs, r
         for q in range(n):
             g = layer * n + q
             m = shifted_entries if g == shifted_gate else gates[g]
+            m00, m01, m10, m11 = m[0], m[1], m[2], m[3]
             bit = 1 << (n - 1 - q)  # qubit 0 is the most significant bit
             for i0 in range(d):
                 if i0 & bit:
@@ -66,8 +67,8 @@ def _unitary(gates, shifted_gate, shifted_entries, n, n_layers, ansatz, signs, r
                 i1 = i0 | bit
                 for c in range(d):
                     a0, a1 = u[i0, c], u[i1, c]
-                    u[i0, c] = m[0] * a0 + m[1] * a1
-                    u[i1, c] = m[2] * a0 + m[3] * a1
+                    u[i0, c] = m00 * a0 + m01 * a1
+                    u[i1, c] = m10 * a0 + m11 * a1
         if ansatz == 0:  # the CZ chain: a sign per basis state
             for r in range(d):
                 if signs[layer, r] < 0:
