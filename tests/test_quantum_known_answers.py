@@ -273,3 +273,25 @@ def test_expval_router_fused_adapter_matches_torch(dtype):
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     for fused, reference in zip(*results, strict=True):
         torch.testing.assert_close(fused, reference, atol=tol, rtol=0)
+
+
+def test_kernel_skips_the_shifted_unitaries_without_gradients(monkeypatch):
+    from qmoe_cli.quantum import jit_kernel
+
+    calls = []
+    compiled = jit_kernel._forward
+
+    def spy(weights, x, need_grad, *rest):
+        calls.append(need_grad)
+        return compiled(weights, x, need_grad, *rest)
+
+    monkeypatch.setattr(jit_kernel, "_forward", spy)
+    spec = CircuitSpec(2, 2, 2, 4)
+    sim, x = TorchStatevector(spec), torch.rand(5, 2)
+    w = torch.rand(spec.weight_shape, requires_grad=True)
+    with_grad = sim.outputs(w, x)
+    with torch.no_grad():
+        without = sim.outputs(w, x)
+    sim.outputs(w.detach(), x)
+    assert calls == [True, False, False]
+    torch.testing.assert_close(with_grad.detach(), without)

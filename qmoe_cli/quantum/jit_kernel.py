@@ -222,10 +222,9 @@ class SmallCircuitFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, weights, x, kernel, grouped, adapter_weight=None, adapter_bias=None):
+    def forward(ctx, weights, x, kernel, grouped, need_grad, adapter_weight, adapter_bias):
         readout = kernel.readout if grouped else kernel.identity
         out = torch.empty(len(x), readout.shape[1], dtype=weights.dtype)
-        need_grad = any(ctx.needs_input_grad)
         psi, amps, shifted = _forward(
             weights.detach().reshape(-1).numpy(),
             x.detach().contiguous().numpy(),  # one compiled layout
@@ -268,7 +267,20 @@ class SmallCircuitFunction(torch.autograd.Function):
             grad_out = grad_z
         grad = torch.empty(ctx.weight_shape, dtype=grad_out.dtype)
         _backward(grad_out.numpy(), psi, amps, shifted, readout, grad.view(-1).numpy())
-        return grad, None, None, None, grad_weight, grad_bias
+        return grad, None, None, None, None, grad_weight, grad_bias
+
+
+def run_kernel(kernel, weights, x, grouped, adapter_weight=None, adapter_bias=None):
+    """The kernel's outputs (or gates, with an adapter) as a node of the autograd graph.
+
+    Under torch.no_grad the P shifted unitaries are skipped (needs_input_grad alone does not
+    say so: it follows requires_grad, not the grad mode).
+    """
+    params = [weights] if adapter_weight is None else [weights, adapter_weight, adapter_bias]
+    need_grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+    return SmallCircuitFunction.apply(
+        weights, x, kernel, grouped, need_grad, adapter_weight, adapter_bias
+    )
 
 
 def compile_ahead() -> None:

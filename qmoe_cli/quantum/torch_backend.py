@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from qmoe_cli.quantum.jit_kernel import SmallCircuitFunction, SmallCircuitKernel
+from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel, run_kernel
 from qmoe_cli.quantum.spec import CircuitSpec, basis_bits
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -277,16 +277,14 @@ class TorchStatevector:
         x = x.to(weights.dtype)
         same_dtype = adapter_weight.dtype == adapter_bias.dtype == weights.dtype
         if same_dtype and self._use_kernel(weights, x):
-            return SmallCircuitFunction.apply(
-                weights, x, self._kernel, True, adapter_weight, adapter_bias
-            )
+            return run_kernel(self._kernel, weights, x, True, adapter_weight, adapter_bias)
         outputs = self.outputs(weights, x).to(adapter_weight.dtype)
         return torch.softmax(torch.nn.functional.linear(outputs, adapter_weight, adapter_bias), -1)
 
     def _evaluate(self, weights: torch.Tensor, x: torch.Tensor, grouped: bool) -> torch.Tensor:
         x = x.to(weights.dtype)
         if self._use_kernel(weights, x):
-            return SmallCircuitFunction.apply(weights, x, self._kernel, grouped)
+            return run_kernel(self._kernel, weights, x, grouped)
         if self._use_unitary(len(x)):
             probs = self.apply_unitary(self.unitary(weights), self._embed_parts(x))[1]
         else:
