@@ -75,9 +75,13 @@ def _unitary(gates, shifted_gate, shifted_entries, n, n_layers, ansatz, signs, r
                     for c in range(d):
                         u[r, c] = -u[r, c]
         else:  # the CNOT ring: row r of the result is row rows[layer, r]
-            scratch[:, :] = u
             for r in range(d):
-                u[r, :] = scratch[rows[layer, r], :]
+                for c in range(d):
+                    scratch[r, c] = u[r, c]
+            for r in range(d):
+                source = rows[layer, r]
+                for c in range(d):
+                    u[r, c] = scratch[source, c]
 
 
 @numba.njit(cache=True)
@@ -223,50 +227,45 @@ class SmallCircuitFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weights, x, kernel, grouped, need_grad, adapter_weight, adapter_bias):
+        # NumPy allocations and views: a few us each, against ~10 for torch.empty
+        w = weights.detach().numpy()
         readout = kernel.readout if grouped else kernel.identity
-        out = torch.empty(len(x), readout.shape[1], dtype=weights.dtype)
+        out = np.empty((len(x), readout.shape[1]), dtype=w.dtype)
         psi, amps, shifted = _forward(
-            weights.detach().reshape(-1).numpy(),
+            w.reshape(-1),
             x.detach().contiguous().numpy(),  # one compiled layout
             need_grad,
             *kernel.args,
             readout,
-            out.numpy(),
+            out,
         )
-        ctx.saved = (psi, amps, shifted, readout)
-        ctx.weight_shape = weights.shape
-        ctx.adapter = adapter_weight is not None
-        if not ctx.adapter:
-            return out
-        gates = torch.empty(len(x), adapter_weight.shape[0], dtype=weights.dtype)
+        ctx.saved = (psi, amps, shifted, readout, weights.shape, w.dtype)
+        ctx.adapter = None
+        if adapter_weight is None:
+            return torch.from_numpy(out)
+        gates = np.empty((len(x), adapter_weight.shape[0]), dtype=w.dtype)
         weight = adapter_weight.detach().numpy().copy()  # as autograd would save it
-        _softmax_adapter(out.numpy(), weight, adapter_bias.detach().numpy(), gates.numpy())
-        ctx.saved_adapter = (gates, out, weight)
-        return gates
+        _softmax_adapter(out, weight, adapter_bias.detach().numpy(), gates)
+        ctx.adapter = (gates.copy(), out, weight)  # the caller may change what it gets
+        return torch.from_numpy(gates)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        psi, amps, shifted, readout = ctx.saved
-        grad_out = grad_out.contiguous()
+        psi, amps, shifted, readout, weight_shape, dtype = ctx.saved
+        grad_out = grad_out.contiguous().numpy()
         grad_weight = grad_bias = None
-        if ctx.adapter:
-            gates, z, weight = ctx.saved_adapter
-            grad_weight = torch.empty(weight.shape, dtype=grad_out.dtype)
-            grad_bias = torch.empty(weight.shape[0], dtype=grad_out.dtype)
-            grad_z = torch.empty(z.shape, dtype=grad_out.dtype)
-            _softmax_adapter_backward(
-                grad_out.numpy(),
-                gates.numpy(),
-                z.numpy(),
-                weight,
-                grad_weight.numpy(),
-                grad_bias.numpy(),
-                grad_z.numpy(),
-            )
+        if ctx.adapter is not None:
+            gates, z, weight = ctx.adapter
+            grad_weight = np.empty(weight.shape, dtype=dtype)
+            grad_bias = np.empty(weight.shape[0], dtype=dtype)
+            grad_z = np.empty(z.shape, dtype=dtype)
+            _softmax_adapter_backward(grad_out, gates, z, weight, grad_weight, grad_bias, grad_z)
             grad_out = grad_z
-        grad = torch.empty(ctx.weight_shape, dtype=grad_out.dtype)
-        _backward(grad_out.numpy(), psi, amps, shifted, readout, grad.view(-1).numpy())
+            grad_weight, grad_bias = torch.from_numpy(grad_weight), torch.from_numpy(grad_bias)
+        grad = np.empty(shifted.shape[0], dtype=dtype)
+        _backward(grad_out, psi, amps, shifted, readout, grad)
+        grad = torch.from_numpy(grad).reshape(weight_shape)
         return grad, None, None, None, None, grad_weight, grad_bias
 
 
