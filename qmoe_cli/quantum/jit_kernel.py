@@ -13,7 +13,8 @@ unitaries, and the backward pass is two contractions. The conventions (big-endia
 gate definitions, entangler tables) are TorchStatevector's; the tests hold this kernel to
 agree with torch autograd, PennyLane and Qiskit Aer.
 
-Numba compiles on first use (a few seconds) and caches the machine code next to this file.
+Numba compiles on first use (about 25 s; `make install` does it ahead, see compile_ahead)
+and caches the machine code next to this file.
 """
 
 from __future__ import annotations
