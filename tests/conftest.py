@@ -61,3 +61,14 @@ def only_complete_run(folder):
     runs = [p for p in folder.iterdir() if is_complete_run(p)]
     assert len(runs) == 1, list(folder.iterdir())
     return runs[0]
+
+
+def run_group(cli, command, config, out, outputs=(), *extra):
+    """Run `qmoe COMMAND CONFIG --out OUT --jobs 1 EXTRA...`, expect success, check that the
+    one complete group folder holds every file in `outputs`; return it and the output."""
+    result = cli(command, config, "--out", out, "--jobs", "1", *extra)
+    assert result.exit_code == 0, result.output
+    group = only_complete_run(out)
+    for name in outputs:
+        assert (group / name).is_file(), name
+    return group, result.output

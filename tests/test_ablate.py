@@ -12,7 +12,7 @@ from qmoe_cli.models.moe import balance_loss, top_k_gates
 from qmoe_cli.models.routers import FourierRouter, count_fourier_terms, fourier_terms
 from qmoe_cli.runs import read_csv
 
-from .conftest import only_complete_run
+from .conftest import only_complete_run, run_group
 
 TINY_ABLATION = {
     "name": "tiny-ablation",
@@ -31,10 +31,7 @@ TINY_ABLATION = {
 
 
 def test_tiny_ablation_writes_consistent_outputs(tmp_path, write_config, cli):
-    result = cli("ablate", write_config(TINY_ABLATION), "--out", tmp_path, "--jobs", "1")
-    assert result.exit_code == 0, result.output
-    group = only_complete_run(tmp_path)
-    for name in (
+    outputs = (
         "config.yaml",
         "env.json",
         "metrics.json",
@@ -43,8 +40,8 @@ def test_tiny_ablation_writes_consistent_outputs(tmp_path, write_config, cli):
         "decision_boundaries.png",
         "routing_maps.png",
         "training_curves.png",
-    ):
-        assert (group / name).is_file(), name
+    )
+    group, output = run_group(cli, "ablate", write_config(TINY_ABLATION), tmp_path, outputs)
     summary = {r["variant"]: r for r in read_csv(group / "summary.csv")}
     assert list(summary) == ["A", "B", "C", "D"]
     assert summary["B"]["router_params"] == "4" and summary["A"]["router_params"] == "12"
@@ -65,15 +62,12 @@ def test_tiny_ablation_writes_consistent_outputs(tmp_path, write_config, cli):
         assert float(c["mean_diff"]) == pytest.approx(diff.mean())
     metrics = json.loads((group / "metrics.json").read_text())
     assert metrics["reference"] == "B" and len(metrics["summary"]) == 4
-    assert "paired over 2 seeds" in result.output
+    assert "paired over 2 seeds" in output
 
 
 def test_every_variant_sees_the_same_split(tmp_path, write_config, cli):
-    result = cli(
-        "ablate", write_config(TINY_ABLATION), "--out", tmp_path, "--jobs", "1", "--seeds", "3"
-    )
-    assert result.exit_code == 0, result.output
-    group = only_complete_run(tmp_path)
+    config = write_config(TINY_ABLATION)
+    group, _ = run_group(cli, "ablate", config, tmp_path, (), "--seeds", "3")
     infos = {
         json.dumps(json.loads((v / "seed-3" / "metrics.json").read_text())["data"])
         for v in (group / "variants").iterdir()

@@ -5,7 +5,7 @@ import pytest
 from qmoe_cli.experiments.efficiency import pareto_front, smallest_reaching
 from qmoe_cli.runs import read_csv
 
-from .conftest import only_complete_run
+from .conftest import only_complete_run, run_group
 
 TINY = {
     "name": "tiny-eff",
@@ -23,17 +23,9 @@ TINY = {
 
 
 def test_tiny_efficiency_sweep_writes_every_output(tmp_path, write_config, cli):
-    result = cli("efficiency", write_config(TINY), "--out", tmp_path, "--jobs", "1")
-    assert result.exit_code == 0, result.output
-    group = only_complete_run(tmp_path)
-    for name in (
-        "config.yaml",
-        "env.json",
-        "metrics.json",
-        "efficiency.csv",
-        "accuracy_vs_params.png",
-    ):
-        assert (group / name).is_file(), name
+    outputs = ("config.yaml", "env.json", "metrics.json", "efficiency.csv")
+    outputs += ("accuracy_vs_params.png",)
+    group, output = run_group(cli, "efficiency", write_config(TINY), tmp_path, outputs)
     metrics = json.loads((group / "metrics.json").read_text())
     assert metrics["skipped"] is None
     points = {p["variant"]: p for p in metrics["points"]}
@@ -45,7 +37,7 @@ def test_tiny_efficiency_sweep_writes_every_output(tmp_path, write_config, cli):
     for name in points:
         per_seed = read_csv(group / "variants" / name / "summary.csv")
         assert len(per_seed) == 2
-    assert "smallest router reaching" in result.output
+    assert "smallest router reaching" in output
 
 
 def test_missing_data_is_reported_as_skipped(tmp_path, write_config, cli, monkeypatch):

@@ -7,7 +7,7 @@ from qmoe_cli.errors import ConfigError
 from qmoe_cli.experiments.noise_sweep import breakdown, training_config
 from qmoe_cli.runs import read_csv
 
-from .conftest import only_complete_run
+from .conftest import only_complete_run, run_group
 
 TINY_SWEEP = {
     "name": "tiny-noise",
@@ -26,17 +26,9 @@ TINY_SWEEP = {
 @pytest.mark.parametrize("mode", ["evaluate", "train"])
 def test_tiny_noise_sweep_writes_every_output(tmp_path, write_config, cli, mode):
     cfg = write_config({**TINY_SWEEP, "mode": mode})
-    result = cli("noise-sweep", cfg, "--out", tmp_path, "--jobs", "1")
-    assert result.exit_code == 0, result.output
-    group = only_complete_run(tmp_path)
-    for name in (
-        "config.yaml",
-        "env.json",
-        "metrics.json",
-        "noise_table.csv",
-        "accuracy_vs_noise.png",
-    ):
-        assert (group / name).is_file(), name
+    outputs = ("config.yaml", "env.json", "metrics.json", "noise_table.csv")
+    outputs += ("accuracy_vs_noise.png",)
+    group, output = run_group(cli, "noise-sweep", cfg, tmp_path, outputs)
     rows = read_csv(group / "noise_table.csv")
     assert [float(r["level"]) for r in rows] == [0.0, 0.02, 0.1]
     assert all(r["mode"] == mode for r in rows)
@@ -50,7 +42,7 @@ def test_tiny_noise_sweep_writes_every_output(tmp_path, write_config, cli, mode)
     assert ((group / "quantum").is_dir()) == (mode == "evaluate")
     metrics = json.loads((group / "metrics.json").read_text())
     assert metrics["mode"] == mode and "breakdown" in metrics
-    assert f"({mode} mode" in result.output
+    assert f"({mode} mode" in output
 
 
 def test_evaluate_mode_trains_without_noise_and_never_with_shots():
