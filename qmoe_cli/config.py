@@ -119,12 +119,12 @@ class NoiseConfig(Strict):
     """Noise of the quantum router's circuit (conventions in qmoe_cli/quantum/noise.py).
 
     `depolarizing` is eps in Qiskit's convention, depolarizing_error(eps, k): the k-qubit
-    state is replaced by the maximally mixed one with probability eps. With placement
-    `paper` a channel follows every gate as written (1-qubit after 1-qubit gates, the joint
-    2-qubit channel after 2-qubit gates, with eps `depolarizing_2q` if given). With
-    placement `notebook`, `depolarizing` is PennyLane's DepolarizingChannel p (X, Y, Z
-    each with probability p/3, i.e. eps = 4p/3) on every wire after the embedding and after
-    the last layer, as the public notebooks did.
+    state is replaced by the maximally mixed one with probability eps. It means that under
+    both placements. With placement `paper` a channel follows every gate as written (1-qubit
+    after 1-qubit gates, the joint 2-qubit channel after 2-qubit gates, with eps
+    `depolarizing_2q` if given). With placement `notebook` a 1-qubit channel acts on every
+    wire after the embedding and after the last layer, as the public notebooks did (their
+    PennyLane DepolarizingChannel p is eps = 4p/3: the notebooks' p = 0.01 is eps 0.0133).
     """
 
     depolarizing: float = Field(0.0, ge=0.0, le=1.0)
@@ -140,8 +140,6 @@ class NoiseConfig(Strict):
     def _check(self) -> NoiseConfig:
         if self.depolarizing_2q is not None and self.placement == "notebook":
             raise ValueError("depolarizing_2q applies only to placement: paper")
-        if self.placement == "notebook" and self.depolarizing > 0.75:
-            raise ValueError("depolarizing: PennyLane's DepolarizingChannel p is at most 3/4")
         if self.fake_backend is not None and (
             self.depolarizing or self.depolarizing_2q or self.readout_error
         ):
@@ -307,6 +305,12 @@ class AblationConfig(ExperimentConfig):
 
     variants: dict[str, VariantConfig]
     reference: str = Field("B", description="the variant compared, seed by seed, to the others")
+    plateau: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="report each variant's share of seeds whose test accuracy lies above this",
+    )
 
     @model_validator(mode="after")
     def _check_variants(self) -> AblationConfig:
@@ -346,8 +350,6 @@ class NoiseSweepConfig(ExperimentConfig):
             raise ValueError("model.router.noise.fake_backend: evaluated in mode evaluate only")
         if not self.levels or len(set(self.levels)) != len(self.levels):
             raise ValueError("levels: give distinct noise levels")
-        if self.model.router.noise.placement == "notebook" and max(self.levels) > 0.75:
-            raise ValueError("levels: PennyLane's DepolarizingChannel p is at most 3/4")
         check_names(self.baselines, "baselines", allow_empty=True)
         for name, variant in self.baselines.items():
             if variant.router.type == "quantum":

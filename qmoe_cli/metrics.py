@@ -1,8 +1,11 @@
-"""Held-out metrics: accuracy, macro F1, the paper's efficiency ratio, expert usage, CIs."""
+"""Held-out metrics: accuracy, macro F1, the paper's efficiency ratio, expert usage, the
+router's effective parameter count, CIs and paired tests."""
 
 from __future__ import annotations
 
+import copy
 import math
+import random
 
 import numpy as np
 import torch
@@ -51,8 +54,97 @@ def evaluate(model: MixtureOfExperts, x: torch.Tensor, y: torch.Tensor) -> dict:
     }
 
 
-def mean_ci(values, confidence: float = 0.95) -> dict:
-    """Mean, sample std and the t-based confidence interval of the mean."""
+# Singular values of the gate Jacobian at or below EFFECTIVE_RTOL * sigma_max count as zero.
+# Structural degeneracies (softmax's shift invariance, a circuit's unreachable directions)
+# give singular values at machine-epsilon level (~1e-16 relative) in float64, genuine
+# directions far above 1e-8, so the count does not hinge on the threshold.
+EFFECTIVE_RTOL = 1e-8
+EFFECTIVE_MIN_INPUTS = 64
+EFFECTIVE_MAX_INPUTS = 256
+
+
+def effective_inputs(n_train: int, nominal: int, n_experts: int) -> int:
+    """How many training inputs the effective parameter count uses:
+    n = min(n_train, max(64, ceil(2 P / E)), 256) for P router parameters and E experts.
+
+    The gates of one input sum to 1, so each input gives at most E - 1 independent rows of
+    the Jacobian; with n >= 2 P / E inputs there are n (E - 1) >= P of them for E >= 2, so
+    the inputs, not their number, limit the rank (up to P = 128 (E / 2) at the cap of 256).
+    """
+    wanted = max(EFFECTIVE_MIN_INPUTS, math.ceil(2 * nominal / max(n_experts, 1)))
+    return min(n_train, wanted, EFFECTIVE_MAX_INPUTS)
+
+
+def gate_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
+    """(N E, P) Jacobian of the gate probabilities model(x).gates with respect to the router's
+    trainable parameters, in the model's dtype; the model must be a copy the caller may
+    change (its gradients are not touched, but it is put in eval mode).
+
+    One backward pass per output: the quantum router's compiled kernel supports neither
+    forward-mode nor vmap, and the outputs are few (N E <= 256 E)."""
+    params = [p for p in model.router.parameters() if p.requires_grad]
+    model.eval()
+    with torch.enable_grad():
+        gates = model(x).gates.reshape(-1)
+        rows = []
+        for k in range(len(gates)):
+            grads = torch.autograd.grad(gates[k], params, retain_graph=True, allow_unused=True)
+            rows.append(
+                torch.cat(
+                    [
+                        (torch.zeros_like(p) if g is None else g).reshape(-1)
+                        for p, g in zip(params, grads, strict=True)
+                    ]
+                )
+            )
+    if not rows:
+        return torch.zeros(0, sum(p.numel() for p in params), dtype=x.dtype)
+    return torch.stack(rows)
+
+
+def effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
+    """The router's effective parameter count at its current weights: the numerical rank of
+    the Jacobian of the gate probabilities (model(x).gates, N x E) with respect to the
+    router's trainable parameters, over the inputs x (use the first `effective_inputs(...)`
+    rows of the training split).
+
+    Rank = number of singular values > EFFECTIVE_RTOL (1e-8) x the largest one, computed in
+    float64 on a deep copy: the model passed in (weights, dtype, noise, mode) and the global
+    random generators (torch, NumPy, random) are left as they were.
+    Returns {"rank", "nominal" (trainable router parameters), "n_inputs", "rtol"}.
+    """
+    nominal = sum(p.numel() for p in model.router.parameters() if p.requires_grad)
+    result = {"rank": 0, "nominal": nominal, "n_inputs": len(x), "rtol": EFFECTIVE_RTOL}
+    if nominal == 0 or len(x) == 0:
+        return result
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            twin = copy.deepcopy(model).to(torch.float64)
+            jac = gate_jacobian(twin, x.detach().to(torch.float64))
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    sv = torch.linalg.svdvals(jac)
+    if len(sv) and sv[0] > 0:
+        result["rank"] = int((sv > EFFECTIVE_RTOL * sv[0]).sum())
+    return result
+
+
+ACCURACY_RANGE = (0.0, 1.0)
+COUNT_RANGE = (0.0, math.inf)  # epochs, parameters
+
+
+def _clip(x: float, bounds: tuple[float, float] | None) -> float:
+    return x if bounds is None or math.isnan(x) else min(max(x, bounds[0]), bounds[1])
+
+
+def mean_ci(values, confidence: float = 0.95, bounds: tuple[float, float] | None = None) -> dict:
+    """Mean, sample std and the t-based confidence interval of the mean.
+
+    With `bounds` (the quantity's range, e.g. ACCURACY_RANGE) the interval is truncated to
+    it: a mean accuracy cannot lie above 1, so neither can its interval.
+    """
     v = np.asarray(values, dtype=float)
     mean = float(v.mean())
     if len(v) < 2:
@@ -65,7 +157,40 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
         }
     std = float(v.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * std / math.sqrt(len(v)))
-    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": len(v)}
+    return {
+        "mean": mean,
+        "std": std,
+        "ci_low": _clip(mean - half, bounds),
+        "ci_high": _clip(mean + half, bounds),
+        "n": len(v),
+    }
+
+
+def prediction_interval(
+    values, confidence: float = 0.95, bounds: tuple[float, float] | None = None
+) -> tuple[float, float]:
+    """Where one more run would fall: mean +- t(1 - a/2, n - 1) * s * sqrt(1 + 1/n).
+
+    This, not the CI of the mean, is what a paper's single-run number is judged against.
+    Truncated to `bounds`; NaN with fewer than 2 values.
+    """
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float("nan"), float("nan")
+    mean, std = float(v.mean()), float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * std * math.sqrt(1 + 1 / len(v)))
+    return _clip(mean - half, bounds), _clip(mean + half, bounds)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (NaN stays NaN and is not counted as a test)."""
+    finite = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    adjusted = [float("nan")] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (len(finite) - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 def paired_comparison(a, b, name_a: str, name_b: str, confidence: float = 0.95) -> dict:

@@ -14,7 +14,10 @@ Conventions (every backend follows them; tests hold them to agree):
   one channel; in Qiskit it is one `u(theta, omega, phi)`), the 2-qubit channel (lam = p2)
   after CZ/CNOT on that pair.
 * Placement `notebook` (the public notebooks): no channel after gates, but a 1-qubit channel
-  on every wire after the embedding and again after the last layer.
+  D_lam on every wire after the embedding and again after the last layer. Its strength is
+  Qiskit's lam as well (`wire_lam`, from the config's `depolarizing` unchanged): the
+  notebooks' PennyLane DepolarizingChannel(p) is lam = 4 p / 3, so their p = 0.01 is
+  lam = 0.0133. Both placements therefore read `depolarizing` the same way.
 * Readout error: each measured bit flips with probability r (symmetric), independently.
 * Shots: the basis-state probabilities are sampled `shots` times (multinomial); the
   frequencies replace the probabilities (evaluation only: sampling has no gradient).
@@ -60,11 +63,12 @@ class NoiseSpec:
 
     @classmethod
     def from_config(cls, cfg) -> NoiseSpec:
-        """From a NoiseConfig (model.router.noise)."""
+        """From a NoiseConfig (model.router.noise): `depolarizing` is Qiskit's lam under
+        both placements, so it is passed on as is (p1 or wire_lam), never converted."""
         if cfg.placement == "notebook":
             return cls(
                 placement="notebook",
-                wire_lam=qiskit_lam(cfg.depolarizing),
+                wire_lam=cfg.depolarizing,
                 readout_error=cfg.readout_error,
                 shots=cfg.shots,
             )
