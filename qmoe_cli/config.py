@@ -351,6 +351,8 @@ class NoiseSweepConfig(ExperimentConfig):
         if not self.levels or len(set(self.levels)) != len(self.levels):
             raise ValueError("levels: give distinct noise levels")
         check_names(self.baselines, "baselines", allow_empty=True)
+        if "quantum" in self.baselines:
+            raise ValueError("baselines.quantum: the name is the quantum router's; pick another")
         for name, variant in self.baselines.items():
             if variant.router.type == "quantum":
                 raise ValueError(f"baselines.{name}: baselines are classical routers")

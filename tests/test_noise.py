@@ -6,8 +6,9 @@ small circuits (1..3 qubits, 1..2 layers, both ansatze, both placements, strengt
 0.005 and 0.03, some with a separate 2-qubit strength, some with readout error). The
 conventions are also checked on their own: Qiskit's depolarizing_error(lam, k) against
 PennyLane's channels and the torch backend's `depolarize`, the placement of the channels,
-the limits eps = 0 (noiseless) and eps = 1 (uniform), shot sampling, finite-difference
-gradients and an IBM fake device's noise model.
+the limits eps = 0 (noiseless) and eps = 1 (uniform), the config's `depolarizing` as
+Qiskit's eps under placement notebook too, shot sampling, finite-difference gradients and
+an IBM fake device's noise model.
 """
 
 from __future__ import annotations
@@ -214,6 +215,83 @@ def test_qiskit_one_qubit_depolarizing_is_pennylane_channel(lam):
         expected = rho.evolve(depolarizing_error(lam, 1).to_quantumchannel()).data
         got = depolarize(torch.as_tensor(rho.data)[None], 1, (0,), lam)[0].numpy()
         np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+NOTEBOOK_SPECS = [
+    CircuitSpec(1, 2, 1, 2, "ry_cz", "ry", "probs"),
+    CircuitSpec(2, 2, 2, 2, "strongly_entangling", "rx", "expval"),
+    CircuitSpec(3, 1, 2, 4, "strongly_entangling", "ry", "probs"),
+]
+
+
+@pytest.mark.parametrize("eps", [0.005, 0.03, 0.9])
+@pytest.mark.parametrize("spec", NOTEBOOK_SPECS, ids=lambda s: f"{s.ansatz}-q{s.n_qubits}")
+def test_notebook_depolarizing_is_qiskit_eps_on_every_wire(spec, eps):
+    """`depolarizing: eps` with placement notebook is Qiskit's depolarizing_error(eps, 1) on
+    every wire (PennyLane's DepolarizingChannel(3 eps / 4)), as under placement paper; the
+    torch backend, default.mixed and Aer agree on it, from the config on."""
+    from qmoe_cli.config import NoiseConfig
+
+    noise = NoiseSpec.from_config(NoiseConfig(placement="notebook", depolarizing=eps))
+    assert noise.placement == "notebook" and noise.wire_lam == eps
+    weights, x, _ = random_problem(spec, 11)
+    probs = {name: b.probs(weights, x) for name, b in noisy_backends(spec, noise).items()}
+    assert max(max_diff(probs).values()) < ATOL, max_diff(probs)
+
+    # an independent reference: PennyLane's own channel with p = 3 eps / 4 on every wire
+    dev = qml.device("default.mixed", wires=spec.n_qubits)
+    wires = range(spec.n_qubits)
+
+    @qml.qnode(dev)
+    def reference(row):
+        for op in spec.embedding_ops(row):
+            getattr(qml, op.name)(*op.params, wires=list(op.wires))
+        for q in wires:
+            qml.DepolarizingChannel(3 * eps / 4, wires=q)
+        for op in spec.ansatz_ops(weights.numpy()):
+            getattr(qml, op.name)(*op.params, wires=list(op.wires))
+        for q in wires:
+            qml.DepolarizingChannel(3 * eps / 4, wires=q)
+        return qml.density_matrix(wires=list(wires))
+
+    expected = torch.stack(
+        [torch.tensor(np.diag(np.asarray(reference(row.tolist()))).real) for row in x]
+    )
+    assert (probs["torch-batch"] - expected).abs().max().item() < ATOL
+    # ...and not the old reading (eps taken as PennyLane's p), which is a different channel
+    old = NoiseSpec(placement="notebook", wire_lam=qiskit_lam(eps))
+    assert (TorchDensityMatrix(spec, old).probs(weights, x) - expected).abs().max() > 1e-6
+
+
+def test_notebook_placement_accepts_eps_up_to_one():
+    """Qiskit's lam is a channel up to 4/3 on one qubit, so the old p <= 3/4 cap is gone; the
+    config keeps eps <= 1 (full depolarization) for both placements."""
+    from qmoe_cli.config import NoiseConfig, NoiseSweepConfig, validate_config
+    from qmoe_cli.errors import ConfigError
+
+    for eps in (0.9, 1.0):
+        cfg = NoiseConfig(placement="notebook", depolarizing=eps)
+        assert NoiseSpec.from_config(cfg).wire_lam == eps
+    depolarizing_error(0.9, 1)  # a valid Qiskit channel
+    assert 0 <= pennylane_p(1.0) <= 1  # and a valid PennyLane one
+    raw = {
+        "name": "nb",
+        "data": {"name": "two_moons", "n_samples": 120},
+        "model": {
+            "router": {
+                "type": "quantum",
+                "qubits": 2,
+                "layers": 1,
+                "noise": {"placement": "notebook"},
+            },  # fmt: skip
+            "experts": {"count": 2},
+        },
+        "levels": [0.0, 0.5, 0.9],
+    }
+    sweep = validate_config(raw, schema=NoiseSweepConfig)
+    assert NoiseSpec.from_config(sweep.at_level(0.9).model.router.noise).wire_lam == 0.9
+    with pytest.raises((ConfigError, ValueError)):
+        NoiseConfig(placement="notebook", depolarizing=1.1)
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.02, 0.5, 1.0, 16 / 15])

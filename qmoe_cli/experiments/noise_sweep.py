@@ -11,10 +11,19 @@ are trained once per seed and shown as flat references.
     <group>/levels/eps=<level>/      train mode: train-format folder; evaluate mode:
                                      metrics.json + summary.csv of the evaluations
     <group>/baselines/<name>/        train-format folders
+
+metrics.json holds, besides the table, `per_seed`: every test accuracy behind it, in seed
+order (`seeds`), {"quantum": {"<level>": [...]}, "<baseline name>": [...]} with the level
+written as Python's repr of the float ("0.0", "0.005"), so a report can judge single-run
+claims on the very numbers of the table; and `breakdown`: where the quantum router's mean
+accuracy falls to the best baseline's, with a percentile-bootstrap interval over seeds
+(`breakdown_interval`; censored seeds and resamples counted, never dropped).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +32,7 @@ from rich.table import Table
 from qmoe_cli.config import ExperimentConfig, NoiseSweepConfig, dump_config
 from qmoe_cli.experiments.ablate import train_all
 from qmoe_cli.experiments.train import SeedRun, write_train_results
-from qmoe_cli.metrics import evaluate, mean_ci
+from qmoe_cli.metrics import ACCURACY_RANGE, evaluate, mean_ci
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
@@ -53,12 +62,25 @@ def training_config(cfg: NoiseSweepConfig, level: float | None) -> ExperimentCon
     )
 
 
+@contextmanager
+def circuit_noise(router, noise: NoiseSpec, simulator: str) -> Iterator[None]:
+    """The router simulated under `noise` on `simulator` inside the block; afterwards its own
+    noise and backend again (the trained model is drawn and saved as it was trained)."""
+    saved = router.noise, router.backend_name, router.backend
+    router.set_noise(noise, simulator)
+    try:
+        yield
+    finally:
+        router.noise, router.backend_name, router.backend = saved
+
+
 def accuracy_under(run: SeedRun, cfg: NoiseSweepConfig, level: float, simulator: str) -> float:
-    """Test accuracy of a trained quantum router with its circuit at `level`."""
+    """Test accuracy of a trained quantum router with its circuit at `level`; the router is
+    left as it was found."""
     noise = NoiseSpec.from_config(cfg.at_level(level).model.router.noise)
-    run.model.router.set_noise(noise, simulator)
     x, y = run.splits.tensors("test", DTYPES[cfg.train.dtype])
-    return evaluate(run.model, x, y)["accuracy"]
+    with circuit_noise(run.model.router, noise, simulator):
+        return evaluate(run.model, x, y)["accuracy"]
 
 
 def fake_device_accuracy(cfg: NoiseSweepConfig, runs: list[SeedRun]) -> dict:
@@ -67,22 +89,125 @@ def fake_device_accuracy(cfg: NoiseSweepConfig, runs: list[SeedRun]) -> dict:
     spec = NoiseSpec(shots=noise.shots, fake_backend=noise.fake_backend)
     accs = []
     for run in runs:
-        run.model.router.set_noise(spec, "qiskit-aer")
         x, y = run.splits.tensors("test", DTYPES[cfg.train.dtype])
-        accs.append(evaluate(run.model, x, y)["accuracy"])
-    return {"device": noise.fake_backend, "accuracy": mean_ci(accs), "per_seed": accs}
+        with circuit_noise(run.model.router, spec, "qiskit-aer"):
+            accs.append(evaluate(run.model, x, y)["accuracy"])
+    return {
+        "device": noise.fake_backend,
+        "accuracy": mean_ci(accs, bounds=ACCURACY_RANGE),
+        "per_seed": accs,
+    }
+
+
+def crossings(levels, curves, baselines) -> np.ndarray:
+    """Where each curve (row of `curves`, accuracy per level) first falls to its baseline:
+    linear interpolation between the two levels around the fall; the first level if it is
+    at or below there already (left-censored); NaN if never within the levels
+    (right-censored). Always within [levels[0], levels[-1]]."""
+    lv = np.asarray(levels, dtype=float)
+    q = np.atleast_2d(np.asarray(curves, dtype=float))
+    c = np.broadcast_to(np.asarray(baselines, dtype=float), q.shape[:1])
+    below = q <= c[:, None]
+    first = np.argmax(below, axis=1)
+    out = np.full(len(q), np.nan)
+    out[below[:, 0]] = lv[0]
+    rows = np.flatnonzero(below.any(axis=1) & (first > 0))
+    i = first[rows]
+    q0, q1, base = q[rows, i - 1], q[rows, i], c[rows]
+    l0, l1 = lv[i - 1], lv[i]
+    out[rows] = np.clip(l0 + (q0 - base) / (q0 - q1) * (l1 - l0), l0, l1)
+    return out
 
 
 def breakdown(levels: list[float], quantum: list[float], classical: float) -> float | None:
     """First eps where the quantum accuracy falls to the classical one (linear
     interpolation between levels); the first level if it starts at or below; None if never."""
-    if quantum[0] <= classical:
-        return levels[0]
-    for i in range(1, len(levels)):
-        (l0, q0), (l1, q1) = (levels[i - 1], quantum[i - 1]), (levels[i], quantum[i])
-        if q1 <= classical:
-            return l0 + (q0 - classical) / (q0 - q1) * (l1 - l0)
-    return None
+    eps = float(crossings(levels, [quantum], [classical])[0])
+    return None if np.isnan(eps) else eps
+
+
+BOOTSTRAP_METHOD = (
+    "percentile bootstrap over seeds ({resamples} resamples with replacement, numpy "
+    "default_rng(0)): in each, where the mean quantum accuracy over the resampled seeds "
+    "first falls to the best baseline's mean over the same seeds (linear interpolation "
+    "between levels, the first level if already at or below there); resamples that never "
+    "fall within the levels are placed above the last level, and a quantile among them is "
+    "reported as the last level and flagged censored"
+)
+
+
+def _best_baseline(baseline: np.ndarray) -> np.ndarray:
+    """Per row of seed-averaged baselines (..., K), the best of the K baselines."""
+    return baseline.max(axis=-1)
+
+
+def breakdown_interval(
+    levels,
+    quantum_per_seed,
+    baseline_per_seed,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+) -> dict:
+    """The breakdown point of a noise sweep and its percentile-bootstrap interval over seeds.
+
+    `quantum_per_seed` is (seeds x levels) test accuracies; `baseline_per_seed` the best
+    baseline's accuracy per seed (seeds,), or (baselines x seeds) to take the best baseline
+    by mean within every resample (and per seed for the per-seed crossings). Returns
+    {"eps", "per_seed", "seeds_never", "seeds_at_first_level", "interval"}: eps is the
+    crossing of the mean curve (None if it never falls within the levels); per-seed
+    crossings use the same rule (None: never); the interval is None with fewer than 2
+    seeds. Interval bounds always lie within [levels[0], levels[-1]], low <= high.
+    """
+    lv = np.asarray(levels, dtype=float)
+    if lv.ndim != 1 or len(lv) < 1 or np.any(np.diff(lv) <= 0):
+        raise ValueError("levels: give increasing noise levels")
+    q = np.asarray(quantum_per_seed, dtype=float)
+    base = np.asarray(baseline_per_seed, dtype=float)
+    base = base[:, None] if base.ndim == 1 else base.T  # (seeds, K)
+    if q.ndim != 2 or q.shape[1] != len(lv) or base.shape[0] != q.shape[0]:
+        raise ValueError("quantum (seeds x levels) and baselines (seeds) do not match")
+    n_seeds = q.shape[0]
+    per_seed = crossings(lv, q, _best_baseline(base))
+    point = float(crossings(lv, q.mean(axis=0), _best_baseline(base.mean(axis=0)))[0])
+    result = {
+        "eps": None if np.isnan(point) else point,
+        "per_seed": [None if np.isnan(e) else float(e) for e in per_seed],
+        "seeds_never": int(np.isnan(per_seed).sum()),
+        "seeds_at_first_level": int((q[:, 0] <= _best_baseline(base)).sum()),
+        "interval": None,
+    }
+    if n_seeds < 2:
+        return result
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, n_seeds, size=(resamples, n_seeds))
+    boot = crossings(lv, q[idx].mean(axis=1), _best_baseline(base[idx].mean(axis=1)))
+    never = np.isnan(boot)
+    ordered = np.sort(np.where(never, np.inf, boot))  # censored ones above the last level
+    n_finite = int((~never).sum())
+
+    def quantile(p: float) -> tuple[float, bool]:
+        """Linear-interpolated quantile of the resampled crossings; censored if it needs
+        a resample that never crossed."""
+        pos = p * (resamples - 1)
+        lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+        if hi >= n_finite:
+            return float(lv[-1]), True
+        value = ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo])
+        return float(np.clip(value, lv[0], lv[-1])), False
+
+    alpha = (1 - confidence) / 2
+    (low, low_censored), (high, high_censored) = quantile(alpha), quantile(1 - alpha)
+    result["interval"] = {
+        "low": low,
+        "high": high,
+        "low_censored": low_censored,
+        "high_censored": high_censored,
+        "confidence": confidence,
+        "resamples": resamples,
+        "share_never": float(never.mean()),
+        "method": BOOTSTRAP_METHOD.format(resamples=resamples),
+    }
+    return result
 
 
 def run_noise_sweep(
@@ -114,6 +239,7 @@ def run_noise_sweep(
         }
         _write_runs(group.path, cfg, levels, results, acc)
         rows, summary = summarize(cfg, levels, acc, baselines, simulator)
+        summary["per_seed"] = per_seed_accuracies(levels, acc, baselines)
         if cfg.model.router.noise.fake_backend:
             summary["fake_backend"] = fake_device_accuracy(
                 cfg, [results[("quantum", None), s] for s in cfg.seeds]
@@ -163,17 +289,25 @@ def _write_runs(folder: Path, cfg: NoiseSweepConfig, levels, results, acc) -> No
             {
                 "command": "noise-sweep/evaluate",
                 "level": level,
-                "aggregate": {"test_accuracy": mean_ci(acc[level])},
+                "aggregate": {"test_accuracy": mean_ci(acc[level], bounds=ACCURACY_RANGE)},
                 "per_seed": rows,
             },
         )
+
+
+def per_seed_accuracies(levels, acc, baselines) -> dict:
+    """metrics.json `per_seed`: {"quantum": {repr(level): [...]}, baseline name: [...]}."""
+    return {
+        "quantum": {repr(float(level)): [float(a) for a in acc[level]] for level in levels},
+        **{name: [float(a) for a in values] for name, values in baselines.items()},
+    }
 
 
 def summarize(cfg: NoiseSweepConfig, levels, acc, baselines, simulator: str):
     best_name = max(baselines, key=lambda n: np.mean(baselines[n])) if baselines else None
     rows = []
     for level in levels:
-        q = mean_ci(acc[level])
+        q = mean_ci(acc[level], bounds=ACCURACY_RANGE)
         row = {
             "level": level,
             "mode": cfg.mode,
@@ -198,20 +332,20 @@ def summarize(cfg: NoiseSweepConfig, levels, acc, baselines, simulator: str):
         "best_baseline": best_name,
     }
     if best_name:
-        best = float(np.mean(baselines[best_name]))
-        mean_curve = [float(np.mean(acc[level])) for level in levels]
-        per_seed = [
-            breakdown(
-                levels, [acc[level][i] for level in levels], max(b[i] for b in baselines.values())
-            )
-            for i in range(len(cfg.seeds))
-        ]
-        found = [b for b in per_seed if b is not None]
+        found = breakdown_interval(
+            levels,
+            np.array([acc[level] for level in levels]).T,
+            np.array([baselines[name] for name in baselines]),
+        )
         summary["breakdown"] = {
-            "eps": breakdown(levels, mean_curve, best),
-            "per_seed": per_seed,
-            "ci": mean_ci(found) if len(found) == len(per_seed) and len(found) > 1 else None,
-            "seeds_without_breakdown": len(per_seed) - len(found),
+            "eps": found["eps"],
+            "baseline": best_name,
+            "baseline_accuracy": float(np.mean(baselines[best_name])),
+            "levels": [float(level) for level in levels],
+            "per_seed": found["per_seed"],
+            "seeds_never": found["seeds_never"],
+            "seeds_at_first_level": found["seeds_at_first_level"],
+            "interval": found["interval"],
         }
     return rows, summary
 
@@ -221,7 +355,7 @@ def plot(path: Path, cfg: NoiseSweepConfig, levels, acc, baselines) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     means = np.array([np.mean(acc[level]) for level in levels])
-    cis = [mean_ci(acc[level]) for level in levels]
+    cis = [mean_ci(acc[level], bounds=ACCURACY_RANGE) for level in levels]
     ax.plot(levels, means, "o-", color="tab:purple", label=f"quantum ({cfg.mode} mode)")
     if len(cfg.seeds) > 1:
         ax.fill_between(
@@ -258,6 +392,38 @@ def plot(path: Path, cfg: NoiseSweepConfig, levels, acc, baselines) -> None:
     plt.close(fig)
 
 
+def breakdown_text(b: dict) -> str:
+    """The breakdown point, its bootstrap interval and the censoring counts, in words."""
+    first, last = b["levels"][0], b["levels"][-1]
+    if b["eps"] is None:
+        text = f"never within the levels (beyond eps = {last:g})"
+    elif b["eps"] == first:
+        text = f"at eps = {first:g}: the quantum router is not ahead even at the first level"
+    else:
+        text = f"eps = {b['eps']:.4f}"
+    iv = b["interval"]
+    if iv is None:
+        text += "; no interval (fewer than 2 seeds)"
+    else:
+        low = f"{iv['low']:.4f}" + (f" (censored: beyond {last:g})" if iv["low_censored"] else "")
+        high = f"{iv['high']:.4f}" + (
+            f" (censored: beyond {last:g})" if iv["high_censored"] else ""
+        )
+        text += (
+            f"; {iv['confidence']:.0%} bootstrap interval over seeds [{low}, {high}]"
+            f" ({iv['share_never']:.1%} of {iv['resamples']} resamples never fall to it)"
+        )
+    n = len(b["per_seed"])
+    text += (
+        f"; seeds that never fall to it within the levels: {b['seeds_never']} of {n}, "
+        f"already at or below at eps = {first:g}: {b['seeds_at_first_level']} of {n}"
+    )
+    return (
+        f"breakdown point (quantum falls to the best baseline, {b['baseline']} at "
+        f"{b['baseline_accuracy']:.3f}): {text}"
+    )
+
+
 def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
     table = Table(
         title=f"{cfg.name}: test accuracy under depolarizing noise "
@@ -285,23 +451,7 @@ def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
     out.print(table)
     b = summary.get("breakdown")
     if b is not None:
-        if b["eps"] is None:
-            text = "never within the range of levels"
-        elif b["eps"] == summary["levels"][0]:
-            text = f"at eps = {b['eps']:g}: the quantum router is not ahead even without noise"
-        else:
-            text = f"eps = {b['eps']:.4f}"
-            if b["ci"] is not None:
-                text += f" (95% CI over seeds [{b['ci']['ci_low']:.4f}, {b['ci']['ci_high']:.4f}])"
-            if b["seeds_without_breakdown"]:
-                text += (
-                    f"; {b['seeds_without_breakdown']} of {len(b['per_seed'])} seeds never "
-                    "fall to the baseline within the range, so no CI"
-                )
-        out.print(
-            f"breakdown point (quantum falls to the best baseline, "
-            f"{summary['best_baseline']}): {text}"
-        )
+        out.print(breakdown_text(b))
     fake = summary.get("fake_backend")
     if fake is not None:
         a = fake["accuracy"]

@@ -133,7 +133,10 @@ def two_qubit_depolarizing_kraus(lam: float) -> list[np.ndarray]:
 
 
 def apply_noisy_sequence(items) -> None:
-    """Queue gates (as in `apply_ops`) and depolarizing channels (noise.py conventions)."""
+    """Queue gates (as in `apply_ops`) and depolarizing channels (noise.py conventions).
+
+    A Channel's lam is Qiskit's under both placements; on one wire it becomes PennyLane's
+    DepolarizingChannel(p = 3 lam / 4)."""
     from qmoe_cli.quantum.noise import Channel, pennylane_p
 
     for item in items:

@@ -123,7 +123,8 @@ def build_noisy_circuit(spec: CircuitSpec, noise: NoiseSpec, weights) -> Quantum
 
     Rot(phi, theta, omega) is one gate ``u(theta, omega, phi)`` (equal up to a global
     phase), so it carries one channel under a NoiseModel. Placement ``notebook``: the
-    channels are in the circuit, as ``depolarizing_error(lam, 1)`` instructions. Placement
+    channels are in the circuit, as ``depolarizing_error(lam, 1)`` instructions (lam is the
+    config's ``depolarizing``, unconverted, as for placement ``paper``). Placement
     ``paper``: the circuit has gates only; the channels come from `noise_model(noise)`.
     """
     return _noisy_circuit(spec, noise, _weights_array(spec, weights))
