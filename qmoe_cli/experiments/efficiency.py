@@ -6,10 +6,16 @@ are trained on the same data, experts and seeds. Output, in a run-group folder:
     config.yaml env.json metrics.json efficiency.csv accuracy_vs_params.png
     variants/<name>/   one train-format run folder per router size
 
-metrics.json holds every point (router type, parameters, accuracy mean/std/95 % CI, eta),
-the Pareto front (no smaller router is as accurate) and, per threshold and router type, the
-smallest router whose mean test accuracy reaches it. When the data cannot be loaded (e.g.
-Fashion-MNIST without its files) the experiment is written as skipped, with the reason.
+metrics.json holds every point (router type, parameters, mean validation accuracy, test
+accuracy mean/std/95 % CI, eta), the Pareto front (no router with as few parameters has as
+high a mean validation accuracy) and, per threshold and router type, the smallest router
+whose mean validation accuracy reaches it, with that router's test accuracy.
+
+Selection is on the validation split, never the test split: the validation accuracy is the
+one of the kept weights (each seed's `val_accuracy`), so the test accuracy reported for a
+selected router is not inflated by the choice (`"selected_by"` in metrics.json says so).
+When the data cannot be loaded (e.g. Fashion-MNIST without its files) the experiment is
+written as skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -24,33 +30,68 @@ from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import DataError
 from qmoe_cli.experiments.ablate import summarize_variant, train_all
 from qmoe_cli.experiments.train import write_train_results
-from qmoe_cli.metrics import ETA_DEFINITION
+from qmoe_cli.metrics import ACCURACY_RANGE, ETA_DEFINITION, mean_ci
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 
+SELECTED_BY = "mean validation accuracy"
+SELECTION_KEY = "val_acc_mean"  # what the Pareto front and the thresholds look at
+TEST_KEYS = ("test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high")
+
+
+def efficiency_point(name: str, label: str, router: str, per_seed: list[dict]) -> dict:
+    """One router size: the ablation summary, plus the mean validation accuracy it is selected
+    by and the test accuracy's 95 % CI truncated to [0, 1]."""
+    row = summarize_variant(name, label, per_seed)
+    row["router"] = router
+    val = mean_ci([m["val_accuracy"] for m in per_seed], bounds=ACCURACY_RANGE)
+    test = mean_ci([m["test_accuracy"] for m in per_seed], bounds=ACCURACY_RANGE)
+    row["val_acc_mean"] = val["mean"]
+    row["val_acc_std"] = val["std"]
+    row["test_acc_mean"] = test["mean"]
+    row["test_acc_std"] = test["std"]
+    row["test_acc_ci_low"] = test["ci_low"]
+    row["test_acc_ci_high"] = test["ci_high"]
+    return row
+
+
+def _selection_score(p: dict) -> float:
+    v = p.get(SELECTION_KEY, math.nan)
+    return -math.inf if v is None or math.isnan(v) else float(v)
+
 
 def pareto_front(points: list[dict]) -> list[str]:
-    """Variants that no router with as few or fewer parameters matches in mean accuracy."""
+    """Variants that no router with as few or fewer parameters matches in mean validation
+    accuracy (the test accuracy plays no part in the choice)."""
     front, best = [], -math.inf
-    for p in sorted(points, key=lambda p: (p["router_params"], -p["test_acc_mean"])):
-        if p["test_acc_mean"] > best:
+    for p in sorted(points, key=lambda p: (p["router_params"], -_selection_score(p))):
+        if _selection_score(p) > best:
             front.append(p["variant"])
-            best = p["test_acc_mean"]
+            best = _selection_score(p)
     return front
 
 
+def _selected(p: dict) -> dict:
+    """What is recorded of a selected router: its size, the validation accuracy it was chosen
+    by, and its test accuracy (mean, std, 95 % CI)."""
+    return {
+        "variant": p["variant"],
+        "router_params": p["router_params"],
+        SELECTION_KEY: p.get(SELECTION_KEY),
+        **{k: p.get(k) for k in TEST_KEYS},
+    }
+
+
 def smallest_reaching(points: list[dict], thresholds: list[float]) -> dict:
+    """Per threshold and router type, the smallest router whose mean validation accuracy
+    reaches the threshold (None if none does), with its test accuracy."""
     out_: dict = {}
     for t in thresholds:
         out_[f"{t:g}"] = {}
         for router in sorted({p["router"] for p in points}):
-            ok = [p for p in points if p["router"] == router and p["test_acc_mean"] >= t]
-            best = min(ok, key=lambda p: p["router_params"]) if ok else None
-            out_[f"{t:g}"][router] = (
-                None
-                if best is None
-                else {"variant": best["variant"], "router_params": best["router_params"]}
-            )
+            ok = [p for p in points if p["router"] == router and _selection_score(p) >= t]
+            best = min(ok, key=lambda p: (p["router_params"], -_selection_score(p)), default=None)
+            out_[f"{t:g}"][router] = None if best is None else _selected(best)
     return out_
 
 
@@ -66,6 +107,7 @@ def run_efficiency(cfg: EfficiencyConfig, out_dir: str | Path, jobs: int) -> Pat
                     "command": "efficiency",
                     "name": cfg.name,
                     "skipped": str(exc),
+                    "selected_by": SELECTED_BY,
                     "points": [],
                     "pareto": [],
                     "smallest_reaching": {},
@@ -97,9 +139,9 @@ def _measure(cfg: EfficiencyConfig, group: Path, data_info: dict, jobs: int):
         folder.mkdir(parents=True)
         (folder / "config.yaml").write_text(dump_config(vcfg))
         per_seed = write_train_results(folder, vcfg, [results[name, s] for s in cfg.seeds])
-        row = summarize_variant(name, cfg.variants[name].label, per_seed)
-        row["router"] = vcfg.model.router.type
-        points.append(row)
+        points.append(
+            efficiency_point(name, cfg.variants[name].label, vcfg.model.router.type, per_seed)
+        )
     front = pareto_front(points)
     for p in points:
         p["pareto"] = p["variant"] in front
@@ -115,6 +157,7 @@ def _measure(cfg: EfficiencyConfig, group: Path, data_info: dict, jobs: int):
             "data": data_info,
             "eta_definition": ETA_DEFINITION,
             "seeds": cfg.seeds,
+            "selected_by": SELECTED_BY,
             "points": points,
             "pareto": front,
             "smallest_reaching": reaching,
@@ -151,9 +194,13 @@ def plot(path: Path, cfg: EfficiencyConfig, points: list[dict]) -> None:
         [p["test_acc_mean"] for p in front],
         "k:",
         linewidth=1,
-        label="Pareto front",
+        label="Pareto front (chosen by validation acc.)",
     )
     ax.set_xscale("log")
+    sizes = sorted({p["router_params"] for p in points if p["router_params"] > 0})
+    if sizes:  # the measured router sizes as ticks, not powers of ten
+        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize=8)
+        ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set(
         xlabel="router parameters",
         ylabel="test accuracy (mean, 95% CI)",
@@ -167,7 +214,8 @@ def plot(path: Path, cfg: EfficiencyConfig, points: list[dict]) -> None:
 
 def print_efficiency(cfg: EfficiencyConfig, points, reaching, path: Path) -> None:
     table = Table(title=f"{cfg.name}: test accuracy vs router size ({len(cfg.seeds)} seeds)")
-    for col in ("variant", "router", "router P", "test acc mean ± std", "95% CI", "eta", "Pareto"):
+    columns = ("variant", "router", "router P", "val acc mean", "test acc mean ± std", "95% CI")
+    for col in (*columns, "eta", "Pareto"):
         table.add_column(col, justify="right")
     for p in sorted(points, key=lambda p: (p["router"], p["router_params"])):
         acc, ci = accuracy_cells(
@@ -177,19 +225,30 @@ def print_efficiency(cfg: EfficiencyConfig, points, reaching, path: Path) -> Non
             p["variant"],
             p["router"],
             str(p["router_params"]),
+            f"{p[SELECTION_KEY]:.3f}",
             acc,
             ci,
             f"{p['eta_mean']:.3f}",
             "yes" if p["pareto"] else "",
         )
     out.print(table)
+    out.print(
+        f"Pareto front and thresholds are chosen by {SELECTED_BY}; test accuracy is reported."
+    )
     for t, by_router in reaching.items():
-        parts = [
-            f"{r}: {v['router_params']} params ({v['variant']})" if v else f"{r}: none"
-            for r, v in by_router.items()
-        ]
+        parts = [_reached_text(r, v) for r, v in by_router.items()]
         out.print(
-            f"smallest router reaching {float(t):.0%} mean test accuracy: " + "; ".join(parts)
+            f"smallest router reaching {float(t):.0%} {SELECTED_BY}: " + "; ".join(parts),
+            markup=False,
         )
     out.print(ETA_DEFINITION)
     out.print(f"run folder: {path}")
+
+
+def _reached_text(router: str, v: dict | None) -> str:
+    if not v:
+        return f"{router}: none"
+    acc, ci = accuracy_cells(
+        v["test_acc_mean"], v["test_acc_std"], v["test_acc_ci_low"], v["test_acc_ci_high"]
+    )
+    return f"{router}: {v['router_params']} params ({v['variant']}), test acc {acc} {ci}"

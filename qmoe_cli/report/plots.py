@@ -1,8 +1,11 @@
-"""Figures for 2-D datasets: decision boundaries and routing maps (which expert dominates where)."""
+"""Figures: decision boundaries and routing maps for 2-D datasets (which expert dominates
+where), training curves, and the report's claim scorecard (a forest plot, one row a claim)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +14,10 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from qmoe_cli.data import Splits  # noqa: E402
 from qmoe_cli.metrics import predict  # noqa: E402
@@ -38,6 +45,34 @@ def predict_grid(model: MixtureOfExperts, splits: Splits, resolution: int = 150)
     return Grid(xx, yy, classes.reshape(xx.shape), gates.argmax(axis=1).reshape(xx.shape))
 
 
+def feature_labels(splits: Splits) -> tuple[str, str]:
+    """Axis labels for the two model inputs, from the fitted preprocessing when it is known:
+    PCA components or raw features, and the scaling applied ("scaled to [0, π]", ...)."""
+    pre = splits.preprocessor
+    steps = dict(getattr(pre, "named_steps", {}) or {})
+    if not steps:  # no preprocessing recorded: the scale of the inputs is unknown
+        return "feature 1", "feature 2"
+    base = ("PC1", "PC2") if "pca" in steps else ("x1", "x2")
+    scale = steps.get("scale")
+    if scale is None:
+        note = ""
+    elif hasattr(scale, "feature_range"):
+        note = f" (scaled to [{_range_end(scale.feature_range[0])}, "
+        note += f"{_range_end(scale.feature_range[1])}])"
+    elif type(scale).__name__ == "StandardScaler":
+        note = " (standardised)"
+    else:
+        note = " (scaled)"
+    return base[0] + note, base[1] + note
+
+
+def _range_end(x: float) -> str:
+    for k, name in ((1, "π"), (2, "2π"), (0.5, "π/2")):
+        if math.isclose(x, k * math.pi):
+            return name
+    return f"{x:g}"
+
+
 def _scatter_test(ax, splits: Splits) -> None:
     ax.scatter(
         splits.X_test[:, 0],
@@ -48,55 +83,87 @@ def _scatter_test(ax, splits: Splits) -> None:
         edgecolors="k",
         linewidths=0.3,
     )
-    ax.set_xticks([])
-    ax.set_yticks([])
+    xlabel, ylabel = feature_labels(splits)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
-def plot_decision_boundary(ax, grid: Grid, splits: Splits, title: str) -> None:
+def plot_decision_boundary(ax, grid: Grid, splits: Splits, title: str):
     n = splits.n_classes
     ax.contourf(
         grid.xx, grid.yy, grid.classes, levels=np.arange(n + 1) - 0.5, cmap="coolwarm", alpha=0.35
     )
     _scatter_test(ax, splits)
     ax.set_title(title, fontsize=9)
+    return ax
 
 
-def plot_routing(ax, grid: Grid, splits: Splits, n_experts: int, title: str) -> None:
-    cmap = plt.get_cmap("tab10", max(n_experts, 2))
+def expert_colours(n_experts: int) -> list:
+    """One colour per expert, the same in the routing map and its legend."""
+    cmap = plt.get_cmap("tab10" if n_experts <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(max(n_experts, 1))]
+
+
+ROUTING_ALPHA = 0.45
+
+
+def plot_routing(ax, grid: Grid, splits: Splits, n_experts: int, title: str):
+    colours = expert_colours(n_experts)
     ax.contourf(
         grid.xx,
         grid.yy,
         grid.expert,
         levels=np.arange(n_experts + 1) - 0.5,
-        cmap=cmap,
-        alpha=0.45,
+        cmap=ListedColormap(colours),
+        alpha=ROUTING_ALPHA,
         vmin=-0.5,
         vmax=n_experts - 0.5,
     )
     _scatter_test(ax, splits)
     ax.set_title(title, fontsize=9)
+    handles = [
+        Patch(facecolor=c, alpha=ROUTING_ALPHA, edgecolor="0.3", label=f"expert {i}")
+        for i, c in enumerate(colours[:n_experts])
+    ]
+    ax.legend(
+        handles=handles,
+        title="dominant expert",
+        fontsize=7,
+        title_fontsize=7,
+        loc="best",
+        ncol=1 if n_experts <= 4 else 2,
+        framealpha=0.85,
+    )
+    return ax
 
 
-def save_single(path: Path, draw, *args) -> None:
+def save_single(path: Path, draw, *args):
+    """One panel; returns the (closed) figure, for inspection."""
     fig, ax = plt.subplots(figsize=(4.2, 4))
     draw(ax, *args)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return fig
 
 
-def save_panels(path: Path, panels: list) -> None:
-    """One row of panels; each is (draw function, its arguments after the axes)."""
+def save_panels(path: Path, panels: list):
+    """One row of panels; each is (draw function, its arguments after the axes). Returns the
+    (closed) figure, for inspection."""
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), squeeze=False)
     for ax, (draw, args) in zip(axes[0], panels, strict=True):
         draw(ax, *args)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return fig
 
 
-def training_curves(path: Path, histories: dict[str, list[list[dict]]]) -> None:
-    """Validation loss and accuracy per epoch: each seed thin, the mean over seeds bold."""
+def training_curves(path: Path, histories: dict[str, list[list[dict]]]):
+    """Validation loss and accuracy per epoch: each seed thin, the mean over seeds bold.
+
+    Returns the (closed) figure, for inspection: its axes are (loss, accuracy)."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     colors = plt.get_cmap("tab10")
     for i, (name, runs) in enumerate(histories.items()):
@@ -114,8 +181,330 @@ def training_curves(path: Path, histories: dict[str, list[list[dict]]]) -> None:
             ax.plot(range(1, longest + 1), mean, color=colors(i), linewidth=2, label=name)
     ax_loss.set(xlabel="epoch", ylabel="validation loss (cross-entropy)")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax_acc.axhline(0.9, color="grey", linestyle=":", linewidth=1)
     ax_acc.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return fig
+
+
+# --- claim scorecard --------------------------------------------------------------------------
+
+# Okabe-Ito (colour-blind-safe) colours per verdict category.
+CATEGORY_COLOURS: dict[str, str] = {
+    "reproduced": "#009E73",  # bluish green
+    "not reproduced": "#D55E00",  # vermillion
+    "inconsistent within the paper": "#CC79A7",  # reddish purple
+    "setup-dependent": "#E69F00",  # orange
+    "not measured": "#999999",  # grey
+}
+# "points": a paired difference of accuracies, in percentage points
+SCORECARD_UNITS = ("accuracy", "params", "eta", "epochs", "eps", "ratio", "points")
+LABEL_CHARS = 76  # longer claim labels are cut with an ellipsis
+ROW_INCHES = 0.3
+
+
+@dataclass
+class Scorecard:
+    """What `scorecard` drew, for inspection: per row (in the order given) the measured
+    interval's bar (None when the row has no interval), its category and its colour."""
+
+    figure: object
+    bars: list[Rectangle | None] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    colours: list[str] = field(default_factory=list)
+
+
+def _num(x) -> float | None:
+    """A finite float, or None (None, NaN and infinities read as missing)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _paper_marks(paper) -> tuple[float, ...]:
+    """The paper's value as () if none, (v,) for a point, (low, high) for a range."""
+    if paper is None:
+        return ()
+    if isinstance(paper, Sequence) and not isinstance(paper, str):
+        ends = tuple(v for v in (_num(p) for p in paper) if v is not None)
+        if len(ends) == 2 and math.isclose(ends[0], ends[1]):
+            return (ends[0],)
+        return tuple(sorted(ends))[:2]
+    v = _num(paper)
+    return () if v is None else (v,)
+
+
+def _fmt(x: float, unit: str, *, suffix: bool = True) -> str:
+    """A number in its unit: accuracy as a percentage, counts as integers, ..."""
+    if unit == "accuracy":
+        text = f"{100 * x:.1f}"
+        return f"{text} %" if suffix else text
+    if unit in ("params", "epochs"):
+        return f"{x:.0f}" if math.isclose(x, round(x), abs_tol=0.05) else f"{x:.1f}"
+    if unit == "eta":
+        return f"{x:.2f}"
+    if unit == "eps":
+        return f"{x:.3g}"
+    if unit == "points":
+        return f"{x:+.1f} pts" if suffix else f"{x:+.1f}"
+    return f"{x:.2f}x" if suffix else f"{x:.2f}"  # ratio
+
+
+def _fmt_paper(marks: tuple[float, ...], unit: str) -> str:
+    if not marks:
+        return "no figure"
+    if unit == "accuracy":  # the paper's own rounding: 94 %, 96.5 %
+        texts = [f"{100 * m:.1f}".removesuffix(".0") for m in marks]
+        return "–".join(texts) + " %"
+    if len(marks) == 1:
+        return _fmt(marks[0], unit)
+    return f"{_fmt(marks[0], unit, suffix=False)}–{_fmt(marks[1], unit)}"
+
+
+def _row_text(row: dict, marks, value, low, high) -> str:
+    unit = row["unit"]
+    paper = f"paper {_fmt_paper(marks, unit)}"
+    if value is None and low is None and high is None:
+        return f"{paper} | not measured"
+    measured = "measured " + ("–" if value is None else _fmt(value, unit))
+    if low is not None and high is not None:
+        measured += f" [{_fmt(low, unit, suffix=False)}, {_fmt(high, unit, suffix=False)}]"
+    return f"{paper} | {measured}"
+
+
+def _row_scale(numbers: list[float]) -> tuple[float, float]:
+    """The row's own range: every mark and the interval, with a margin either side."""
+    lo, hi = min(numbers), max(numbers)
+    span = hi - lo
+    if span <= 0:
+        span = max(abs(hi) * 0.1, 1e-3)
+        lo, hi = lo - span / 2, hi + span / 2
+    margin = 0.12 * span
+    return lo - margin, hi + margin
+
+
+def _truncate(text: str, limit: int = LABEL_CHARS) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _bracket(ax, x: float, y: float, side: int, half: float = 0.3, arm: float = 0.018) -> None:
+    """One side of a range bracket: '[' at the low end (side=+1), ']' at the high end (-1)."""
+    ax.plot(
+        [x + side * arm, x, x, x + side * arm],
+        [y - half, y - half, y + half, y + half],
+        color="black",
+        linewidth=1.6,
+        solid_joinstyle="miter",
+        zorder=4,
+    )
+
+
+def scorecard(path: str | Path, rows: list[dict]) -> Scorecard:
+    """A forest plot of the paper's claims, one row a claim, written as a PNG at `path`.
+
+    Each row is a dict:
+        label     str, the claim id and a short text (cut with an ellipsis when long)
+        unit      "accuracy" | "params" | "eta" | "epochs" | "eps" | "ratio"
+        paper     the paper's value: a float, a (low, high) range, or None
+        value     the measured point, or None
+        low, high the measured interval (a prediction interval for single-run claims), or None
+        category  a key of CATEGORY_COLOURS
+
+    Units differ, so each row has its own scale, fitted to its paper mark and measured
+    interval with a margin. The measured interval is a bar in the category's colour, the
+    measured point a dot, the paper's value a black tick (a range: a black bracket); the
+    numbers, in the row's unit, are written at the right. Rows without a measurement show
+    the paper mark and "not measured". Returns what was drawn, for inspection.
+    """
+    for i, row in enumerate(rows):
+        if row.get("category") not in CATEGORY_COLOURS:
+            raise ValueError(
+                f"scorecard row {i}: category {row.get('category')!r} is not one of "
+                f"{', '.join(CATEGORY_COLOURS)}"
+            )
+        if row.get("unit") not in SCORECARD_UNITS:
+            raise ValueError(
+                f"scorecard row {i}: unit {row.get('unit')!r} is not one of "
+                f"{', '.join(SCORECARD_UNITS)}"
+            )
+    n = max(len(rows), 1)
+    header_in, footer_in = 1.05, 0.3
+    height = header_in + footer_in + ROW_INCHES * n
+    fig = plt.figure(figsize=(13.0, height))
+    grid = fig.add_gridspec(
+        2,
+        3,
+        width_ratios=(4.9, 4.0, 4.1),
+        height_ratios=(header_in - 0.25, ROW_INCHES * n),
+        wspace=0.02,
+        hspace=0.25 / (header_in - 0.25 + ROW_INCHES * n) * 2,
+        left=0.005,
+        right=0.995,
+        top=1 - 0.05 / height,
+        bottom=footer_in / height,
+    )
+    ax_legend = fig.add_subplot(grid[0, :])
+    ax_label = fig.add_subplot(grid[1, 0])
+    ax_plot = fig.add_subplot(grid[1, 1], sharey=ax_label)
+    ax_text = fig.add_subplot(grid[1, 2], sharey=ax_label)
+    for ax in (ax_label, ax_plot, ax_text):
+        ax.set_xlim(0, 1)
+        ax.set_xticks([])
+        ax.tick_params(left=False, labelleft=False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        for i in range(0, n, 2):  # zebra stripes to follow a row across the columns
+            ax.axhspan(i - 0.5, i + 0.5, color="0.94", zorder=0, linewidth=0)
+    ax_plot.set_xlim(-0.03, 1.03)
+    ax_label.set_ylim(n - 0.5, -0.5)  # first row on top
+    ax_label.set_title("claim", loc="left", fontsize=9, fontweight="bold")
+    ax_plot.set_title(
+        "measured vs paper (per-row scale)", loc="center", fontsize=9, fontweight="bold"
+    )
+    ax_text.set_title("paper | measured [interval]", loc="left", fontsize=9, fontweight="bold")
+
+    card = Scorecard(fig)
+    for i, row in enumerate(rows):
+        category, colour = row["category"], CATEGORY_COLOURS[row["category"]]
+        marks = _paper_marks(row.get("paper"))
+        value, low, high = _num(row.get("value")), _num(row.get("low")), _num(row.get("high"))
+        if low is not None and high is not None and low > high:
+            low, high = high, low
+        interval = low is not None and high is not None
+        measured = value is not None or interval
+
+        ax_label.add_patch(
+            Rectangle((0.0, i - 0.28), 0.022, 0.56, facecolor=colour, edgecolor="none")
+        )
+        ax_label.text(0.035, i, _truncate(row.get("label", "")), va="center", ha="left", fontsize=8)
+        ax_text.text(
+            0.02,
+            i,
+            _row_text(row, marks, value, low, high),
+            va="center",
+            ha="left",
+            fontsize=8,
+            color="black" if measured else "0.35",
+        )
+
+        numbers = [*marks, *(x for x in (value, low, high) if x is not None)]
+        bar = None
+        if numbers:
+            lo, hi = _row_scale(numbers)
+
+            def norm(x: float, lo=lo, hi=hi) -> float:
+                return (x - lo) / (hi - lo)
+
+            ax_plot.hlines(i, 0, 1, color="0.8", linewidth=0.6, zorder=1)  # the row's axis
+            if interval:
+                left, width = norm(low), max(norm(high) - norm(low), 0.006)
+                bar = Rectangle(
+                    (left, i - 0.2), width, 0.4, facecolor=colour, edgecolor="none", zorder=2
+                )
+                ax_plot.add_patch(bar)
+            if value is not None:
+                ax_plot.plot(
+                    norm(value),
+                    i,
+                    "o",
+                    markersize=5.5,
+                    markerfacecolor="white" if not interval else "0.15",
+                    markeredgecolor=colour if not interval else "white",
+                    markeredgewidth=1.6 if not interval else 0.8,
+                    zorder=3,
+                )
+            if len(marks) == 1:
+                ax_plot.plot(
+                    norm(marks[0]),
+                    i,
+                    marker="|",
+                    markersize=15,
+                    markeredgewidth=2.4,
+                    color="black",
+                    zorder=4,
+                )
+            elif len(marks) == 2:
+                _bracket(ax_plot, norm(marks[0]), i, +1)
+                _bracket(ax_plot, norm(marks[1]), i, -1)
+        if not measured:
+            ax_plot.text(
+                0.5 if not marks else 0.98,
+                i,
+                "not measured",
+                va="center",
+                ha="center" if not marks else "right",
+                fontsize=7,
+                color="0.4",
+                style="italic",
+                zorder=5,
+            )
+        card.bars.append(bar)
+        card.categories.append(category)
+        card.colours.append(colour)
+
+    ax_legend.axis("off")
+    handles = [Patch(facecolor=c, label=name) for name, c in CATEGORY_COLOURS.items()]
+    handles += [
+        Line2D(
+            [],
+            [],
+            marker="|",
+            color="black",
+            linestyle="none",
+            markersize=12,
+            markeredgewidth=2.2,
+            label="paper value",
+        ),
+        Line2D(
+            [],
+            [],
+            marker=r"$[\;\;]$",
+            color="black",
+            linestyle="none",
+            markersize=14,
+            label="paper range",
+        ),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            color="none",
+            markerfacecolor="0.15",
+            markeredgecolor="white",
+            markersize=6,
+            label="measured",
+        ),
+    ]
+    ax_legend.legend(
+        handles=handles,
+        loc="center",
+        ncol=4,
+        fontsize=8,
+        frameon=False,
+        handlelength=1.6,
+        columnspacing=1.4,
+    )
+    ax_legend.set_title(
+        "Paper claims: measured interval (bar, coloured by verdict) vs the paper's value",
+        fontsize=10,
+        fontweight="bold",
+    )
+    fig.text(
+        0.5,
+        0.003,
+        "Bars: 95 % CI of the mean over seeds, or a 95 % prediction interval for a "
+        "single-run claim. Row scales differ; read the numbers at the right.",
+        ha="center",
+        va="bottom",
+        fontsize=7,
+        color="0.35",
+    )
+    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.15)
+    plt.close(fig)
+    return card
