@@ -4,6 +4,7 @@ router's effective parameter count, CIs and paired tests."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 
@@ -69,7 +70,8 @@ def effective_inputs(n_train: int, nominal: int, n_experts: int) -> int:
 
     The gates of one input sum to 1, so each input gives at most E - 1 independent rows of
     the Jacobian; with n >= 2 P / E inputs there are n (E - 1) >= P of them for E >= 2, so
-    the inputs, not their number, limit the rank (up to P = 128 (E / 2) at the cap of 256).
+    the number of inputs does not cap the rank below P (at the cap of 256 inputs, as long as
+    P <= 256 (E - 1)). At least 64 inputs, so that small routers see the data's spread.
     """
     wanted = max(EFFECTIVE_MIN_INPUTS, math.ceil(2 * nominal / max(n_experts, 1)))
     return min(n_train, wanted, EFFECTIVE_MAX_INPUTS)
@@ -77,15 +79,19 @@ def effective_inputs(n_train: int, nominal: int, n_experts: int) -> int:
 
 def gate_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
     """(N E, P) Jacobian of the gate probabilities model(x).gates with respect to the router's
-    trainable parameters, in the model's dtype; the model must be a copy the caller may
-    change (its gradients are not touched, but it is put in eval mode).
+    trainable parameters (flattened in model.router.parameters() order), in the model's dtype.
+    The model must be a copy the caller may change: it is put in eval mode.
 
-    One backward pass per output: the quantum router's compiled kernel supports neither
-    forward-mode nor vmap, and the outputs are few (N E <= 256 E)."""
-    params = [p for p in model.router.parameters() if p.requires_grad]
+    One forward pass, then one backward pass per output. The quantum router's compiled
+    kernel (a custom autograd.Function) supports neither vmap nor forward mode; and for
+    the other routers torch.func's first call in a process imports torch._dynamo (about a
+    second), while the N E <= 256 E backward passes take milliseconds for these routers."""
     model.eval()
+    params = [p for p in model.router.parameters() if p.requires_grad]
     with torch.enable_grad():
         gates = model(x).gates.reshape(-1)
+        if not gates.requires_grad:  # constant gates (e.g. no trainable router parameters)
+            return torch.zeros(len(gates), sum(p.numel() for p in params), dtype=gates.dtype)
         rows = []
         for k in range(len(gates)):
             grads = torch.autograd.grad(gates[k], params, retain_graph=True, allow_unused=True)
@@ -97,8 +103,6 @@ def gate_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
                     ]
                 )
             )
-    if not rows:
-        return torch.zeros(0, sum(p.numel() for p in params), dtype=x.dtype)
     return torch.stack(rows)
 
 
@@ -110,21 +114,33 @@ def effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
 
     Rank = number of singular values > EFFECTIVE_RTOL (1e-8) x the largest one, computed in
     float64 on a deep copy: the model passed in (weights, dtype, noise, mode) and the global
-    random generators (torch, NumPy, random) are left as they were.
-    Returns {"rank", "nominal" (trainable router parameters), "n_inputs", "rtol"}.
+    random generators (torch, NumPy, random) are left as they were. The copy keeps the
+    router's noise channels and readout error but not its shots: sampled frequencies have
+    no gradient, so the rank is that of the probabilities they estimate.
+    Returns {"rank", "nominal" (trainable router parameters), "n_inputs", "rtol"}; the rank
+    is None for a router whose backend gives no gradients (qiskit-aer).
     """
     nominal = sum(p.numel() for p in model.router.parameters() if p.requires_grad)
     result = {"rank": 0, "nominal": nominal, "n_inputs": len(x), "rtol": EFFECTIVE_RTOL}
+    if not getattr(model.router, "trainable", True):
+        result["rank"] = None
+        return result
     if nominal == 0 or len(x) == 0:
         return result
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         with torch.random.fork_rng(devices=[]):
             twin = copy.deepcopy(model).to(torch.float64)
+            noise = getattr(twin.router, "noise", None)
+            if getattr(noise, "shots", None) is not None:
+                twin.router.set_noise(dataclasses.replace(noise, shots=None))
             jac = gate_jacobian(twin, x.detach().to(torch.float64))
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
+    if not torch.isfinite(jac).all():  # non-finite inputs or weights: no rank to speak of
+        result["rank"] = None
+        return result
     sv = torch.linalg.svdvals(jac)
     if len(sv) and sv[0] > 0:
         result["rank"] = int((sv > EFFECTIVE_RTOL * sv[0]).sum())
@@ -193,51 +209,104 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted
 
 
-def paired_comparison(a, b, name_a: str, name_b: str, confidence: float = 0.95) -> dict:
+T_TEST = "paired t-test"
+WILCOXON_NO_VARIANCE = "Wilcoxon signed-rank (differences have no variance)"
+NO_TEST = "none (every seed gives the same accuracy)"
+# Differences spread by less than this are equal: accuracies k / n differ from one seed to
+# the next by rounding errors of ~1e-16, which must not give a t statistic of 1e15.
+NO_VARIANCE_ATOL = 1e-12
+
+
+def paired_comparison(
+    a,
+    b,
+    name_a: str,
+    name_b: str,
+    confidence: float = 0.95,
+    p_holm: float | None = None,
+    n_comparisons: int | None = None,
+) -> dict:
     """Seed-by-seed comparison of two variants' accuracies (same splits per seed).
 
-    The difference a - b is summarised by its mean, t-based CI and a paired t-test
-    (scipy.stats.ttest_rel); the Wilcoxon signed-rank p is given beside it (with n < 6 seeds
-    it cannot go below 0.0625, so it cannot reach 0.05).
+    The difference a - b is summarised by its mean and t-based CI. The primary test (`p`,
+    named in `test`) is the paired t-test (scipy.stats.ttest_rel); when the differences have
+    no variance (every seed differs by the same nonzero amount, so t is undefined) it is the
+    exact Wilcoxon signed-rank test, whose p is then 2 / 2^n for n seeds (so at least 0.0625
+    with n < 6). `t_test_p` (NaN when undefined) and `wilcoxon_p` (scipy's default method)
+    are given beside it. With every difference 0 there is nothing to test: p is NaN.
+
+    With `p_holm` (this p adjusted over a family of `n_comparisons` comparisons, see
+    compare_to_reference) the verdict is reached on, and states, the adjusted p.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     diff = a - b
     ci = mean_ci(diff, confidence)
-    if len(diff) < 2 or not np.any(diff):
-        p = float("nan")  # nothing to test
-    elif np.ptp(diff) == 0:
-        p = 0.0  # every seed differs by the same amount: the t statistic is infinite
+    t_p = wilcoxon = float("nan")
+    if len(diff) and np.any(diff):
+        try:
+            wilcoxon = float(stats.wilcoxon(a, b).pvalue)
+        except ValueError:
+            pass
+    if not len(diff) or not np.any(diff):
+        p, test = float("nan"), NO_TEST
+    elif np.ptp(diff) <= NO_VARIANCE_ATOL:
+        p, test = float(stats.wilcoxon(diff, method="exact").pvalue), WILCOXON_NO_VARIANCE
     else:
-        p = float(stats.ttest_rel(a, b).pvalue)
-    try:
-        wilcoxon = float(stats.wilcoxon(a, b).pvalue) if np.any(diff) else float("nan")
-    except ValueError:
-        wilcoxon = float("nan")
+        t_p = float(stats.ttest_rel(a, b).pvalue)
+        p, test = t_p, T_TEST
+    decisive = p if p_holm is None else p_holm
+    stated = f"{test} p = {_p(p)}"
+    if p_holm is not None:
+        stated += f", Holm-adjusted p = {_p(p_holm)} over {n_comparisons} comparisons"
     points = 100 * ci["mean"]
-    if math.isnan(p) or p >= 1 - confidence:
+    if math.isnan(decisive) or decisive >= 1 - confidence:
         verdict = (
             f"no significant difference between {name_a} and {name_b} "
-            f"({name_a} - {name_b} = {points:+.1f} points, p = {_p(p)})"
+            f"({name_a} - {name_b} = {points:+.1f} points, {stated})"
         )
     else:
         winner, loser = (name_a, name_b) if points > 0 else (name_b, name_a)
         sign = 1 if points > 0 else -1  # state the CI of winner - loser
         low, high = sorted((100 * sign * ci["ci_low"], 100 * sign * ci["ci_high"]))
-        verdict = (
-            f"{winner} beats {loser} by {abs(points):.1f} points "
-            f"(95% CI {low:.1f} to {high:.1f}, paired t-test p = {_p(p)})"
-        )
-    return {
+        if math.isnan(low):  # one seed: no CI
+            interval = ""
+        else:
+            interval = f"{100 * confidence:.0f}% CI {low:.1f} to {high:.1f}, "
+        verdict = f"{winner} beats {loser} by {abs(points):.1f} points ({interval}{stated})"
+    row = {
         "a": name_a,
         "b": name_b,
         "n_seeds": len(diff),
         "mean_diff": ci["mean"],
         "ci_low": ci["ci_low"],
         "ci_high": ci["ci_high"],
-        "t_test_p": p,
+        "p": p,
+        "test": test,
+        "t_test_p": t_p,
         "wilcoxon_p": wilcoxon,
-        "verdict": verdict,
     }
+    if p_holm is not None:
+        row["p_holm"] = p_holm
+        row["n_comparisons"] = n_comparisons
+    row["verdict"] = verdict
+    return row
+
+
+def compare_to_reference(
+    reference: str, accuracies: dict[str, list[float]], confidence: float = 0.95
+) -> list[dict]:
+    """paired_comparison of the reference with every other variant, in `accuracies` order,
+    with Holm-adjusted p-values over this family (`p_holm`, `n_comparisons`: the comparisons
+    with a defined p) and verdicts reached on them."""
+    others = [name for name in accuracies if name != reference]
+    ref = accuracies[reference]
+    plain = [paired_comparison(ref, accuracies[o], reference, o, confidence) for o in others]
+    adjusted = holm([c["p"] for c in plain])
+    k = sum(not math.isnan(c["p"]) for c in plain)
+    return [
+        paired_comparison(ref, accuracies[o], reference, o, confidence, p_holm=q, n_comparisons=k)
+        for o, q in zip(others, adjusted, strict=True)
+    ]
 
 
 def _p(p: float) -> str:

@@ -7,7 +7,7 @@ import torch
 
 from qmoe_cli.config import AblationConfig, validate_config
 from qmoe_cli.errors import ConfigError
-from qmoe_cli.metrics import paired_comparison
+from qmoe_cli.metrics import holm, paired_comparison
 from qmoe_cli.models.moe import balance_loss, top_k_gates
 from qmoe_cli.models.routers import FourierRouter, count_fourier_terms, fourier_terms
 from qmoe_cli.runs import read_csv
@@ -60,9 +60,46 @@ def test_tiny_ablation_writes_consistent_outputs(tmp_path, write_config, cli):
     for c in comparisons:
         diff = np.array(per_seed["B"]) - np.array(per_seed[c["b"]])
         assert float(c["mean_diff"]) == pytest.approx(diff.mean())
+        assert c["test"] and "Holm-adjusted p = " in c["verdict"]
+    p = [float(c["p"]) for c in comparisons]
+    assert [float(c["p_holm"]) for c in comparisons] == pytest.approx(holm(p), nan_ok=True)
     metrics = json.loads((group / "metrics.json").read_text())
     assert metrics["reference"] == "B" and len(metrics["summary"]) == 4
     assert "paired over 2 seeds" in output
+
+
+def test_summary_gives_medians_effective_ranks_and_the_plateau_share(tmp_path, write_config, cli):
+    raw = {**TINY_ABLATION, "seeds": [0, 1, 2], "plateau": 0.8}
+    group, output = run_group(cli, "ablate", write_config(raw), tmp_path)
+    metrics = json.loads((group / "metrics.json").read_text())
+    csv_rows = {r["variant"]: r for r in read_csv(group / "summary.csv")}
+    for row in metrics["summary"]:
+        per_seed = json.loads((group / "variants" / row["variant"] / "metrics.json").read_text())
+        per_seed = per_seed["per_seed"]
+        accs = [m["test_accuracy"] for m in per_seed]
+        trained = [m["effective_params"]["trained"] for m in per_seed]
+        at_init = [m["effective_params"]["init"] for m in per_seed]
+        assert min(accs) <= row["test_acc_median"] <= max(accs)
+        assert row["test_acc_median"] == pytest.approx(np.median(accs))
+        assert 0.0 <= row["test_acc_ci_low"] <= row["test_acc_ci_high"] <= 1.0
+        assert row["plateau"] == 0.8
+        assert row["share_above_plateau"] == pytest.approx(np.mean([a > 0.8 for a in accs]))
+        assert 0.0 <= row["share_above_plateau"] <= 1.0
+        assert row["router_params_effective"] == np.median(trained)
+        assert row["router_params_effective_init"] == np.median(at_init)
+        assert row["router_params_effective_min"] == min(trained)
+        assert row["router_params_effective_max"] == max(trained)
+        low, high = row["router_params_effective_min"], row["router_params_effective_max"]
+        assert 0 < low <= row["router_params_effective"] <= high <= row["router_params"]
+        assert row["eta_effective_mean"] == pytest.approx(
+            np.mean([m["eta_effective"] for m in per_seed])
+        )
+        assert row["eta_effective_mean"] >= row["eta_mean"]  # fewer parameters, same accuracy
+        assert set(row) <= set(csv_rows[row["variant"]])
+    by = {r["variant"]: r for r in metrics["summary"]}
+    assert by["A"]["router_params_effective"] == 9  # (4 - 1)(2 + 1) of 12
+    assert by["B"]["router_params_effective"] == 4  # 2 qubits x 2 layers: all 4 count
+    assert "> 0.8" in output and "eff P" in output
 
 
 def test_every_variant_sees_the_same_split(tmp_path, write_config, cli):

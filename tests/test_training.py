@@ -5,10 +5,10 @@ import torch
 from qmoe_cli.config import validate_config
 from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import TrainingError
-from qmoe_cli.experiments.train import run_seed
-from qmoe_cli.metrics import efficiency, expert_usage, mean_ci
+from qmoe_cli.experiments.train import aggregate, run_seed, summary_row
+from qmoe_cli.metrics import efficiency, evaluate, expert_usage, mean_ci
 from qmoe_cli.models import build_model, param_counts
-from qmoe_cli.training import fit, seed_everything
+from qmoe_cli.training import DTYPES, fit, seed_everything
 
 from .conftest import TINY
 
@@ -50,10 +50,83 @@ def test_same_seed_same_metrics_bit_for_bit():
         return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
     assert strip(a.fit.history) == strip(b.fit.history)
-    for key in ("test_accuracy", "test_f1_macro", "eta", "usage", "best_epoch"):
+    for key in (
+        "test_accuracy",
+        "test_f1_macro",
+        "eta",
+        "usage",
+        "best_epoch",
+        "effective_params",
+        "eta_effective",
+    ):
         assert a.metrics[key] == b.metrics[key]
     for k, v in a.model.state_dict().items():
         assert torch.equal(v, b.model.state_dict()[k])
+
+
+QUANTUM_TINY = {
+    **TINY,
+    "model": {
+        "router": {"type": "quantum", "qubits": 2, "layers": 3, "embedding": "ry"},
+        "experts": {"count": 4},
+    },
+    "train": {"epochs": 4, "batch_size": 16, "early_stopping": False},
+}
+
+
+@pytest.mark.parametrize("raw", [TINY, QUANTUM_TINY], ids=["linear", "quantum"])
+def test_effective_params_leave_training_as_it_was(raw):
+    """run_seed with the rank at init and after training gives the weights and accuracy that
+    the same steps without it give, bit for bit."""
+    cfg = validate_config(raw)
+    run = run_seed(cfg, 3)
+    splits = load_dataset(cfg.data, 3)
+    seed_everything(3)
+    model = build_model(cfg.model, splits.n_features, splits.n_classes)
+    fit(model, splits, cfg.train, 3)
+    test = evaluate(model, *splits.tensors("test", DTYPES[cfg.train.dtype]))
+    assert run.metrics["test_accuracy"] == test["accuracy"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, run.model.state_dict()[k]), k
+    assert next(run.model.parameters()).dtype == torch.float32  # the copy went to float64
+
+
+def test_per_seed_metrics_record_the_effective_parameter_count():
+    run = run_seed(validate_config(QUANTUM_TINY), 0)
+    m = run.metrics
+    # 2 qubits, 3 RY + CZ layers: 6 parameters, SO(4) has dimension 6
+    assert m["effective_params"] == {
+        "init": 6,
+        "trained": 6,
+        "nominal": 6,
+        "n_inputs": 64,  # min(train rows, max(64, ceil(2 * 6 / 4)), 256)
+        "rtol": 1e-8,
+    }
+    assert m["eta_effective"] == pytest.approx(efficiency(m["test_accuracy"], 6))
+    small = validate_config({**TINY, "data": {"n_samples": 60}})
+    lin = run_seed(small, 0).metrics["effective_params"]
+    # (E - 1)(d + 1) = 3 of the linear router's 6, over every training row (fewer than 64)
+    assert lin["init"] == lin["trained"] == 3
+    assert lin["n_inputs"] == len(load_dataset(small.data, 0).X_train) < 64
+    row = summary_row(m)
+    assert row["router_params"] == 6
+    assert row["router_params_effective_init"] == row["router_params_effective"] == 6
+    assert row["eta_effective"] == m["eta_effective"]
+    old = {k: v for k, v in m.items() if k not in ("effective_params", "eta_effective")}
+    assert summary_row(old)["router_params_effective"] is None  # runs from before
+
+
+def test_aggregate_truncates_intervals_to_each_quantity_range():
+    base = {"test_f1_macro": 0.99, "eta": 0.4, "eta_effective": 0.5, "fit_seconds": 1.0}
+    metrics = [
+        {**base, "test_accuracy": a, "test_f1_macro": a, "epochs_run": e}
+        for a, e in ((1.0, 1), (0.96, 2), (1.0, 40))
+    ]
+    agg = aggregate(metrics)
+    assert set(agg) >= {"test_accuracy", "test_f1_macro", "eta", "eta_effective", "epochs_run"}
+    assert agg["test_accuracy"]["ci_high"] == 1.0 and agg["test_f1_macro"]["ci_high"] == 1.0
+    assert agg["epochs_run"]["ci_low"] == 0.0
+    assert mean_ci([1, 2, 40])["ci_low"] < 0  # what the bound removed
 
 
 def test_nan_loss_stops_with_clear_error():

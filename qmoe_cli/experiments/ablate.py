@@ -6,6 +6,29 @@
 
 Every variant sees the same split for a given seed (the split depends on the seed only),
 so the comparison of the reference variant with each other one is paired seed by seed.
+Each variant's per-seed test accuracies are in variants/<name>/metrics.json (`per_seed`).
+
+summary.csv, one row per variant (metrics.json `summary` holds the same rows):
+    variant label router router_params total_params n_seeds
+    test_acc_mean test_acc_median test_acc_std test_acc_ci_low test_acc_ci_high
+        (95 % t-interval of the mean, truncated to [0, 1])
+    f1_mean eta_mean eta_effective_mean
+    router_params_effective_init router_params_effective router_params_effective_min
+    router_params_effective_max
+        (rank of the router's gate Jacobian, metrics.effective_params: median over seeds at
+        initialisation and at the trained weights, and the trained rank's range over seeds)
+    plateau share_above_plateau   (only with `plateau` in the config: the share of seeds
+        whose test accuracy is above it)
+    epochs_to_90_val_mean seeds_reaching_90_val epochs_run_mean fit_seconds_mean
+    gate_entropy_mean unused_experts_mean
+
+comparisons.csv, one row per variant other than the reference (metrics.compare_to_reference):
+    a b n_seeds mean_diff ci_low ci_high   (a - b in accuracy, 95 % t-interval)
+    p test           the primary test's p and its name: the paired t-test, or the exact
+                     Wilcoxon signed-rank test when the differences have no variance
+    t_test_p wilcoxon_p   both tests' p (t_test_p NaN when undefined)
+    p_holm n_comparisons  p Holm-adjusted over this ablation's comparisons, and their number
+    verdict          reached on p_holm
 """
 
 from __future__ import annotations
@@ -19,7 +42,7 @@ from rich.table import Table
 
 from qmoe_cli.config import AblationConfig, dump_config
 from qmoe_cli.experiments.train import SeedRun, run_seed, write_train_results
-from qmoe_cli.metrics import ETA_DEFINITION, mean_ci, paired_comparison
+from qmoe_cli.metrics import ACCURACY_RANGE, ETA_DEFINITION, compare_to_reference, mean_ci
 from qmoe_cli.progress import accuracy_cells, out, progress_bar
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 
@@ -50,10 +73,17 @@ def train_all(tasks: list[tuple[str, object, int]], jobs: int, label: str) -> di
     return results
 
 
-def summarize_variant(name: str, label: str, per_seed: list[dict]) -> dict:
-    acc = mean_ci([m["test_accuracy"] for m in per_seed])
+def summarize_variant(
+    name: str, label: str, per_seed: list[dict], plateau: float | None = None
+) -> dict:
+    """One summary row (columns in the module docstring) from a variant's per-seed metrics."""
+    accs = [m["test_accuracy"] for m in per_seed]
+    acc = mean_ci(accs, bounds=ACCURACY_RANGE)
     reached = [m["epochs_to_90_val"] for m in per_seed if m["epochs_to_90_val"] is not None]
-    return {
+    effective = [m.get("effective_params") or {} for m in per_seed]
+    trained = [e["trained"] for e in effective if e.get("trained") is not None]
+    at_init = [e["init"] for e in effective if e.get("init") is not None]
+    row = {
         "variant": name,
         "label": label,
         "router": per_seed[0].get("router_type", ""),
@@ -61,18 +91,45 @@ def summarize_variant(name: str, label: str, per_seed: list[dict]) -> dict:
         "total_params": per_seed[0]["params"]["total"],
         "n_seeds": len(per_seed),
         "test_acc_mean": acc["mean"],
+        "test_acc_median": float(np.median(accs)),
         "test_acc_std": acc["std"],
         "test_acc_ci_low": acc["ci_low"],
         "test_acc_ci_high": acc["ci_high"],
         "f1_mean": float(np.mean([m["test_f1_macro"] for m in per_seed])),
         "eta_mean": float(np.mean([m["eta"] for m in per_seed])),
-        "epochs_to_90_val_mean": float(np.mean(reached)) if reached else float("nan"),
-        "seeds_reaching_90_val": len(reached),
-        "epochs_run_mean": float(np.mean([m["epochs_run"] for m in per_seed])),
-        "fit_seconds_mean": float(np.mean([m["fit_seconds"] for m in per_seed])),
-        "gate_entropy_mean": float(np.mean([m["usage"]["gate_entropy"] for m in per_seed])),
-        "unused_experts_mean": float(np.mean([m["usage"]["unused_experts"] for m in per_seed])),
+        "eta_effective_mean": _mean([m.get("eta_effective") for m in per_seed]),
+        "router_params_effective_init": _median(at_init),
+        "router_params_effective": _median(trained),
+        "router_params_effective_min": min(trained) if trained else None,
+        "router_params_effective_max": max(trained) if trained else None,
     }
+    if plateau is not None:
+        row["plateau"] = plateau
+        row["share_above_plateau"] = float(np.mean([a > plateau for a in accs]))
+    row.update(
+        {
+            "epochs_to_90_val_mean": float(np.mean(reached)) if reached else float("nan"),
+            "seeds_reaching_90_val": len(reached),
+            "epochs_run_mean": float(np.mean([m["epochs_run"] for m in per_seed])),
+            "fit_seconds_mean": float(np.mean([m["fit_seconds"] for m in per_seed])),
+            "gate_entropy_mean": float(np.mean([m["usage"]["gate_entropy"] for m in per_seed])),
+            "unused_experts_mean": float(np.mean([m["usage"]["unused_experts"] for m in per_seed])),
+        }
+    )
+    return row
+
+
+def _median(values: list[int]) -> int | float | None:
+    """The median of integer counts: an int when it is one (odd count or equal middles)."""
+    if not values:
+        return None
+    m = float(np.median(values))
+    return int(m) if m.is_integer() else m
+
+
+def _mean(values: list) -> float:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 def run_ablation(cfg: AblationConfig, out_dir: str | Path, jobs: int) -> Path:
@@ -90,19 +147,13 @@ def run_ablation(cfg: AblationConfig, out_dir: str | Path, jobs: int) -> Path:
             folder.mkdir(parents=True)
             (folder / "config.yaml").write_text(dump_config(vcfg))
             per_variant[name] = write_train_results(folder, vcfg, runs[name])
-            row = summarize_variant(name, cfg.variants[name].label, per_variant[name])
+            row = summarize_variant(name, cfg.variants[name].label, per_variant[name], cfg.plateau)
             row["router"] = vcfg.model.router.type
             summary.append(row)
-        comparisons = [
-            paired_comparison(
-                [m["test_accuracy"] for m in per_variant[cfg.reference]],
-                [m["test_accuracy"] for m in per_variant[other]],
-                cfg.reference,
-                other,
-            )
-            for other in variants
-            if other != cfg.reference
-        ]
+        comparisons = compare_to_reference(
+            cfg.reference,
+            {name: [m["test_accuracy"] for m in per_variant[name]] for name in variants},
+        )
         write_csv(group.path / "summary.csv", summary)
         write_csv(group.path / "comparisons.csv", comparisons)
         write_figures(group.path, cfg, runs)
@@ -159,6 +210,17 @@ def write_figures(folder: Path, cfg: AblationConfig, runs: dict[str, list[SeedRu
     )
 
 
+def _count(value) -> str:
+    return "n/a" if value is None else f"{value:g}"
+
+
+def _effective_cell(row: dict) -> str:
+    """Median trained rank, with its range over seeds when the seeds differ."""
+    low, high = row["router_params_effective_min"], row["router_params_effective_max"]
+    spread = f" [{low}-{high}]" if low is not None and low != high else ""
+    return _count(row["router_params_effective"]) + spread
+
+
 def _title(cfg: AblationConfig, name: str) -> str:
     label = cfg.variants[name].label
     return f"{name}: {label}" if label else name
@@ -169,14 +231,20 @@ def print_ablation(
 ) -> None:
     n = len(cfg.seeds)
     table = Table(title=f"{cfg.name}: test accuracy over {n} seeds (held-out test split)")
+    plateau = cfg.plateau is not None
     for col in (
         "variant",
         "router P",
+        "eff P init",
+        "eff P",
         "total P",
         "test acc mean ± std",
+        "median",
         "95% CI",
+        *([f"> {cfg.plateau:g}"] if plateau else []),
         "F1",
         "eta",
+        "eta eff",
         "ep→90% val",
         "fit s",
         "gate H",
@@ -195,18 +263,29 @@ def print_ablation(
         table.add_row(
             _title(cfg, r["variant"]),
             str(r["router_params"]),
+            _count(r["router_params_effective_init"]),
+            _effective_cell(r),
             str(r["total_params"]),
             acc,
+            f"{r['test_acc_median']:.3f}",
             ci,
+            *([f"{r['share_above_plateau']:.0%}"] if plateau else []),
             f"{r['f1_mean']:.3f}",
             f"{r['eta_mean']:.3f}",
+            f"{r['eta_effective_mean']:.3f}",
             ep90,
             f"{r['fit_seconds_mean']:.1f}",
             f"{r['gate_entropy_mean']:.2f}",
             f"{r['unused_experts_mean']:.1f}",
         )
     out.print(table)
-    out.print(ETA_DEFINITION + "; gate H: mean gate entropy (nats)")
+    out.print(
+        ETA_DEFINITION + "; gate H: mean gate entropy (nats)\n"
+        "eff P: rank of the router's gate Jacobian (relative tolerance 1e-8), median over "
+        "seeds (the trained rank's range over seeds in brackets when they differ), at "
+        "initialisation and trained; eta eff: eta with P = trained rank"
+        + (f"\n> {cfg.plateau:g}: share of seeds with test accuracy above it" if plateau else "")
+    )
     for c in comparisons:
         out.print(f"paired over {c['n_seeds']} seeds: {c['verdict']}")
     out.print(f"figures: {path}/decision_boundaries.png, routing_maps.png, training_curves.png")

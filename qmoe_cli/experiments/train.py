@@ -3,6 +3,12 @@
 <run>/config.yaml  env.json  metrics.json  summary.csv
 <run>/decision_boundary.png  routing.png       (2-D data; the first seed's model)
 <run>/seed-<s>/metrics.json  history.csv  model.pt
+
+Per seed, besides accuracy and eta: `effective_params` = {init, trained, nominal, n_inputs,
+rtol}, the numerical rank of the router's gate Jacobian at initialisation and at the trained
+weights (metrics.effective_params), and `eta_effective` = test accuracy / ln(1 + trained
+rank). summary.csv gives them as router_params_effective_init, router_params_effective and
+eta_effective.
 """
 
 from __future__ import annotations
@@ -15,13 +21,30 @@ from rich.table import Table
 
 from qmoe_cli.config import ExperimentConfig, dump_config
 from qmoe_cli.data import Splits, load_dataset
-from qmoe_cli.metrics import ETA_DEFINITION, efficiency, evaluate, mean_ci
+from qmoe_cli.metrics import (
+    ACCURACY_RANGE,
+    COUNT_RANGE,
+    ETA_DEFINITION,
+    effective_inputs,
+    effective_params,
+    efficiency,
+    evaluate,
+    mean_ci,
+)
 from qmoe_cli.models import MixtureOfExperts, build_model, param_counts
 from qmoe_cli.progress import out, progress_bar
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 from qmoe_cli.training import DTYPES, FitResult, fit, seed_everything
 
-SUMMARY_METRICS = ("test_accuracy", "test_f1_macro", "eta", "epochs_run", "fit_seconds")
+# aggregated over seeds, each with the range its confidence interval is truncated to
+SUMMARY_METRICS = {
+    "test_accuracy": ACCURACY_RANGE,
+    "test_f1_macro": ACCURACY_RANGE,
+    "eta": COUNT_RANGE,
+    "eta_effective": COUNT_RANGE,
+    "epochs_run": COUNT_RANGE,
+    "fit_seconds": COUNT_RANGE,
+}
 
 
 @dataclass
@@ -38,9 +61,12 @@ def run_seed(cfg: ExperimentConfig, seed: int, on_epoch=None) -> SeedRun:
     splits = load_dataset(cfg.data, seed)
     seed_everything(seed)
     model = build_model(cfg.model, splits.n_features, splits.n_classes)
+    x_rank = rank_inputs(model, splits)
+    at_init = effective_params(model, x_rank)  # on a copy: training is as without it
     result = fit(model, splits, cfg.train, seed, on_epoch)
     test = evaluate(model, *splits.tensors("test", DTYPES[cfg.train.dtype]))
     params = param_counts(model)
+    trained = effective_params(model, x_rank)
     best = result.history[result.best_epoch - 1]
     metrics = {
         "seed": seed,
@@ -49,6 +75,18 @@ def run_seed(cfg: ExperimentConfig, seed: int, on_epoch=None) -> SeedRun:
         "val_accuracy": best["val_acc"],
         "params": params,
         "eta": efficiency(test["accuracy"], params["router"]),
+        "effective_params": {
+            "init": at_init["rank"],
+            "trained": trained["rank"],
+            "nominal": trained["nominal"],
+            "n_inputs": trained["n_inputs"],
+            "rtol": trained["rtol"],
+        },
+        "eta_effective": (
+            float("nan")
+            if trained["rank"] is None
+            else efficiency(test["accuracy"], trained["rank"])
+        ),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
@@ -60,17 +98,28 @@ def run_seed(cfg: ExperimentConfig, seed: int, on_epoch=None) -> SeedRun:
     return SeedRun(seed, metrics, result, model, splits)
 
 
+def rank_inputs(model: MixtureOfExperts, splits: Splits) -> torch.Tensor:
+    """The training inputs the effective parameter count uses (metrics.effective_inputs)."""
+    n = effective_inputs(len(splits.X_train), param_counts(model)["router"], model.experts.count)
+    return torch.as_tensor(splits.X_train[:n], dtype=torch.float64)
+
+
 def summary_row(m: dict) -> dict:
-    """One flat CSV row of a seed's metrics."""
+    """One flat CSV row of a seed's metrics (runs written before the effective parameter
+    count have None in its columns)."""
+    effective = m.get("effective_params") or {}
     return {
         "seed": m["seed"],
         "test_accuracy": m["test_accuracy"],
         "test_f1_macro": m["test_f1_macro"],
         "val_accuracy": m["val_accuracy"],
         "router_params": m["params"]["router"],
+        "router_params_effective_init": effective.get("init"),
+        "router_params_effective": effective.get("trained"),
         "expert_params": m["params"]["experts"],
         "total_params": m["params"]["total"],
         "eta": m["eta"],
+        "eta_effective": m.get("eta_effective"),
         "epochs_run": m["epochs_run"],
         "best_epoch": m["best_epoch"],
         "epochs_to_90_val": m["epochs_to_90_val"],
@@ -88,7 +137,16 @@ def write_seed(folder: Path, run: SeedRun) -> None:
 
 
 def aggregate(metrics: list[dict]) -> dict:
-    return {k: mean_ci([m[k] for m in metrics]) for k in SUMMARY_METRICS}
+    """Mean, std and 95 % CI over seeds of each SUMMARY_METRICS key, the CI truncated to the
+    quantity's range (accuracies to [0, 1], counts and eta to [0, inf))."""
+    return {
+        k: mean_ci([_number(m.get(k)) for m in metrics], bounds=bounds)
+        for k, bounds in SUMMARY_METRICS.items()
+    }
+
+
+def _number(v) -> float:
+    return float("nan") if v is None else float(v)
 
 
 def write_figures(folder: Path, run: SeedRun, title: str) -> None:
@@ -158,7 +216,8 @@ def print_train_table(cfg: ExperimentConfig, per_seed: list[dict], path: Path) -
         title=f"{cfg.name}: {cfg.model.router.type} router, "
         f"{cfg.model.experts.count} linear experts, {cfg.data.name} (test split)"
     )
-    for col in ("seed", "test acc", "F1", "router P", "total P", "eta", "epochs", "seconds"):
+    columns = ("seed", "test acc", "F1", "router P", "eff P", "total P", "eta", "epochs", "seconds")
+    for col in columns:
         table.add_column(col, justify="right")
     for m in per_seed:
         table.add_row(
@@ -166,6 +225,7 @@ def print_train_table(cfg: ExperimentConfig, per_seed: list[dict], path: Path) -
             f"{m['test_accuracy']:.4f}",
             f"{m['test_f1_macro']:.4f}",
             str(m["params"]["router"]),
+            _rank((m.get("effective_params") or {}).get("trained")),
             str(m["params"]["total"]),
             f"{m['eta']:.4f}",
             str(m["epochs_run"]),
@@ -179,13 +239,21 @@ def print_train_table(cfg: ExperimentConfig, per_seed: list[dict], path: Path) -
             *(_pm(agg[k]) for k in ("test_accuracy", "test_f1_macro")),
             "",
             "",
+            "",
             _pm(agg["eta"]),
             f"{agg['epochs_run']['mean']:.1f}",
             f"{agg['fit_seconds']['mean']:.2f}",
         )
     out.print(table)
-    out.print(f"{ETA_DEFINITION}")
+    out.print(
+        f"{ETA_DEFINITION}; eff P: rank of the router's gate Jacobian at the trained weights "
+        "(numerical, relative tolerance 1e-8)"
+    )
     out.print(f"run folder: {path}")
+
+
+def _rank(rank: int | None) -> str:
+    return "n/a" if rank is None else str(rank)
 
 
 def _pm(stat: dict) -> str:
