@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from qmoe_cli.errors import RunFolderError
-from qmoe_cli.report import claims, render, tables
+from qmoe_cli.report import claims, plots, render, tables
 from qmoe_cli.report.inputs import SWEEP, Run, load_runs
 from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
 
@@ -48,8 +48,9 @@ def build_report(run_dirs: list[Path], out: Path | None = None) -> tuple[Path, P
             report.path / "metrics.json",
             {
                 **inputs,
-                "verdicts": {v: sum(f.verdict == v for f in findings) for v in claims.VERDICTS},
-                "claims": [f.as_dict() for f in findings],
+                "verdicts": claims.counts(claims.verdicts(findings)),
+                "claims": [v.as_dict() for v in claims.verdicts(findings)],
+                "measurements": [f.as_dict() for f in findings],
             },
         )
     return report.path / "report.md", report.path / "report.html"
@@ -71,18 +72,31 @@ def write_report(folder: Path, runs: list[Run], env: dict | None) -> list[claims
         return render.Figure(dest, f"figures/{dest.name}", caption)
 
     findings = claims.evaluate(claims.Evidence.gather(runs))
-    blocks = assemble(runs, findings, figure, env)
+    figures_dir.mkdir(exist_ok=True)
+    scorecard = figures_dir / "scorecard.png"
+    plots.scorecard(scorecard, tables.scorecard_rows(findings))
+    card = render.Figure(
+        scorecard,
+        f"figures/{scorecard.name}",
+        "Scorecard: one row per claim; the bar is the measured interval (for single-run "
+        "claims the 95 % prediction interval for one run), the black mark the paper's value, "
+        "the colour the verdict",
+    )
+    blocks = assemble(runs, findings, figure, env, card)
     _write_atomic(folder / "report.md", render.to_markdown(blocks))
     _write_atomic(folder / "report.html", render.to_html(blocks, TITLE))
+    verdicts = claims.verdicts(findings)
     payload = {
         "runs": {r.label: str(r.path) for r in runs},
+        "counts": claims.counts(verdicts),
+        "verdicts": [v.as_dict() for v in verdicts],
         "claims": [f.as_dict() for f in findings],
     }
     _write_atomic(folder / "claims.json", json.dumps(payload, indent=2) + "\n")
     return findings
 
 
-def assemble(runs, findings, figure, env) -> list[render.Block]:
+def assemble(runs, findings, figure, env, scorecard=None) -> list[render.Block]:
     B = render
     by_kind = {k: [r for r in runs if r.kind == k] for k in ("ablate", "noise-sweep", "train")}
     efficiency = [r for r in runs if r.kind == "efficiency"]
@@ -90,11 +104,11 @@ def assemble(runs, findings, figure, env) -> list[render.Block]:
         B.Heading(1, TITLE),
         B.Para(
             "Every number below is read from the run folders listed here, measured on a "
-            "held-out test split over several seeds (mean, sample standard deviation and a "
-            "95 % t-interval). The paper's values are shown beside them as printed."
+            "held-out test split over several seeds. The paper's values are shown beside them "
+            "as printed; the verdict rules and interval methods are stated below."
         ),
+        *tables.claims_section(findings, scorecard),
         tables.runs_table(runs),
-        *tables.claims_section(findings),
         B.Heading(2, "Table I: Two Moons ablation (Models A, B, C)"),
     ]
     moons = [r for r in by_kind["ablate"] if r.dataset == "two_moons"]

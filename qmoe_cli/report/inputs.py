@@ -426,6 +426,27 @@ class ModelResult:
     epochs_to_90: list[int | None] | None = None  # per seed (validation accuracy)
     epoch_budget: int | None = None
     extra: dict = field(default_factory=dict)
+    per_seed_acc: list[float] | None = None  # test accuracy per seed, in seed order
+    effective_params: float | None = None  # median Jacobian rank at the trained point
+    early_stopping: bool | None = None
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.per_seed_acc) if self.per_seed_acc else (self.acc.n or 0)
+
+    @property
+    def per_seed_eta(self) -> list[float] | None:
+        if not self.per_seed_acc or not self.router_params:
+            return None
+        return [a / math.log1p(self.router_params) for a in self.per_seed_acc]
+
+    @property
+    def setup(self) -> str:
+        """How it was trained, as far as a verdict may depend on it."""
+        budget = f"{self.epoch_budget} epochs" if self.epoch_budget else "? epochs"
+        if self.early_stopping is None:
+            return budget
+        return budget + (", early stopping" if self.early_stopping else ", no early stopping")
 
     @property
     def eta(self) -> Stat:
@@ -446,30 +467,23 @@ def model_results(run: Run) -> list[ModelResult]:
     if run.kind == "ablate":
         return [_variant(run, row) for row in run.metrics.get("summary") or []]
     if run.kind == "train":
-        return [_train_model(run, run.metrics, None, run.epoch_budget)]
+        train = (run.config or {}).get("train")
+        stopping = train.get("early_stopping") if isinstance(train, dict) else None
+        return [_train_model(run, run.metrics, None, run.epoch_budget, stopping)]
     if run.kind == "efficiency":
-        return [
-            ModelResult(
-                run,
-                p.get("variant"),
-                p.get("variant") or "",
-                p.get("router", "?"),
-                _int(p.get("router_params")),
-                _int(p.get("total_params")),
-                Stat.from_row(p, "test_acc", _int(p.get("n_seeds"))),
-            )
-            for p in run.metrics.get("points") or []
-            if isinstance(p, dict)
-        ]
+        return [_variant(run, p) for p in run.metrics.get("points") or [] if isinstance(p, dict)]
     return []
 
 
 def _variant(run: Run, row: dict) -> ModelResult:
+    """An ablation variant (a summary row) or an efficiency point, with its per-seed
+    numbers from variants/<name>/."""
     name = row.get("variant")
     sub = run.read(f"variants/{name}/metrics.json") or {}
     cfg = run.read_config(f"variants/{name}/config.yaml") or {}
-    budget = (cfg.get("train") or {}).get("epochs") if isinstance(cfg, dict) else None
-    per_seed = sub.get("per_seed") if isinstance(sub.get("per_seed"), list) else None
+    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    budget = train.get("epochs")
+    per_seed = _per_seed(sub)
     return ModelResult(
         run,
         name,
@@ -481,12 +495,17 @@ def _variant(run: Run, row: dict) -> ModelResult:
         [m.get("epochs_to_90_val") for m in per_seed] if per_seed else None,
         budget if budget is not None else run.epoch_budget,
         {"row": row},
+        _accuracies(per_seed),
+        _median_effective(per_seed),
+        train.get("early_stopping") if isinstance(train.get("early_stopping"), bool) else None,
     )
 
 
-def _train_model(run: Run, m: dict, variant: str | None, budget: int | None) -> ModelResult:
+def _train_model(
+    run: Run, m: dict, variant: str | None, budget: int | None, stopping: bool | None = None
+) -> ModelResult:
     params = m.get("params") or {}
-    per_seed = m.get("per_seed") if isinstance(m.get("per_seed"), list) else None
+    per_seed = _per_seed(m)
     return ModelResult(
         run,
         variant,
@@ -497,7 +516,39 @@ def _train_model(run: Run, m: dict, variant: str | None, budget: int | None) -> 
         Stat.from_ci((m.get("aggregate") or {}).get("test_accuracy")),
         [s.get("epochs_to_90_val") for s in per_seed] if per_seed else None,
         budget,
+        per_seed_acc=_accuracies(per_seed),
+        effective_params=_median_effective(per_seed),
+        early_stopping=stopping,
     )
+
+
+def _per_seed(metrics: dict) -> list[dict] | None:
+    rows = metrics.get("per_seed")
+    if not isinstance(rows, list):
+        return None
+    return [r for r in rows if isinstance(r, dict)] or None
+
+
+def _accuracies(per_seed: list[dict] | None) -> list[float] | None:
+    if not per_seed:
+        return None
+    values = [_num(m.get("test_accuracy")) for m in per_seed]
+    return values if all(math.isfinite(v) for v in values) else None
+
+
+def _median_effective(per_seed: list[dict] | None) -> float | None:
+    """Median over seeds of the router's Jacobian rank at the trained point."""
+    ranks = [
+        _num((m.get("effective_params") or {}).get("trained"))
+        for m in per_seed or []
+        if isinstance(m.get("effective_params"), dict)
+    ]
+    ranks = [r for r in ranks if math.isfinite(r)]
+    if not ranks:
+        return None
+    ranks.sort()
+    mid = len(ranks) // 2
+    return ranks[mid] if len(ranks) % 2 else (ranks[mid - 1] + ranks[mid]) / 2
 
 
 # --- noise sweeps -------------------------------------------------------------------------
@@ -514,9 +565,24 @@ class NoiseSweep:
     baselines: dict[str, ModelResult]  # name -> the classical baseline's train-format result
     best_baseline: str | None
     breakdown: dict | None
+    per_level: dict[float, list[float]] = field(default_factory=dict)  # quantum, per seed
 
     def row_at(self, level: float) -> dict | None:
         return next((r for r in self.rows if math.isclose(_num(r.get("level")), level)), None)
+
+    def seeds_at(self, level: float) -> list[float] | None:
+        """The quantum router's test accuracy per seed at this level."""
+        return next((v for k, v in self.per_level.items() if math.isclose(k, level)), None)
+
+    @property
+    def epoch_budget(self) -> int | None:
+        return self.run.epoch_budget
+
+    @property
+    def early_stopping(self) -> bool | None:
+        train = (self.run.config or {}).get("train")
+        value = train.get("early_stopping") if isinstance(train, dict) else None
+        return value if isinstance(value, bool) else None
 
     @property
     def classical(self) -> ModelResult | None:
@@ -537,12 +603,14 @@ def noise_sweep(run: Run) -> NoiseSweep:
     levels = m.get("levels") or [_num(r.get("level")) for r in rows]
     names = [k[: -len("_mean")] for k in (rows[0] if rows else {}) if k.endswith("_mean")]
     baselines = {}
+    train = (run.config or {}).get("train")
+    stopping = train.get("early_stopping") if isinstance(train, dict) else None
     for name in names:
         if name == "quantum":
             continue
         sub = run.read(f"baselines/{name}/metrics.json")
         if sub is not None:
-            result = _train_model(run, sub, name, None)
+            result = _train_model(run, sub, name, run.epoch_budget, stopping)
         else:  # only the mean is in the table
             result = ModelResult(
                 run, name, name, "?", None, None, Stat(_num(rows[0][f"{name}_mean"]))
@@ -558,4 +626,20 @@ def noise_sweep(run: Run) -> NoiseSweep:
         baselines,
         m.get("best_baseline"),
         m.get("breakdown") if isinstance(m.get("breakdown"), dict) else None,
+        _per_level(m),
     )
+
+
+def _per_level(m: dict) -> dict[float, list[float]]:
+    """metrics.json `per_seed.quantum`: {"<level>": [accuracy per seed]} as floats."""
+    quantum = (
+        (m.get("per_seed") or {}).get("quantum") if isinstance(m.get("per_seed"), dict) else None
+    )
+    out = {}
+    for key, values in (quantum or {}).items():
+        level = _num(key)
+        if math.isfinite(level) and isinstance(values, list):
+            accs = [_num(v) for v in values]
+            if accs and all(math.isfinite(a) for a in accs):
+                out[level] = accs
+    return out

@@ -88,8 +88,11 @@ caption { text-align: left; font-weight: 600; padding: .3em 0; }
 th, td { border: 1px solid #ccc; padding: .25em .5em; vertical-align: top; text-align: left; }
 th { background: #f3f3f3; }
 tr:nth-child(even) td { background: #fafafa; }
-td.consistent { background: #dff3df !important; }
-td.not-consistent { background: #f8dcdc !important; }
+td.reproduced { background: #d5ecdf !important; }
+td.not-reproduced { background: #f6dccb !important; }
+td.inconsistent-within-the-paper { background: #fbeec2 !important; }
+td.setup-dependent { background: #d6e6f4 !important; }
+td.not-measured { background: #e8e8e8 !important; }
 td.not-measured { background: #eeeeee !important; color: #555; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
@@ -145,7 +148,9 @@ def _html_table(t: Table) -> str:
     for row in t.rows:
         cells = []
         for i, cell in enumerate(row):
-            cls = f' class="{e(str(cell).replace(" ", "-"))}"' if i in t.classed and cell else ""
+            # the class is the cell's value up to any parenthesised note
+            key = str(cell).split(" (")[0].replace(" ", "-")
+            cls = f' class="{e(key)}"' if i in t.classed and cell else ""
             cells.append(f"<td{cls}>{e(str(cell))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

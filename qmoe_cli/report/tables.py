@@ -10,15 +10,17 @@ from collections.abc import Callable
 
 from qmoe_cli.report import fmt
 from qmoe_cli.report.claims import (
+    CATEGORIES,
     CLAIMS,
     PAPER_CLASSICAL,
     PAPER_MODEL_NAMES,
     PAPER_TABLE_I,
     PAPER_TABLE_II,
-    VERDICTS,
     Finding,
     implied_base,
 )
+from qmoe_cli.report.claims import counts as count_categories
+from qmoe_cli.report.claims import verdicts as claim_verdicts
 from qmoe_cli.report.inputs import (
     Run,
     Stat,
@@ -62,50 +64,126 @@ def _seeds(seeds: list) -> str:
 # --- claims ---------------------------------------------------------------------------------
 
 
-def claims_section(findings: list[Finding]) -> list[Block]:
-    counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
+CATEGORY_TEXT = (
+    "reproduced = the paper's value is what our runs predict (single-run numbers: inside the "
+    "95 % prediction interval for one run, widened by the paper's rounding; comparisons: the "
+    "paired test agrees); not reproduced = it is not, signed (the paper overstates or "
+    "understates); inconsistent within the paper = the paper's own numbers contradict it; "
+    "setup-dependent = the verdict changes with a choice the paper leaves open (qubit layout "
+    "at 24 parameters, MLP layout, noise-aware training, early stopping), each way shown; "
+    "not measured = no given run measures it, or with less than the paper's budget (fewer "
+    "than 5 seeds, fewer than 100 epochs)."
+)
+METHODS_TEXT = (
+    "Methods. Single-run claims: 95 % prediction interval for one run, mean +- t(0.975, n-1) "
+    "s sqrt(1 + 1/n) over seeds, truncated to the quantity's range. Means: t-interval "
+    "truncated to the range (accuracy within [0, 1], epochs and eta >= 0). Comparisons: "
+    "paired t-test over seeds on the same splits (exact Wilcoxon signed-rank p when the "
+    "differences have no variance), Holm-adjusted over every comparative test on one "
+    "ablation. Breakdown point: the crossing of the mean curve with the baseline; its "
+    "interval a percentile bootstrap over seeds, seeds that never cross counted as censored "
+    "beyond the last level. Effective parameters: the rank of the Jacobian of the gate "
+    "probabilities w.r.t. the router's parameters over training inputs (singular values "
+    "above 1e-8 of the largest), median over seeds. Each per-seed measurement is counted "
+    "once: a row that repeats numbers counted for an earlier claim is shown, not counted."
+)
+
+
+def claims_section(findings: list[Finding], scorecard: Figure | None = None) -> list[Block]:
+    by_claim = claim_verdicts(findings)
+    tally = count_categories(by_claim)
+    counted = sum(tally.values())
+    summary = Table(
+        ["id", "claim", "paper", "verdict", "why"],
+        [
+            [
+                v.claim.id,
+                v.claim.text,
+                v.claim.paper_text,
+                v.category if v.counted else f"{v.category} (counted under another claim)",
+                v.reason,
+            ]
+            for v in by_claim
+        ],
+        "One verdict per claim",
+        classed={3},
+    )
     rows = [
         [
             f.claim.id,
-            f.claim.text,
             f.claim.paper_text,
             f.measured or "—",
             f.source or "—",
-            f.verdict,
+            f.category + ("" if f.counted else " (not counted again)"),
             f.reason,
         ]
         for f in findings
     ]
-    table = Table(
-        ["id", "claim", "paper", "measured (95 % CI)", "measured by", "verdict", "reason"],
+    detail = Table(
+        ["id", "paper", "measured", "measured by", "verdict", "reason"],
         rows,
-        "Claims table: the paper's numbers beside the measured ones",
-        classed={5},
+        "Every measurement of every claim",
+        classed={4},
     )
-    return [
+    blocks: list[Block] = [
+        Heading(2, "Verdicts"),
+        Para(
+            f"{len(CLAIMS)} claims of the paper, {counted} counted: "
+            + ", ".join(f"{tally[c]} {c}" for c in CATEGORIES)
+            + f" ({len(CLAIMS) - counted} repeat numbers counted under another claim)."
+        ),
+    ]
+    if scorecard is not None:
+        blocks.append(scorecard)
+    blocks += [
+        Para(CATEGORY_TEXT),
+        summary,
         Heading(2, "Paper claims vs measured"),
-        Para(
-            "Verdicts: consistent = the paper's value lies inside the measured 95 % confidence "
-            "interval (t-interval over seeds; for the ordering claim, the measured ordering "
-            "agrees and is significant); not consistent = it does not (the reason says how); "
-            "not measured = no given run measures it (the reason says which run is missing). "
-            "Every accuracy is on a held-out test split. A claim measured by several runs has "
-            "one row per run."
-        ),
-        Para(
-            f"{len(findings)} rows for {len(CLAIMS)} claims: "
-            + ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
-            + "."
-        ),
-        table,
+        Para(METHODS_TEXT),
+        detail,
         Para(eta_note()),
     ]
+    return blocks
+
+
+def scorecard_rows(findings: list[Finding]) -> list[dict]:
+    """One row per claim for plots.scorecard: the paper's mark, the measured interval."""
+    rows = []
+    for v in claim_verdicts(findings):
+        f = v.primary
+        unit = _scorecard_unit(v.claim, f)
+        rows.append(
+            {
+                "label": f"{v.claim.id}: {v.claim.text}",
+                "unit": unit,
+                "paper": _scorecard_paper(v.claim, unit),
+                "value": f.value if f else None,
+                "low": f.low if f else None,
+                "high": f.high if f else None,
+                "category": v.category,
+            }
+        )
+    return rows
+
+
+def _scorecard_unit(claim, f) -> str:
+    # paired differences of accuracies are drawn in percentage points
+    paired = f is not None and f.interval.startswith("95 % CI of the paired difference")
+    if paired and (claim.unit == "accuracy" or "points" in f.interval):
+        return "points"
+    return claim.unit
+
+
+def _scorecard_paper(claim, unit: str):
+    if unit == "points":  # the paper's difference, if it states one in accuracy
+        return 100 * claim.paper if claim.unit == "accuracy" else None
+    return claim.paper
 
 
 def claims_definitions() -> Table:
-    rows = [[c.id, c.where, c.paper_text, c.run_kind, c.how] for c in CLAIMS]
+    rows = [[c.id, c.where, c.paper_text, c.run_kind, c.rule] for c in CLAIMS]
     return Table(
-        ["id", "in the paper", "paper", "measured from", "how"],
+        ["id", "in the paper", "paper", "measured from", "rule"],
         rows,
         "How each claim is measured",
     )
@@ -126,13 +204,19 @@ def ablation_section(run: Run, figure: FigureFn) -> list[Block]:
         "variant",
         "router",
         "accuracy mean ± std",
+        "median",
         "95 % CI",
         "router P",
+        "effective P (init → trained)",
         "total P",
         "eta (formula)",
         "eta 95 % CI",
+        "eta on effective P",
         "epochs to 90 % val (seeds)",
     ]
+    plateau = run.metrics.get("plateau") or (run.config or {}).get("plateau")
+    if fmt.finite(plateau):
+        headers.append(f"seeds above {fmt.pct(plateau, 1)}")
     if on_moons:
         headers += ["paper model", "paper accuracy", "paper P", "paper eta (printed)"]
         headers += ["paper eta (formula)"]
@@ -145,17 +229,24 @@ def ablation_section(run: Run, figure: FigureFn) -> list[Block]:
             if not reached
             else f"{fmt.num(row.get('epochs_to_90_val_mean'), 1)} ({reached}/{n})"
         )
+        eff_init, eff = row.get("router_params_effective_init"), row.get("router_params_effective")
         cells = [
             f"{m.variant}: {m.label}" if m.label else str(m.variant),
             m.router,
             fmt.mean_std(m.acc),
+            fmt.pct(row.get("test_acc_median")),
             fmt.ci(m.acc),
             str(m.router_params),
+            f"{fmt.num(eff_init, 0)} → {fmt.num(eff, 0)}" if fmt.finite(eff) else fmt.NA,
             str(m.total_params),
             fmt.num(m.eta.mean),
             fmt.ci(m.eta, "eta"),
+            fmt.num(row.get("eta_effective_mean")),
             ep90,
         ]
+        if fmt.finite(plateau):
+            share = row.get("share_above_plateau")
+            cells.append(f"{fmt.num(100 * share, 0)} %" if fmt.finite(share) else fmt.NA)
         if on_moons:
             paper = next(((k, v) for k, v in PAPER_TABLE_I.items() if v[0] == m.router), None)
             if paper is None:
@@ -183,7 +274,12 @@ def ablation_section(run: Run, figure: FigureFn) -> list[Block]:
     ]
     comparisons = [c.get("verdict") for c in run.metrics.get("comparisons") or [] if c]
     if comparisons:
-        blocks.append(Para(f"Paired comparisons (same splits per seed, {n} seeds):"))
+        blocks.append(
+            Para(
+                f"Paired comparisons of the reference with every other variant (same splits "
+                f"per seed, {n} seeds, Holm-adjusted over the {len(comparisons)} comparisons):"
+            )
+        )
         blocks.append(Bullets([str(c) for c in comparisons]))
     for name, caption in (
         ("decision_boundaries.png", "Decision boundaries on the test points (first seed)"),
@@ -269,16 +365,18 @@ def _breakdown_text(sweep) -> str:
         return "Breakdown point: not computed (the sweep has no classical baseline)."
     head = f"Breakdown point (quantum falls to the best baseline, {sweep.best_baseline}): "
     eps = b.get("eps")
-    if eps is None:
-        return head + "never within the range of levels."
-    if sweep.levels and eps == min(sweep.levels):
-        return head + f"at eps = {fmt.eps(eps)}: the quantum router is not ahead even there."
-    text = f"eps = {fmt.num(eps, 4)}"
-    ci = b.get("ci")
-    if isinstance(ci, dict):
-        text += f" (95 % CI over seeds {fmt.ci(Stat.from_ci(ci), 'eps')})"
-    if b.get("seeds_without_breakdown"):
-        text += f"; {b['seeds_without_breakdown']} seeds never fall to the baseline"
+    top = max(sweep.levels) if sweep.levels else math.nan
+    text = f"eps = {fmt.num(eps, 4)}" if fmt.finite(eps) else f"never up to {fmt.eps(top)}"
+    interval = b.get("interval")
+    if isinstance(interval, dict):
+        low = ("<= " if interval.get("low_censored") else "") + fmt.num(interval.get("low"), 4)
+        high = (">= " if interval.get("high_censored") else "") + fmt.num(interval.get("high"), 4)
+        text += f", 95 % bootstrap interval over seeds [{low}, {high}]"
+    n = len(b.get("per_seed") or [])
+    text += (
+        f"; {b.get('seeds_never', 0)} of {n} seeds never fall to the baseline within the "
+        f"levels, {b.get('seeds_at_first_level', 0)} are at or below it at the first level"
+    )
     return head + text + ". The paper: ~0.025."
 
 
