@@ -938,6 +938,7 @@ def _eta_pairs(run: Run, models: list[ModelResult]) -> list[tuple[ModelResult, M
         q, c = entry.get("quantum"), entry.get("mlp")
         if q and c and q.get("variant") in by_variant and c.get("variant") in by_variant:
             return [(by_variant[q["variant"]], by_variant[c["variant"]])]
+
     def key(m: ModelResult) -> tuple:  # selected on validation, like the efficiency run
         val = (m.extra.get("row") or {}).get("val_acc_mean")
         return (val if fmt.finite(val) else -1, -m.router_params)
