@@ -321,7 +321,7 @@ def test_report_reads_an_efficiency_run_with_points(built, tmp_path):
     assert "P = 8 vs 128" in claims["eta.ratio"]["measured"]
     md = (out / "report.md").read_text()
     assert "### Parameter efficiency on mnist (R1)" in md
-    assert "| q32 | quantum | 32 | 50 |" in md and "| m128 (P = 128) |" in md
+    assert "| q32 | quantum | 32 | n/a | 50 |" in md and "| m128 (P = 128) |" in md
     assert "figures/R1-accuracy_vs_params.png" in md
 
 

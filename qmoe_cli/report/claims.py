@@ -318,8 +318,9 @@ def count_once(findings: list[Finding]) -> None:
                 f" [the same per-seed numbers as {', '.join(sorted(first))}: shown, counted there]"
             )
             continue
+        where = f"{f.claim.id} ({f.source.split(' ')[0]})" if f.source else f.claim.id
         for v in f.numbers:
-            seen.setdefault(v, f.claim.id)
+            seen.setdefault(v, where)
 
 
 def verdicts(findings: list[Finding]) -> list[ClaimVerdict]:
@@ -693,7 +694,7 @@ def _judge_test(t: _Test, n_tests: int) -> Finding:
     significant = fmt.finite(p) and p < ALPHA
     k = 3 if unit == "eta" else 1
     text = (
-        f"{t.label}: {scale * mean:+.{k}f} {what} (95 % CI [{scale * low:+.{k}f}, "
+        f"{scale * mean:+.{k}f} {what} (95 % CI [{scale * low:+.{k}f}, "
         f"{scale * high:+.{k}f}], Holm-adjusted p = {_fmt_p(p)} over {n_tests} tests, "
         f"n = {d['n_seeds']})"
     ).replace("  ", " ")
@@ -1024,7 +1025,12 @@ def noise_advantage(claim: Claim, ev: Evidence) -> list[Finding]:
             f"quantum - {base.variant} at eps = {level:g}: {100 * d['mean_diff']:+.1f} points "
             f"(95 % CI [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}], p = {_fmt_p(p)})"
         )
-        why = "significantly above the baseline" if ok else "the paper overstates: not above"
+        if ok:
+            why = "significantly above the baseline"
+        elif fmt.finite(p) and p < ALPHA:
+            why = "the paper overstates: the quantum router is significantly below the baseline"
+        else:
+            why = "the paper overstates: no significant advantage over the baseline"
         return Finding(
             claim,
             sweep.source,
