@@ -398,7 +398,8 @@ def judge_single(
         return Finding(claim, source, measured, NOT_MEASURED, problem, mean)
     low, high = prediction_interval(values, bounds=RANGES[claim.unit])
     paper, r = float(claim.paper), claim.rounding
-    shown = f"the paper's {claim.paper_text}" + (f" (+- {fmt.value(r, claim.unit)})" if r else "")
+    half = f"{100 * r:g} %" if claim.unit == "accuracy" else f"{r:g}"
+    shown = f"the paper's {claim.paper_text}" + (f" (+- {half})" if r else "")
     interval = f"[{fmt.value(low, claim.unit)}, {fmt.value(high, claim.unit)}]"
     if one_sided:
         ok = low <= paper + r
