@@ -203,7 +203,7 @@ def write_figures(folder: Path, cfg: AblationConfig, runs: dict[str, list[SeedRu
         [
             (
                 plots.plot_routing,
-                (g, r.splits, r.model.experts.count, f"{_title(cfg, n)}: dominant expert"),
+                (g, r.splits, r.model.experts.count, f"{_title(cfg, n)}\ndominant expert"),
             )
             for n, r, g in panels
         ],
