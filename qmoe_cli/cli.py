@@ -277,12 +277,21 @@ def report(
         "--out",
         help="Folder for report.md and report.html (default: a new runs/<timestamp>-report/).",
     ),
+    paper: str = typer.Option(
+        "hybrid-qmoe",
+        "--paper",
+        help="The audited paper whose claims are judged (qmoe_cli/paper/): hybrid-qmoe.",
+    ),
 ):
     """Tables, figures and the paper's claims beside the measured values (Markdown + HTML)."""
+    from qmoe_cli.errors import ConfigError
+    from qmoe_cli.paper import PAPERS
     from qmoe_cli.progress import out as console
     from qmoe_cli.report.build import build_report
 
-    for path in build_report(run_dirs, out):
+    if paper not in PAPERS:
+        raise ConfigError(f"--paper: unknown paper {paper!r} (known: {', '.join(PAPERS)})")
+    for path in build_report(run_dirs, PAPERS[paper], out):
         console.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 

@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from qmoe_cli.metrics import holm, prediction_interval
-from qmoe_cli.report import claims as C
+from qmoe_cli.paper import hybrid_qmoe as H
+from qmoe_cli.report import verdicts as V
 from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, Stat
 
 
-def _claim(cid: str) -> C.Claim:
-    return next(c for c in C.CLAIMS if c.id == cid)
+def _claim(cid: str) -> V.Claim:
+    return next(c for c in H.CLAIMS if c.id == cid)
 
 
 def _run(label="R1", epochs=100, kind="ablate") -> Run:
@@ -41,13 +42,13 @@ def _model(run, variant, router, params, accs, epochs90=None, eff=None) -> Model
     )
 
 
-def _evidence(*models, runs=None, sweeps=()) -> C.Evidence:
+def _evidence(*models, runs=None, sweeps=()) -> V.Evidence:
     if runs is None:
         runs = []
         for m in models:
             if not any(m.run is r for r in runs):
                 runs.append(m.run)
-    return C.Evidence(runs, list(models), list(sweeps), [])
+    return V.Evidence(runs, list(models), list(sweeps), [], H.CLAIMS, H.PAPER_EPOCHS)
 
 
 # --- single-run numbers ---------------------------------------------------------------------
@@ -72,22 +73,22 @@ def test_prediction_interval_formula_and_truncation():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0, 1), min_size=2, max_size=25))
 def test_single_run_intervals_stay_in_range(values):
-    f = C.judge_single(_claim("table1.B.accuracy"), "s", values + [0.5] * 5)
+    f = V.judge_single(_claim("table1.B.accuracy"), "s", values + [0.5] * 5)
     assert 0.0 <= f.low <= f.high <= 1.0
 
 
 def test_a_value_inside_the_prediction_interval_is_reproduced():
     claim = _claim("table1.B.accuracy")  # 94 %
-    f = C.judge_single(claim, "s", [0.92, 0.93, 0.95, 0.96, 0.94])
-    assert f.category == C.REPRODUCED and f.interval.startswith("95 % prediction interval")
+    f = V.judge_single(claim, "s", [0.92, 0.93, 0.95, 0.96, 0.94])
+    assert f.category == V.REPRODUCED and f.interval.startswith("95 % prediction interval")
 
 
 def test_outside_it_the_verdict_is_signed():
     claim = _claim("table1.A.accuracy")  # 65 %
-    high = C.judge_single(claim, "s", [0.93, 0.95, 0.94, 0.96, 0.92])
-    assert high.category == C.NOT_REPRODUCED and "the paper understates" in high.reason
-    low = C.judge_single(claim, "s", [0.40, 0.42, 0.41, 0.43, 0.40])
-    assert low.category == C.NOT_REPRODUCED and "the paper overstates" in low.reason
+    high = V.judge_single(claim, "s", [0.93, 0.95, 0.94, 0.96, 0.92])
+    assert high.category == V.NOT_REPRODUCED and "the paper understates" in high.reason
+    low = V.judge_single(claim, "s", [0.40, 0.42, 0.41, 0.43, 0.40])
+    assert low.category == V.NOT_REPRODUCED and "the paper overstates" in low.reason
 
 
 def test_rounding_widens_the_paper_value():
@@ -95,9 +96,9 @@ def test_rounding_widens_the_paper_value():
     values = [0.9455, 0.9460, 0.9465, 0.9460, 0.9460]  # interval just above 94.5 %?
     low, _ = prediction_interval(values)
     assert 0.94 < low < 0.945  # 94 % itself lies below the interval ...
-    assert C.judge_single(claim, "s", values).category == C.REPRODUCED  # ... 94.5 % inside
+    assert V.judge_single(claim, "s", values).category == V.REPRODUCED  # ... 94.5 % inside
     shifted = [v + 0.01 for v in values]
-    assert C.judge_single(claim, "s", shifted).category == C.NOT_REPRODUCED
+    assert V.judge_single(claim, "s", shifted).category == V.NOT_REPRODUCED
 
 
 def test_a_mean_ci_would_reject_what_the_prediction_interval_accepts():
@@ -106,22 +107,22 @@ def test_a_mean_ci_would_reject_what_the_prediction_interval_accepts():
     values = list(np.random.default_rng(0).normal(0.96, 0.01, 20))
     ci_low = np.mean(values) - stats.t.ppf(0.975, 19) * np.std(values, ddof=1) / math.sqrt(20)
     assert 0.945 < ci_low
-    assert C.judge_single(_claim("table1.B.accuracy"), "s", values).category == C.REPRODUCED
+    assert V.judge_single(_claim("table1.B.accuracy"), "s", values).category == V.REPRODUCED
 
 
 def test_budgets_below_the_papers_are_not_measured():
     claim = _claim("table1.B.accuracy")
-    few = C.judge_single(claim, "s", [0.94, 0.95])
-    assert few.category == C.NOT_MEASURED and "at least 5" in few.reason
-    short = C.judge_single(claim, "s", [0.94] * 5, epochs=3)
-    assert short.category == C.NOT_MEASURED and "3 epochs" in short.reason
+    few = V.judge_single(claim, "s", [0.94, 0.95])
+    assert few.category == V.NOT_MEASURED and "at least 5" in few.reason
+    short = V.judge_single(claim, "s", [0.94] * 5, epochs=3, min_epochs=100)
+    assert short.category == V.NOT_MEASURED and "3 epochs" in short.reason
 
 
 def test_within_claims_are_one_sided():
     claim = _claim("convergence.quantum")  # within 20 epochs
-    assert C.judge_single(claim, "s", [4, 5, 6, 5, 4], one_sided=True).category == C.REPRODUCED
-    slow = C.judge_single(claim, "s", [40, 42, 41, 43, 40], one_sided=True)
-    assert slow.category == C.NOT_REPRODUCED
+    assert V.judge_single(claim, "s", [4, 5, 6, 5, 4], one_sided=True).category == V.REPRODUCED
+    slow = V.judge_single(claim, "s", [40, 42, 41, 43, 40], one_sided=True)
+    assert slow.category == V.NOT_REPRODUCED
 
 
 # --- alternatives, runs, counting once --------------------------------------------------------
@@ -131,49 +132,49 @@ def test_alternatives_that_disagree_are_setup_dependent():
     run = _run()
     b2 = _model(run, "B", "quantum", 24, [0.98, 0.985, 0.98, 0.985, 0.98])
     b4 = _model(run, "B4", "quantum", 24, [0.94, 0.93, 0.95, 0.94, 0.95])
-    (f,) = C.model_accuracy(_claim("table1.B.accuracy"), _evidence(b2, b4), "quantum", 24)
-    assert f.category == C.SETUP_DEPENDENT and "B4" in f.measured
-    (same,) = C.model_accuracy(_claim("table1.B.accuracy"), _evidence(b4), "quantum", 24)
-    assert same.category == C.REPRODUCED
+    (f,) = H.model_accuracy(_claim("table1.B.accuracy"), _evidence(b2, b4), "quantum", 24)
+    assert f.category == V.SETUP_DEPENDENT and "B4" in f.measured
+    (same,) = H.model_accuracy(_claim("table1.B.accuracy"), _evidence(b4), "quantum", 24)
+    assert same.category == V.REPRODUCED
 
 
 def test_only_the_size_closest_to_the_papers_measures_a_table_i_claim():
     run = _run()
     c = _model(run, "C", "mlp", 244, [0.93, 0.92, 0.94, 0.93, 0.93])
     c16 = _model(run, "C16", "mlp", 116, [0.5] * 5)
-    (f,) = C.model_accuracy(_claim("table1.C.accuracy"), _evidence(c, c16), "mlp", 240)
-    assert f.category == C.REPRODUCED and "C16" not in f.source
+    (f,) = H.model_accuracy(_claim("table1.C.accuracy"), _evidence(c, c16), "mlp", 240)
+    assert f.category == V.REPRODUCED and "C16" not in f.source
 
 
 def test_the_same_numbers_are_counted_once():
     run = _run()
     b = _model(run, "B", "quantum", 24, [0.93, 0.94, 0.95, 0.94, 0.94])
-    first = C.judge_single(_claim("table1.B.accuracy"), "ablation", b.per_seed_acc)
-    again = C.judge_single(_claim("table2.eps=0"), "noise sweep", list(b.per_seed_acc))
-    other = C.judge_single(_claim("table2.eps=0.005"), "noise sweep", [0.9, 0.91, 0.92, 0.9, 0.9])
+    first = V.judge_single(_claim("table1.B.accuracy"), "ablation", b.per_seed_acc)
+    again = V.judge_single(_claim("table2.eps=0"), "noise sweep", list(b.per_seed_acc))
+    other = V.judge_single(_claim("table2.eps=0.005"), "noise sweep", [0.9, 0.91, 0.92, 0.9, 0.9])
     findings = [first, again, other]
-    C.count_once(findings)
+    V.count_once(findings)
     assert first.counted and not again.counted and other.counted
     assert "table1.B.accuracy" in again.reason
-    by_id = {v.claim.id: v for v in C.verdicts(findings)}
+    by_id = {v.claim.id: v for v in V.verdicts(findings, H.CLAIMS)}
     assert not by_id["table2.eps=0"].counted and by_id["table1.B.accuracy"].counted
-    tally = C.counts(list(by_id.values()))
-    assert tally[C.REPRODUCED] == 2  # table1.B and eps = 0.005; eps = 0 not again
+    tally = V.counts(list(by_id.values()))
+    assert tally[V.REPRODUCED] == 2  # table1.B and eps = 0.005; eps = 0 not again
 
 
 def test_runs_that_disagree_make_the_claim_setup_dependent():
     claim = _claim("table1.A.accuracy")
-    fixed = C.judge_single(claim, "R1 (no early stopping)", [0.95, 0.96, 0.94, 0.95, 0.96])
-    stopped = C.judge_single(claim, "R2 (early stopping)", [0.66, 0.64, 0.65, 0.65, 0.66])
-    verdict = next(v for v in C.verdicts([fixed, stopped]) if v.claim.id == claim.id)
-    assert verdict.category == C.SETUP_DEPENDENT and "R2 (early stopping)" in verdict.reason
+    fixed = V.judge_single(claim, "R1 (no early stopping)", [0.95, 0.96, 0.94, 0.95, 0.96])
+    stopped = V.judge_single(claim, "R2 (early stopping)", [0.66, 0.64, 0.65, 0.65, 0.66])
+    verdict = next(v for v in V.verdicts([fixed, stopped], H.CLAIMS) if v.claim.id == claim.id)
+    assert verdict.category == V.SETUP_DEPENDENT and "R2 (early stopping)" in verdict.reason
 
 
 def test_claims_without_runs_are_not_measured_and_say_why():
-    findings = C.evaluate(_evidence(runs=[_run()]))
-    by_id = {v.claim.id: v for v in C.verdicts(findings)}
-    assert set(by_id) == {c.id for c in C.CLAIMS}
-    assert by_id["mnist.quantum"].category == C.NOT_MEASURED
+    findings = V.evaluate(_evidence(runs=[_run()]), H.CLAIMS, H.MEASURES, H.PAPER_EPOCHS)
+    by_id = {v.claim.id: v for v in V.verdicts(findings, H.CLAIMS)}
+    assert set(by_id) == {c.id for c in H.CLAIMS}
+    assert by_id["mnist.quantum"].category == V.NOT_MEASURED
     assert "no efficiency run on mnist" in by_id["mnist.quantum"].reason
 
 
@@ -188,12 +189,12 @@ def test_comparisons_are_paired_and_holm_adjusted_within_an_ablation():
     b.per_seed_acc = [x + 0.001 * rng.standard_normal() for x in b.per_seed_acc]
     c = _model(run, "C", "mlp", 244, [x + 0.05 for x in a.per_seed_acc])
     ev = _evidence(a, b, c)
-    (beats,) = C.comparison(
+    (beats,) = V.comparison(
         _claim("cmp.quantum_vs_linear"), ev, *_claim("cmp.quantum_vs_linear").args
     )
-    assert beats.category == C.REPRODUCED and "Holm-adjusted" in beats.measured
-    (deep,) = C.comparison(_claim("cmp.quantum_vs_deep"), ev, *_claim("cmp.quantum_vs_deep").args)
-    assert deep.category == C.NOT_REPRODUCED and "significantly lower" in deep.reason
+    assert beats.category == V.REPRODUCED and "Holm-adjusted" in beats.measured
+    (deep,) = V.comparison(_claim("cmp.quantum_vs_deep"), ev, *_claim("cmp.quantum_vs_deep").args)
+    assert deep.category == V.NOT_REPRODUCED and "significantly lower" in deep.reason
     # the Holm family: every comparative test on the ablation (here one pair each, 5 claims)
     n_tests = {m.split(" over ")[1].split(" tests")[0] for m in (beats.measured, deep.measured)}
     assert n_tests == {"5"}
@@ -211,18 +212,18 @@ def test_a_comparison_that_flips_between_layouts_is_setup_dependent():
     b = _model(run, "B", "quantum", 24, [0.97, 0.98, 0.96, 0.975, 0.99, 0.985])
     b4 = _model(run, "B4", "quantum", 24, [0.90, 0.92, 0.88, 0.91, 0.91, 0.90])
     claim = _claim("cmp.quantum_vs_linear")
-    (f,) = C.comparison(claim, _evidence(a, b, b4), *claim.args)
-    assert f.category == C.SETUP_DEPENDENT
+    (f,) = V.comparison(claim, _evidence(a, b, b4), *claim.args)
+    assert f.category == V.SETUP_DEPENDENT
 
 
 def test_convergence_faster_counts_seeds_that_never_converge_at_the_budget():
     run = _run()
     b = _model(run, "B", "quantum", 24, [0.95] * 6, epochs90=[5, 6, None, 5, 4, 6])
     c = _model(run, "C", "mlp", 244, [0.99] * 6, epochs90=[3, 4, 3, 3, 4, 3])
-    assert C._epochs(b) == [5.0, 6.0, 101.0, 5.0, 4.0, 6.0]
+    assert V.epochs_to_90(b) == [5.0, 6.0, 101.0, 5.0, 4.0, 6.0]
     claim = _claim("convergence.faster")
-    (f,) = C.comparison(claim, _evidence(b, c), *claim.args)
-    assert f.category == C.NOT_REPRODUCED
+    (f,) = V.comparison(claim, _evidence(b, c), *claim.args)
+    assert f.category == V.NOT_REPRODUCED
 
 
 # --- noise ----------------------------------------------------------------------------------
@@ -247,23 +248,23 @@ def _breakdown(low, high, high_censored=False, n=20):
 def test_breakdown_against_the_bootstrap_interval_with_censoring():
     claim = _claim("noise.breakdown")
     run = _run(kind="noise-sweep")
-    inside = C.noise_breakdown(
+    inside = H.noise_breakdown(
         claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.02, 0.03))])
     )
-    assert inside[0].category == C.REPRODUCED
-    below = C.noise_breakdown(
+    assert inside[0].category == V.REPRODUCED
+    below = H.noise_breakdown(
         claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.005, 0.012))])
     )
-    assert below[0].category == C.NOT_REPRODUCED and "overstates" in below[0].reason
+    assert below[0].category == V.NOT_REPRODUCED and "overstates" in below[0].reason
     # an interval censored above (some resamples never cross) is open upwards
-    open_top = C.noise_breakdown(
+    open_top = H.noise_breakdown(
         claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.01, 0.03, True))])
     )
-    assert open_top[0].category == C.REPRODUCED and ">= 0.0300" in open_top[0].measured
-    few = C.noise_breakdown(
+    assert open_top[0].category == V.REPRODUCED and ">= 0.0300" in open_top[0].measured
+    few = H.noise_breakdown(
         claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.02, 0.03, n=2))])
     )
-    assert few[0].category == C.NOT_MEASURED
+    assert few[0].category == V.NOT_MEASURED
 
 
 def test_both_noise_modes_are_one_row_setup_dependent_when_they_disagree():
@@ -276,8 +277,8 @@ def test_both_noise_modes_are_one_row_setup_dependent_when_they_disagree():
         s = _sweep(run, None, {0.02: accs}, mode)
         s.rows = rows
         ev_sweeps.append(s)
-    (f,) = C.noise_level(claim, _evidence(runs=[run1, run2], sweeps=ev_sweeps), 0.02)
-    assert f.category == C.SETUP_DEPENDENT and "evaluate mode" in f.measured
+    (f,) = H.noise_level(claim, _evidence(runs=[run1, run2], sweeps=ev_sweeps), 0.02)
+    assert f.category == V.SETUP_DEPENDENT and "evaluate mode" in f.measured
 
 
 # --- eta ----------------------------------------------------------------------------------
@@ -286,8 +287,8 @@ def test_both_noise_modes_are_one_row_setup_dependent_when_they_disagree():
 def test_the_printed_eta_is_inconsistent_within_the_paper():
     run = _run()
     b = _model(run, "B", "quantum", 24, [0.94] * 5, eff=6)
-    (f,) = C.model_eta(_claim("table1.B.eta"), _evidence(b), "quantum", 0.94, 24)
-    assert f.category == C.INCONSISTENT and "effective P = 6" in f.measured
+    (f,) = H.model_eta(_claim("table1.B.eta"), _evidence(b), "quantum", 0.94, 24)
+    assert f.category == V.INCONSISTENT and "effective P = 6" in f.measured
 
 
 def test_eta_ratio_depends_on_the_mlp_size():
@@ -298,8 +299,8 @@ def test_eta_ratio_depends_on_the_mlp_size():
     small = _model(run, "C16", "mlp", 116, accs)  # ratio ln(117)/ln(25) = 1.48
     ev = _evidence(b, big, small)
     ev.runs = [run]
-    (f,) = C.eta_ratio(_claim("eta.ratio"), ev)
-    assert f.category == C.SETUP_DEPENDENT
+    (f,) = H.eta_ratio(_claim("eta.ratio"), ev)
+    assert f.category == V.SETUP_DEPENDENT
     ev_big = _evidence(b, big)
-    (g,) = C.eta_ratio(_claim("eta.ratio"), ev_big)
-    assert g.category == C.REPRODUCED
+    (g,) = H.eta_ratio(_claim("eta.ratio"), ev_big)
+    assert g.category == V.REPRODUCED

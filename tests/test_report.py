@@ -14,15 +14,12 @@ import yaml
 from typer.testing import CliRunner
 
 from qmoe_cli.cli import app
-from qmoe_cli.report.claims import (
+from qmoe_cli.paper.hybrid_qmoe import CLAIMS, MEASURES, PAPER_CLASSICAL, PAPER_TABLE_II
+from qmoe_cli.report.verdicts import (
     CATEGORIES,
-    CLAIMS,
     INCONSISTENT,
-    MEASURES,
     NOT_MEASURED,
     NOT_REPRODUCED,
-    PAPER_CLASSICAL,
-    PAPER_TABLE_II,
     REPRODUCED,
 )
 from qmoe_cli.runs import is_complete_run

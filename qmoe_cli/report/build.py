@@ -21,42 +21,49 @@ from pathlib import Path
 import yaml
 
 from qmoe_cli.errors import RunFolderError
-from qmoe_cli.report import claims, plots, render, tables
+from qmoe_cli.report import plots, render, tables, verdicts
 from qmoe_cli.report.inputs import SWEEP, Run, load_runs
 from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
 
 DEFAULT_OUT = "runs"
-TITLE = (
-    "qmoe report: Hybrid Quantum-Classical Mixture of Experts (arXiv 2512.22296), paper vs measured"
-)
 
 
-def build_report(run_dirs: list[Path], out: Path | None = None) -> tuple[Path, Path]:
-    """Read the runs, write the report; return the paths of report.md and report.html."""
+def title_of(paper) -> str:
+    return f"qmoe report: {paper.title}, paper vs measured"
+
+
+def build_report(run_dirs: list[Path], paper, out: Path | None = None) -> tuple[Path, Path]:
+    """Read the runs, judge the paper's claims on them (`paper`: a qmoe_cli.paper.Paper),
+    write the report; return the paths of report.md and report.html."""
     runs = load_runs(list(run_dirs))
     env = environment()
     if out is not None:
         folder = writable_dir(out)
-        write_report(folder, runs, env)
+        write_report(folder, runs, env, paper)
         return folder / "report.md", folder / "report.html"
-    inputs = {"command": "report", "runs": [str(r.path.resolve()) for r in runs]}
+    inputs = {
+        "command": "report",
+        "paper": paper.name,
+        "runs": [str(r.path.resolve()) for r in runs],
+    }
     text = yaml.safe_dump(inputs, sort_keys=False)
     with RunFolder(DEFAULT_OUT, "report", text, with_id=False) as report:
         write_json(report.path / "env.json", env)
-        findings = write_report(report.path, runs, env)
+        findings = write_report(report.path, runs, env, paper)
+        by_claim = verdicts.verdicts(findings, paper.claims)
         write_json(
             report.path / "metrics.json",
             {
                 **inputs,
-                "verdicts": claims.counts(claims.verdicts(findings)),
-                "claims": [v.as_dict() for v in claims.verdicts(findings)],
+                "verdicts": verdicts.counts(by_claim),
+                "claims": [v.as_dict() for v in by_claim],
                 "measurements": [f.as_dict() for f in findings],
             },
         )
     return report.path / "report.md", report.path / "report.html"
 
 
-def write_report(folder: Path, runs: list[Run], env: dict | None) -> list[claims.Finding]:
+def write_report(folder: Path, runs: list[Run], env: dict | None, paper) -> list[verdicts.Finding]:
     figures_dir = folder / "figures"
 
     def figure(run: Run, name: str, caption: str) -> render.Figure | None:
@@ -71,10 +78,11 @@ def write_report(folder: Path, runs: list[Run], env: dict | None) -> list[claims
             raise RunFolderError(f"cannot copy {src} to {dest}: {exc.strerror}") from None
         return render.Figure(dest, f"figures/{dest.name}", caption)
 
-    findings = claims.evaluate(claims.Evidence.gather(runs))
+    evidence = verdicts.Evidence.gather(runs)
+    findings = verdicts.evaluate(evidence, paper.claims, paper.measures, paper.min_epochs)
     figures_dir.mkdir(exist_ok=True)
     scorecard = figures_dir / "scorecard.png"
-    plots.scorecard(scorecard, tables.scorecard_rows(findings))
+    plots.scorecard(scorecard, tables.scorecard_rows(findings, paper.claims))
     card = render.Figure(
         scorecard,
         f"figures/{scorecard.name}",
@@ -82,48 +90,46 @@ def write_report(folder: Path, runs: list[Run], env: dict | None) -> list[claims
         "claims the 95 % prediction interval for one run), the black mark the paper's value, "
         "the colour the verdict",
     )
-    blocks = assemble(runs, findings, figure, env, card)
+    blocks = assemble(runs, findings, figure, env, paper, card)
     _write_atomic(folder / "report.md", render.to_markdown(blocks))
-    _write_atomic(folder / "report.html", render.to_html(blocks, TITLE))
-    verdicts = claims.verdicts(findings)
+    _write_atomic(folder / "report.html", render.to_html(blocks, title_of(paper)))
+    by_claim = verdicts.verdicts(findings, paper.claims)
     payload = {
+        "paper": paper.name,
         "runs": {r.label: str(r.path) for r in runs},
-        "counts": claims.counts(verdicts),
-        "verdicts": [v.as_dict() for v in verdicts],
+        "counts": verdicts.counts(by_claim),
+        "verdicts": [v.as_dict() for v in by_claim],
         "claims": [f.as_dict() for f in findings],
     }
     _write_atomic(folder / "claims.json", json.dumps(payload, indent=2) + "\n")
     return findings
 
 
-def assemble(runs, findings, figure, env, scorecard=None) -> list[render.Block]:
+def assemble(runs, findings, figure, env, paper, scorecard=None) -> list[render.Block]:
     B = render
     by_kind = {k: [r for r in runs if r.kind == k] for k in ("ablate", "noise-sweep", "train")}
     efficiency = [r for r in runs if r.kind == "efficiency"]
     blocks: list[render.Block] = [
-        B.Heading(1, TITLE),
+        B.Heading(1, title_of(paper)),
         B.Para(
             "Every number below is read from the run folders listed here, measured on a "
             "held-out test split over several seeds. The paper's values are shown beside them "
             "as printed; the verdict rules and interval methods are stated below."
         ),
-        *tables.claims_section(findings, scorecard),
+        *tables.claims_section(findings, paper, scorecard),
         tables.runs_table(runs),
-        B.Heading(2, "Table I: Two Moons ablation (Models A, B, C)"),
+        B.Heading(2, "Ablations"),
     ]
-    moons = [r for r in by_kind["ablate"] if r.dataset == "two_moons"]
-    if not moons:
-        blocks.append(B.Para("Not measured: no ablate run on two_moons was given."))
-    for run in moons:
-        blocks += tables.ablation_section(run, figure)
-    for run in (r for r in by_kind["ablate"] if r.dataset != "two_moons"):
-        blocks += tables.ablation_section(run, figure)
-    blocks.append(B.Heading(2, "Table II: accuracy under depolarizing noise"))
+    if not by_kind["ablate"]:
+        blocks.append(B.Para("Not measured: no ablate run was given."))
+    for run in by_kind["ablate"]:
+        blocks += tables.ablation_section(run, figure, paper)
+    blocks.append(B.Heading(2, "Noise sweeps"))
     if not by_kind["noise-sweep"]:
         blocks.append(B.Para("Not measured: no noise-sweep run was given."))
     for run in by_kind["noise-sweep"]:
-        blocks += tables.noise_section(run, figure)
-    blocks.append(B.Heading(2, "Parameter efficiency (MNIST, Fashion-MNIST)"))
+        blocks += tables.noise_section(run, figure, paper)
+    blocks.append(B.Heading(2, "Parameter efficiency"))
     if not efficiency:
         blocks.append(B.Para("Not measured: no efficiency run was given."))
     for run in efficiency:
@@ -133,7 +139,7 @@ def assemble(runs, findings, figure, env, scorecard=None) -> list[render.Block]:
     sweeps = [r for r in runs if r.kind == SWEEP]
     if sweeps:
         blocks += tables.sweeps_section(sweeps)
-    blocks += [B.Heading(2, "How each claim is measured"), tables.claims_definitions()]
+    blocks += [B.Heading(2, "How each claim is measured"), tables.claims_definitions(paper.claims)]
     blocks += tables.provenance_section(runs, env)
     return blocks
 

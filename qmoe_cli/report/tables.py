@@ -9,18 +9,6 @@ from collections import Counter
 from collections.abc import Callable
 
 from qmoe_cli.report import fmt
-from qmoe_cli.report.claims import (
-    CATEGORIES,
-    CLAIMS,
-    PAPER_CLASSICAL,
-    PAPER_MODEL_NAMES,
-    PAPER_TABLE_I,
-    PAPER_TABLE_II,
-    Finding,
-    implied_base,
-)
-from qmoe_cli.report.claims import counts as count_categories
-from qmoe_cli.report.claims import verdicts as claim_verdicts
 from qmoe_cli.report.inputs import (
     Run,
     Stat,
@@ -30,26 +18,12 @@ from qmoe_cli.report.inputs import (
     noise_sweep,
 )
 from qmoe_cli.report.render import Block, Bullets, Code, Figure, Heading, Para, Table
+from qmoe_cli.report.verdicts import CATEGORIES, Claim, Finding
+from qmoe_cli.report.verdicts import counts as count_categories
+from qmoe_cli.report.verdicts import verdicts as claim_verdicts
 
 # (run, file name in the run folder, caption) -> the figure copied into the report, or None
 FigureFn = Callable[[Run, str, str], Figure | None]
-
-ETA_NOTE = (
-    "eta is computed from its formula, eta = accuracy (fraction in [0, 1]) / ln(1 + router "
-    "parameters), per seed. The paper's printed eta column does not follow from this formula "
-    "with any log base: with the natural log no eta can exceed 1/ln(1 + P) (0.390 for P = 12), "
-    "yet the paper prints 2.79; the base that would reproduce each printed value differs from "
-    "row to row ({bases}), and taking accuracy in percent does not help either ({pct_bases}). "
-    "The report therefore shows the paper's printed eta beside the one its formula gives."
-)
-
-
-def eta_note() -> str:
-    bases, pct_bases = [], []
-    for model, (_, acc, params, eta) in PAPER_TABLE_I.items():
-        bases.append(f"{model}: {implied_base(acc, params, eta):.3g}")
-        pct_bases.append(f"{model}: {implied_base(100 * acc, params, eta):.3g}")
-    return ETA_NOTE.format(bases=", ".join(bases), pct_bases=", ".join(pct_bases))
 
 
 def runs_table(runs: list[Run]) -> Table:
@@ -89,8 +63,10 @@ METHODS_TEXT = (
 )
 
 
-def claims_section(findings: list[Finding], scorecard: Figure | None = None) -> list[Block]:
-    by_claim = claim_verdicts(findings)
+def claims_section(findings: list[Finding], paper, scorecard: Figure | None = None) -> list[Block]:
+    """The counts per category, the scorecard, one verdict per claim, every measurement."""
+    claims = paper.claims
+    by_claim = claim_verdicts(findings, claims)
     tally = count_categories(by_claim)
     counted = sum(tally.values())
     summary = Table(
@@ -128,9 +104,9 @@ def claims_section(findings: list[Finding], scorecard: Figure | None = None) -> 
     blocks: list[Block] = [
         Heading(2, "Verdicts"),
         Para(
-            f"{len(CLAIMS)} claims of the paper, {counted} counted: "
+            f"{len(claims)} claims of the paper, {counted} counted: "
             + ", ".join(f"{tally[c]} {c}" for c in CATEGORIES)
-            + f" ({len(CLAIMS) - counted} repeat numbers counted under another claim)."
+            + f" ({len(claims) - counted} repeat numbers counted under another claim)."
         ),
     ]
     if scorecard is not None:
@@ -141,15 +117,15 @@ def claims_section(findings: list[Finding], scorecard: Figure | None = None) -> 
         Heading(2, "Paper claims vs measured"),
         Para(METHODS_TEXT),
         detail,
-        Para(eta_note()),
+        *(Para(note) for note in paper.notes()),
     ]
     return blocks
 
 
-def scorecard_rows(findings: list[Finding]) -> list[dict]:
-    """One row per claim for plots.scorecard: the paper's mark, the measured interval."""
+def scorecard_rows(findings: list[Finding], claims: tuple[Claim, ...]) -> list[dict]:
+    """One row per claim for the scorecard figure: the paper's mark, the measured interval."""
     rows = []
-    for v in claim_verdicts(findings):
+    for v in claim_verdicts(findings, claims):
         f = v.primary
         unit = _scorecard_unit(v.claim, f)
         rows.append(
@@ -180,8 +156,8 @@ def _scorecard_paper(claim, unit: str):
     return claim.paper
 
 
-def claims_definitions() -> Table:
-    rows = [[c.id, c.where, c.paper_text, c.run_kind, c.rule] for c in CLAIMS]
+def claims_definitions(claims: tuple[Claim, ...]) -> Table:
+    rows = [[c.id, c.where, c.paper_text, c.run_kind, c.rule] for c in claims]
     return Table(
         ["id", "in the paper", "paper", "measured from", "rule"],
         rows,
@@ -192,13 +168,15 @@ def claims_definitions() -> Table:
 # --- Table I: ablations ---------------------------------------------------------------------
 
 
-def ablation_section(run: Run, figure: FigureFn) -> list[Block]:
-    on_moons = run.dataset == "two_moons"
-    title = (
-        f"Table I: Two Moons ablation ({run.label})"
-        if on_moons
-        else f"Ablation on {run.dataset or 'an unknown dataset'} ({run.label})"
-    )
+def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
+    """One ablation's table (the paper's values beside it where the paper has them),
+    its paired comparisons and figures."""
+    dataset = run.dataset or "an unknown dataset"
+    title = paper.section_titles.get(("ablate", run.dataset)) or f"Ablation on {dataset}"
+    title = f"{title} ({run.label})"
+    models = model_results(run)
+    paper_cells = [paper.ablation_columns(run, m) for m in models]
+    paper_headers = list(dict.fromkeys(k for cells in paper_cells for k in cells))
     n = len(run.seeds)
     headers = [
         "variant",
@@ -217,11 +195,9 @@ def ablation_section(run: Run, figure: FigureFn) -> list[Block]:
     plateau = run.metrics.get("plateau") or (run.config or {}).get("plateau")
     if fmt.finite(plateau):
         headers.append(f"seeds above {fmt.pct(plateau, 1)}")
-    if on_moons:
-        headers += ["paper model", "paper accuracy", "paper P", "paper eta (printed)"]
-        headers += ["paper eta (formula)"]
+    headers += paper_headers
     rows = []
-    for m in model_results(run):
+    for m, extra in zip(models, paper_cells, strict=True):
         row = m.extra.get("row", {})
         reached = row.get("seeds_reaching_90_val")
         ep90 = (
@@ -247,19 +223,7 @@ def ablation_section(run: Run, figure: FigureFn) -> list[Block]:
         if fmt.finite(plateau):
             share = row.get("share_above_plateau")
             cells.append(f"{fmt.num(100 * share, 0)} %" if fmt.finite(share) else fmt.NA)
-        if on_moons:
-            paper = next(((k, v) for k, v in PAPER_TABLE_I.items() if v[0] == m.router), None)
-            if paper is None:
-                cells += ["— (not in the paper)", "", "", "", ""]
-            else:
-                k, (_, acc, params, eta) = paper
-                cells += [
-                    f"{k}: {PAPER_MODEL_NAMES[k]}",
-                    fmt.pct(acc, 0),
-                    str(params),
-                    f"{eta:.2f}",
-                    fmt.num(acc / math.log1p(params)),
-                ]
+        cells += [extra.get(h, "") for h in paper_headers]
         rows.append(cells)
     data = run.data_info
     blocks: list[Block] = [
@@ -295,30 +259,30 @@ def ablation_section(run: Run, figure: FigureFn) -> list[Block]:
 # --- Table II: noise ------------------------------------------------------------------------
 
 
-def noise_section(run: Run, figure: FigureFn) -> list[Block]:
+def noise_section(run: Run, figure: FigureFn, paper) -> list[Block]:
+    """One noise sweep's table (the paper's values beside it where it has them)."""
     sweep = noise_sweep(run)
     n = len(run.seeds)
     base_names = list(sweep.baselines)
+    levels = [_float(row.get("level")) for row in sweep.rows]
+    paper_cells = [paper.noise_columns(run, level) for level in levels]
+    paper_headers = list(dict.fromkeys(k for cells in paper_cells for k in cells))
     headers = ["eps", "quantum mean ± std", "95 % CI"]
     headers += [f"{name} ({sweep.baselines[name].router} router, noiseless)" for name in base_names]
-    headers += ["paper quantum", "paper classical"]
+    headers += paper_headers
     rows = []
-    for row in sweep.rows:
-        level = _float(row.get("level"))
+    for row, level, extra in zip(sweep.rows, levels, paper_cells, strict=True):
         q = Stat.from_row(row, "quantum", n)
-        paper = next((v for k, v in PAPER_TABLE_II.items() if math.isclose(k, level)), None)
         rows.append(
             [
                 fmt.eps(level),
                 fmt.mean_std(q),
                 fmt.ci(q),
                 *(fmt.mean_std(sweep.baselines[b].acc) for b in base_names),
-                fmt.pct(paper, 0) if paper is not None else "—",
-                fmt.pct(PAPER_CLASSICAL, 0) if paper is not None else "—",
+                *(extra.get(h, "") for h in paper_headers),
             ]
         )
-    on_moons = run.dataset == "two_moons"
-    title = "Table II: accuracy under depolarizing noise" if on_moons else "Noise sweep"
+    title = paper.section_titles.get(("noise-sweep", run.dataset)) or "Noise sweep"
     blocks: list[Block] = [
         Heading(3, f"{title} ({run.label}, {sweep.mode} mode)"),
         Para(_mode_text(sweep.mode)),

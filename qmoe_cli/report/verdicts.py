@@ -1,0 +1,577 @@
+"""The rules by which a paper's claims are judged against measured runs: general, knowing
+no paper (each audited paper, in qmoe_cli/paper/, states its claims and how each is
+measured, with these rules).
+
+* Single-run numbers (a paper's accuracy, epoch count, ...): the paper's value, widened by
+  its rounding (half of its last printed digit), is compared with the 95 % prediction
+  interval for one run, mean +- t(0.975, n - 1) s sqrt(1 + 1/n) over our seeds, truncated to
+  the quantity's range. Outside it the claim is "not reproduced", signed: the paper
+  overstates (its value lies above) or understates (below).
+* Comparative claims (A beats B, ...): paired tests over seeds on the same splits (paired
+  t-test; the exact Wilcoxon p when the differences have no variance), Holm-adjusted over
+  every comparative test made on one ablation.
+* Choices a paper leaves open (layouts, noise-aware training, early stopping) are judged
+  each way; a claim whose verdict differs between them is "setup-dependent".
+* "inconsistent within the paper": its own numbers contradict the claim.
+* "not measured": no given run measures it, or with less than the paper's budget (fewer
+  than MIN_SEEDS seeds, fewer epochs than the paper trained); the reason says which.
+* Counted once: a row whose per-seed numbers were already counted for an earlier claim is
+  shown, but does not count again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qmoe_cli.metrics import (
+    ACCURACY_RANGE,
+    COUNT_RANGE,
+    holm,
+    paired_comparison,
+    prediction_interval,
+)
+from qmoe_cli.report import fmt
+from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, model_results, noise_sweep
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+INCONSISTENT = "inconsistent within the paper"
+SETUP_DEPENDENT = "setup-dependent"
+NOT_MEASURED = "not measured"
+CATEGORIES = (REPRODUCED, NOT_REPRODUCED, INCONSISTENT, SETUP_DEPENDENT, NOT_MEASURED)
+VERDICTS = CATEGORIES  # the report's name for them
+
+MIN_SEEDS = 5  # fewer seeds give no verdict
+ALPHA = 0.05
+RANGES = {
+    "accuracy": ACCURACY_RANGE,
+    "epochs": COUNT_RANGE,
+    "eta": COUNT_RANGE,
+    "ratio": COUNT_RANGE,
+    "params": COUNT_RANGE,
+    "eps": (0.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    where: str  # place in the paper
+    text: str  # the claim in words
+    paper: float | tuple[float, float]  # accuracy as a fraction; a range for eta.ratio
+    paper_text: str  # as the paper prints it
+    unit: str  # accuracy | params | eta | epochs | eps | ratio
+    rule: str  # how it is judged, in words (shown in the report)
+    run_kind: str  # which kind of run measures it
+    measure: str  # the name of its measuring function in the paper's `measures`
+    args: tuple = ()
+    dataset: str | None = None  # the data set its runs must be on (None: any)
+
+    @property
+    def rounding(self) -> float:
+        """Half of the last printed digit of the paper's value, in the claim's unit."""
+        if self.unit == "params" or isinstance(self.paper, tuple):
+            return 0.0
+        match = re.search(r"\d+(?:\.(\d+))?", self.paper_text)
+        if match is None:
+            return 0.0
+        half = 0.5 * 10.0 ** -len(match.group(1) or "")
+        return half / 100 if self.unit == "accuracy" and "%" in self.paper_text else half
+
+
+@dataclass
+class Finding:
+    """One claim judged on one measurement (a run, or the alternatives within it)."""
+
+    claim: Claim
+    source: str  # which run (and variant / mode) measured it; "" when not measured
+    measured: str  # the measured value with its interval, as text
+    category: str
+    reason: str
+    value: float | None = None
+    low: float | None = None  # the interval the verdict used
+    high: float | None = None
+    interval: str = ""  # what kind of interval low-high is
+    numbers: frozenset = frozenset()  # per-seed vectors behind it (for counting once)
+    counted: bool = True
+
+    @property
+    def verdict(self) -> str:
+        return self.category
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.claim.id,
+            "claim": self.claim.text,
+            "paper": self.claim.paper_text,
+            "source": self.source,
+            "measured": self.measured,
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "interval": self.interval,
+            "verdict": self.category,
+            "counted": self.counted,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class ClaimVerdict:
+    """The verdict on one claim over all its counted rows."""
+
+    claim: Claim
+    category: str
+    reason: str
+    counted: bool  # False when every row repeats numbers counted for another claim
+    primary: Finding | None  # the row whose numbers the scorecard shows
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.claim.id,
+            "claim": self.claim.text,
+            "paper": self.claim.paper_text,
+            "verdict": self.category,
+            "counted": self.counted,
+            "reason": self.reason,
+        }
+
+
+SINGLE = "single run: the paper's value +- its rounding vs the 95 % prediction interval"
+WITHIN = "single run, one-sided: reproduced when a run within the bound is predicted"
+PAIRED = "paired test over seeds, Holm-adjusted within the ablation"
+COUNT = "the count that the paper's architecture gives"
+PRINTED = "the printed value against the paper's own formula"
+
+
+@dataclass
+class Evidence:
+    """What the given runs measured, gathered once for all claims."""
+
+    runs: list[Run]
+    models: list[ModelResult] = field(default_factory=list)  # ablate variants, train runs
+    sweeps: list[NoiseSweep] = field(default_factory=list)
+    efficiency: list[Run] = field(default_factory=list)
+    claims: tuple = ()  # the audited paper's claims (set by evaluate)
+    min_epochs: int | None = None  # the paper's training budget: fewer epochs test nothing
+    _comparisons: dict | None = None
+
+    @classmethod
+    def gather(cls, runs: list[Run]) -> Evidence:
+        ev = cls(runs)
+        for run in runs:
+            if run.kind in ("ablate", "train"):
+                ev.models += model_results(run)
+            elif run.kind == "noise-sweep":
+                ev.sweeps.append(noise_sweep(run))
+            elif run.kind == "efficiency":
+                ev.efficiency.append(run)
+        return ev
+
+    def comparisons(self) -> dict:
+        if self._comparisons is None:
+            self._comparisons = all_comparisons(self)
+        return self._comparisons
+
+
+Measure = Callable[..., list["Finding"]]
+
+
+def evaluate(
+    ev: Evidence, claims: tuple[Claim, ...], measures: dict[str, Measure], min_epochs: int | None
+) -> list[Finding]:
+    """Every claim measured on the evidence, then the repeated numbers marked."""
+    ev.claims, ev.min_epochs, ev._comparisons = claims, min_epochs, None
+    findings = []
+    for claim in claims:
+        findings += measures[claim.measure](claim, ev, *claim.args)
+    count_once(findings)
+    return findings
+
+
+def count_once(findings: list[Finding]) -> None:
+    """Mark rows whose per-seed numbers were all counted before (in claim order)."""
+    seen: dict[tuple, str] = {}
+    for f in findings:
+        if f.category == NOT_MEASURED or not f.numbers:
+            continue
+        first = {seen.get(v) for v in f.numbers}
+        if None not in first:
+            f.counted = False
+            f.reason += (
+                f" [the same per-seed numbers as {', '.join(sorted(first))}: shown, counted there]"
+            )
+            continue
+        where = f"{f.claim.id} ({f.source.split(' ')[0]})" if f.source else f.claim.id
+        for v in f.numbers:
+            seen.setdefault(v, where)
+
+
+def verdicts(findings: list[Finding], claims: tuple[Claim, ...]) -> list[ClaimVerdict]:
+    """One verdict per claim: the category its counted rows share, setup-dependent when
+    they differ (e.g. between a run with and one without early stopping)."""
+    out = []
+    for claim in claims:
+        rows = [f for f in findings if f.claim.id == claim.id]
+        measured = [f for f in rows if f.category != NOT_MEASURED]
+        counted = [f for f in measured if f.counted]
+        if not measured:
+            reason = "; ".join(dict.fromkeys(f.reason for f in rows)) or "no run measures it"
+            out.append(ClaimVerdict(claim, NOT_MEASURED, reason, True, rows[0] if rows else None))
+        elif not counted:
+            out.append(
+                ClaimVerdict(claim, measured[0].category, measured[0].reason, False, measured[0])
+            )
+        elif len({f.category for f in counted}) == 1:
+            f = counted[0]
+            reason = f.reason if len(counted) == 1 else f"{len(counted)} runs agree: {f.reason}"
+            out.append(ClaimVerdict(claim, f.category, reason, True, f))
+        else:
+            parts = "; ".join(f"{f.source}: {f.category}" for f in counted)
+            out.append(
+                ClaimVerdict(
+                    claim, SETUP_DEPENDENT, f"the runs disagree: {parts}", True, counted[0]
+                )
+            )
+    return out
+
+
+def counts(claim_verdicts: list[ClaimVerdict]) -> dict[str, int]:
+    return {c: sum(v.counted and v.category == c for v in claim_verdicts) for c in CATEGORIES}
+
+
+# --- judging ------------------------------------------------------------------------------
+
+
+def budget_problem(n: int, epochs: int | None, min_epochs: int | None) -> str:
+    """Why a run is too small to judge a claim ("" when it is not)."""
+    if n < MIN_SEEDS:
+        return f"{n} seed(s): a verdict needs at least {MIN_SEEDS} (the paper configs run 20)"
+    if epochs is not None and min_epochs is not None and epochs < min_epochs:
+        return f"the run trains at most {epochs} epochs, fewer than the paper's {min_epochs}"
+    return ""
+
+
+def numbers_of(unit: str, *vectors) -> frozenset:
+    return frozenset((unit, tuple(round(float(v), 12) for v in vec)) for vec in vectors if vec)
+
+
+def describe(values: list[float], unit: str, low: float, high: float) -> str:
+    v = np.asarray(values, dtype=float)
+    return (
+        f"{fmt.value(float(v.mean()), unit)} ± {fmt.value(float(v.std(ddof=1)), unit)}, median "
+        f"{fmt.value(float(np.median(v)), unit)} (95 % prediction interval for one run "
+        f"[{fmt.value(low, unit)}, {fmt.value(high, unit)}], n = {len(v)})"
+    )
+
+
+def judge_single(
+    claim: Claim,
+    source: str,
+    values: list[float] | None,
+    epochs: int | None = None,
+    min_epochs: int | None = None,
+    one_sided: bool = False,
+    note: str = "",
+) -> Finding:
+    """A single-run paper number against the 95 % prediction interval for one run."""
+    if not values:
+        return Finding(claim, source, "", NOT_MEASURED, "the run recorded no per-seed values")
+    problem = budget_problem(len(values), epochs, min_epochs)
+    mean = float(np.mean(values))
+    if problem:
+        measured = f"{fmt.value(mean, claim.unit)} (n = {len(values)})"
+        return Finding(claim, source, measured, NOT_MEASURED, problem, mean)
+    low, high = prediction_interval(values, bounds=RANGES[claim.unit])
+    paper, r = float(claim.paper), claim.rounding
+    half = f"{100 * r:g} %" if claim.unit == "accuracy" else f"{r:g}"
+    shown = f"the paper's {claim.paper_text}" + (f" (+- {half})" if r else "")
+    interval = f"[{fmt.value(low, claim.unit)}, {fmt.value(high, claim.unit)}]"
+    if one_sided:
+        ok = low <= paper + r
+        reason = (
+            f"a run within {claim.paper_text} is predicted (interval {interval})"
+            if ok
+            else f"the paper understates: no run within {claim.paper_text} is predicted; "
+            f"the interval is {interval}"
+        )
+    elif paper - r > high:
+        ok, reason = False, f"the paper overstates: {shown} lies above the interval {interval}"
+    elif paper + r < low:
+        ok, reason = False, f"the paper understates: {shown} lies below the interval {interval}"
+    else:
+        ok, reason = True, f"{shown} lies inside the interval {interval}"
+    reason = f"{reason}; {note}" if note else reason
+    return Finding(
+        claim,
+        source,
+        describe(values, claim.unit, low, high),
+        REPRODUCED if ok else NOT_REPRODUCED,
+        reason,
+        mean,
+        low,
+        high,
+        "95 % prediction interval for one run",
+        numbers_of(claim.unit, values),
+    )
+
+
+def combine(claim: Claim, source: str, alternatives: list[tuple[str, Finding]]) -> Finding:
+    """One row for the alternatives a choice of ours leaves open (layouts, modes)."""
+    if len(alternatives) == 1:
+        label, f = alternatives[0]
+        f.source = source or f.source
+        return f
+    cats = {f.category for _, f in alternatives if f.category != NOT_MEASURED}
+    measured = "; ".join(f"{label}: {f.measured or 'n/a'}" for label, f in alternatives)
+    reasons = "; ".join(f"{label}: {f.category} ({f.reason})" for label, f in alternatives)
+    if not cats:
+        category = NOT_MEASURED
+    elif len(cats) == 1:
+        category = cats.pop()
+    else:
+        category = SETUP_DEPENDENT
+        reasons = "the verdict depends on a choice the paper leaves open. " + reasons
+    first = next((f for _, f in alternatives if f.category != NOT_MEASURED), alternatives[0][1])
+    numbers = frozenset().union(*(f.numbers for _, f in alternatives))
+    return Finding(
+        claim,
+        source,
+        measured,
+        category,
+        reasons,
+        first.value,
+        first.low,
+        first.high,
+        first.interval,
+        numbers,
+    )
+
+
+def missing(claim: Claim, reason: str) -> list[Finding]:
+    return [Finding(claim, "", "", NOT_MEASURED, reason)]
+
+
+# --- which models measure a claim -----------------------------------------------------------
+
+
+def runs_on(ev: Evidence, dataset: str | None) -> list[Run]:
+    """The ablate and train runs on this data set (any, for None), each once, in order."""
+    runs = []
+    for m in ev.models:
+        if (dataset is None or m.run.dataset == dataset) and not any(m.run is r for r in runs):
+            runs.append(m.run)
+    return runs
+
+
+def models_of(ev: Evidence, run: Run, router: str) -> list[ModelResult]:
+    return [m for m in ev.models if m.run is run and m.router == router]
+
+
+def closest(models: list[ModelResult], params: int) -> list[ModelResult]:
+    """The models whose router size is closest to the paper's (ties: all of them)."""
+    sized = [m for m in models if m.router_params]
+    if not sized:
+        return models[:1]
+    best = min(abs(math.log(m.router_params / params)) for m in sized)
+    return [m for m in sized if abs(math.log(m.router_params / params)) == best]
+
+
+def model_label(m: ModelResult) -> str:
+    name = m.variant or m.label or m.router
+    return f"{name} ({m.label}, P = {m.router_params})" if m.label and m.variant else name
+
+
+def run_source(run: Run, models: list[ModelResult]) -> str:
+    setup = models[0].setup if models else ""
+    names = ", ".join(str(m.variant or m.label) for m in models)
+    return f"{run.label} {names} ({setup})" if names else f"{run.label} ({setup})"
+
+
+def no_model_reason(ev: Evidence, router: str, dataset: str | None) -> str:
+    where = f" on {dataset}" if dataset else ""
+    reason = f"no ablate or train run{where} with a {router} router was given"
+    others = sorted({m.run.label for m in ev.models if dataset and m.run.dataset != dataset})
+    return reason + (f" (given runs {', '.join(others)} are on other datasets)" if others else "")
+
+
+def per_run(ev: Evidence, claim: Claim, router: str, judge, size: int | None) -> list[Finding]:
+    """For each Two Moons run with this router: judge each model of the size closest to the
+    paper's (all of them without a size), the alternatives combined into one row."""
+    findings = []
+    for run in runs_on(ev, claim.dataset):
+        models = models_of(ev, run, router)
+        if models:
+            picked = closest(models, size) if size else models
+            alts = [(model_label(m), judge(m)) for m in picked]
+            findings.append(combine(claim, run_source(run, picked), alts))
+    return findings or missing(claim, no_model_reason(ev, router, claim.dataset))
+
+
+def epochs_to_90(m: ModelResult) -> list[float] | None:
+    """Epochs to 90 % validation accuracy per seed; a seed that never got there counts as
+    the budget + 1 (censored: it would have needed more)."""
+    if not m.epochs_to_90 or (None in m.epochs_to_90 and not m.epoch_budget):
+        return None
+    return [float(e) if e is not None else float(m.epoch_budget + 1) for e in m.epochs_to_90]
+
+
+# --- comparative claims: paired, Holm-adjusted within an ablation ---------------------------
+
+
+@dataclass
+class _Test:
+    claim: Claim
+    label: str  # "B vs A"
+    diff: dict  # paired_comparison's result
+    a: list[float]
+    b: list[float]
+    p_holm: float = math.nan
+
+
+def values_of(m: ModelResult, metric: str) -> list[float] | None:
+    if metric == "accuracy":
+        return m.per_seed_acc
+    if metric == "eta":
+        return m.per_seed_eta
+    return epochs_to_90(m)
+
+
+def all_comparisons(ev: Evidence) -> dict:
+    """(claim id, run label) -> [(alternative label, Finding)] for every comparative claim
+    (measure "comparison"), with the p-values of each run Holm-adjusted together."""
+    out: dict = {}
+    comparative = [c for c in ev.claims if c.measure == "comparison"]
+    for run in runs_on(ev, None):
+        tests: list[_Test] = []
+        problems: list[tuple[Claim, str, str]] = []
+        for claim in comparative:
+            if claim.dataset is not None and run.dataset != claim.dataset:
+                continue
+            metric, a_router, b_router, _ = claim.args
+            for a in models_of(ev, run, a_router):
+                for b in models_of(ev, run, b_router):
+                    av, bv = values_of(a, metric), values_of(b, metric)
+                    label = f"{a.variant or a.router} vs {b.variant or b.router}"
+                    n = min(len(av or []), len(bv or []))
+                    problem = budget_problem(n, a.epoch_budget, ev.min_epochs)
+                    if not av or not bv or len(av) != len(bv) or problem:
+                        why = problem or "the runs recorded no paired per-seed values"
+                        problems.append((claim, label, why))
+                        continue
+                    diff = paired_comparison(av, bv, "a", "b")
+                    tests.append(_Test(claim, label, diff, av, bv))
+        for t, p in zip(tests, holm([p_of(t.diff) for t in tests]), strict=True):
+            t.p_holm = p
+        for t in tests:
+            out.setdefault((t.claim.id, run.label), []).append((t.label, judge_test(t, len(tests))))
+        for claim, label, why in problems:
+            finding = Finding(claim, "", "", NOT_MEASURED, why)
+            out.setdefault((claim.id, run.label), []).append((label, finding))
+    return out
+
+
+def p_of(diff: dict) -> float:
+    p = diff.get("p", diff.get("t_test_p"))
+    return float(p) if fmt.finite(p) else math.nan
+
+
+def judge_test(t: _Test, n_tests: int) -> Finding:
+    claim, d = t.claim, t.diff
+    _, _, _, expect = claim.args
+    unit = claim.unit
+    scale = 100 if unit == "accuracy" else 1
+    what = {"accuracy": "points", "eta": "", "epochs": "epochs"}[unit]
+    mean, low, high = d["mean_diff"], d["ci_low"], d["ci_high"]
+    p = t.p_holm
+    significant = fmt.finite(p) and p < ALPHA
+    k = 3 if unit == "eta" else 1
+    text = (
+        f"{scale * mean:+.{k}f} {what} (95 % CI [{scale * low:+.{k}f}, "
+        f"{scale * high:+.{k}f}], Holm-adjusted p = {fmt_p(p)} over {n_tests} tests, "
+        f"n = {d['n_seeds']})"
+    ).replace("  ", " ")
+    if expect == "greater":
+        ok = significant and mean > 0
+        why = "significantly higher" if ok else (
+            "significantly lower: the paper overstates" if significant
+            else "no significant difference: the paper overstates")  # fmt: skip
+    elif expect == "less":
+        ok = significant and mean < 0
+        why = "significantly fewer" if ok else (
+            "significantly more: the paper overstates" if significant
+            else "no significant difference: the paper overstates")  # fmt: skip
+    else:  # "not less": only a significant deficit refutes it
+        ok = not (significant and mean < 0)
+        why = "not significantly lower" if ok else "significantly lower: the paper overstates"
+    return Finding(
+        claim,
+        "",
+        text,
+        REPRODUCED if ok else NOT_REPRODUCED,
+        f"{t.label}: {why}",
+        scale * mean,
+        scale * low,
+        scale * high,
+        "95 % CI of the paired difference",
+        numbers_of(f"{claim.id}", t.a, t.b),
+    )
+
+
+def fmt_p(p: float) -> str:
+    return "n/a" if not fmt.finite(p) else (f"{p:.3g}" if p >= 1e-4 else f"{p:.1e}")
+
+
+def comparison(claim: Claim, ev: Evidence, metric, a_router, b_router, expect) -> list[Finding]:
+    """A comparative claim: per run, the paired tests of every pair of the two routers'
+    variants (the layouts the paper leaves open), combined into one row."""
+    found = ev.comparisons()
+    findings = []
+    for run in runs_on(ev, claim.dataset):
+        alts = found.get((claim.id, run.label))
+        if alts:
+            models = models_of(ev, run, a_router) + models_of(ev, run, b_router)
+            f = combine(claim, run_source(run, models), alts)
+            if metric == "eta":
+                f.reason += "; " + effective_eta_note(ev, run)
+            findings.append(f)
+    if findings:
+        return findings
+    where = f" on {claim.dataset}" if claim.dataset else ""
+    routers = f"a {a_router} and a {b_router} router"
+    return missing(claim, f"no ablation{where} with {routers} was given")
+
+
+def effective_eta_note(ev: Evidence, run: Run) -> str:
+    parts = []
+    for m in ev.models:
+        if m.run is run and m.effective_params and m.per_seed_acc:
+            eff = float(np.mean([a / math.log1p(m.effective_params) for a in m.per_seed_acc]))
+            parts.append(f"{m.variant} {eff:.3f} (P_eff = {m.effective_params:g})")
+    return ("eta on effective parameters: " + ", ".join(parts)) if parts else ""
+
+
+def over_sweeps(claim: Claim, ev: Evidence, judge) -> list[Finding]:
+    """The sweeps' modes (trained noiseless or under noise) are the alternatives of one
+    setup the paper leaves open; sweeps with other training budgets are rows of their own."""
+    sweeps = [s for s in ev.sweeps if claim.dataset is None or s.run.dataset == claim.dataset]
+    if not sweeps:
+        where = f" on {claim.dataset}" if claim.dataset else ""
+        others = [f"{s.run.label} is on {s.run.dataset}" for s in ev.sweeps]
+        reason = f"no noise-sweep run{where} was given"
+        return missing(claim, reason + (f" ({'; '.join(others)})" if others else ""))
+    groups: dict[tuple, list[NoiseSweep]] = {}
+    for s in sweeps:
+        groups.setdefault((s.epoch_budget, s.early_stopping, s.placement), []).append(s)
+    findings = []
+    for (budget, stopping, placement), group in groups.items():
+        alts = [(f"{s.run.label} {s.mode} mode", judge(s)) for s in group]
+        setup = f"{budget} epochs, {'early stopping' if stopping else 'no early stopping'}"
+        source = f"{', '.join(s.run.label for s in group)} ({setup}, {placement} placement)"
+        findings.append(combine(claim, source, alts))
+    return findings
