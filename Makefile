@@ -28,6 +28,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -53,3 +54,9 @@ reproduce-paper: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# docs/configuration.md, generated from the config models (tests/test_docs.py checks it is current).
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m qmoe_cli.docs > docs/.configuration.md.tmp
+	mv docs/.configuration.md.tmp docs/configuration.md

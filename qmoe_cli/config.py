@@ -541,3 +541,45 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     if mark is not None:
         return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
     return problem
+
+
+# --- `qmoe sweep`: a grid of overrides x seeds over a base config (experiments/sweep.py) ------
+
+
+class SlurmConfig(Strict):
+    partition: str | None = None
+    time_min: int = Field(60, ge=1)
+    cpus_per_task: int = Field(1, ge=1)
+    mem: str = "1G"
+    array_parallelism: int = Field(64, ge=1)
+    points_per_task: int = Field(1, ge=1, description="chunk cheap points into one task")
+
+
+class SweepConfig(Strict):
+    name: str = Field("sweep", pattern=NAME_PATTERN)
+    base: str
+    command: Literal["train", "ablate", "noise-sweep"] = "train"
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    zip: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    output_dir: str = "runs/sweeps"
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+
+    @field_validator("grid", "zip")
+    @classmethod
+    def _no_empty(cls, v: dict) -> dict:
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"{key}: give at least one value")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepConfig:
+        if len({len(v) for v in self.zip.values()}) > 1:
+            raise ValueError("zip: every key needs the same number of values")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"grid and zip both set {', '.join(sorted(both))}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: give distinct seeds")
+        return self

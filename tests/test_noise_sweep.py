@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qmoe_cli import orchestration as train_module
 from qmoe_cli.config import NoiseSweepConfig, validate_config
 from qmoe_cli.errors import ConfigError
-from qmoe_cli.experiments import train as train_module
 from qmoe_cli.experiments.noise_sweep import (
     accuracy_under,
     breakdown,
@@ -16,7 +16,7 @@ from qmoe_cli.experiments.noise_sweep import (
     crossings,
     training_config,
 )
-from qmoe_cli.experiments.train import run_seed
+from qmoe_cli.orchestration import run_seed
 from qmoe_cli.runs import read_csv
 from qmoe_cli.training import DTYPES
 

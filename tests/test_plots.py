@@ -5,9 +5,9 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.ticker import MaxNLocator
 
+from qmoe_cli import figures as plots
 from qmoe_cli.config import DataConfig
 from qmoe_cli.data import Splits, load_dataset
-from qmoe_cli.report import plots
 
 
 def _splits(**data) -> Splits:

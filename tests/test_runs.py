@@ -64,7 +64,7 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(
 
         return original(model, splits, cfg, seed, crash)
 
-    monkeypatch.setattr("qmoe_cli.experiments.train.fit", fit_then_crash)
+    monkeypatch.setattr("qmoe_cli.orchestration.fit", fit_then_crash)
     out = tmp_path / "runs"
     result = cli("train", write_config(), "--out", out)
     assert result.exit_code != 0
@@ -129,7 +129,7 @@ def test_nan_training_exits_1_with_one_line(tmp_path, write_config, cli, monkeyp
         splits.X_train[0, 0] = np.inf
         return splits
 
-    monkeypatch.setattr("qmoe_cli.experiments.train.load_dataset", poisoned)
+    monkeypatch.setattr("qmoe_cli.orchestration.load_dataset", poisoned)
     result = cli("train", write_config(), "--out", tmp_path)
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()

@@ -5,9 +5,9 @@ import torch
 from qmoe_cli.config import validate_config
 from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import TrainingError
-from qmoe_cli.experiments.train import aggregate, run_seed, summary_row
 from qmoe_cli.metrics import efficiency, evaluate, expert_usage, mean_ci
 from qmoe_cli.models import build_model, param_counts
+from qmoe_cli.orchestration import aggregate, run_seed, summary_row
 from qmoe_cli.training import DTYPES, fit, seed_everything
 
 from .conftest import TINY

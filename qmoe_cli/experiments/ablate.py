@@ -33,103 +33,15 @@ comparisons.csv, one row per variant other than the reference (metrics.compare_t
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
 from rich.table import Table
 
 from qmoe_cli.config import AblationConfig, dump_config
-from qmoe_cli.experiments.train import SeedRun, run_seed, write_train_results
-from qmoe_cli.metrics import ACCURACY_RANGE, ETA_DEFINITION, compare_to_reference, mean_ci
-from qmoe_cli.progress import accuracy_cells, out, progress_bar
+from qmoe_cli.metrics import ETA_DEFINITION, compare_to_reference
+from qmoe_cli.orchestration import SeedRun, summarize_variant, train_all, write_variant_folder
+from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
-
-
-def _train_one(cfg, seed: int) -> SeedRun:
-    return run_seed(cfg, seed)
-
-
-def train_all(tasks: list[tuple[str, object, int]], jobs: int, label: str) -> dict:
-    """Run (name, config, seed) tasks, `jobs` at a time in worker processes; one progress bar."""
-    results: dict[tuple[str, int], SeedRun] = {}
-    with progress_bar() as bar:
-        overall = bar.add_task(label, total=len(tasks))
-        if jobs <= 1:
-            for name, cfg, seed in tasks:
-                results[name, seed] = _train_one(cfg, seed)
-                bar.advance(overall)
-            return results
-        # spawn, not fork: a forked child of a process that used torch's thread pool can hang
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {
-                pool.submit(_train_one, cfg, seed): (name, seed) for name, cfg, seed in tasks
-            }
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.advance(overall)
-    return results
-
-
-def summarize_variant(
-    name: str, label: str, per_seed: list[dict], plateau: float | None = None
-) -> dict:
-    """One summary row (columns in the module docstring) from a variant's per-seed metrics."""
-    accs = [m["test_accuracy"] for m in per_seed]
-    acc = mean_ci(accs, bounds=ACCURACY_RANGE)
-    reached = [m["epochs_to_90_val"] for m in per_seed if m["epochs_to_90_val"] is not None]
-    effective = [m.get("effective_params") or {} for m in per_seed]
-    trained = [e["trained"] for e in effective if e.get("trained") is not None]
-    at_init = [e["init"] for e in effective if e.get("init") is not None]
-    row = {
-        "variant": name,
-        "label": label,
-        "router": per_seed[0].get("router_type", ""),
-        "router_params": per_seed[0]["params"]["router"],
-        "total_params": per_seed[0]["params"]["total"],
-        "n_seeds": len(per_seed),
-        "test_acc_mean": acc["mean"],
-        "test_acc_median": float(np.median(accs)),
-        "test_acc_std": acc["std"],
-        "test_acc_ci_low": acc["ci_low"],
-        "test_acc_ci_high": acc["ci_high"],
-        "f1_mean": float(np.mean([m["test_f1_macro"] for m in per_seed])),
-        "eta_mean": float(np.mean([m["eta"] for m in per_seed])),
-        "eta_effective_mean": _mean([m.get("eta_effective") for m in per_seed]),
-        "router_params_effective_init": _median(at_init),
-        "router_params_effective": _median(trained),
-        "router_params_effective_min": min(trained) if trained else None,
-        "router_params_effective_max": max(trained) if trained else None,
-    }
-    if plateau is not None:
-        row["plateau"] = plateau
-        row["share_above_plateau"] = float(np.mean([a > plateau for a in accs]))
-    row.update(
-        {
-            "epochs_to_90_val_mean": float(np.mean(reached)) if reached else float("nan"),
-            "seeds_reaching_90_val": len(reached),
-            "epochs_run_mean": float(np.mean([m["epochs_run"] for m in per_seed])),
-            "fit_seconds_mean": float(np.mean([m["fit_seconds"] for m in per_seed])),
-            "gate_entropy_mean": float(np.mean([m["usage"]["gate_entropy"] for m in per_seed])),
-            "unused_experts_mean": float(np.mean([m["usage"]["unused_experts"] for m in per_seed])),
-        }
-    )
-    return row
-
-
-def _median(values: list[int]) -> int | float | None:
-    """The median of integer counts: an int when it is one (odd count or equal middles)."""
-    if not values:
-        return None
-    m = float(np.median(values))
-    return int(m) if m.is_integer() else m
-
-
-def _mean(values: list) -> float:
-    kept = [v for v in values if v is not None]
-    return float(np.mean(kept)) if kept else float("nan")
 
 
 def run_ablation(cfg: AblationConfig, out_dir: str | Path, jobs: int) -> Path:
@@ -143,10 +55,9 @@ def run_ablation(cfg: AblationConfig, out_dir: str | Path, jobs: int) -> Path:
         runs = {name: [results[name, s] for s in cfg.seeds] for name in variants}
         summary, per_variant = [], {}
         for name, vcfg in variants.items():
-            folder = group.path / "variants" / name
-            folder.mkdir(parents=True)
-            (folder / "config.yaml").write_text(dump_config(vcfg))
-            per_variant[name] = write_train_results(folder, vcfg, runs[name])
+            per_variant[name] = write_variant_folder(
+                group.path / "variants" / name, vcfg, runs[name]
+            )
             row = summarize_variant(name, cfg.variants[name].label, per_variant[name], cfg.plateau)
             row["router"] = vcfg.model.router.type
             summary.append(row)
@@ -175,10 +86,10 @@ def run_ablation(cfg: AblationConfig, out_dir: str | Path, jobs: int) -> Path:
 
 
 def write_figures(folder: Path, cfg: AblationConfig, runs: dict[str, list[SeedRun]]) -> None:
-    from qmoe_cli.report import plots
+    from qmoe_cli import figures  # matplotlib: imported when drawing only
 
     first = {name: rs[0] for name, rs in runs.items()}
-    plots.training_curves(
+    figures.training_curves(
         folder / "training_curves.png",
         {_title(cfg, n): [r.fit.history for r in rs] for n, rs in runs.items()},
     )
@@ -186,23 +97,23 @@ def write_figures(folder: Path, cfg: AblationConfig, runs: dict[str, list[SeedRu
         return
     panels = []
     for name, run in first.items():
-        grid = plots.predict_grid(run.model, run.splits)
+        grid = figures.predict_grid(run.model, run.splits)
         panels.append((name, run, grid))
-    plots.save_panels(
+    figures.save_panels(
         folder / "decision_boundaries.png",
         [
             (
-                plots.plot_decision_boundary,
+                figures.plot_decision_boundary,
                 (g, r.splits, f"{_title(cfg, n)}\ntest acc {r.metrics['test_accuracy']:.3f}"),
             )
             for n, r, g in panels
         ],
     )
-    plots.save_panels(
+    figures.save_panels(
         folder / "routing_maps.png",
         [
             (
-                plots.plot_routing,
+                figures.plot_routing,
                 (g, r.splits, r.model.experts.count, f"{_title(cfg, n)}\ndominant expert"),
             )
             for n, r, g in panels

@@ -28,9 +28,8 @@ from rich.table import Table
 from qmoe_cli.config import EfficiencyConfig, dump_config
 from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import DataError
-from qmoe_cli.experiments.ablate import summarize_variant, train_all
-from qmoe_cli.experiments.train import write_train_results
 from qmoe_cli.metrics import ACCURACY_RANGE, ETA_DEFINITION, mean_ci
+from qmoe_cli.orchestration import summarize_variant, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 
@@ -135,10 +134,9 @@ def _measure(cfg: EfficiencyConfig, group: Path, data_info: dict, jobs: int):
     )
     points = []
     for name, vcfg in variants.items():
-        folder = group / "variants" / name
-        folder.mkdir(parents=True)
-        (folder / "config.yaml").write_text(dump_config(vcfg))
-        per_seed = write_train_results(folder, vcfg, [results[name, s] for s in cfg.seeds])
+        per_seed = write_variant_folder(
+            group / "variants" / name, vcfg, [results[name, s] for s in cfg.seeds]
+        )
         points.append(
             efficiency_point(name, cfg.variants[name].label, vcfg.model.router.type, per_seed)
         )
@@ -167,49 +165,9 @@ def _measure(cfg: EfficiencyConfig, group: Path, data_info: dict, jobs: int):
 
 
 def plot(path: Path, cfg: EfficiencyConfig, points: list[dict]) -> None:
-    from qmoe_cli.report.plots import plt
+    from qmoe_cli import figures  # matplotlib: imported when drawing only
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    colors = plt.get_cmap("tab10")
-    for i, router in enumerate(sorted({p["router"] for p in points})):
-        pts = sorted((p for p in points if p["router"] == router), key=lambda p: p["router_params"])
-        xs = [p["router_params"] for p in pts]
-        ys = [p["test_acc_mean"] for p in pts]
-        err = [
-            [
-                0 if math.isnan(p["test_acc_ci_low"]) else p["test_acc_mean"] - p["test_acc_ci_low"]
-                for p in pts
-            ],
-            [
-                0
-                if math.isnan(p["test_acc_ci_high"])
-                else p["test_acc_ci_high"] - p["test_acc_mean"]
-                for p in pts
-            ],
-        ]
-        ax.errorbar(xs, ys, yerr=err, fmt="o-", color=colors(i), capsize=3, label=router)
-    front = sorted((p for p in points if p["pareto"]), key=lambda p: p["router_params"])
-    ax.plot(
-        [p["router_params"] for p in front],
-        [p["test_acc_mean"] for p in front],
-        "k:",
-        linewidth=1,
-        label="Pareto front (chosen by validation acc.)",
-    )
-    ax.set_xscale("log")
-    sizes = sorted({p["router_params"] for p in points if p["router_params"] > 0})
-    if sizes:  # the measured router sizes as ticks, not powers of ten
-        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize=8)
-        ax.xaxis.set_minor_locator(plt.NullLocator())
-    ax.set(
-        xlabel="router parameters",
-        ylabel="test accuracy (mean, 95% CI)",
-        title=f"{cfg.name}: accuracy vs router size",
-    )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figures.accuracy_vs_params(path, cfg.name, points)
 
 
 def print_efficiency(cfg: EfficiencyConfig, points, reaching, path: Path) -> None:

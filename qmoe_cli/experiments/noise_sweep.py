@@ -30,9 +30,8 @@ import numpy as np
 from rich.table import Table
 
 from qmoe_cli.config import ExperimentConfig, NoiseSweepConfig, dump_config
-from qmoe_cli.experiments.ablate import train_all
-from qmoe_cli.experiments.train import SeedRun, write_train_results
 from qmoe_cli.metrics import ACCURACY_RANGE, evaluate, mean_ci
+from qmoe_cli.orchestration import SeedRun, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
@@ -254,26 +253,21 @@ def run_noise_sweep(
 
 
 def _write_runs(folder: Path, cfg: NoiseSweepConfig, levels, results, acc) -> None:
-    def train_folder(path: Path, vcfg: ExperimentConfig, runs: list[SeedRun]) -> None:
-        path.mkdir(parents=True)
-        (path / "config.yaml").write_text(dump_config(vcfg))
-        write_train_results(path, vcfg, runs)
-
     for name in cfg.baselines:
-        train_folder(
+        write_variant_folder(
             folder / "baselines" / name,
             cfg.baseline(name),
             [results[("baseline", name), s] for s in cfg.seeds],
         )
     if cfg.mode == "train":
         for level in levels:
-            train_folder(
+            write_variant_folder(
                 folder / "levels" / f"eps={level:g}",
                 training_config(cfg, level),
                 [results[("quantum", level), s] for s in cfg.seeds],
             )
         return
-    train_folder(
+    write_variant_folder(
         folder / "quantum",
         training_config(cfg, None),
         [results[("quantum", None), s] for s in cfg.seeds],
@@ -351,45 +345,19 @@ def summarize(cfg: NoiseSweepConfig, levels, acc, baselines, simulator: str):
 
 
 def plot(path: Path, cfg: NoiseSweepConfig, levels, acc, baselines) -> None:
-    from qmoe_cli.report.plots import plt
+    from qmoe_cli import figures  # matplotlib: imported when drawing only
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    means = np.array([np.mean(acc[level]) for level in levels])
-    cis = [mean_ci(acc[level], bounds=ACCURACY_RANGE) for level in levels]
-    ax.plot(levels, means, "o-", color="tab:purple", label=f"quantum ({cfg.mode} mode)")
-    if len(cfg.seeds) > 1:
-        ax.fill_between(
-            levels,
-            [c["ci_low"] for c in cis],
-            [c["ci_high"] for c in cis],
-            color="tab:purple",
-            alpha=0.2,
-            label="95% CI",
+    placement = cfg.model.router.noise.placement
+    with figures.noise_curve(path, levels, acc, baselines, cfg.mode, placement) as ax:
+        paper = sorted(PAPER_TABLE_II.items())
+        ax.plot(
+            [p[0] for p in paper],
+            [p[1] for p in paper],
+            "x:",
+            color="grey",
+            label="paper Table II (quantum)",
         )
-    for i, (name, values) in enumerate(baselines.items()):
-        ax.axhline(
-            np.mean(values),
-            color=plt.get_cmap("tab10")(i),
-            linestyle="--",
-            label=f"{name} (classical, noiseless)",
-        )
-    paper = sorted(PAPER_TABLE_II.items())
-    ax.plot(
-        [p[0] for p in paper],
-        [p[1] for p in paper],
-        "x:",
-        color="grey",
-        label="paper Table II (quantum)",
-    )
-    ax.axhline(PAPER_CLASSICAL, color="grey", linestyle=":", linewidth=0.8)
-    ax.set(
-        xlabel=f"depolarizing eps per gate ({cfg.model.router.noise.placement} placement)",
-        ylabel="test accuracy",
-    )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        ax.axhline(PAPER_CLASSICAL, color="grey", linestyle=":", linewidth=0.8)
 
 
 def breakdown_text(b: dict) -> str:

@@ -24,17 +24,15 @@ import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import Field, field_validator, model_validator
 
 from qmoe_cli.config import (
-    NAME_PATTERN,
     AblationConfig,
     ExperimentConfig,
     NoiseSweepConfig,
-    Strict,
+    SweepConfig,
     apply_overrides,
     dump_config,
     read_yaml,
@@ -42,48 +40,10 @@ from qmoe_cli.config import (
 )
 from qmoe_cli.errors import ConfigError, QmoeError
 from qmoe_cli.metrics import mean_ci
+from qmoe_cli.orchestration import run_parallel, summary_row
 from qmoe_cli.runs import is_complete_run, read_json, write_csv, write_json
 
 SCHEMAS = {"train": ExperimentConfig, "ablate": AblationConfig, "noise-sweep": NoiseSweepConfig}
-
-
-class SlurmConfig(Strict):
-    partition: str | None = None
-    time_min: int = Field(60, ge=1)
-    cpus_per_task: int = Field(1, ge=1)
-    mem: str = "1G"
-    array_parallelism: int = Field(64, ge=1)
-    points_per_task: int = Field(1, ge=1, description="chunk cheap points into one task")
-
-
-class SweepConfig(Strict):
-    name: str = Field("sweep", pattern=NAME_PATTERN)
-    base: str
-    command: Literal["train", "ablate", "noise-sweep"] = "train"
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    zip: dict[str, list[Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
-    output_dir: str = "runs/sweeps"
-    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
-
-    @field_validator("grid", "zip")
-    @classmethod
-    def _no_empty(cls, v: dict) -> dict:
-        for key, values in v.items():
-            if not values:
-                raise ValueError(f"{key}: give at least one value")
-        return v
-
-    @model_validator(mode="after")
-    def _check(self) -> SweepConfig:
-        if len({len(v) for v in self.zip.values()}) > 1:
-            raise ValueError("zip: every key needs the same number of values")
-        both = set(self.grid) & set(self.zip)
-        if both:
-            raise ValueError(f"grid and zip both set {', '.join(sorted(both))}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError("seeds: give distinct seeds")
-        return self
 
 
 def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[SweepConfig, dict]:
@@ -243,7 +203,7 @@ def run_chunk(root: str, points: list[dict], command: str) -> list[str]:
 def run_sweep(
     sweep_path: Path, overrides: list[str], executor: str, jobs: int, out_dir: str | None = None
 ) -> Path:
-    from qmoe_cli.progress import out, progress_bar
+    from qmoe_cli.progress import out
 
     sweep, base_raw = load_sweep(sweep_path, overrides)
     root = Path(out_dir or sweep.output_dir) / sweep.name
@@ -256,22 +216,8 @@ def run_sweep(
         f"or running), executor {executor}"
     )
     if todo and executor == "local":
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with progress_bar() as bar:
-            task = bar.add_task(f"{sweep.name}: sweep", total=len(todo))
-            if jobs <= 1:
-                for p in todo:
-                    run_point(str(root), p, sweep.command)
-                    bar.advance(task)
-            else:
-                ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                    futures = [pool.submit(run_point, str(root), p, sweep.command) for p in todo]
-                    for f in as_completed(futures):
-                        f.result()
-                        bar.advance(task)
+        calls = [(str(root), p, sweep.command) for p in todo]
+        run_parallel(run_point, calls, jobs, f"{sweep.name}: sweep")
     elif todo:
         submit_slurm(root, sweep, todo)
     aggregate(root, sweep, points)
@@ -361,8 +307,6 @@ def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:
 def _metric_rows(folder: Path, command: str) -> list[dict]:
     metrics = read_json(folder / "metrics.json")
     if command == "train":
-        from qmoe_cli.experiments.train import summary_row
-
         return [summary_row(m) for m in metrics["per_seed"]]
     if command == "ablate":
         return [{**r, "test_accuracy": r["test_acc_mean"]} for r in metrics["summary"]]

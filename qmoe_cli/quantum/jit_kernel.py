@@ -10,8 +10,9 @@ torch.autograd.Function, computed in float64/complex128 whatever the weights' dt
 The backward pass uses the exact shift rule on U: every gate is exp(-i t G / 2) with
 G^2 = 1, hence dU/dt_p = U(t + pi e_p) / 2, so the forward pass also builds the P shifted
 unitaries, and the backward pass is two contractions. The conventions (big-endian basis,
-gate definitions, entangler tables) are TorchStatevector's; the tests hold this kernel to
-agree with torch autograd, PennyLane and Qiskit Aer.
+gate definitions) are spec.py's and the entangler, embedding and readout tables gates.py's,
+shared with TorchStatevector; the tests hold this kernel to agree with torch autograd,
+PennyLane and Qiskit Aer.
 
 Numba compiles on first use (about 25 s; `make install` does it ahead, see compile_ahead)
 and caches the machine code next to this file.
@@ -24,6 +25,9 @@ import math
 import numba
 import numpy as np
 import torch
+
+from qmoe_cli.quantum.gates import CircuitTables, circuit_tables
+from qmoe_cli.quantum.spec import CircuitSpec
 
 ANSATZ_CODES = {"ry_cz": 0, "strongly_entangling": 1}
 EMBEDDING_CODES = {"rx": 0, "ry": 1, "rz": 2}
@@ -200,22 +204,23 @@ def _softmax_adapter_backward(grad_out, gates, z, weight, grad_weight, grad_bias
 
 
 class SmallCircuitKernel:
-    """The spec's tables in the compiled functions' terms."""
+    """The spec's tables (gates.circuit_tables) in the compiled functions' terms."""
 
-    def __init__(self, spec, tables: dict):
+    def __init__(self, spec: CircuitSpec, tables: CircuitTables | None = None):
+        tables = circuit_tables(spec) if tables is None else tables
         self.spec = spec
         self.args = (
             ANSATZ_CODES[spec.ansatz],
             EMBEDDING_CODES[spec.embedding],
             spec.n_qubits,
             spec.n_layers,
-            np.ascontiguousarray(tables["signs"][:, :, 0], dtype=np.float64),
-            np.ascontiguousarray(tables["rows"], dtype=np.int64),
-            np.ascontiguousarray(tables["features"], dtype=np.int64),
+            np.ascontiguousarray(tables.signs, dtype=np.float64),
+            np.ascontiguousarray(tables.rows, dtype=np.int64),
+            np.ascontiguousarray(tables.features, dtype=np.int64),
         )
         d = 2**spec.n_qubits
         self.identity = np.eye(d)
-        self.readout = self.identity if tables["readout"] is None else tables["readout"]
+        self.readout = self.identity if tables.readout is None else tables.readout
         self.readout = np.ascontiguousarray(self.readout, dtype=np.float64)
 
 
@@ -286,15 +291,12 @@ def run_kernel(kernel, weights, x, grouped, adapter_weight=None, adapter_bias=No
 def compile_ahead() -> None:
     """Compile every signature training and evaluation use (float32 and float64), or load
     them from the cache, so that the first run and parallel workers find them ready."""
-    from qmoe_cli.quantum.spec import CircuitSpec
-    from qmoe_cli.quantum.torch_backend import TorchStatevector
-
     spec = CircuitSpec(2, 1, 2, 2, "strongly_entangling", "rx", "expval")
+    kernel = SmallCircuitKernel(spec)
     for dtype in (torch.float32, torch.float64):
-        sim = TorchStatevector(spec, "kernel")
         weights = torch.zeros(spec.weight_shape, dtype=dtype, requires_grad=True)
         adapter = torch.zeros(2, 2, dtype=dtype, requires_grad=True)
         bias = torch.zeros(2, dtype=dtype, requires_grad=True)
         x = torch.zeros(3, 2, dtype=dtype)
-        sim.adapted_outputs(weights, x, adapter, bias).sum().backward()
-        sim.outputs(weights, x).sum().backward()
+        run_kernel(kernel, weights, x, True, adapter, bias).sum().backward()  # the router's
+        run_kernel(kernel, weights, x, True).sum().backward()  # TorchStatevector.outputs

@@ -23,8 +23,9 @@ import math
 import numpy as np
 import torch
 
+from qmoe_cli.quantum.gates import circuit_tables
 from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel, run_kernel
-from qmoe_cli.quantum.spec import CircuitSpec, basis_bits
+from qmoe_cli.quantum.spec import CircuitSpec
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 MAX_UNITARY_QUBITS = 8
@@ -120,23 +121,15 @@ class TorchStatevector:
             raise ValueError(f"unknown strategy {strategy!r}")
         self.spec, self.strategy = spec, strategy
         n, L = spec.n_qubits, spec.n_layers
-        bits = basis_bits(n)
         d = 2**n
-        # Row r of layer l's matrix is row rows[l, r] of the plain Kronecker product
-        # (CNOT rings permute basis states), scaled by signs[l, r] (CZ chains are diagonal).
-        rows = np.tile(np.arange(d), (L, 1))
-        signs = np.ones((L, d))
-        if spec.ansatz == "ry_cz" and n > 1:
-            signs[:] = 1 - 2 * ((bits[:, :-1] * bits[:, 1:]).sum(axis=1) % 2)
-        elif spec.ansatz == "strongly_entangling":
-            for layer in range(L):
-                rows[layer] = self._cnot_gather(bits, spec.entanglers(layer))
+        self.tables = tables = circuit_tables(spec)
+        bits, rows, signs = tables.bits, tables.rows, tables.signs
         phase = (-1j) ** bits.sum(axis=1)
         self._np = {
             "rows": rows,
             "signs": signs[:, :, None],
-            "readout": self._readout_matrix(bits),
-            "features": np.array([spec.feature_of_qubit(q) for q in range(n)]),
+            "readout": tables.readout,
+            "features": tables.features,
             "embed_index": bits.T.copy(),  # (n, d): bit of qubit q in basis state i
             # RX's phase (-i)^(number of ones) as (real, imaginary) rows over the batch
             "rx_phase": np.stack([phase.real, phase.imag])[:, None, :],
@@ -154,7 +147,7 @@ class TorchStatevector:
         self._identity_features = spec.n_features == n
         self._cache: dict = {}
         small = n <= KERNEL_MAX_QUBITS and (spec.n_weights + 1) * L * d * d <= KERNEL_MAX_ELEMENTS
-        self._kernel = SmallCircuitKernel(spec, self._np) if small else None
+        self._kernel = SmallCircuitKernel(spec, tables) if small else None
         if strategy == "kernel" and self._kernel is None:
             raise ValueError(f"the compiled kernel does not take circuits this large ({spec})")
 
@@ -165,27 +158,6 @@ class TorchStatevector:
             kind = torch.long if value.dtype.kind in "iu" else dtype
             self._cache[key] = torch.as_tensor(value, dtype=kind)
         return self._cache[key]
-
-    @staticmethod
-    def _cnot_gather(bits: np.ndarray, ops) -> np.ndarray:
-        """Index g with new_state[j] = state[g[j]] after the CNOTs, in order."""
-        n = bits.shape[1]
-        b = bits.copy()
-        for op in ops:
-            c, t = op.wires
-            b[:, t] ^= b[:, c]
-        image = b @ (1 << (n - 1 - np.arange(n)))  # basis state i is sent to image[i]
-        gather = np.empty_like(image)
-        gather[image] = np.arange(len(image))
-        return gather
-
-    def _readout_matrix(self, bits: np.ndarray) -> np.ndarray | None:
-        spec = self.spec
-        if spec.readout == "expval":
-            return 1.0 - 2.0 * bits
-        if spec.n_experts == 2**spec.n_qubits:
-            return None  # one expert per basis state: the probabilities are the gates
-        return np.eye(spec.n_experts)[spec.expert_of_basis_state()]
 
     # ----------------------------------------------------------------- the unitary path
 

@@ -190,7 +190,7 @@ class TorchDensityMatrix:
 
     def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         probs = self.probs(weights, x)
-        readout = self._sv._np["readout"]
+        readout = self._sv.tables.readout
         if readout is None:
             return probs
         return probs @ self._sv._const("readout", weights.dtype)

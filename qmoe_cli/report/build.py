@@ -20,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
+from qmoe_cli import figures as plots  # the scorecard
 from qmoe_cli.errors import RunFolderError
-from qmoe_cli.report import plots, render, tables, verdicts
+from qmoe_cli.report import render, tables, verdicts
 from qmoe_cli.report.inputs import SWEEP, Run, load_runs
 from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
 

@@ -323,7 +323,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
 
 def _sweep_defaults() -> tuple[str, list]:
     """The sweep file's defaults for `command` and `seeds`, from the sweep schema itself."""
-    from qmoe_cli.experiments.sweep import SweepConfig
+    from qmoe_cli.config import SweepConfig
 
     fields = SweepConfig.model_fields
     return fields["command"].default, fields["seeds"].get_default(call_default_factory=True)

@@ -1,10 +1,13 @@
-"""Figures: decision boundaries and routing maps for 2-D datasets (which expert dominates
-where), training curves, and the report's claim scorecard (a forest plot, one row a claim)."""
+"""Every figure, below the experiments and the report: decision boundaries and routing maps
+for 2-D datasets (which expert dominates where), training curves, accuracy against router
+size (efficiency), accuracy against noise level (noise sweep), and the report's claim
+scorecard (a forest plot, one row a claim). Figures are PNG files; nothing opens a window."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from qmoe_cli.data import Splits  # noqa: E402
-from qmoe_cli.metrics import predict  # noqa: E402
+from qmoe_cli.metrics import ACCURACY_RANGE, mean_ci, predict  # noqa: E402
 from qmoe_cli.models import MixtureOfExperts  # noqa: E402
 
 
@@ -189,6 +192,107 @@ def training_curves(path: Path, histories: dict[str, list[list[dict]]]):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return fig
+
+
+# --- accuracy against router size (`qmoe efficiency`) ------------------------------------------
+
+
+def accuracy_vs_params(path: Path, name: str, points: list[dict]):
+    """Test accuracy (mean, 95 % CI) against router parameters, one line per router type, and
+    the Pareto front chosen by validation accuracy. Each point is an efficiency.csv row
+    (router, router_params, test_acc_mean, test_acc_ci_low, test_acc_ci_high, pareto).
+    Returns the (closed) figure, for inspection."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    colors = plt.get_cmap("tab10")
+    for i, router in enumerate(sorted({p["router"] for p in points})):
+        pts = sorted((p for p in points if p["router"] == router), key=lambda p: p["router_params"])
+        xs = [p["router_params"] for p in pts]
+        ys = [p["test_acc_mean"] for p in pts]
+        err = [
+            [
+                0 if math.isnan(p["test_acc_ci_low"]) else p["test_acc_mean"] - p["test_acc_ci_low"]
+                for p in pts
+            ],
+            [
+                0
+                if math.isnan(p["test_acc_ci_high"])
+                else p["test_acc_ci_high"] - p["test_acc_mean"]
+                for p in pts
+            ],
+        ]
+        ax.errorbar(xs, ys, yerr=err, fmt="o-", color=colors(i), capsize=3, label=router)
+    front = sorted((p for p in points if p["pareto"]), key=lambda p: p["router_params"])
+    ax.plot(
+        [p["router_params"] for p in front],
+        [p["test_acc_mean"] for p in front],
+        "k:",
+        linewidth=1,
+        label="Pareto front (chosen by validation acc.)",
+    )
+    ax.set_xscale("log")
+    sizes = sorted({p["router_params"] for p in points if p["router_params"] > 0})
+    if sizes:  # the measured router sizes as ticks, not powers of ten
+        ax.set_xticks(sizes, [str(s) for s in sizes], fontsize=8)
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.set(
+        xlabel="router parameters",
+        ylabel="test accuracy (mean, 95% CI)",
+        title=f"{name}: accuracy vs router size",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return fig
+
+
+# --- accuracy against noise (`qmoe noise-sweep`) --------------------------------------------
+
+
+@contextmanager
+def noise_curve(
+    path: Path,
+    levels: list[float],
+    acc: dict[float, list[float]],
+    baselines: dict[str, list[float]],
+    mode: str,
+    placement: str,
+) -> Iterator:
+    """The quantum router's test accuracy per depolarizing level (mean, and its 95 % CI band
+    with more than one seed) and each classical baseline as a flat dashed line. The block
+    gets the axes to draw reference marks on; on leaving it the axes are labelled and the
+    figure is written to `path`."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    means = np.array([np.mean(acc[level]) for level in levels])
+    cis = [mean_ci(acc[level], bounds=ACCURACY_RANGE) for level in levels]
+    ax.plot(levels, means, "o-", color="tab:purple", label=f"quantum ({mode} mode)")
+    if levels and len(acc[levels[0]]) > 1:  # seeds enough for an interval
+        ax.fill_between(
+            levels,
+            [c["ci_low"] for c in cis],
+            [c["ci_high"] for c in cis],
+            color="tab:purple",
+            alpha=0.2,
+            label="95% CI",
+        )
+    for i, (name, values) in enumerate(baselines.items()):
+        ax.axhline(
+            np.mean(values),
+            color=plt.get_cmap("tab10")(i),
+            linestyle="--",
+            label=f"{name} (classical, noiseless)",
+        )
+    try:
+        yield ax
+        ax.set(
+            xlabel=f"depolarizing eps per gate ({placement} placement)",
+            ylabel="test accuracy",
+        )
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 # --- claim scorecard --------------------------------------------------------------------------

@@ -1,0 +1,316 @@
+"""What every experiment shares, below the experiments: one model trained from one seed
+(`run_seed`), its train-format folder (`write_train_results`, `write_variant_folder`), a
+variant's summary over seeds (`summarize_variant`) and the process pool that runs many
+trainings or sweep points (`run_parallel`, `train_all`).
+
+A train-format folder:
+
+    <run>/metrics.json  summary.csv
+    <run>/decision_boundary.png  routing.png       (2-D data; the first seed's model)
+    <run>/seed-<s>/metrics.json  history.csv  model.pt
+
+Per seed, besides accuracy and eta: `effective_params` = {init, trained, nominal, n_inputs,
+rtol}, the numerical rank of the router's gate Jacobian at initialisation and at the trained
+weights (metrics.effective_params), and `eta_effective` = test accuracy / ln(1 + trained
+rank). summary.csv gives them as router_params_effective_init, router_params_effective and
+eta_effective.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qmoe_cli.config import ExperimentConfig, dump_config
+from qmoe_cli.data import Splits, load_dataset
+from qmoe_cli.metrics import (
+    ACCURACY_RANGE,
+    COUNT_RANGE,
+    ETA_DEFINITION,
+    effective_inputs,
+    effective_params,
+    efficiency,
+    evaluate,
+    mean_ci,
+)
+from qmoe_cli.models import MixtureOfExperts, build_model, param_counts
+from qmoe_cli.progress import progress_bar
+from qmoe_cli.runs import write_csv, write_json
+from qmoe_cli.training import DTYPES, FitResult, fit, seed_everything
+
+# aggregated over seeds, each with the range its confidence interval is truncated to
+SUMMARY_METRICS = {
+    "test_accuracy": ACCURACY_RANGE,
+    "test_f1_macro": ACCURACY_RANGE,
+    "eta": COUNT_RANGE,
+    "eta_effective": COUNT_RANGE,
+    "epochs_run": COUNT_RANGE,
+    "fit_seconds": COUNT_RANGE,
+}
+
+
+# --- one model, one seed ----------------------------------------------------------------------
+
+
+@dataclass
+class SeedRun:
+    seed: int
+    metrics: dict
+    fit: FitResult
+    model: MixtureOfExperts
+    splits: Splits
+
+
+def run_seed(cfg: ExperimentConfig, seed: int, on_epoch=None) -> SeedRun:
+    """Data split, model init and training, all from this one seed."""
+    splits = load_dataset(cfg.data, seed)
+    seed_everything(seed)
+    model = build_model(cfg.model, splits.n_features, splits.n_classes)
+    x_rank = rank_inputs(model, splits)
+    at_init = effective_params(model, x_rank)  # on a copy: training is as without it
+    result = fit(model, splits, cfg.train, seed, on_epoch)
+    test = evaluate(model, *splits.tensors("test", DTYPES[cfg.train.dtype]))
+    params = param_counts(model)
+    trained = effective_params(model, x_rank)
+    best = result.history[result.best_epoch - 1]
+    metrics = {
+        "seed": seed,
+        "test_accuracy": test["accuracy"],
+        "test_f1_macro": test["f1_macro"],
+        "val_accuracy": best["val_acc"],
+        "params": params,
+        "eta": efficiency(test["accuracy"], params["router"]),
+        "effective_params": {
+            "init": at_init["rank"],
+            "trained": trained["rank"],
+            "nominal": trained["nominal"],
+            "n_inputs": trained["n_inputs"],
+            "rtol": trained["rtol"],
+        },
+        "eta_effective": (
+            float("nan")
+            if trained["rank"] is None
+            else efficiency(test["accuracy"], trained["rank"])
+        ),
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "epochs_to_90_val": next((r["epoch"] for r in result.history if r["val_acc"] >= 0.9), None),
+        "fit_seconds": result.seconds,
+        "usage": test["usage"],
+        "data": splits.info(),
+    }
+    return SeedRun(seed, metrics, result, model, splits)
+
+
+def rank_inputs(model: MixtureOfExperts, splits: Splits) -> torch.Tensor:
+    """The training inputs the effective parameter count uses (metrics.effective_inputs)."""
+    n = effective_inputs(len(splits.X_train), param_counts(model)["router"], model.experts.count)
+    return torch.as_tensor(splits.X_train[:n], dtype=torch.float64)
+
+
+# --- the train-format folder ------------------------------------------------------------------
+
+
+def summary_row(m: dict) -> dict:
+    """One flat CSV row of a seed's metrics (runs written before the effective parameter
+    count have None in its columns)."""
+    effective = m.get("effective_params") or {}
+    return {
+        "seed": m["seed"],
+        "test_accuracy": m["test_accuracy"],
+        "test_f1_macro": m["test_f1_macro"],
+        "val_accuracy": m["val_accuracy"],
+        "router_params": m["params"]["router"],
+        "router_params_effective_init": effective.get("init"),
+        "router_params_effective": effective.get("trained"),
+        "expert_params": m["params"]["experts"],
+        "total_params": m["params"]["total"],
+        "eta": m["eta"],
+        "eta_effective": m.get("eta_effective"),
+        "epochs_run": m["epochs_run"],
+        "best_epoch": m["best_epoch"],
+        "epochs_to_90_val": m["epochs_to_90_val"],
+        "fit_seconds": m["fit_seconds"],
+        "gate_entropy": m["usage"]["gate_entropy"],
+        "unused_experts": m["usage"]["unused_experts"],
+    }
+
+
+def write_seed(folder: Path, run: SeedRun) -> None:
+    folder.mkdir(parents=True)
+    write_json(folder / "metrics.json", run.metrics)
+    write_csv(folder / "history.csv", run.fit.history)
+    torch.save(run.model.state_dict(), folder / "model.pt")
+
+
+def aggregate(metrics: list[dict]) -> dict:
+    """Mean, std and 95 % CI over seeds of each SUMMARY_METRICS key, the CI truncated to the
+    quantity's range (accuracies to [0, 1], counts and eta to [0, inf))."""
+    return {
+        k: mean_ci([_number(m.get(k)) for m in metrics], bounds=bounds)
+        for k, bounds in SUMMARY_METRICS.items()
+    }
+
+
+def _number(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def write_figures(folder: Path, run: SeedRun, title: str) -> None:
+    if run.splits.n_features != 2:
+        return
+    from qmoe_cli import figures  # matplotlib: imported when drawing only
+
+    grid = figures.predict_grid(run.model, run.splits)
+    acc = run.metrics["test_accuracy"]
+    figures.save_single(
+        folder / "decision_boundary.png",
+        figures.plot_decision_boundary,
+        grid,
+        run.splits,
+        f"{title} (seed {run.seed}, test acc {acc:.3f})",
+    )
+    figures.save_single(
+        folder / "routing.png",
+        figures.plot_routing,
+        grid,
+        run.splits,
+        run.model.experts.count,
+        f"{title}: dominant expert (seed {run.seed})",
+    )
+
+
+def write_train_results(folder: Path, cfg: ExperimentConfig, runs: list[SeedRun]) -> list[dict]:
+    """The body of a train-format run folder (everything but config.yaml and env.json)."""
+    for run in runs:
+        write_seed(folder / f"seed-{run.seed}", run)
+    write_figures(folder, runs[0], cfg.name)
+    per_seed = [r.metrics for r in runs]
+    write_csv(folder / "summary.csv", [summary_row(m) for m in per_seed])
+    write_json(
+        folder / "metrics.json",
+        {
+            "command": "train",
+            "name": cfg.name,
+            "router": cfg.model.router.type,
+            "params": per_seed[0]["params"],
+            "data": per_seed[0]["data"],
+            "eta_definition": ETA_DEFINITION,
+            "aggregate": aggregate(per_seed),
+            "per_seed": per_seed,
+        },
+    )
+    return per_seed
+
+
+def write_variant_folder(path: Path, cfg: ExperimentConfig, runs: list[SeedRun]) -> list[dict]:
+    """A group's sub-folder for one trained config (a variant, level or baseline): created
+    (it must not exist), its resolved config.yaml, and the train-format body; returns the
+    per-seed metrics."""
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(dump_config(cfg))
+    return write_train_results(path, cfg, runs)
+
+
+# --- a variant over seeds ---------------------------------------------------------------------
+
+
+def summarize_variant(
+    name: str, label: str, per_seed: list[dict], plateau: float | None = None
+) -> dict:
+    """One summary row from a variant's per-seed metrics (the columns are listed in
+    experiments/ablate.py's docstring)."""
+    accs = [m["test_accuracy"] for m in per_seed]
+    acc = mean_ci(accs, bounds=ACCURACY_RANGE)
+    reached = [m["epochs_to_90_val"] for m in per_seed if m["epochs_to_90_val"] is not None]
+    effective = [m.get("effective_params") or {} for m in per_seed]
+    trained = [e["trained"] for e in effective if e.get("trained") is not None]
+    at_init = [e["init"] for e in effective if e.get("init") is not None]
+    row = {
+        "variant": name,
+        "label": label,
+        "router": per_seed[0].get("router_type", ""),
+        "router_params": per_seed[0]["params"]["router"],
+        "total_params": per_seed[0]["params"]["total"],
+        "n_seeds": len(per_seed),
+        "test_acc_mean": acc["mean"],
+        "test_acc_median": float(np.median(accs)),
+        "test_acc_std": acc["std"],
+        "test_acc_ci_low": acc["ci_low"],
+        "test_acc_ci_high": acc["ci_high"],
+        "f1_mean": float(np.mean([m["test_f1_macro"] for m in per_seed])),
+        "eta_mean": float(np.mean([m["eta"] for m in per_seed])),
+        "eta_effective_mean": _mean([m.get("eta_effective") for m in per_seed]),
+        "router_params_effective_init": _median(at_init),
+        "router_params_effective": _median(trained),
+        "router_params_effective_min": min(trained) if trained else None,
+        "router_params_effective_max": max(trained) if trained else None,
+    }
+    if plateau is not None:
+        row["plateau"] = plateau
+        row["share_above_plateau"] = float(np.mean([a > plateau for a in accs]))
+    row.update(
+        {
+            "epochs_to_90_val_mean": float(np.mean(reached)) if reached else float("nan"),
+            "seeds_reaching_90_val": len(reached),
+            "epochs_run_mean": float(np.mean([m["epochs_run"] for m in per_seed])),
+            "fit_seconds_mean": float(np.mean([m["fit_seconds"] for m in per_seed])),
+            "gate_entropy_mean": float(np.mean([m["usage"]["gate_entropy"] for m in per_seed])),
+            "unused_experts_mean": float(np.mean([m["usage"]["unused_experts"] for m in per_seed])),
+        }
+    )
+    return row
+
+
+def _median(values: list[int]) -> int | float | None:
+    """The median of integer counts: an int when it is one (odd count or equal middles)."""
+    if not values:
+        return None
+    m = float(np.median(values))
+    return int(m) if m.is_integer() else m
+
+
+def _mean(values: list) -> float:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
+# --- the process pool -------------------------------------------------------------------------
+
+
+def run_parallel(fn: Callable, calls: Sequence[tuple], jobs: int, label: str) -> list[Any]:
+    """fn(*args) for every args of `calls`, `jobs` at a time in worker processes (in this
+    process when jobs <= 1), under one progress bar; the results in the order of `calls`.
+    `fn` and its arguments must pickle (a module-level function). An exception in a call is
+    raised here."""
+    results: list[Any] = [None] * len(calls)
+    with progress_bar() as bar:
+        overall = bar.add_task(label, total=len(calls))
+        if jobs <= 1:
+            for i, args in enumerate(calls):
+                results[i] = fn(*args)
+                bar.advance(overall)
+            return results
+        # spawn, not fork: a forked child of a process that used torch's thread pool can hang
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.advance(overall)
+    return results
+
+
+def train_all(tasks: list[tuple[Any, ExperimentConfig, int]], jobs: int, label: str) -> dict:
+    """Run (name, config, seed) tasks, `jobs` at a time in worker processes; one progress
+    bar. Returns {(name, seed): SeedRun}."""
+    runs = run_parallel(run_seed, [(cfg, seed) for _, cfg, seed in tasks], jobs, label)
+    return {(name, seed): run for (name, _, seed), run in zip(tasks, runs, strict=True)}
