@@ -397,11 +397,11 @@ def test_claims_data_structure():
         "eta.quantum_vs_deep",
         "convergence.faster",
     }
-    # the same paper numbers the noise sweep draws beside its measurements
+    # the experiments know no paper: only the report puts its numbers beside ours
     from qmoe_cli.experiments import noise_sweep
 
-    assert PAPER_TABLE_II == noise_sweep.PAPER_TABLE_II
-    assert PAPER_CLASSICAL == noise_sweep.PAPER_CLASSICAL
+    assert not hasattr(noise_sweep, "PAPER_TABLE_II")
+    assert PAPER_TABLE_II[0.03] == 0.73 and PAPER_CLASSICAL == 0.65
 
 
 # --- sweep folders (`qmoe sweep`) ------------------------------------------------------------

@@ -37,9 +37,6 @@ from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 from qmoe_cli.training import DTYPES
 
-# The paper's Table II (Two Moons), drawn beside the measurements for reference.
-PAPER_TABLE_II = {0.0: 0.94, 0.005: 0.92, 0.01: 0.89, 0.02: 0.82, 0.03: 0.73}
-PAPER_CLASSICAL = 0.65
 
 
 def training_config(cfg: NoiseSweepConfig, level: float | None) -> ExperimentConfig:
@@ -315,7 +312,6 @@ def summarize(cfg: NoiseSweepConfig, levels, acc, baselines, simulator: str):
             row[f"{name}_mean"] = float(np.mean(values))
         if best_name:
             row["quantum_minus_best_baseline"] = q["mean"] - float(np.mean(baselines[best_name]))
-        row["paper_quantum"] = PAPER_TABLE_II.get(level)
         rows.append(row)
     summary = {
         "mode": cfg.mode,
@@ -348,16 +344,9 @@ def plot(path: Path, cfg: NoiseSweepConfig, levels, acc, baselines) -> None:
     from qmoe_cli import figures  # matplotlib: imported when drawing only
 
     placement = cfg.model.router.noise.placement
-    with figures.noise_curve(path, levels, acc, baselines, cfg.mode, placement) as ax:
-        paper = sorted(PAPER_TABLE_II.items())
-        ax.plot(
-            [p[0] for p in paper],
-            [p[1] for p in paper],
-            "x:",
-            color="grey",
-            label="paper Table II (quantum)",
-        )
-        ax.axhline(PAPER_CLASSICAL, color="grey", linestyle=":", linewidth=0.8)
+    # the experiment knows no paper: `qmoe report` puts the paper's values beside these
+    with figures.noise_curve(path, levels, acc, baselines, cfg.mode, placement):
+        pass
 
 
 def breakdown_text(b: dict) -> str:
@@ -394,27 +383,24 @@ def breakdown_text(b: dict) -> str:
 
 def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
     table = Table(
-        title=f"{cfg.name}: test accuracy under depolarizing noise "
-        f"({cfg.mode} mode, {summary['placement']} placement, "
-        f"{summary['simulator']} simulator, {len(cfg.seeds)} seeds)"
+        title=f"{cfg.name}: test accuracy under depolarizing noise",
+        caption=f"({cfg.mode} mode, {summary['placement']} placement, "
+        f"{summary['simulator']} simulator, {len(cfg.seeds)} seeds)",
     )
     table.add_column("eps", justify="right")
     table.add_column("quantum mean ± std", justify="right")
     table.add_column("95% CI", justify="right")
     for name in cfg.baselines:
         table.add_column(f"{name} (classical)", justify="right")
-    table.add_column("paper quantum", justify="right")
     for r in rows:
         acc, ci = accuracy_cells(
             r["quantum_mean"], r["quantum_std"], r["quantum_ci_low"], r["quantum_ci_high"]
         )
-        paper = "" if r["paper_quantum"] is None else f"{r['paper_quantum']:.2f}"
         table.add_row(
             f"{r['level']:g}",
             acc,
             ci,
             *(f"{r[f'{n}_mean']:.3f}" for n in cfg.baselines),
-            paper,
         )
     out.print(table)
     b = summary.get("breakdown")
