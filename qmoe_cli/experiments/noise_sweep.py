@@ -38,7 +38,6 @@ from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 from qmoe_cli.training import DTYPES
 
 
-
 def training_config(cfg: NoiseSweepConfig, level: float | None) -> ExperimentConfig:
     """What the router is trained with: noiseless (evaluate mode) or at `level`, never shots."""
     vcfg = cfg.at_level(level or 0.0)
