@@ -47,8 +47,9 @@ def one_line_errors(fn):
     return wrapper
 
 
-def _load(config: Path, overrides: list[str] | None, seeds: str | None, schema=None):
-    from qmoe_cli.config import load_config
+def _load(config: Path, overrides: list[str] | None, seeds: str | None, kind: str | None):
+    """The config of the kind `kind` (None: whatever kind the file states)."""
+    from qmoe_cli.kinds import load
 
     overrides = list(overrides or [])
     if seeds is not None:
@@ -59,7 +60,7 @@ def _load(config: Path, overrides: list[str] | None, seeds: str | None, schema=N
                 f"--seeds: expected comma-separated integers, got {seeds!r}"
             ) from None
         overrides.append(f"seeds={values}")
-    return load_config(config, overrides, schema)
+    return load(config, overrides, kind)
 
 
 def _out_dir(out: Path | None, cfg) -> Path | str:
@@ -77,21 +78,15 @@ def _workers(jobs: int, n_tasks: int) -> int:
 @app.command()
 @one_line_errors
 def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = SEEDS_OPT):
-    """Check a config (train or ablate) and print it resolved, with every default filled in."""
-    from qmoe_cli.config import (
-        AblationConfig,
-        EfficiencyConfig,
-        NoiseSweepConfig,
-        dump_config,
-        read_yaml,
-    )
+    """Check a config of any kind and print it resolved, with every default filled in."""
+    from qmoe_cli.config import dump_config
     from qmoe_cli.progress import out
 
-    raw = read_yaml(config)
-    schema = AblationConfig if "variants" in raw else None
-    schema = EfficiencyConfig if "thresholds" in raw else schema
-    schema = NoiseSweepConfig if "levels" in raw or "baselines" in raw else schema
-    cfg = _load(config, set_, seeds, schema)
+    cfg = _load(config, set_, seeds, None)
+    if cfg.kind == "sweep":  # also check the base config and the swept keys
+        from qmoe_cli.experiments.sweep import load_sweep
+
+        cfg = load_sweep(config, list(set_ or []))[0]
     out.print(dump_config(cfg), markup=False, highlight=False, end="")
     out.print(f"# {config}: valid", markup=False, highlight=False)
 
@@ -107,7 +102,7 @@ def train(
     """Train one model per seed and write a run folder."""
     from qmoe_cli.experiments.train import run_train
 
-    cfg = _load(config, set_, seeds)
+    cfg = _load(config, set_, seeds, "train")
     run_train(cfg, _out_dir(out, cfg))
 
 
@@ -121,10 +116,9 @@ def ablate(
     jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
 ):
     """Compare routers (variants) on the same data, experts, budget and seeds."""
-    from qmoe_cli.config import AblationConfig
     from qmoe_cli.experiments.ablate import run_ablation
 
-    cfg = _load(config, set_, seeds, AblationConfig)
+    cfg = _load(config, set_, seeds, "ablate")
     n_tasks = len(cfg.variants) * len(cfg.seeds)
     run_ablation(cfg, _out_dir(out, cfg), _workers(jobs, n_tasks))
 
@@ -139,10 +133,9 @@ def efficiency(
     jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
 ):
     """Accuracy against router size: the Pareto front and the smallest router per threshold."""
-    from qmoe_cli.config import EfficiencyConfig
     from qmoe_cli.experiments.efficiency import run_efficiency
 
-    cfg = _load(config, set_, seeds, EfficiencyConfig)
+    cfg = _load(config, set_, seeds, "efficiency")
     n_tasks = len(cfg.variants) * len(cfg.seeds)
     run_efficiency(cfg, _out_dir(out, cfg), _workers(jobs, n_tasks))
 
@@ -182,12 +175,11 @@ def noise_sweep(
     ),
 ):
     """A quantum router under each depolarizing level, beside classical baselines."""
-    from qmoe_cli.config import NoiseSweepConfig
     from qmoe_cli.experiments.noise_sweep import run_noise_sweep
 
     if simulator not in ("torch", "qiskit-aer"):
         raise ConfigError(f"--simulator: expected torch or qiskit-aer, got {simulator!r}")
-    cfg = _load(config, set_, seeds, NoiseSweepConfig)
+    cfg = _load(config, set_, seeds, "noise-sweep")
     n_tasks = len(cfg.seeds) * (
         (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
     )

@@ -243,9 +243,13 @@ class TrainConfig(Strict):
         return self
 
 
+KIND_HELP = "the experiment kind: which command runs this config (qmoe_cli/kinds.py)"
+
+
 class ExperimentConfig(Strict):
     """One experiment: data + model + training, run once per seed."""
 
+    kind: Literal["train"] = Field("train", description=KIND_HELP)
     name: str = Field("experiment", pattern=NAME_PATTERN)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -303,6 +307,7 @@ class VariantConfig(Strict):
 class AblationConfig(ExperimentConfig):
     """Shared data, experts, training and seeds, and the routers to compare on them."""
 
+    kind: Literal["ablate"] = Field("ablate", description=KIND_HELP)
     variants: dict[str, VariantConfig]
     reference: str = Field("B", description="the variant compared, seed by seed, to the others")
     plateau: float | None = Field(
@@ -336,6 +341,7 @@ class NoiseSweepConfig(ExperimentConfig):
     """A quantum router (the shared model) under several depolarizing levels, with classical
     baselines trained once per seed as flat references."""
 
+    kind: Literal["noise-sweep"] = Field("noise-sweep", description=KIND_HELP)
     levels: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default_factory=lambda: [0.0, 0.005, 0.01, 0.02, 0.03, 0.05]
     )
@@ -362,6 +368,7 @@ class NoiseSweepConfig(ExperimentConfig):
         """The quantum router's config with its circuit at this depolarizing level."""
         raw = self.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
         raw["name"] = f"{self.name}-eps{level:g}"[:64]
+        raw["kind"] = "train"
         raw["model"]["router"]["noise"]["depolarizing"] = level
         raw["model"]["router"]["noise"]["fake_backend"] = None  # evaluated on its own
         return ExperimentConfig.model_validate(raw)
@@ -374,6 +381,7 @@ class EfficiencyConfig(ExperimentConfig):
     """Routers of several sizes (variants) on the same data and experts: accuracy against
     router parameters, the Pareto front, and the smallest router reaching each threshold."""
 
+    kind: Literal["efficiency"] = Field("efficiency", description=KIND_HELP)
     variants: dict[str, VariantConfig]
     thresholds: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
         default_factory=lambda: [0.9, 0.95]
@@ -393,6 +401,7 @@ def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> E
     router (and experts, if given), validated like any config."""
     raw = base.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
     raw["name"] = f"{base.name}-{name}"[:64]
+    raw["kind"] = "train"
     raw["model"]["router"] = variant.router.model_dump(mode="json")
     if variant.experts is not None:
         raw["model"]["experts"] = variant.experts.model_dump(mode="json")
@@ -556,9 +565,13 @@ class SlurmConfig(Strict):
 
 
 class SweepConfig(Strict):
+    kind: Literal["sweep"] = Field("sweep", description=KIND_HELP)
     name: str = Field("sweep", pattern=NAME_PATTERN)
     base: str
-    command: Literal["train", "ablate", "noise-sweep"] = "train"
+    command: Literal["train", "ablate", "noise-sweep", "efficiency"] | None = Field(
+        None,
+        description="the base config's kind, read from it (give it only to check it)",
+    )
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     zip: dict[str, list[Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A config small enough to train in well under a second.
 TINY = {
+    "kind": "train",
     "name": "tiny",
     "data": {"name": "two_moons", "n_samples": 120, "noise": 0.1},
     "model": {"router": {"type": "linear"}, "experts": {"count": 2}},

@@ -15,6 +15,7 @@ from qmoe_cli.runs import read_csv
 from .conftest import only_complete_run, run_group
 
 TINY_ABLATION = {
+    "kind": "ablate",
     "name": "tiny-ablation",
     "data": {"name": "two_moons", "n_samples": 150},
     "model": {"experts": {"count": 4}},

@@ -123,7 +123,7 @@ def test_broken_idx_file_through_the_cli_exits_2_with_one_line(tmp_path, cli):
     folder = tmp_path / "idx"
     make_idx_dir(folder)
     _corrupt(folder, "magic")
-    cfg = {"data": {"name": "mnist", "data_dir": str(folder)}, "seeds": [0]}
+    cfg = {"kind": "train", "data": {"name": "mnist", "data_dir": str(folder)}, "seeds": [0]}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     result = cli("train", path, "--out", tmp_path / "runs")
@@ -198,7 +198,9 @@ def test_fashion_mnist_without_files_names_the_fetch_command(tmp_path, cli):
     with pytest.raises(DataError, match="no offline copy.*`qmoe data fetch fashion-mnist`"):
         load_dataset(DataConfig(name="fashion_mnist"), 0)
     path = tmp_path / "f.yaml"
-    path.write_text(yaml.safe_dump({"data": {"name": "fashion_mnist"}, "seeds": [0]}))
+    path.write_text(
+        yaml.safe_dump({"kind": "train", "data": {"name": "fashion_mnist"}, "seeds": [0]})
+    )
     result = cli("train", path, "--out", tmp_path / "runs")
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "qmoe data fetch fashion-mnist" in result.output
@@ -364,6 +366,7 @@ def test_quantum_router_needs_pca_for_image_datasets():
 
 def test_train_on_mnist_offline_subset_through_the_cli(tmp_path, cli):
     cfg = {
+        "kind": "train",
         "name": "mnist01",
         "data": {
             "name": "mnist",

@@ -9,6 +9,7 @@ from qmoe_cli.runs import read_csv
 from .conftest import only_complete_run, run_group
 
 TINY = {
+    "kind": "efficiency",
     "name": "tiny-eff",
     "data": {"name": "two_moons", "n_samples": 120},
     "model": {"experts": {"count": 2}},

@@ -23,6 +23,7 @@ from qmoe_cli.training import DTYPES
 from .conftest import only_complete_run, run_group
 
 TINY_SWEEP = {
+    "kind": "noise-sweep",
     "name": "tiny-noise",
     "data": {"name": "two_moons", "n_samples": 120},
     "model": {

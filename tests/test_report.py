@@ -29,6 +29,7 @@ from .conftest import only_complete_run
 CHROMIUM = Path("/usr/bin/chromium")
 
 TINY_ABLATION = {
+    "kind": "ablate",
     "name": "tiny-report-ablation",
     "data": {"name": "two_moons", "n_samples": 120},
     "model": {"experts": {"count": 4}},
@@ -42,6 +43,7 @@ TINY_ABLATION = {
     },
 }
 TINY_NOISE = {
+    "kind": "noise-sweep",
     "name": "tiny-report-noise",
     "data": {"name": "two_moons", "n_samples": 120},
     "model": {"router": {"type": "quantum", "qubits": 2, "layers": 2}, "experts": {"count": 4}},
@@ -414,6 +416,7 @@ def tiny_sweep(tmp_path, cli):
 
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY))
     sweep = {
+        "kind": "sweep",
         "name": "s",
         "base": "base.yaml",
         "command": "train",

@@ -22,6 +22,7 @@ def _write(tmp_path, sweep: dict, base: dict | None = None):
 
 
 SWEEP = {
+    "kind": "sweep",
     "name": "s",
     "command": "train",
     "seeds": [0, 1],

@@ -65,6 +65,7 @@ def test_same_seed_same_metrics_bit_for_bit():
 
 
 QUANTUM_TINY = {
+    "kind": "train",
     **TINY,
     "model": {
         "router": {"type": "quantum", "qubits": 2, "layers": 3, "embedding": "ry"},

@@ -201,3 +201,13 @@ def print_ablation(
         out.print(f"paired over {c['n_seeds']} seeds: {c['verdict']}")
     out.print(f"figures: {path}/decision_boundaries.png, routing_maps.png, training_curves.png")
     out.print(f"run folder: {path}")
+
+
+def run(cfg: AblationConfig, out_dir: str | Path, jobs: int = 1) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py)."""
+    return run_ablation(cfg, out_dir, jobs)
+
+
+def sweep_rows(metrics: dict) -> list[dict]:
+    """A sweep's rows from this kind's metrics.json: one per variant."""
+    return [{**r, "test_accuracy": r["test_acc_mean"]} for r in metrics["summary"]]

@@ -210,3 +210,13 @@ def _reached_text(router: str, v: dict | None) -> str:
         v["test_acc_mean"], v["test_acc_std"], v["test_acc_ci_low"], v["test_acc_ci_high"]
     )
     return f"{router}: {v['router_params']} params ({v['variant']}), test acc {acc} {ci}"
+
+
+def run(cfg: EfficiencyConfig, out_dir: str | Path, jobs: int = 1) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py)."""
+    return run_efficiency(cfg, out_dir, jobs)
+
+
+def sweep_rows(metrics: dict) -> list[dict]:
+    """A sweep's rows from this kind's metrics.json: one per router (none when skipped)."""
+    return [{**p, "test_accuracy": p["test_acc_mean"]} for p in metrics.get("points") or []]

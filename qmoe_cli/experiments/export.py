@@ -31,6 +31,7 @@ import numpy as np
 
 from qmoe_cli.config import ExperimentConfig, read_yaml, validate_config
 from qmoe_cli.errors import ConfigError, RunFolderError
+from qmoe_cli.kinds import run_config_kind
 from qmoe_cli.quantum.spec import CircuitSpec
 from qmoe_cli.runs import is_complete_run, read_json
 
@@ -64,15 +65,18 @@ def load_trained_router(run_dir: str | Path, seed: int | None = None) -> Trained
             f"not a complete run folder: {run} (no metrics.json, or a .tmp/.failed folder)"
         )
     raw = read_yaml(run / "config.yaml")
-    if "variants" in raw:
+    kind = run_config_kind(raw).name
+    if kind in ("ablate", "efficiency"):
         raise RunFolderError(
-            f"{run} is an ablation group: export one of its variants, {run / 'variants'}/<name>"
+            f"{run} is an {'ablation' if kind == 'ablate' else 'efficiency'} group: export one "
+            f"of its variants, {run / 'variants'}/<name>"
         )
-    if "levels" in raw or "baselines" in raw:
+    if kind == "noise-sweep":
         raise RunFolderError(
             f"{run} is a noise-sweep group: export {run / 'quantum'} (evaluate mode) or "
             f"{run / 'levels'}/eps=<level> (train mode)"
         )
+    raw.setdefault("kind", "train")
     cfg = validate_config(raw, source=str(run / "config.yaml"))
     router = cfg.model.router
     if router.type != "quantum":

@@ -413,3 +413,13 @@ def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
             f"test accuracy {a['mean']:.3f} ± {a['std']:.3f}"
         )
     out.print(f"run folder: {path}")
+
+
+def run(cfg: NoiseSweepConfig, out_dir: str | Path, jobs: int = 1) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py): torch simulator."""
+    return run_noise_sweep(cfg, out_dir, jobs)
+
+
+def sweep_rows(metrics: dict) -> list[dict]:
+    """A sweep's rows from this kind's metrics.json: one per noise level."""
+    return [{**r, "test_accuracy": r["quantum_mean"]} for r in metrics["table"]]

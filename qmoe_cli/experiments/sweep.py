@@ -29,9 +29,6 @@ from typing import Any
 import yaml
 
 from qmoe_cli.config import (
-    AblationConfig,
-    ExperimentConfig,
-    NoiseSweepConfig,
     SweepConfig,
     apply_overrides,
     dump_config,
@@ -39,16 +36,21 @@ from qmoe_cli.config import (
     validate_config,
 )
 from qmoe_cli.errors import ConfigError, QmoeError
+from qmoe_cli.kinds import KINDS, RUN_KINDS, kind_of, resolve
 from qmoe_cli.metrics import mean_ci
-from qmoe_cli.orchestration import run_parallel, summary_row
+from qmoe_cli.orchestration import run_parallel
 from qmoe_cli.runs import is_complete_run, read_json, write_csv, write_json
 
-SCHEMAS = {"train": ExperimentConfig, "ablate": AblationConfig, "noise-sweep": NoiseSweepConfig}
+
+def _schema(command: str):
+    return KINDS[command].schema
 
 
 def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[SweepConfig, dict]:
     """The validated sweep file and its base config's raw mapping (keys checked)."""
     raw = apply_overrides(read_yaml(path), overrides or [])
+    if kind_of(raw, str(path)).name != "sweep":
+        raise ConfigError(f"{path}: kind: {raw['kind']!r} is not a sweep file (kind: sweep)")
     if "name" not in raw:
         raw["name"] = Path(path).stem
     sweep = validate_config(raw, source=str(path), schema=SweepConfig)
@@ -56,7 +58,16 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[Sw
     if not base_path.is_absolute() and not base_path.exists():
         base_path = Path(path).parent / sweep.base
     base_raw = read_yaml(base_path)
-    base = validate_config(base_raw, str(base_path), SCHEMAS[sweep.command])
+    command = kind_of(base_raw, str(base_path)).name
+    if command not in RUN_KINDS:
+        raise ConfigError(f"{path}: base: a sweep's base config cannot be of kind {command!r}")
+    if sweep.command is not None and sweep.command != command:
+        raise ConfigError(
+            f"{path}: command: {sweep.command!r}, but the base config {base_path} is of kind "
+            f"{command!r}"
+        )
+    sweep = sweep.model_copy(update={"command": command})
+    base = validate_config(base_raw, str(base_path), _schema(command))
     resolved = yaml.safe_load(dump_config(base))
     for key in [*sweep.grid, *sweep.zip]:
         if key == "seeds" or not _has_key(resolved, key):
@@ -92,7 +103,7 @@ def expand_points(sweep: SweepConfig, base_raw: dict) -> list[dict]:
                     base_raw,
                     [f"{k}={json.dumps(v)}" for k, v in swept.items()] + [f"seeds=[{seed}]"],
                 )
-                cfg = validate_config(raw, f"sweep point {swept}", SCHEMAS[sweep.command])
+                cfg = validate_config(raw, f"sweep point {swept}", _schema(sweep.command))
                 text = dump_config(cfg)
                 pid = hashlib.sha256(f"{sweep.command}\n{text}".encode()).hexdigest()[:12]
                 points.append({"id": pid, "swept": swept, "seed": seed, "config": text})
@@ -157,7 +168,7 @@ def run_point(root: str, point: dict, command: str) -> str:
     status = root_path / "status" / f"{point['id']}.json"
     status.parent.mkdir(exist_ok=True)
     try:
-        cfg = _validate(yaml.safe_load(point["config"]), "sweep point", SCHEMAS[command])
+        cfg = _validate(yaml.safe_load(point["config"]), "sweep point", _schema(command))
         folder = _run_command(command, cfg, work / "out")
         write_json(folder / "point.json", {k: point[k] for k in ("id", "swept", "seed")})
         os.rename(folder, final)  # the commit point: fails if the point already exists
@@ -182,17 +193,7 @@ def _run_command(command: str, cfg, out_dir: Path) -> Path:
     from qmoe_cli.progress import out as console
 
     with console.capture():  # a point's own tables stay out of the sweep's output
-        if command == "train":
-            from qmoe_cli.experiments.train import run_train
-
-            return run_train(cfg, out_dir)[0]
-        if command == "ablate":
-            from qmoe_cli.experiments.ablate import run_ablation
-
-            return run_ablation(cfg, out_dir, jobs=1)
-        from qmoe_cli.experiments.noise_sweep import run_noise_sweep
-
-        return run_noise_sweep(cfg, out_dir, jobs=1)
+        return resolve(KINDS[command].runner)(cfg, out_dir, jobs=1)
 
 
 def run_chunk(root: str, points: list[dict], command: str) -> list[str]:
@@ -305,12 +306,7 @@ def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:
 
 
 def _metric_rows(folder: Path, command: str) -> list[dict]:
-    metrics = read_json(folder / "metrics.json")
-    if command == "train":
-        return [summary_row(m) for m in metrics["per_seed"]]
-    if command == "ablate":
-        return [{**r, "test_accuracy": r["test_acc_mean"]} for r in metrics["summary"]]
-    return [{**r, "test_accuracy": r["quantum_mean"]} for r in metrics["table"]]
+    return resolve(KINDS[command].sweep_rows)(read_json(folder / "metrics.json"))
 
 
 def sweep_status(sweep_path: Path, overrides: list[str], out_dir: str | None = None) -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from qmoe_cli.config import ExperimentConfig, dump_config
 from qmoe_cli.metrics import ETA_DEFINITION
-from qmoe_cli.orchestration import SeedRun, aggregate, run_seed, write_train_results
+from qmoe_cli.orchestration import SeedRun, aggregate, run_seed, summary_row, write_train_results
 from qmoe_cli.progress import out, progress_bar
 from qmoe_cli.runs import RunFolder, environment, write_json
 
@@ -84,3 +84,13 @@ def _rank(rank: int | None) -> str:
 
 def _pm(stat: dict) -> str:
     return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+
+
+def run(cfg: ExperimentConfig, out_dir: str | Path, jobs: int = 1) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py): the run folder."""
+    return run_train(cfg, out_dir)[0]
+
+
+def sweep_rows(metrics: dict) -> list[dict]:
+    """A sweep's rows from this kind's metrics.json: one per seed."""
+    return [summary_row(m) for m in metrics["per_seed"]]

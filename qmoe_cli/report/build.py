@@ -22,6 +22,7 @@ import yaml
 
 from qmoe_cli import figures as plots  # the scorecard
 from qmoe_cli.errors import RunFolderError
+from qmoe_cli.kinds import KINDS, REPORT_ORDER, resolve
 from qmoe_cli.report import render, tables, verdicts
 from qmoe_cli.report.inputs import SWEEP, Run, load_runs
 from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
@@ -108,8 +109,6 @@ def write_report(folder: Path, runs: list[Run], env: dict | None, paper) -> list
 
 def assemble(runs, findings, figure, env, paper, scorecard=None) -> list[render.Block]:
     B = render
-    by_kind = {k: [r for r in runs if r.kind == k] for k in ("ablate", "noise-sweep", "train")}
-    efficiency = [r for r in runs if r.kind == "efficiency"]
     blocks: list[render.Block] = [
         B.Heading(1, title_of(paper)),
         B.Para(
@@ -119,24 +118,10 @@ def assemble(runs, findings, figure, env, paper, scorecard=None) -> list[render.
         ),
         *tables.claims_section(findings, paper, scorecard),
         tables.runs_table(runs),
-        B.Heading(2, "Ablations"),
     ]
-    if not by_kind["ablate"]:
-        blocks.append(B.Para("Not measured: no ablate run was given."))
-    for run in by_kind["ablate"]:
-        blocks += tables.ablation_section(run, figure, paper)
-    blocks.append(B.Heading(2, "Noise sweeps"))
-    if not by_kind["noise-sweep"]:
-        blocks.append(B.Para("Not measured: no noise-sweep run was given."))
-    for run in by_kind["noise-sweep"]:
-        blocks += tables.noise_section(run, figure, paper)
-    blocks.append(B.Heading(2, "Parameter efficiency"))
-    if not efficiency:
-        blocks.append(B.Para("Not measured: no efficiency run was given."))
-    for run in efficiency:
-        blocks += tables.efficiency_section(run, figure)
-    if by_kind["train"]:
-        blocks += tables.train_section(by_kind["train"], figure)
+    for kind in REPORT_ORDER:  # each kind's section, as the kinds table names it
+        section = resolve(KINDS[kind].section)
+        blocks += section([r for r in runs if r.kind == kind], figure, paper)
     sweeps = [r for r in runs if r.kind == SWEEP]
     if sweeps:
         blocks += tables.sweeps_section(sweeps)

@@ -17,9 +17,10 @@ from pathlib import Path
 import yaml
 
 from qmoe_cli.errors import ConfigError, RunFolderError
+from qmoe_cli.kinds import RUN_KINDS
 from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json
 
-KINDS = ("train", "ablate", "noise-sweep", "efficiency")
+KINDS = RUN_KINDS  # the kinds of run folder (qmoe_cli/kinds.py)
 SWEEP = "sweep"  # the kind of a sweep folder (it is not a run folder, so not in KINDS)
 SWEEP_FILES = ("sweep.yaml", "summary.csv")
 # summary.csv's statistics columns; every other column names the point (swept keys, ...)
@@ -326,7 +327,8 @@ def _sweep_defaults() -> tuple[str, list]:
     from qmoe_cli.config import SweepConfig
 
     fields = SweepConfig.model_fields
-    return fields["command"].default, fields["seeds"].get_default(call_default_factory=True)
+    # sweep files written before the kinds registry default to train runs
+    return "train", fields["seeds"].get_default(call_default_factory=True)
 
 
 def _mapping_of_lists(value) -> dict[str, list]:

@@ -695,3 +695,37 @@ def _command(env: dict) -> str:
     if not env.get("command"):
         return "not recorded"
     return env["command"] + (f" (in {env['cwd']})" if env.get("cwd") else "")
+
+
+# --- one entry per run kind, named in qmoe_cli/kinds.py: (runs, figure, paper) -> blocks ----
+
+
+def ablate_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Ablations")]
+    if not runs:
+        blocks.append(Para("Not measured: no ablate run was given."))
+    for run in runs:
+        blocks += ablation_section(run, figure, paper)
+    return blocks
+
+
+def noise_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Noise sweeps")]
+    if not runs:
+        blocks.append(Para("Not measured: no noise-sweep run was given."))
+    for run in runs:
+        blocks += noise_section(run, figure, paper)
+    return blocks
+
+
+def efficiency_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Parameter efficiency")]
+    if not runs:
+        blocks.append(Para("Not measured: no efficiency run was given."))
+    for run in runs:
+        blocks += efficiency_section(run, figure)
+    return blocks
+
+
+def train_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+    return train_section(runs, figure) if runs else []
