@@ -50,7 +50,8 @@ reproduce-paper: $(STAMP)
 	$(BIN)/qmoe efficiency configs/paper/mnist_efficiency.yaml --out $$out $(PAPER_SEEDS); \
 	$(BIN)/qmoe efficiency configs/paper/fashion_efficiency.yaml --out $$out $(PAPER_SEEDS); \
 	$(BIN)/qmoe report $$out/*/ --out $$out/report; \
-	echo "reproduce-paper: $$(( $$(date +%s) - start )) s; report: $$out/report/report.html"
+	cp $$out/report/results.md docs/results.md; \
+	echo "reproduce-paper: $$(( $$(date +%s) - start )) s; report: $$out/report/report.html; docs/results.md updated"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

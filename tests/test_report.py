@@ -156,8 +156,12 @@ def _claims_rows(md: str) -> list[list[str]]:
 
 def test_report_writes_markdown_and_html_and_prints_their_paths(built):
     out = built["out"]
-    for name in ("report.md", "report.html", "claims.json"):
+    for name in ("report.md", "report.html", "claims.json", "results.md"):
         assert (out / name).is_file(), name
+    # results.md (docs/results.md's source) is report.md without its figures
+    results = (out / "results.md").read_text()
+    assert "do not edit it by hand" in results and "](figures/" not in results
+    assert "## Verdicts" in results and "](figures/" in built["md"]
     printed = built["stdout"].split()
     assert str(out / "report.md") in printed and str(out / "report.html") in printed
     for fig in ("decision_boundaries", "routing_maps", "training_curves", "accuracy_vs_noise"):

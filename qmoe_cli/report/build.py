@@ -4,6 +4,7 @@ a sweep folder written by `qmoe sweep` (runs/sweeps/<name>/): it gets a "Sweeps"
 and does not feed the claims.
 
     <report>/report.md  report.html  claims.json  figures/<run>-<figure>.png
+    <report>/results.md   report.md without figures (docs/results.md is a copy)
     <report>/config.yaml env.json metrics.json        (default folder only: a run folder)
 
 Without --out the report goes to a new `runs/<YYYYmmdd-HHMMSS>-report/`, written under a
@@ -28,6 +29,12 @@ from qmoe_cli.report.inputs import SWEEP, Run, load_runs
 from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
 
 DEFAULT_OUT = "runs"
+
+
+RESULTS_HEADER = (
+    "<!-- Written by `qmoe report` (`make reproduce-paper` copies it to docs/results.md): "
+    "regenerate it, do not edit it by hand. -->\n\n"
+)
 
 
 def title_of(paper) -> str:
@@ -94,6 +101,9 @@ def write_report(folder: Path, runs: list[Run], env: dict | None, paper) -> list
     )
     blocks = assemble(runs, findings, figure, env, paper, card)
     _write_atomic(folder / "report.md", render.to_markdown(blocks))
+    # the same without figures, for docs/results.md (`make reproduce-paper` copies it there)
+    text = render.to_markdown([b for b in blocks if not isinstance(b, render.Figure)])
+    _write_atomic(folder / "results.md", RESULTS_HEADER + text)
     _write_atomic(folder / "report.html", render.to_html(blocks, title_of(paper)))
     by_claim = verdicts.verdicts(findings, paper.claims)
     payload = {
