@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qmoe_cli.config import DataConfig  # noqa: E402
 from qmoe_cli.data import load_dataset  # noqa: E402
-from qmoe_cli.models.experts import LinearExperts  # noqa: E402
 from qmoe_cli.models.moe import MixtureOfExperts  # noqa: E402
 from qmoe_cli.models.quantum_router import QuantumRouter  # noqa: E402
-from qmoe_cli.models.routers import LinearRouter  # noqa: E402
+from qmoe_cli.models.torch_experts import LinearExperts  # noqa: E402
+from qmoe_cli.models.torch_routers import LinearRouter  # noqa: E402
 from qmoe_cli.quantum.spec import CircuitSpec  # noqa: E402
 from qmoe_cli.quantum.torch_backend import TorchStatevector  # noqa: E402
 

@@ -9,198 +9,40 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+# The component configs live with their components, each kind in a module of its own with
+# a registry listing them (qmoe_cli/data/__init__.py, qmoe_cli/models/routers/__init__.py,
+# qmoe_cli/models/experts/__init__.py); those modules import no torch or sklearn.
+from qmoe_cli.data import DATASET_FEATURES as DATASET_FEATURES
+from qmoe_cli.data import DATASET_ONLY_KEYS as DATASET_ONLY_KEYS
+from qmoe_cli.data import DATASETS as DATASETS
+from qmoe_cli.data import DataConfig as DataConfig
+from qmoe_cli.data import n_input_features as n_input_features
 from qmoe_cli.errors import ConfigError
+from qmoe_cli.models.experts import EXPERT_TYPES, LinearExpertsConfig
+from qmoe_cli.models.experts import ExpertsConfig as ExpertsConfig
+from qmoe_cli.models.routers import ROUTER_TYPES as ROUTER_TYPES
+from qmoe_cli.models.routers import FourierRouterConfig as FourierRouterConfig
+from qmoe_cli.models.routers import LinearRouterConfig as LinearRouterConfig
+from qmoe_cli.models.routers import MLPRouterConfig as MLPRouterConfig
+from qmoe_cli.models.routers import NoiseConfig as NoiseConfig
+from qmoe_cli.models.routers import QuantumRouterConfig as QuantumRouterConfig
+from qmoe_cli.models.routers import RouterConfig as RouterConfig
+from qmoe_cli.schema import Strict as Strict
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-DATASETS = ("two_moons", "circles", "digits", "mnist", "fashion_mnist")
-# Keys that only mean something for some datasets (None elsewhere; all others apply to all).
-DATASET_ONLY_KEYS = {
-    "n_samples": ("two_moons", "circles"),
-    "noise": ("two_moons", "circles"),
-    "factor": ("circles",),
-    "data_dir": ("mnist", "fashion_mnist"),
-    "classes": ("digits", "mnist", "fashion_mnist"),
-}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DataConfig(Strict):
-    """Which dataset, how much of it, and how it is split and scaled.
-
-    Keys in DATASET_ONLY_KEYS are null for the datasets they do not apply to; n_samples and
-    noise get their defaults (1000, 0.1) filled in for the synthetic datasets.
-    """
-
-    SYNTHETIC_DEFAULTS: ClassVar[dict[str, Any]] = {"n_samples": 1000, "noise": 0.1}
-
-    name: Literal["two_moons", "circles", "digits", "mnist", "fashion_mnist"] = "two_moons"
-    n_samples: int | None = Field(
-        None, ge=20, le=1_000_000, description="two_moons, circles: points generated (1000)"
-    )
-    noise: float | None = Field(
-        None, ge=0.0, le=10.0, description="two_moons, circles: std of the Gaussian noise (0.1)"
-    )
-    factor: float | None = Field(
-        None, gt=0.0, lt=1.0, description="circles only: inner/outer radius (default 0.5)"
-    )
-    data_dir: str | None = Field(
-        None, description="mnist, fashion_mnist: directory of the IDX files (default: lookup)"
-    )
-    classes: list[Annotated[int, Field(ge=0, le=9)]] | None = Field(
-        None, description="digits, mnist, fashion_mnist: keep only these labels (default: all)"
-    )
-    n_train: int | None = Field(
-        None, ge=2, le=10_000_000, description="training rows (validation included) drawn"
-    )
-    n_test: int | None = Field(None, ge=1, le=10_000_000, description="test rows drawn")
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
-    scaling: Literal["minmax_pi", "standard", "none"] = "minmax_pi"
-    pca_components: int | None = Field(None, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _synthetic_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("name", "two_moons") in ("two_moons", "circles"):
-            data = dict(data)
-            for key, value in cls.SYNTHETIC_DEFAULTS.items():
-                if data.get(key) is None:
-                    data[key] = value
-        return data
-
-    @model_validator(mode="after")
-    def _check(self) -> DataConfig:
-        if self.test_fraction + self.val_fraction >= 0.9:
-            raise ValueError(
-                "test_fraction + val_fraction must leave at least 10% of the data for training"
-            )
-        for key, datasets in DATASET_ONLY_KEYS.items():
-            if getattr(self, key) is not None and self.name not in datasets:
-                raise ValueError(f"'{key}' does not apply to dataset '{self.name}'")
-        if self.classes is not None and (
-            len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)
-        ):
-            raise ValueError("classes: give at least two distinct labels, e.g. [0, 1]")
-        if (self.n_train is None) != (self.n_test is None):
-            raise ValueError("n_train and n_test go together: set both or neither")
-        return self
-
-
-class LinearRouterConfig(Strict):
-    """Softmax(W x + b): the paper's Model A."""
-
-    type: Literal["linear"] = "linear"
-
-
-class MLPRouterConfig(Strict):
-    """A multilayer perceptron ending in a softmax: the paper's Model C."""
-
-    type: Literal["mlp"]
-    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=lambda: [32])
-    activation: Literal["relu", "tanh", "gelu"] = "relu"
-
-    @field_validator("hidden")
-    @classmethod
-    def _not_empty(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("an MLP router needs at least one hidden layer (use type: linear)")
-        return v
-
-
-class NoiseConfig(Strict):
-    """Noise of the quantum router's circuit (conventions in qmoe_cli/quantum/noise.py).
-
-    `depolarizing` is eps in Qiskit's convention, depolarizing_error(eps, k): the k-qubit
-    state is replaced by the maximally mixed one with probability eps. It means that under
-    both placements. With placement `paper` a channel follows every gate as written (1-qubit
-    after 1-qubit gates, the joint 2-qubit channel after 2-qubit gates, with eps
-    `depolarizing_2q` if given). With placement `notebook` a 1-qubit channel acts on every
-    wire after the embedding and after the last layer, as the public notebooks did (their
-    PennyLane DepolarizingChannel p is eps = 4p/3: the notebooks' p = 0.01 is eps 0.0133).
-    """
-
-    depolarizing: float = Field(0.0, ge=0.0, le=1.0)
-    depolarizing_2q: float | None = Field(None, ge=0.0, le=1.0)
-    placement: Literal["paper", "notebook"] = "paper"
-    readout_error: float = Field(0.0, ge=0.0, le=0.5, description="symmetric bit-flip prob")
-    shots: int | None = Field(None, ge=1, description="sample this many shots (evaluation)")
-    fake_backend: str | None = Field(
-        None, description="noise model of a qiskit-ibm-runtime fake device (Aer, evaluation)"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> NoiseConfig:
-        if self.depolarizing_2q is not None and self.placement == "notebook":
-            raise ValueError("depolarizing_2q applies only to placement: paper")
-        if self.fake_backend is not None and (
-            self.depolarizing or self.depolarizing_2q or self.readout_error
-        ):
-            raise ValueError(
-                "fake_backend: the device's noise model replaces depolarizing and "
-                "readout_error; set only shots beside it"
-            )
-        return self
-
-
-class QuantumRouterConfig(Strict):
-    """A parameterised circuit whose measurement gives the gate: the paper's Model B.
-
-    The circuit conventions (embedding, ansatz, readout, qubit order) are stated in
-    qmoe_cli/quantum/spec.py.
-    """
-
-    type: Literal["quantum"]
-    qubits: int = Field(2, ge=1, le=20)
-    layers: int = Field(3, ge=1, le=200)
-    ansatz: Literal["ry_cz", "strongly_entangling"] = "ry_cz"
-    embedding: Literal["rx", "ry", "rz"] = "rx"
-    readout: Literal["probs", "expval"] = "probs"
-    backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = "torch"
-    noise: NoiseConfig = Field(default_factory=NoiseConfig)
-
-
-class FourierRouterConfig(Strict):
-    """Softmax(W f(x) + b) over trigonometric features: Model D, the classical control.
-
-    With each feature angle-encoded once, every probability or expectation of the circuit
-    is a trigonometric polynomial with frequencies in {-1, 0, 1} per feature (Schuld,
-    Sweke, Meyer 2021). f(x) holds the products over features of {1, cos(k x_i),
-    sin(k x_i)} for k <= max_frequency, without the constant, keeping products of at most
-    max_order non-constant factors; `random_features: N` draws N of them at random instead
-    of keeping all (for many features).
-    """
-
-    type: Literal["fourier"]
-    max_frequency: int = Field(1, ge=1, le=8)
-    max_order: int | None = Field(None, ge=1, description="default: all features interact")
-    random_features: int | None = Field(None, ge=1, le=100_000)
-
-
-RouterConfig = Annotated[
-    LinearRouterConfig | MLPRouterConfig | QuantumRouterConfig | FourierRouterConfig,
-    Field(discriminator="type"),
-]
-ROUTER_TYPES = ("linear", "mlp", "quantum", "fourier")
-
-
-class ExpertsConfig(Strict):
-    """The experts: each maps the input to class logits."""
-
-    type: Literal["linear"] = "linear"
-    count: int = Field(2, ge=2, le=1024, description="number of experts (at least 2)")
+# The discriminated unions put their tag into error locations (model.router.mlp.hidden):
+# _dotted drops it after these keys.
+UNION_TAGS = {"router": ROUTER_TYPES, "experts": EXPERT_TYPES}
 
 
 class ModelConfig(Strict):
     router: RouterConfig = Field(default_factory=LinearRouterConfig)
-    experts: ExpertsConfig = Field(default_factory=ExpertsConfig)
+    experts: ExpertsConfig = Field(default_factory=LinearExpertsConfig)
     top_k: int | None = Field(
         None, ge=1, description="keep the k largest gates and renormalise (default: dense)"
     )
@@ -261,20 +103,8 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _router_fits_data_and_experts(self) -> ExperimentConfig:
-        router, experts = self.model.router, self.model.experts.count
-        if router.type != "quantum":
-            return self
-        if router.readout == "probs" and experts > 2**router.qubits:
-            raise ValueError(
-                f"model.experts.count: {experts} experts exceed the {2**router.qubits} basis "
-                f"states of {router.qubits} qubits (readout: probs)"
-            )
-        features = n_input_features(self.data)
-        if features is not None and features > router.qubits:
-            raise ValueError(
-                f"model.router.qubits: {router.qubits} qubits cannot embed {features} input "
-                "features (one feature per qubit); add qubits or set data.pca_components"
-            )
+        # each router kind states its own checks against the experts and the input width
+        self.model.router.check_fit(self.model.experts.count, n_input_features(self.data))
         return self
 
     @field_validator("seeds")
@@ -411,16 +241,6 @@ def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> E
         raise ConfigError(format_validation_error(exc)) from None
 
 
-# Input width of each dataset before PCA (None: only known once loaded).
-DATASET_FEATURES = {"two_moons": 2, "circles": 2, "digits": 64, "mnist": 784, "fashion_mnist": 784}
-
-
-def n_input_features(data: DataConfig) -> int | None:
-    if data.pca_components is not None:
-        return data.pca_components
-    return DATASET_FEATURES.get(data.name)
-
-
 # --------------------------------------------------------------------------- loading
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -535,7 +355,7 @@ def _dotted(loc: tuple) -> str:
     out: list[str] = []
     for i, item in enumerate(loc):
         # A discriminated union puts its tag into the location: drop it.
-        if i > 0 and loc[i - 1] == "router" and item in ROUTER_TYPES:
+        if i > 0 and item in UNION_TAGS.get(loc[i - 1], ()):
             continue
         if isinstance(item, int):
             out.append(f"[{item}]")

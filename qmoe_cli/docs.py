@@ -13,13 +13,14 @@ model's table). tests/test_docs.py fails when the committed page differs from
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
-from pydantic import BaseModel
+from pydantic import BaseModel, Discriminator
 from pydantic.fields import FieldInfo
 
 from qmoe_cli import config as C
@@ -100,8 +101,9 @@ EXTRA_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("FourierRouterConfig", "max_order"): "at most this many non-constant factors per product",
     ("FourierRouterConfig", "random_features"): "keep this many distinct terms, drawn at "
     "random (seeded), instead of all of them",
-    ("ExpertsConfig", "type"): "each expert is a linear map from the input to class logits",
-    ("ExpertsConfig", "count"): "the shipped configs use 4, the notebook ones 2",
+    ("LinearExpertsConfig", "type"): "each expert is a linear map from the input to class "
+    "logits; the default when `type` is not given",
+    ("LinearExpertsConfig", "count"): "the shipped configs use 4, the notebook ones 2",
     ("TrainConfig", "optimizer"): "the optimiser",
     ("TrainConfig", "lr"): "learning rate",
     ("TrainConfig", "momentum"): "a non-zero value with `adam` is an error",
@@ -212,9 +214,12 @@ INTRO = """\
 # Config reference
 
 <!-- Generated from the pydantic models by `make docs` (python -m qmoe_cli.docs); do not edit
-by hand: change qmoe_cli/config.py (or the descriptions in qmoe_cli/docs.py) and rerun. -->
+by hand: change the config models (or the descriptions in qmoe_cli/docs.py) and rerun. -->
 
-Every key is declared in `qmoe_cli/config.py`; an unknown key anywhere is an error. Ranges
+Every key is declared in a pydantic model: `qmoe_cli/config.py` for the experiment, `data:`
+in `qmoe_cli/data/` (`DataConfig`, with each dataset's own keys in its module) and each
+router and experts kind in its module under `qmoe_cli/models/` (see
+[extending.md](extending.md)); an unknown key anywhere is an error. Ranges
 are inclusive unless written with `<` / `>`. `qmoe validate CONFIG` prints a config resolved,
 every default filled in. `--set KEY=VALUE` overrides any key (see
 [commands.md](commands.md#overrides)).
@@ -400,6 +405,8 @@ def type_text(annotation: Any, metadata: list | None = None) -> str:
         value = type_text(args[1]) if len(args) > 1 else "any"
         return f"mapping of string -> {value}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if any(isinstance(m, Discriminator) for m in metadata):  # a union of one kind
+            return f"mapping, by `type`: `{_tag(annotation)}`"
         return f"mapping (`{annotation.__name__}`)"
     if annotation is Any:
         return "any"
@@ -457,7 +464,7 @@ def _walk(
     tag = _tag(model)
     if path == "":
         title = "Top level"
-    elif tag is not None and path.endswith("router"):
+    elif tag is not None:  # a member of a union by `type` (a router or experts kind)
         title = f"`{path}` with `type: {tag}`"
     else:
         title = f"`{path}`"
@@ -491,7 +498,7 @@ def _group_configs() -> list[tuple[type[BaseModel], str]]:
 def sections() -> list[Section]:
     """Every documented model, in page order (each model once): the train config and what it
     nests, the configs extending it (their own keys), the sweep file, then any other model
-    of qmoe_cli/config.py that none of these reaches."""
+    of config_modules() that none of these reaches."""
     seen: set = set()
     out = list(_walk(C.ExperimentConfig, "", list(C.ExperimentConfig.model_fields), seen))
     shared = set(C.ExperimentConfig.model_fields)
@@ -505,17 +512,34 @@ def sections() -> list[Section]:
     if sweep:
         sweep[0].title, sweep[0].level = "Sweep files (`qmoe sweep`)", 2
     out += sweep
-    for obj in list(vars(C).values()):
-        if (
-            isinstance(obj, type)
-            and issubclass(obj, BaseModel)
-            and obj.__module__ == C.__name__
-            and obj.model_fields
-            and obj not in seen
-        ):
-            other = list(_walk(obj, obj.__name__, list(obj.model_fields), seen))
-            other[0].title, other[0].level = f"`{obj.__name__}`", 2
-            out += other
+    for module in config_modules():
+        for obj in list(vars(module).values()):
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, BaseModel)
+                and obj.__module__ == module.__name__
+                and obj.model_fields
+                and obj not in seen
+            ):
+                other = list(_walk(obj, obj.__name__, list(obj.model_fields), seen))
+                other[0].title, other[0].level = f"`{obj.__name__}`", 2
+                out += other
+    return out
+
+
+def config_modules() -> list[types.ModuleType]:
+    """The modules that declare config models: config.py, the dataset registry (DataConfig;
+    the datasets' own keys are documented there) and the module of every router and experts
+    kind in the registries."""
+    from qmoe_cli import data
+    from qmoe_cli.models.experts import EXPERTS
+    from qmoe_cli.models.routers import ROUTERS
+
+    out = [C, data]
+    for kind in (*ROUTERS, *EXPERTS):
+        module = sys.modules[kind.__module__]
+        if module not in out:
+            out.append(module)
     return out
 
 

@@ -9,7 +9,7 @@ from qmoe_cli.config import AblationConfig, validate_config
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.metrics import holm, paired_comparison
 from qmoe_cli.models.moe import balance_loss, top_k_gates
-from qmoe_cli.models.routers import FourierRouter, count_fourier_terms, fourier_terms
+from qmoe_cli.models.torch_routers import FourierRouter, count_fourier_terms, fourier_terms
 from qmoe_cli.runs import read_csv
 
 from .conftest import only_complete_run, run_group

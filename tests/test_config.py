@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -176,3 +178,39 @@ def test_garbage_yaml_text_never_gives_a_traceback(tmp_path_factory, text):
         load_config(path)
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+# Keys of some datasets only (data/<name>.py declares them; DataConfig takes them from there).
+ONLY_KEY_VALUES = {
+    "n_samples": 100,
+    "noise": 0.2,
+    "factor": 0.3,
+    "data_dir": "/x",
+    "classes": [0, 1],
+}
+
+
+@pytest.mark.parametrize("key", sorted(ONLY_KEY_VALUES))
+def test_a_dataset_key_applies_to_its_datasets_only(key):
+    from qmoe_cli.config import DATASET_ONLY_KEYS, DATASETS
+
+    assert set(DATASET_ONLY_KEYS) == set(ONLY_KEY_VALUES)
+    for name in DATASETS:
+        raw = {"data": {"name": name, key: ONLY_KEY_VALUES[key]}}
+        if name in DATASET_ONLY_KEYS[key]:
+            assert getattr(validate_config(raw).data, key) == ONLY_KEY_VALUES[key]
+        else:
+            with pytest.raises(ConfigError) as info:
+                validate_config(raw)
+            assert str(info.value) == f"config: data: '{key}' does not apply to dataset '{name}'"
+
+
+def test_model_errors_name_the_key_without_the_union_tag():
+    for raw, message in [
+        ({"router": {"type": "mlp", "hidden": []}}, "model.router.hidden: an MLP router needs"),
+        ({"router": {"type": "quantum", "qubits": 0}}, "model.router.qubits: Input should be"),
+        ({"experts": {"count": 2000}}, "model.experts.count: Input should be less"),
+        ({"experts": {"type": "linear", "bogus": 1}}, "model.experts.bogus: unknown key"),
+    ]:
+        with pytest.raises(ConfigError, match="config: " + re.escape(message)):
+            validate_config({"model": raw})

@@ -19,11 +19,12 @@ PAGES = sorted(DOCS.glob("*.md"))
 
 
 def config_models() -> list[type[BaseModel]]:
-    """Every config model with fields, in qmoe_cli/config.py and the sweep module."""
+    """Every config model with fields, in the modules declaring them (qmoe_cli/config.py,
+    the dataset registry, each router and experts kind) and the sweep module."""
     import qmoe_cli.experiments.sweep as sweep_module
 
     found: list[type[BaseModel]] = []
-    for module in (config_module, sweep_module):
+    for module in (*docs.config_modules(), sweep_module):
         for obj in vars(module).values():
             if (
                 isinstance(obj, type)

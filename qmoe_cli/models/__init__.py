@@ -1,53 +1,66 @@
-"""Model construction from the validated config."""
+"""Models: router and experts kinds (configs and builders), the mixture, and building one
+from a validated config.
+
+Router kinds are in routers/ (registry `ROUTERS`), experts kinds in experts/ (registry
+`EXPERTS`), each a config class whose `build` makes its torch module (see base.py). The
+torch modules: torch_routers.py, torch_experts.py, quantum_router.py, moe.py.
+
+config.py imports the kinds' configs through this package, so it imports no torch when
+loaded: `MixtureOfExperts`, `MoEOutput`, `count_params`, `param_counts` (moe.py) and
+`QuantumRouter` are loaded on first use.
+"""
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
-from qmoe_cli.config import ModelConfig
-from qmoe_cli.errors import ConfigError
-from qmoe_cli.models.experts import LinearExperts
-from qmoe_cli.models.moe import MixtureOfExperts, MoEOutput, count_params, param_counts
-from qmoe_cli.models.routers import FourierRouter, LinearRouter, MLPRouter
+if TYPE_CHECKING:
+    from torch import nn
 
-__all__ = ["MixtureOfExperts", "MoEOutput", "build_model", "count_params", "param_counts"]
+    from qmoe_cli.config import ModelConfig
+    from qmoe_cli.models.moe import MixtureOfExperts, MoEOutput, count_params, param_counts
+    from qmoe_cli.models.quantum_router import QuantumRouter
+
+__all__ = [
+    "MixtureOfExperts",
+    "MoEOutput",
+    "QuantumRouter",
+    "build_experts",
+    "build_model",
+    "build_router",
+    "count_params",
+    "param_counts",
+]
+
+_FROM_MOE = ("MixtureOfExperts", "MoEOutput", "count_params", "param_counts")
+
+
+def __getattr__(name: str):
+    if name in _FROM_MOE:
+        from qmoe_cli.models import moe
+
+        return getattr(moe, name)
+    if name == "QuantumRouter":
+        from qmoe_cli.models.quantum_router import QuantumRouter
+
+        return QuantumRouter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_router(cfg, n_features: int, n_experts: int) -> nn.Module:
-    if cfg.type == "linear":
-        return LinearRouter(n_features, n_experts)
-    if cfg.type == "mlp":
-        return MLPRouter(n_features, n_experts, cfg.hidden, cfg.activation)
-    if cfg.type == "fourier":
-        try:
-            return FourierRouter(
-                n_features, n_experts, cfg.max_frequency, cfg.max_order, cfg.random_features
-            )
-        except ValueError as exc:
-            raise ConfigError(f"model.router: {exc}") from None
-    if cfg.type == "quantum":
-        from qmoe_cli.models.quantum_router import QuantumRouter
-        from qmoe_cli.quantum.noise import NoiseSpec
-        from qmoe_cli.quantum.spec import CircuitSpec
+    """`model.router` -> its module (its kind's `build`)."""
+    return cfg.build(n_features, n_experts)
 
-        spec = dict(
-            n_qubits=cfg.qubits,
-            n_layers=cfg.layers,
-            n_features=n_features,
-            n_experts=n_experts,
-            ansatz=cfg.ansatz,
-            embedding=cfg.embedding,
-            readout=cfg.readout,
-        )
-        try:
-            return QuantumRouter(CircuitSpec(**spec), cfg.backend, NoiseSpec.from_config(cfg.noise))
-        except ValueError as exc:
-            raise ConfigError(f"model.router: {exc}") from None
-    raise ValueError(f"unknown router type {cfg.type!r}")
+
+def build_experts(cfg, n_features: int, n_classes: int) -> nn.Module:
+    """`model.experts` -> its module (its kind's `build`)."""
+    return cfg.build(n_features, n_classes)
 
 
 def build_model(cfg: ModelConfig, n_features: int, n_classes: int) -> MixtureOfExperts:
     """Parameters are drawn from torch's global generator: seed it first."""
+    from qmoe_cli.models.moe import MixtureOfExperts
+
     router = build_router(cfg.router, n_features, cfg.experts.count)
-    experts = LinearExperts(n_features, n_classes, cfg.experts.count)
+    experts = build_experts(cfg.experts, n_features, n_classes)
     return MixtureOfExperts(router, experts, cfg.top_k, cfg.balance_weight)

@@ -1,4 +1,5 @@
-"""Experts: every expert maps the input to class logits."""
+"""Experts as torch modules: every expert maps the input to class logits. Their configs and
+builders: models/experts/."""
 
 from __future__ import annotations
 

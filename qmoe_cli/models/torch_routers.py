@@ -1,4 +1,5 @@
-"""Classical routers: each maps (batch, features) to gate probabilities (batch, experts)."""
+"""Classical routers as torch modules: each maps (batch, features) to gate probabilities
+(batch, experts). Their configs and builders: models/routers/linear.py, mlp.py, fourier.py."""
 
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""What a router kind and an experts kind are.
+
+A kind is one config class in a module of its own (models/routers/<type>.py,
+models/experts/<type>.py), listed once in its registry (`ROUTERS` in
+models/routers/__init__.py, `EXPERTS` in models/experts/__init__.py). The class is strict
+pydantic: `type: Literal["<type>"]` selects it under `model.router` / `model.experts`, its
+other fields are its keys (with ranges and descriptions), and its `build` method makes the
+torch module. The registries build the config unions, and `build_model` calls `build`: no
+other file names a kind.
+
+config.py imports these modules, so they import no torch at module level: `build` imports
+the module it returns (torch_routers.py, torch_experts.py, quantum_router.py, or a module
+of the new kind's own) when called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, get_args
+
+from pydantic import Field
+
+from qmoe_cli.schema import Strict
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class RouterConfigBase(Strict):
+    """A router: maps (batch, features) to gate probabilities (batch, experts), rows summing
+    to 1. Its trainable parameters count as router parameters, and the effective parameter
+    count differentiates its gates (a router whose outputs carry no gradient sets
+    `trainable = False` on its module)."""
+
+    def build(self, n_features: int, n_experts: int) -> nn.Module:
+        """The router module, its parameters drawn from torch's (seeded) generator. A
+        combination only detectable here is a ConfigError naming `model.router`."""
+        raise NotImplementedError(f"{type(self).__name__}.build")
+
+    def check_fit(self, n_experts: int, n_features: int | None) -> None:
+        """Checks against the rest of the model, at validation time: raise ValueError led by
+        the dotted key (`model.experts.count: ...`). `n_features` is the input width when
+        known before loading (config.n_input_features), else None."""
+
+
+class ExpertsConfigBase(Strict):
+    """Experts: map (batch, features) to logits (batch, experts, classes). Every kind has
+    `count`, the number of experts, and its module a `count` attribute."""
+
+    type: str  # each kind narrows it to its Literal
+    count: int = Field(2, ge=2, le=1024, description="number of experts (at least 2)")
+
+    def build(self, n_features: int, n_classes: int) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__}.build")
+
+
+def type_tag(kind: type[Strict]) -> str:
+    """The value of `type` that selects a kind."""
+    return get_args(kind.model_fields["type"].annotation)[0]

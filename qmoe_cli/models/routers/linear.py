@@ -1,0 +1,18 @@
+"""The linear router, the paper's Model A: g(x) = Softmax(W x + b), P = E (d + 1)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from qmoe_cli.models.base import RouterConfigBase
+
+
+class LinearRouterConfig(RouterConfigBase):
+    """Softmax(W x + b): the paper's Model A."""
+
+    type: Literal["linear"] = "linear"
+
+    def build(self, n_features: int, n_experts: int):
+        from qmoe_cli.models.torch_routers import LinearRouter
+
+        return LinearRouter(n_features, n_experts)

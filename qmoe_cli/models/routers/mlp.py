@@ -1,0 +1,29 @@
+"""The MLP router, the paper's Model C: hidden layers, then a softmax over the experts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from qmoe_cli.models.base import RouterConfigBase
+
+
+class MLPRouterConfig(RouterConfigBase):
+    """A multilayer perceptron ending in a softmax: the paper's Model C."""
+
+    type: Literal["mlp"]
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=lambda: [32])
+    activation: Literal["relu", "tanh", "gelu"] = "relu"
+
+    @field_validator("hidden")
+    @classmethod
+    def _not_empty(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("an MLP router needs at least one hidden layer (use type: linear)")
+        return v
+
+    def build(self, n_features: int, n_experts: int):
+        from qmoe_cli.models.torch_routers import MLPRouter
+
+        return MLPRouter(n_features, n_experts, self.hidden, self.activation)

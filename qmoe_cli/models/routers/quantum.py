@@ -1,0 +1,101 @@
+"""The quantum router, the paper's Model B, and the noise of its circuit.
+
+The circuit conventions (embedding, ansatz, readout, qubit order) are stated in
+qmoe_cli/quantum/spec.py, the noise conventions in qmoe_cli/quantum/noise.py; the torch
+module is models/quantum_router.py.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qmoe_cli.errors import ConfigError
+from qmoe_cli.models.base import RouterConfigBase
+from qmoe_cli.schema import Strict
+
+
+class NoiseConfig(Strict):
+    """Noise of the quantum router's circuit (conventions in qmoe_cli/quantum/noise.py).
+
+    `depolarizing` is eps in Qiskit's convention, depolarizing_error(eps, k): the k-qubit
+    state is replaced by the maximally mixed one with probability eps. It means that under
+    both placements. With placement `paper` a channel follows every gate as written (1-qubit
+    after 1-qubit gates, the joint 2-qubit channel after 2-qubit gates, with eps
+    `depolarizing_2q` if given). With placement `notebook` a 1-qubit channel acts on every
+    wire after the embedding and after the last layer, as the public notebooks did (their
+    PennyLane DepolarizingChannel p is eps = 4p/3: the notebooks' p = 0.01 is eps 0.0133).
+    """
+
+    depolarizing: float = Field(0.0, ge=0.0, le=1.0)
+    depolarizing_2q: float | None = Field(None, ge=0.0, le=1.0)
+    placement: Literal["paper", "notebook"] = "paper"
+    readout_error: float = Field(0.0, ge=0.0, le=0.5, description="symmetric bit-flip prob")
+    shots: int | None = Field(None, ge=1, description="sample this many shots (evaluation)")
+    fake_backend: str | None = Field(
+        None, description="noise model of a qiskit-ibm-runtime fake device (Aer, evaluation)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> NoiseConfig:
+        if self.depolarizing_2q is not None and self.placement == "notebook":
+            raise ValueError("depolarizing_2q applies only to placement: paper")
+        if self.fake_backend is not None and (
+            self.depolarizing or self.depolarizing_2q or self.readout_error
+        ):
+            raise ValueError(
+                "fake_backend: the device's noise model replaces depolarizing and "
+                "readout_error; set only shots beside it"
+            )
+        return self
+
+
+class QuantumRouterConfig(RouterConfigBase):
+    """A parameterised circuit whose measurement gives the gate: the paper's Model B.
+
+    The circuit conventions (embedding, ansatz, readout, qubit order) are stated in
+    qmoe_cli/quantum/spec.py.
+    """
+
+    type: Literal["quantum"]
+    qubits: int = Field(2, ge=1, le=20)
+    layers: int = Field(3, ge=1, le=200)
+    ansatz: Literal["ry_cz", "strongly_entangling"] = "ry_cz"
+    embedding: Literal["rx", "ry", "rz"] = "rx"
+    readout: Literal["probs", "expval"] = "probs"
+    backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = "torch"
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+
+    def check_fit(self, n_experts: int, n_features: int | None) -> None:
+        if self.readout == "probs" and n_experts > 2**self.qubits:
+            raise ValueError(
+                f"model.experts.count: {n_experts} experts exceed the {2**self.qubits} basis "
+                f"states of {self.qubits} qubits (readout: probs)"
+            )
+        if n_features is not None and n_features > self.qubits:
+            raise ValueError(
+                f"model.router.qubits: {self.qubits} qubits cannot embed {n_features} input "
+                "features (one feature per qubit); add qubits or set data.pca_components"
+            )
+
+    def build(self, n_features: int, n_experts: int):
+        from qmoe_cli.models.quantum_router import QuantumRouter
+        from qmoe_cli.quantum.noise import NoiseSpec
+        from qmoe_cli.quantum.spec import CircuitSpec
+
+        spec = dict(
+            n_qubits=self.qubits,
+            n_layers=self.layers,
+            n_features=n_features,
+            n_experts=n_experts,
+            ansatz=self.ansatz,
+            embedding=self.embedding,
+            readout=self.readout,
+        )
+        try:
+            return QuantumRouter(
+                CircuitSpec(**spec), self.backend, NoiseSpec.from_config(self.noise)
+            )
+        except ValueError as exc:
+            raise ConfigError(f"model.router: {exc}") from None
