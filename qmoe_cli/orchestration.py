@@ -42,7 +42,8 @@ from qmoe_cli.metrics import (
 )
 from qmoe_cli.models import MixtureOfExperts, build_model, param_counts
 from qmoe_cli.progress import progress_bar
-from qmoe_cli.runs import write_csv, write_json
+from qmoe_cli.records import SeedRecord, TrainRecord, write_record
+from qmoe_cli.runs import write_csv
 from qmoe_cli.training import DTYPES, FitResult, fit, seed_everything
 
 # aggregated over seeds, each with the range its confidence interval is truncated to
@@ -146,7 +147,7 @@ def summary_row(m: dict) -> dict:
 
 def write_seed(folder: Path, run: SeedRun) -> None:
     folder.mkdir(parents=True)
-    write_json(folder / "metrics.json", run.metrics)
+    write_record(folder / "metrics.json", SeedRecord.model_validate(run.metrics))
     write_csv(folder / "history.csv", run.fit.history)
     torch.save(run.model.state_dict(), folder / "model.pt")
 
@@ -195,19 +196,16 @@ def write_train_results(folder: Path, cfg: ExperimentConfig, runs: list[SeedRun]
     write_figures(folder, runs[0], cfg.name)
     per_seed = [r.metrics for r in runs]
     write_csv(folder / "summary.csv", [summary_row(m) for m in per_seed])
-    write_json(
-        folder / "metrics.json",
-        {
-            "command": "train",
-            "name": cfg.name,
-            "router": cfg.model.router.type,
-            "params": per_seed[0]["params"],
-            "data": per_seed[0]["data"],
-            "eta_definition": ETA_DEFINITION,
-            "aggregate": aggregate(per_seed),
-            "per_seed": per_seed,
-        },
+    record = TrainRecord(
+        name=cfg.name,
+        router=cfg.model.router.type,
+        params=per_seed[0]["params"],
+        data=per_seed[0]["data"],
+        eta_definition=ETA_DEFINITION,
+        aggregate=aggregate(per_seed),
+        per_seed=per_seed,
     )
+    write_record(folder / "metrics.json", record)
     return per_seed
 
 

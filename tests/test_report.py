@@ -14,7 +14,22 @@ import yaml
 from typer.testing import CliRunner
 
 from qmoe_cli.cli import app
+from qmoe_cli.experiments.efficiency import SELECTED_BY, TEST_KEYS
+from qmoe_cli.metrics import ETA_DEFINITION, mean_ci
 from qmoe_cli.paper.hybrid_qmoe import CLAIMS, MEASURES, PAPER_CLASSICAL, PAPER_TABLE_II
+from qmoe_cli.records import (
+    Aggregate,
+    DataInfo,
+    EffectiveParams,
+    EfficiencyPoint,
+    EfficiencyRecord,
+    Params,
+    SeedRecord,
+    Selected,
+    TrainRecord,
+    Usage,
+    write_record,
+)
 from qmoe_cli.report.verdicts import (
     CATEGORIES,
     INCONSISTENT,
@@ -59,8 +74,75 @@ def _invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def _efficiency_folder(root: Path, name: str, dataset: str, metrics: dict) -> Path:
-    """A hand-made efficiency run-group folder in the format `qmoe efficiency` writes."""
+def _data(dataset: str) -> DataInfo:
+    return DataInfo(
+        source=f"{dataset} test fixture",
+        n_train=2000,
+        n_val=250,
+        n_test=400,
+        n_features=8,
+        n_classes=2,
+    )
+
+
+def _seed(seed: int, acc: float, params: int, data: DataInfo) -> SeedRecord:
+    """One seed of a hand-made variant: its test accuracy; no effective parameter count."""
+    return SeedRecord(
+        seed=seed,
+        test_accuracy=acc,
+        test_f1_macro=acc,
+        val_accuracy=acc,
+        params=Params(router=params, experts=18, total=params + 18),
+        eta=acc / math.log1p(params),
+        effective_params=EffectiveParams(
+            init=None, trained=None, nominal=params, n_inputs=64, rtol=1e-8
+        ),
+        eta_effective=None,
+        epochs_run=20,
+        best_epoch=20,
+        stopped_early=False,
+        epochs_to_90_val=None,
+        fit_seconds=1.0,
+        usage=Usage(
+            mean_gate=[0.5, 0.5],
+            top_expert_share=[0.5, 0.5],
+            gate_entropy=0.6,
+            gate_entropy_max=math.log(2),
+            unused_experts=0,
+        ),
+        data=data,
+    )
+
+
+def _variant_record(p: EfficiencyPoint, data: DataInfo) -> TrainRecord:
+    """A point's variants/<name>/ record: n seeds with accuracies mean - std, mean, mean + std."""
+    accs = [p.test_acc_mean + p.test_acc_std * (i % 3 - 1) for i in range(p.n_seeds)]
+    per_seed = [_seed(i, a, p.router_params, data) for i, a in enumerate(accs)]
+    stat = {
+        key: mean_ci([math.nan if getattr(s, key) is None else getattr(s, key) for s in per_seed])
+        for key in Aggregate.model_fields
+    }
+    return TrainRecord(
+        name=p.variant,
+        router=p.router,
+        params=per_seed[0].params,
+        data=data,
+        eta_definition=ETA_DEFINITION,
+        aggregate=Aggregate(**stat),
+        per_seed=per_seed,
+    )
+
+
+def _efficiency_folder(
+    root: Path,
+    name: str,
+    dataset: str,
+    points: tuple[EfficiencyPoint, ...] = (),
+    reaching: dict[str, dict[str, str | None]] | None = None,
+    skipped: str | None = None,
+) -> Path:
+    """A hand-made efficiency run-group folder, built through the records `qmoe efficiency`
+    writes (`reaching`: threshold -> router -> the variant reaching it, or None)."""
     folder = root / name
     folder.mkdir(parents=True)
     config = {
@@ -71,42 +153,69 @@ def _efficiency_folder(root: Path, name: str, dataset: str, metrics: dict) -> Pa
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     env = {"python": "3.11", "packages": {"qmoe-cli": "0.1.0"}, "git": None, "command": "hand"}
     (folder / "env.json").write_text(json.dumps(env))
-    body = {
-        "command": "efficiency",
-        "name": name,
-        "data": {"source": f"{dataset} test fixture", "n_train": 2000, "n_test": 400},
-        "eta_definition": "eta = accuracy / ln(1 + P)",
-        "points": [],
-        "pareto": [],
-        "smallest_reaching": {},
-        "skipped": None,
-        **metrics,
-    }
-    (folder / "metrics.json").write_text(json.dumps(body))
-    for p in body["points"]:  # per-seed accuracies: mean +- half, n seeds
-        sub = folder / "variants" / p["variant"]
+    data = None if skipped else _data(dataset)
+    by_variant = {p.variant: p for p in points}
+
+    def selected(variant: str | None) -> Selected | None:
+        if variant is None:
+            return None
+        p = by_variant[variant]
+        keys = ("variant", "router_params", "val_acc_mean", *TEST_KEYS)
+        return Selected(**{k: getattr(p, k) for k in keys})
+
+    record = EfficiencyRecord(
+        name=name,
+        skipped=skipped,
+        data=data,
+        eta_definition=None if skipped else ETA_DEFINITION,
+        seeds=None if skipped else [0, 1, 2],
+        selected_by=SELECTED_BY,
+        points=list(points),
+        pareto=[p.variant for p in points if p.pareto],
+        smallest_reaching={
+            t: {router: selected(v) for router, v in by_router.items()}
+            for t, by_router in (reaching or {}).items()
+        },
+    )
+    write_record(folder / "metrics.json", record)
+    for p in points:
+        sub = folder / "variants" / p.variant
         sub.mkdir(parents=True)
-        spread = [p["test_acc_mean"] + p["test_acc_std"] * (i % 3 - 1) for i in range(p["n_seeds"])]
-        per_seed = [{"seed": i, "test_accuracy": a} for i, a in enumerate(spread)]
-        (sub / "metrics.json").write_text(json.dumps({"command": "train", "per_seed": per_seed}))
+        write_record(sub / "metrics.json", _variant_record(p, data))
     return folder
 
 
-def _point(variant, router, params, mean, half, n=3, pareto=False):
-    """An efficiency point; its per-seed accuracies are written by _per_seed_folders."""
-    return {
-        "variant": variant,
-        "router": router,
-        "router_params": params,
-        "total_params": params + 18,
-        "test_acc_mean": mean,
-        "test_acc_std": half,
-        "test_acc_ci_low": mean - half,
-        "test_acc_ci_high": mean + half,
-        "eta_mean": mean / math.log1p(params),
-        "n_seeds": n,
-        "pareto": pareto,
-    }
+def _point(variant, router, params, mean, half, n=3, pareto=False) -> EfficiencyPoint:
+    """An efficiency point; _efficiency_folder writes its per-seed accuracies."""
+    return EfficiencyPoint(
+        variant=variant,
+        label="",
+        router=router,
+        router_params=params,
+        total_params=params + 18,
+        n_seeds=n,
+        test_acc_mean=mean,
+        test_acc_median=mean,
+        test_acc_std=half,
+        test_acc_ci_low=mean - half,
+        test_acc_ci_high=mean + half,
+        f1_mean=mean,
+        eta_mean=mean / math.log1p(params),
+        eta_effective_mean=None,
+        router_params_effective_init=None,
+        router_params_effective=None,
+        router_params_effective_min=None,
+        router_params_effective_max=None,
+        epochs_to_90_val_mean=None,
+        seeds_reaching_90_val=0,
+        epochs_run_mean=20.0,
+        fit_seconds_mean=1.0,
+        gate_entropy_mean=0.6,
+        unused_experts_mean=0.0,
+        val_acc_mean=mean,
+        val_acc_std=half,
+        pareto=pareto,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +232,7 @@ def built(tmp_path_factory):
     ablation = only_complete_run(root / "ablate")
     noise = only_complete_run(root / "noise-sweep")
     skipped = _efficiency_folder(  # as `qmoe efficiency` writes it when the data is missing
-        root / "eff", "fashion-efficiency", "fashion_mnist", {"skipped": SKIP_REASON, "data": None}
+        root / "eff", "fashion-efficiency", "fashion_mnist", skipped=SKIP_REASON
     )
     out = root / "report"
     result = _invoke("report", ablation, noise, skipped, "--out", out)
@@ -293,22 +402,13 @@ def test_report_reads_an_efficiency_run_with_points(built, tmp_path):
         tmp_path,
         "mnist-efficiency",
         "mnist",
-        {
-            "points": [
-                _point("q32", "quantum", 32, 0.965, 0.004, n=5, pareto=True),
-                _point("q8", "quantum", 8, 0.90, 0.02, n=5, pareto=True),
-                _point("m128", "mlp", 128, 0.90, 0.01, n=5),
-                _point("m16", "mlp", 16, 0.80, 0.02, n=5),
-            ],
-            "pareto": ["q8", "q32"],
-            "smallest_reaching": {
-                "0.9": {"quantum": {"variant": "q8", "router_params": 8}, "mlp": None},
-                "0.85": {
-                    "quantum": {"variant": "q8", "router_params": 8},
-                    "mlp": {"variant": "m128", "router_params": 128},
-                },
-            },
-        },
+        points=(
+            _point("q32", "quantum", 32, 0.965, 0.004, n=5, pareto=True),
+            _point("q8", "quantum", 8, 0.90, 0.02, n=5, pareto=True),
+            _point("m128", "mlp", 128, 0.90, 0.01, n=5),
+            _point("m16", "mlp", 16, 0.80, 0.02, n=5),
+        ),
+        reaching={"0.9": {"quantum": "q8", "mlp": None}, "0.85": {"quantum": "q8", "mlp": "m128"}},
     )
     shutil.copyfile(png, mnist / "accuracy_vs_params.png")
     out = tmp_path / "out"
@@ -359,6 +459,28 @@ def test_a_bad_run_folder_is_one_error_line_naming_it(built, tmp_path, case):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(bad) in lines[0], lines
+    assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("where", ["metrics.json", "variants/A/metrics.json"])
+def test_a_metrics_json_that_does_not_validate_is_one_error_line_naming_file_and_key(
+    built, tmp_path, where
+):
+    bad = tmp_path / built["ablation"].name
+    shutil.copytree(built["ablation"], bad)
+    metrics = json.loads((bad / where).read_text())
+    if where == "metrics.json":
+        del metrics["summary"][0]["test_acc_mean"]
+        key = "summary.0.test_acc_mean: required key is missing"
+    else:
+        metrics["per_seed"][1]["seed"] = "one"
+        key = "per_seed.1.seed: "
+    (bad / where).write_text(json.dumps(metrics))
+    out = tmp_path / "out"
+    result = _invoke("report", bad, "--out", out)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad / where}: {key}"), lines
     assert "Traceback" not in result.output and not out.exists()
 
 

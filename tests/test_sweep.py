@@ -104,6 +104,7 @@ def test_zip_varies_keys_together(tmp_path):
 def test_killed_sweep_resumes_without_duplicates(tmp_path):
     """SIGKILL a local sweep part-way, run it again: every point complete, none twice."""
     sweep = {
+        "kind": "sweep",
         "name": "s",
         "command": "train",
         "seeds": [0, 1, 2],

@@ -68,6 +68,7 @@ def _sweep(tmp_path, epochs, name="slurm-sweep"):
     path.write_text(
         yaml.safe_dump(
             {
+                "kind": "sweep",
                 "name": name,
                 "base": "base.yaml",
                 "command": "train",

@@ -41,6 +41,7 @@ from qmoe_cli.config import AblationConfig, dump_config
 from qmoe_cli.metrics import ETA_DEFINITION, compare_to_reference
 from qmoe_cli.orchestration import SeedRun, summarize_variant, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
+from qmoe_cli.records import AblateRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 
 
@@ -68,19 +69,16 @@ def run_ablation(cfg: AblationConfig, out_dir: str | Path, jobs: int) -> Path:
         write_csv(group.path / "summary.csv", summary)
         write_csv(group.path / "comparisons.csv", comparisons)
         write_figures(group.path, cfg, runs)
-        write_json(
-            group.path / "metrics.json",
-            {
-                "command": "ablate",
-                "name": cfg.name,
-                "reference": cfg.reference,
-                "seeds": cfg.seeds,
-                "eta_definition": ETA_DEFINITION,
-                "data": per_variant[cfg.reference][0]["data"],
-                "summary": summary,
-                "comparisons": comparisons,
-            },
+        record = AblateRecord(
+            name=cfg.name,
+            reference=cfg.reference,
+            seeds=cfg.seeds,
+            eta_definition=ETA_DEFINITION,
+            data=per_variant[cfg.reference][0]["data"],
+            summary=summary,
+            comparisons=comparisons,
         )
+        write_record(group.path / "metrics.json", record)
     print_ablation(cfg, summary, comparisons, group.path)
     return group.path
 

@@ -31,6 +31,7 @@ from qmoe_cli.errors import DataError
 from qmoe_cli.metrics import ACCURACY_RANGE, ETA_DEFINITION, mean_ci
 from qmoe_cli.orchestration import summarize_variant, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
+from qmoe_cli.records import EfficiencyRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 
 SELECTED_BY = "mean validation accuracy"
@@ -100,19 +101,16 @@ def run_efficiency(cfg: EfficiencyConfig, out_dir: str | Path, jobs: int) -> Pat
         try:
             data_info = load_dataset(cfg.data, cfg.seeds[0]).info()
         except DataError as exc:  # reported as skipped, never dropped silently
-            write_json(
-                group.path / "metrics.json",
-                {
-                    "command": "efficiency",
-                    "name": cfg.name,
-                    "skipped": str(exc),
-                    "selected_by": SELECTED_BY,
-                    "points": [],
-                    "pareto": [],
-                    "smallest_reaching": {},
-                    "data": None,
-                },
+            record = EfficiencyRecord(
+                name=cfg.name,
+                skipped=str(exc),
+                data=None,
+                selected_by=SELECTED_BY,
+                points=[],
+                pareto=[],
+                smallest_reaching={},
             )
+            write_record(group.path / "metrics.json", record)
             skipped = exc
         else:
             skipped = None
@@ -146,21 +144,18 @@ def _measure(cfg: EfficiencyConfig, group: Path, data_info: dict, jobs: int):
     reaching = smallest_reaching(points, cfg.thresholds)
     write_csv(group / "efficiency.csv", points)
     plot(group / "accuracy_vs_params.png", cfg, points)
-    write_json(
-        group / "metrics.json",
-        {
-            "command": "efficiency",
-            "name": cfg.name,
-            "skipped": None,
-            "data": data_info,
-            "eta_definition": ETA_DEFINITION,
-            "seeds": cfg.seeds,
-            "selected_by": SELECTED_BY,
-            "points": points,
-            "pareto": front,
-            "smallest_reaching": reaching,
-        },
+    record = EfficiencyRecord(
+        name=cfg.name,
+        skipped=None,
+        data=data_info,
+        eta_definition=ETA_DEFINITION,
+        seeds=cfg.seeds,
+        selected_by=SELECTED_BY,
+        points=points,
+        pareto=front,
+        smallest_reaching=reaching,
     )
+    write_record(group / "metrics.json", record)
     return points, reaching
 
 

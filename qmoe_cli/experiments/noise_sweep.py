@@ -34,6 +34,7 @@ from qmoe_cli.metrics import ACCURACY_RANGE, evaluate, mean_ci
 from qmoe_cli.orchestration import SeedRun, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.quantum.noise import NoiseSpec
+from qmoe_cli.records import LevelRecord, NoiseSweepRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 from qmoe_cli.training import DTYPES
 
@@ -241,9 +242,8 @@ def run_noise_sweep(
             )
         write_csv(group.path / "noise_table.csv", rows)
         plot(group.path / "accuracy_vs_noise.png", cfg, levels, acc, baselines)
-        write_json(
-            group.path / "metrics.json", {"command": "noise-sweep", **summary, "table": rows}
-        )
+        record = NoiseSweepRecord.model_validate({**summary, "table": rows})
+        write_record(group.path / "metrics.json", record)
     print_sweep(cfg, rows, summary, group.path)
     return group.path
 
@@ -274,15 +274,12 @@ def _write_runs(folder: Path, cfg: NoiseSweepConfig, levels, results, acc) -> No
         (path / "config.yaml").write_text(dump_config(cfg.at_level(level)))
         rows = [{"seed": s, "test_accuracy": a} for s, a in zip(cfg.seeds, acc[level], strict=True)]
         write_csv(path / "summary.csv", rows)
-        write_json(
-            path / "metrics.json",
-            {
-                "command": "noise-sweep/evaluate",
-                "level": level,
-                "aggregate": {"test_accuracy": mean_ci(acc[level], bounds=ACCURACY_RANGE)},
-                "per_seed": rows,
-            },
+        record = LevelRecord(
+            level=level,
+            aggregate={"test_accuracy": mean_ci(acc[level], bounds=ACCURACY_RANGE)},
+            per_seed=rows,
         )
+        write_record(path / "metrics.json", record)
 
 
 def per_seed_accuracies(levels, acc, baselines) -> dict:

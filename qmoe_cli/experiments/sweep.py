@@ -39,6 +39,7 @@ from qmoe_cli.errors import ConfigError, QmoeError
 from qmoe_cli.kinds import KINDS, RUN_KINDS, kind_of, resolve
 from qmoe_cli.metrics import mean_ci
 from qmoe_cli.orchestration import run_parallel
+from qmoe_cli.records import as_json, read_record
 from qmoe_cli.runs import is_complete_run, read_json, write_csv, write_json
 
 
@@ -306,7 +307,8 @@ def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:
 
 
 def _metric_rows(folder: Path, command: str) -> list[dict]:
-    return resolve(KINDS[command].sweep_rows)(read_json(folder / "metrics.json"))
+    """The point's rows for sweep.csv, from its metrics.json read through its record."""
+    return resolve(KINDS[command].sweep_rows)(as_json(read_record(folder)))
 
 
 def sweep_status(sweep_path: Path, overrides: list[str], out_dir: str | None = None) -> None:

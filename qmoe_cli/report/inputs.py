@@ -1,10 +1,13 @@
 """The run folders given to `qmoe report`: checked, read once, and turned into plain records.
 
-Every kind of run the report reads (train, ablate, noise-sweep, efficiency) becomes a `Run`;
-the models it measured become `ModelResult`s (one per ablation variant, train run or
-efficiency point) and a noise sweep a `NoiseSweep`. A sweep folder written by `qmoe sweep`
-(not a run folder: no metrics.json at its top, but sweep.yaml and summary.csv) becomes a
-`Run` of kind "sweep" carrying a `SweepFolder`. Nothing here formats or judges.
+Every kind of run the report reads (train, ablate, noise-sweep, efficiency) becomes a `Run`
+whose metrics.json is parsed once into its record (qmoe_cli/records.py: `Run.record`, and
+`Run.metrics` its plain mapping); a metrics.json that does not validate is one error naming
+the file and the key. The models it measured become `ModelResult`s (one per ablation
+variant, train run or efficiency point) and a noise sweep a `NoiseSweep`. A sweep folder
+written by `qmoe sweep` (not a run folder: no metrics.json at its top, but sweep.yaml and
+summary.csv) becomes a `Run` of kind "sweep" carrying a `SweepFolder`. Nothing here formats
+or judges.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from qmoe_cli import records
+from qmoe_cli.data import DATASETS  # data.name values, from the dataset registry
 from qmoe_cli.errors import ConfigError, RunFolderError
 from qmoe_cli.kinds import RUN_KINDS
 from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json
@@ -25,7 +30,6 @@ SWEEP = "sweep"  # the kind of a sweep folder (it is not a run folder, so not in
 SWEEP_FILES = ("sweep.yaml", "summary.csv")
 # summary.csv's statistics columns; every other column names the point (swept keys, ...)
 SWEEP_STATS = ("n_seeds", "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high")
-DATASETS = ("two_moons", "circles", "digits", "mnist", "fashion_mnist")
 CLASSICAL_ROUTERS = ("mlp", "linear", "fourier")
 
 
@@ -60,6 +64,11 @@ class Stat:
             _num(d.get("ci_high")),
             int(n) if isinstance(n, int | float) and not isinstance(n, bool) else None,
         )
+
+    @classmethod
+    def of(cls, s: records.Stat) -> Stat:
+        """A record's mean_ci (None in the file: NaN)."""
+        return cls(_num(s.mean), _num(s.std), _num(s.ci_low), _num(s.ci_high), s.n)
 
     @classmethod
     def from_row(cls, row: dict, prefix: str, n: int | None = None) -> Stat:
@@ -102,11 +111,14 @@ class Run:
     path: Path
     label: str  # R1, R2, ... in the order given
     kind: str
-    metrics: dict
+    metrics: dict  # the record's plain mapping ({} for a sweep folder)
     env: dict | None
     config: dict | None
     config_text: str | None
     sweep: SweepFolder | None = None  # kind "sweep" only
+    record: records.Record | None = None  # metrics.json, parsed (None for a sweep folder)
+    # the sub-folders' metrics.json, parsed: "variants/A/metrics.json" -> its record
+    subs: dict[str, records.Record] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -123,6 +135,12 @@ class Run:
             return None
         return data if isinstance(data, dict) else None
 
+    def read_train(self, relative: str) -> records.TrainRecord | None:
+        """A train-format sub-folder's record (`variants/<name>/metrics.json`, ...), read and
+        checked with the run (load_run), or None when the folder has none."""
+        record = self.subs.get(relative)
+        return record if isinstance(record, records.TrainRecord) else None
+
     def read_config(self, relative: str) -> dict | None:
         return _read_yaml(self.path / relative)
 
@@ -138,9 +156,9 @@ class Run:
             return data
         subs = ("quantum", *_subfolders(self.path, "baselines"), *_subfolders(self.path, "levels"))
         for sub in subs:
-            m = self.read(f"{sub}/metrics.json")
-            if m and isinstance(m.get("data"), dict):
-                return m["data"]
+            record = self.read_train(f"{sub}/{COMPLETE_MARKER}")
+            if record is not None:
+                return records.as_json(record.data)
         return {}
 
     @property
@@ -230,15 +248,19 @@ def load_run(path: Path, label: str) -> Run:
                 why += f"; it holds sweep folders, give one of them: {', '.join(inside[:5])}"
         raise ConfigError(f"neither a complete run folder nor a sweep folder: {path} ({why})")
     try:
-        metrics = read_json(path / COMPLETE_MARKER)
+        raw = read_json(path / COMPLETE_MARKER)
     except RunFolderError as exc:
         raise ConfigError(str(exc)) from None
-    kind = metrics.get("command") if isinstance(metrics, dict) else None
+    kind = raw.get("command") if isinstance(raw, dict) else None
     if kind not in KINDS:
         raise ConfigError(
             f"{path / COMPLETE_MARKER}: command {kind!r} is not a run qmoe report reads "
             f"(expected one of: {', '.join(KINDS)})"
         )
+    try:
+        record = records.parse_record(raw, str(path / COMPLETE_MARKER))
+    except RunFolderError as exc:
+        raise ConfigError(str(exc)) from None
     env = None
     if (path / "env.json").is_file():
         try:
@@ -251,9 +273,33 @@ def load_run(path: Path, label: str) -> Run:
     except (OSError, UnicodeDecodeError):
         config_text = None
     config = _read_yaml(config_path) if config_text is not None else None
-    return Run(
-        path, label, kind, metrics, env if isinstance(env, dict) else None, config, config_text
-    )
+    env = env if isinstance(env, dict) else None
+    metrics = records.as_json(record)
+    subs = _sub_records(path)
+    return Run(path, label, kind, metrics, env, config, config_text, record=record, subs=subs)
+
+
+TRAIN_SUBFOLDERS = ("variants", "baselines")  # train-format sub-folders of a run group
+
+
+def _sub_records(path: Path) -> dict[str, records.Record]:
+    """Every sub-folder's metrics.json (quantum/, variants/*/, baselines/*/, levels/*/), read
+    once and checked: one error naming the file and key when one does not validate, or when
+    a train-format sub-folder holds another kind of record."""
+    found: dict[str, records.Record] = {}
+    subs = ["quantum", *(s for u in (*TRAIN_SUBFOLDERS, "levels") for s in _subfolders(path, u))]
+    for sub in subs:
+        file = path / sub / COMPLETE_MARKER
+        if not file.is_file():
+            continue
+        try:
+            record = records.read_record(file)
+        except RunFolderError as exc:
+            raise ConfigError(str(exc)) from None
+        if sub.split("/")[0] != "levels" and not isinstance(record, records.TrainRecord):
+            raise ConfigError(f"{file}: command: {record.command!r}, expected 'train'")
+        found[f"{sub}/{COMPLETE_MARKER}"] = record
+    return found
 
 
 # --- sweep folders (`qmoe sweep`) ---------------------------------------------------------
@@ -466,37 +512,43 @@ def _int(value) -> int | None:
 
 def model_results(run: Run) -> list[ModelResult]:
     """The models of an ablate, train or efficiency run (none for a skipped efficiency run)."""
-    if run.kind == "ablate":
-        return [_variant(run, row) for row in run.metrics.get("summary") or []]
-    if run.kind == "train":
+    record = run.record
+    if isinstance(record, records.AblateRecord):
+        return [_variant(run, row) for row in record.summary]
+    if isinstance(record, records.TrainRecord):
         train = (run.config or {}).get("train")
         stopping = train.get("early_stopping") if isinstance(train, dict) else None
-        return [_train_model(run, run.metrics, None, run.epoch_budget, stopping)]
-    if run.kind == "efficiency":
-        return [_variant(run, p) for p in run.metrics.get("points") or [] if isinstance(p, dict)]
+        return [_train_model(run, record, None, run.epoch_budget, stopping)]
+    if isinstance(record, records.EfficiencyRecord):
+        return [_variant(run, p) for p in record.points]
     return []
 
 
-def _variant(run: Run, row: dict) -> ModelResult:
+def _variant(run: Run, row: records.VariantSummary) -> ModelResult:
     """An ablation variant (a summary row) or an efficiency point, with its per-seed
     numbers from variants/<name>/."""
-    name = row.get("variant")
-    sub = run.read(f"variants/{name}/metrics.json") or {}
-    cfg = run.read_config(f"variants/{name}/config.yaml") or {}
+    sub = run.read_train(f"variants/{row.variant}/metrics.json")
+    cfg = run.read_config(f"variants/{row.variant}/config.yaml") or {}
     train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
     budget = train.get("epochs")
-    per_seed = _per_seed(sub)
+    per_seed = sub.per_seed if sub is not None else None
     return ModelResult(
         run,
-        name,
-        row.get("label") or "",
-        row.get("router") or sub.get("router") or "?",
-        _int(row.get("router_params")),
-        _int(row.get("total_params")),
-        Stat.from_row(row, "test_acc", _int(row.get("n_seeds"))),
-        [m.get("epochs_to_90_val") for m in per_seed] if per_seed else None,
+        row.variant,
+        row.label,
+        row.router or (sub.router if sub is not None else "") or "?",
+        row.router_params,
+        row.total_params,
+        Stat(
+            _num(row.test_acc_mean),
+            _num(row.test_acc_std),
+            _num(row.test_acc_ci_low),
+            _num(row.test_acc_ci_high),
+            row.n_seeds,
+        ),
+        [m.epochs_to_90_val for m in per_seed] if per_seed else None,
         budget if budget is not None else run.epoch_budget,
-        {"row": row},
+        {"row": records.as_json(row)},
         _accuracies(per_seed),
         _median_effective(per_seed),
         train.get("early_stopping") if isinstance(train.get("early_stopping"), bool) else None,
@@ -504,51 +556,44 @@ def _variant(run: Run, row: dict) -> ModelResult:
 
 
 def _train_model(
-    run: Run, m: dict, variant: str | None, budget: int | None, stopping: bool | None = None
+    run: Run,
+    m: records.TrainRecord,
+    variant: str | None,
+    budget: int | None,
+    stopping: bool | None = None,
 ) -> ModelResult:
-    params = m.get("params") or {}
-    per_seed = _per_seed(m)
     return ModelResult(
         run,
         variant,
-        m.get("name") or "",
-        m.get("router") or "?",
-        _int(params.get("router")),
-        _int(params.get("total")),
-        Stat.from_ci((m.get("aggregate") or {}).get("test_accuracy")),
-        [s.get("epochs_to_90_val") for s in per_seed] if per_seed else None,
+        m.name,
+        m.router or "?",
+        m.params.router,
+        m.params.total,
+        Stat.of(m.aggregate.test_accuracy),
+        [s.epochs_to_90_val for s in m.per_seed],
         budget,
-        per_seed_acc=_accuracies(per_seed),
-        effective_params=_median_effective(per_seed),
+        per_seed_acc=_accuracies(m.per_seed),
+        effective_params=_median_effective(m.per_seed),
         early_stopping=stopping,
     )
 
 
-def _per_seed(metrics: dict) -> list[dict] | None:
-    rows = metrics.get("per_seed")
-    if not isinstance(rows, list):
-        return None
-    return [r for r in rows if isinstance(r, dict)] or None
-
-
-def _accuracies(per_seed: list[dict] | None) -> list[float] | None:
+def _accuracies(per_seed: list[records.SeedRecord] | None) -> list[float] | None:
     if not per_seed:
         return None
-    values = [_num(m.get("test_accuracy")) for m in per_seed]
+    values = [_num(m.test_accuracy) for m in per_seed]
     return values if all(math.isfinite(v) for v in values) else None
 
 
-def _median_effective(per_seed: list[dict] | None) -> float | None:
+def _median_effective(per_seed: list[records.SeedRecord] | None) -> float | None:
     """Median over seeds of the router's Jacobian rank at the trained point."""
-    ranks = [
-        _num((m.get("effective_params") or {}).get("trained"))
+    ranks = sorted(
+        float(m.effective_params.trained)
         for m in per_seed or []
-        if isinstance(m.get("effective_params"), dict)
-    ]
-    ranks = [r for r in ranks if math.isfinite(r)]
+        if m.effective_params.trained is not None
+    )
     if not ranks:
         return None
-    ranks.sort()
     mid = len(ranks) // 2
     return ranks[mid] if len(ranks) % 2 else (ranks[mid - 1] + ranks[mid]) / 2
 
@@ -600,47 +645,41 @@ class NoiseSweep:
 
 
 def noise_sweep(run: Run) -> NoiseSweep:
-    m = run.metrics
-    rows = [r for r in m.get("table") or [] if isinstance(r, dict)]
-    levels = m.get("levels") or [_num(r.get("level")) for r in rows]
-    names = [k[: -len("_mean")] for k in (rows[0] if rows else {}) if k.endswith("_mean")]
+    m = run.record
+    if not isinstance(m, records.NoiseSweepRecord):
+        raise ConfigError(f"{run.path}: not a noise sweep (command {run.kind!r})")
+    means = m.table[0].baseline_means if m.table else {}
     baselines = {}
     train = (run.config or {}).get("train")
     stopping = train.get("early_stopping") if isinstance(train, dict) else None
-    for name in names:
-        if name == "quantum":
-            continue
-        sub = run.read(f"baselines/{name}/metrics.json")
+    for name, mean in means.items():
+        sub = run.read_train(f"baselines/{name}/metrics.json")
         if sub is not None:
             result = _train_model(run, sub, name, run.epoch_budget, stopping)
         else:  # only the mean is in the table
-            result = ModelResult(
-                run, name, name, "?", None, None, Stat(_num(rows[0][f"{name}_mean"]))
-            )
+            result = ModelResult(run, name, name, "?", None, None, Stat(_num(mean)))
         baselines[name] = result
     return NoiseSweep(
         run,
-        str(m.get("mode", "?")),
-        str(m.get("simulator", "?")),
-        str(m.get("placement", "?")),
-        [float(x) for x in levels],
-        rows,
+        m.mode,
+        m.simulator,
+        m.placement,
+        [float(x) for x in m.levels],
+        [records.as_json(r) for r in m.table],
         baselines,
-        m.get("best_baseline"),
-        m.get("breakdown") if isinstance(m.get("breakdown"), dict) else None,
-        _per_level(m),
+        m.best_baseline,
+        records.as_json(m.breakdown) if m.breakdown is not None else None,
+        _per_level(m.per_seed.quantum),
     )
 
 
-def _per_level(m: dict) -> dict[float, list[float]]:
-    """metrics.json `per_seed.quantum`: {"<level>": [accuracy per seed]} as floats."""
-    quantum = (
-        (m.get("per_seed") or {}).get("quantum") if isinstance(m.get("per_seed"), dict) else None
-    )
+def _per_level(quantum: dict[str, list[float | None]]) -> dict[float, list[float]]:
+    """metrics.json `per_seed.quantum`: {"<level>": [accuracy per seed]} as floats (levels
+    with an undefined accuracy are left out)."""
     out = {}
-    for key, values in (quantum or {}).items():
+    for key, values in quantum.items():
         level = _num(key)
-        if math.isfinite(level) and isinstance(values, list):
+        if math.isfinite(level):
             accs = [_num(v) for v in values]
             if accs and all(math.isfinite(a) for a in accs):
                 out[level] = accs

@@ -1,0 +1,557 @@
+"""What each experiment kind writes to its run folder's metrics.json, as pydantic models.
+
+Every experiment builds its top-level metrics.json through one of these records (so a writer
+that forgets a key fails when it writes, not when the report reads), and `qmoe report` reads
+it back once through `read_record`:
+
+    TrainRecord          command "train": qmoe train, and every train-format sub-folder
+                         (ablate/efficiency variants, noise-sweep baselines and train-mode
+                         levels); `per_seed` holds SeedRecords, also written to
+                         seed-<s>/metrics.json (without command and schema_version)
+    AblateRecord         command "ablate": `summary` rows (VariantSummary), `comparisons`
+    NoiseSweepRecord     command "noise-sweep": levels, breakdown point, per-seed accuracies,
+                         the table (NoiseRow)
+    LevelRecord          command "noise-sweep/evaluate": levels/eps=<x>/metrics.json of an
+                         evaluate-mode noise sweep (the trained model evaluated at one level)
+    EfficiencyRecord     command "efficiency": points (EfficiencyPoint), Pareto front, the
+                         smallest router per threshold; or the skipped form (`skipped` = the
+                         reason, no points, `data` null)
+
+Field names are those written before this module existed, so older folders parse. Numbers
+that may be undefined (a std over one seed, an eta without a rank, ...) are `float | None`:
+NaN in memory, `null` in the file (`write_record` writes every non-finite number as null).
+Our own writes forbid unknown keys; the only open-ended keys are the ones named by the
+config (a noise sweep's baselines, an efficiency run's thresholds and router types).
+
+Every record carries `schema_version` (SCHEMA_VERSION). Folders written before it existed
+have none: `migrate` is the one place that reads them (see its docstring).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
+
+from qmoe_cli.errors import RunFolderError
+
+SCHEMA_VERSION = 1
+MARKER = "metrics.json"  # the file a record is written to (runs.COMPLETE_MARKER)
+
+Num = float | None  # a number that may be undefined: NaN in memory, null in the file
+
+
+class Part(BaseModel):
+    """A piece of a record: every key required unless it has a default, no unknown keys.
+
+    `_omit_if_none` names the keys that are left out of the file when None (keys that are
+    written only in some cases, e.g. `plateau` without a plateau in the config), so the file
+    is as it was before records existed."""
+
+    model_config = ConfigDict(extra="forbid")
+    _omit_if_none: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler):
+        data = handler(self)
+        for key in self._omit_if_none:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
+# --- pieces shared by several records ----------------------------------------------------------
+
+
+class Stat(Part):
+    """metrics.mean_ci: mean, sample std and t-interval over `n` values (NaN for n < 2)."""
+
+    mean: Num
+    std: Num
+    ci_low: Num
+    ci_high: Num
+    n: int
+
+
+class Params(Part):
+    router: int
+    experts: int
+    total: int
+
+
+class DataInfo(Part):
+    """What was loaded (data.Splits.info)."""
+
+    source: str
+    n_train: int
+    n_val: int
+    n_test: int
+    n_features: int
+    n_classes: int
+
+
+class EffectiveParams(Part):
+    """Rank of the router's gate Jacobian at initialisation and trained (None: no gradient)."""
+
+    init: int | None
+    trained: int | None
+    nominal: int
+    n_inputs: int
+    rtol: float
+
+
+class Usage(Part):
+    """Expert usage on the test split (metrics.expert_usage)."""
+
+    mean_gate: list[float]
+    top_expert_share: list[float]
+    gate_entropy: Num
+    gate_entropy_max: float
+    unused_experts: int
+
+
+# --- train ------------------------------------------------------------------------------------
+
+
+class SeedRecord(Part):
+    """One seed of a train-format folder (seed-<s>/metrics.json and `per_seed`)."""
+
+    seed: int
+    test_accuracy: float
+    test_f1_macro: Num
+    val_accuracy: Num
+    params: Params
+    eta: Num
+    effective_params: EffectiveParams
+    eta_effective: Num
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool
+    epochs_to_90_val: int | None
+    fit_seconds: float
+    usage: Usage
+    data: DataInfo
+
+
+class Aggregate(Part):
+    """orchestration.aggregate: the SUMMARY_METRICS over seeds."""
+
+    test_accuracy: Stat
+    test_f1_macro: Stat
+    eta: Stat
+    eta_effective: Stat
+    epochs_run: Stat
+    fit_seconds: Stat
+
+
+class Record(Part):
+    """What every top-level metrics.json starts with."""
+
+    command: str
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class TrainRecord(Record):
+    command: Literal["train"] = "train"
+    name: str
+    router: str
+    params: Params
+    data: DataInfo
+    eta_definition: str
+    aggregate: Aggregate
+    per_seed: list[SeedRecord] = Field(min_length=1)
+
+
+# --- ablate -----------------------------------------------------------------------------------
+
+
+class VariantSummary(Part):
+    """One variant over seeds (orchestration.summarize_variant): a row of summary.csv."""
+
+    _omit_if_none = ("plateau", "share_above_plateau")
+
+    variant: str
+    label: str
+    router: str
+    router_params: int
+    total_params: int
+    n_seeds: int
+    test_acc_mean: Num
+    test_acc_median: Num
+    test_acc_std: Num
+    test_acc_ci_low: Num
+    test_acc_ci_high: Num
+    f1_mean: Num
+    eta_mean: Num
+    eta_effective_mean: Num
+    router_params_effective_init: int | float | None
+    router_params_effective: int | float | None
+    router_params_effective_min: int | None
+    router_params_effective_max: int | None
+    plateau: float | None = None  # only with `plateau` in the config
+    share_above_plateau: float | None = None
+    epochs_to_90_val_mean: Num
+    seeds_reaching_90_val: int
+    epochs_run_mean: Num
+    fit_seconds_mean: Num
+    gate_entropy_mean: Num
+    unused_experts_mean: Num
+
+
+class Comparison(Part):
+    """The reference against one other variant (metrics.paired_comparison)."""
+
+    a: str
+    b: str
+    n_seeds: int
+    mean_diff: Num
+    ci_low: Num
+    ci_high: Num
+    p: Num
+    test: str
+    t_test_p: Num
+    wilcoxon_p: Num
+    p_holm: Num
+    n_comparisons: int
+    verdict: str
+
+
+class AblateRecord(Record):
+    command: Literal["ablate"] = "ablate"
+    name: str
+    reference: str
+    seeds: list[int]
+    eta_definition: str
+    data: DataInfo
+    summary: list[VariantSummary] = Field(min_length=1)
+    comparisons: list[Comparison]
+
+
+# --- noise-sweep ------------------------------------------------------------------------------
+
+
+class BreakdownInterval(Part):
+    low: float
+    high: float
+    low_censored: bool
+    high_censored: bool
+    confidence: float
+    resamples: int
+    share_never: float
+    method: str
+
+
+class Breakdown(Part):
+    """Where the quantum router's mean accuracy falls to the best baseline's."""
+
+    eps: float | None
+    baseline: str
+    baseline_accuracy: float
+    levels: list[float]
+    per_seed: list[float | None]
+    seeds_never: int
+    seeds_at_first_level: int
+    interval: BreakdownInterval | None
+
+
+def _is_num(value) -> bool:
+    """A JSON number or null (an open key's value)."""
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+class NoiseRow(Part):
+    """One level of the noise table; `<baseline>_mean` for every baseline (open keys)."""
+
+    model_config = ConfigDict(extra="allow")
+    _omit_if_none = ("quantum_minus_best_baseline",)
+
+    level: float
+    mode: str
+    placement: str
+    quantum_mean: Num
+    quantum_std: Num
+    quantum_ci_low: Num
+    quantum_ci_high: Num
+    quantum_minus_best_baseline: Num = None  # only with baselines
+
+    @model_validator(mode="after")
+    def _baseline_means(self) -> NoiseRow:
+        for key, value in (self.model_extra or {}).items():
+            if not key.endswith("_mean"):
+                raise ValueError(f"{key}: unknown key (a baseline's column is <name>_mean)")
+            if not _is_num(value):
+                raise ValueError(f"{key}: not a number: {value!r}")
+        return self
+
+    @property
+    def baseline_means(self) -> dict[str, Num]:
+        """{baseline name: its mean test accuracy}, in the order written."""
+        return {k[: -len("_mean")]: v for k, v in (self.model_extra or {}).items()}
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler):  # the baselines' columns before the difference
+        data = handler(self)
+        diff = data.pop("quantum_minus_best_baseline", None)
+        if diff is not None:
+            data["quantum_minus_best_baseline"] = diff
+        return data
+
+
+class NoisePerSeed(Part):
+    """`per_seed`: {"quantum": {repr(level): [accuracy per seed]}, <baseline>: [...]}."""
+
+    model_config = ConfigDict(extra="allow")
+
+    quantum: dict[str, list[Num]]
+
+    @model_validator(mode="after")
+    def _baselines(self) -> NoisePerSeed:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, list) or not all(_is_num(v) for v in value):
+                raise ValueError(f"{key}: a baseline's accuracies per seed: a list of numbers")
+        return self
+
+    @property
+    def baselines(self) -> dict[str, list[Num]]:
+        return dict(self.model_extra or {})
+
+
+class FakeBackend(Part):
+    device: str
+    accuracy: Stat
+    per_seed: list[float]
+
+
+class NoiseSweepRecord(Record):
+    _omit_if_none = ("breakdown", "fake_backend")
+
+    command: Literal["noise-sweep"] = "noise-sweep"
+    mode: Literal["evaluate", "train"]
+    simulator: str
+    levels: list[float]
+    seeds: list[int]
+    placement: str
+    best_baseline: str | None
+    breakdown: Breakdown | None = None  # only with baselines
+    per_seed: NoisePerSeed
+    fake_backend: FakeBackend | None = None  # only with noise.fake_backend
+    table: list[NoiseRow]
+
+
+class LevelSeed(Part):
+    seed: int
+    test_accuracy: float
+
+
+class LevelAggregate(Part):
+    test_accuracy: Stat
+
+
+class LevelRecord(Record):
+    """levels/eps=<x>/metrics.json of an evaluate-mode noise sweep (not a run of its own)."""
+
+    command: Literal["noise-sweep/evaluate"] = "noise-sweep/evaluate"
+    level: float
+    aggregate: LevelAggregate
+    per_seed: list[LevelSeed]
+
+
+# --- efficiency -------------------------------------------------------------------------------
+
+
+class EfficiencyPoint(VariantSummary):
+    """One router size: its variant summary, the validation accuracy it is selected by and
+    whether it is on the Pareto front."""
+
+    val_acc_mean: Num
+    val_acc_std: Num
+    pareto: bool
+
+
+class Selected(Part):
+    """The smallest router of a type reaching a threshold (experiments.efficiency._selected)."""
+
+    variant: str
+    router_params: int
+    val_acc_mean: Num
+    test_acc_mean: Num
+    test_acc_std: Num
+    test_acc_ci_low: Num
+    test_acc_ci_high: Num
+
+
+class EfficiencyRecord(Record):
+    """A measured efficiency run, or the skipped form: `skipped` (the reason), `data` null,
+    no points, and neither `eta_definition` nor `seeds`."""
+
+    _omit_if_none = ("eta_definition", "seeds")
+
+    command: Literal["efficiency"] = "efficiency"
+    name: str
+    skipped: str | None
+    data: DataInfo | None
+    eta_definition: str | None = None
+    seeds: list[int] | None = None
+    selected_by: str
+    points: list[EfficiencyPoint]
+    pareto: list[str]
+    # threshold (as "%g") -> router type -> the smallest router reaching it, or None
+    smallest_reaching: dict[str, dict[str, Selected | None]]
+
+    @model_validator(mode="after")
+    def _measured_or_skipped(self) -> EfficiencyRecord:
+        if self.skipped is None:
+            for key in ("data", "eta_definition", "seeds"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"{key}: required key is missing (the run is not skipped)")
+        elif self.points:
+            raise ValueError("points: a skipped run has none")
+        return self
+
+
+RECORDS: dict[str, type[Record]] = {
+    r.model_fields["command"].default: r
+    for r in (TrainRecord, AblateRecord, NoiseSweepRecord, LevelRecord, EfficiencyRecord)
+}
+AnyRecord = Annotated[
+    TrainRecord | AblateRecord | NoiseSweepRecord | LevelRecord | EfficiencyRecord,
+    Field(discriminator="command"),
+]
+
+
+# --- writing and reading ----------------------------------------------------------------------
+
+
+def as_json(part: BaseModel) -> dict:
+    """The plain JSON mapping of a record or part, as it is written (NaN stays NaN here)."""
+    return part.model_dump(mode="json")
+
+
+def write_record(path: str | Path, record: BaseModel) -> None:
+    """Write a record (or a SeedRecord) as JSON, non-finite numbers as null."""
+    if isinstance(record, Record) and type(record) not in RECORDS.values():
+        raise TypeError(f"{type(record).__name__} is not a record kind")
+    text = json.dumps(_finite(as_json(record)), indent=2, sort_keys=False) + "\n"
+    Path(path).write_text(text)
+
+
+def migrate(raw: dict) -> dict:
+    """The one migration of a metrics.json read back (old folders stay readable).
+
+    Folders written before records existed have no `schema_version`. Their keys are those
+    of version 1, except that noise sweeps written before the experiment stopped knowing the
+    paper have the paper's Table II value in every table row (`paper_quantum`; the report
+    puts the paper's values beside the measurements itself). So such a folder gets
+    `schema_version: 1`, loses `paper_quantum`, and is then validated like any other: a key
+    that does not validate is still an error. A folder with `schema_version` is not touched.
+    """
+    if "schema_version" in raw:
+        return raw
+    raw = {**raw, "schema_version": SCHEMA_VERSION}
+    if raw.get("command") == "noise-sweep" and isinstance(raw.get("table"), list):
+        raw["table"] = [
+            {k: v for k, v in row.items() if k != "paper_quantum"} if isinstance(row, dict) else row
+            for row in raw["table"]
+        ]
+    return raw
+
+
+def parse_record(raw: Any, source: str = MARKER) -> Record:
+    """A mapping read from `source` -> its record, chosen by `command` (the union AnyRecord,
+    dispatched through RECORDS so that an unknown command is an error of its own); one
+    RunFolderError line naming `source` and the key when it does not validate."""
+    if not isinstance(raw, dict):
+        raise RunFolderError(f"{source}: not a JSON object")
+    command = raw.get("command")
+    if command not in RECORDS:
+        known = ", ".join(RECORDS)
+        where = "required key is missing" if "command" not in raw else f"{command!r} is unknown"
+        raise RunFolderError(f"{source}: command: {where} (one of: {known})")
+    version = raw.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise RunFolderError(
+            f"{source}: schema_version: {version!r} is not one this qmoe reads "
+            f"({SCHEMA_VERSION}); a newer qmoe wrote it"
+        )
+    try:
+        return RECORDS[command].model_validate(migrate(raw))
+    except ValidationError as exc:
+        raise RunFolderError(f"{source}: {validation_message(exc, raw)}") from None
+
+
+def read_record(path: str | Path) -> Record:
+    """Read and validate a run folder's metrics.json (`path`: the file or its folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MARKER
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunFolderError(f"missing file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise RunFolderError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    return parse_record(raw, str(path))
+
+
+def validation_message(exc: ValidationError, raw: Any) -> str:
+    """The first problem as `dotted.key: what` (`summary.0.test_acc_mean: required key is
+    missing`), and how many more there are; one line."""
+    errors = exc.errors()
+    err = errors[0]
+    key = _key(err["loc"], raw)
+    if err["type"] == "missing":
+        msg = "required key is missing"
+    elif err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        if "input" in err and not isinstance(err["input"], dict | list):
+            msg += f" (got {err['input']!r})"
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    text = f"{key}: {msg}{more}" if key else f"{msg}{more}"
+    return text.replace("\n", "\\n")
+
+
+def _key(loc: tuple, raw: Any) -> str:
+    """The dotted key of a pydantic error location, following the data (a union's member
+    names in the location, such as `float` or `Stat`, are not keys and are dropped)."""
+    parts, node = [], raw
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            parts.append(str(item))
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            parts.append(str(item))
+            node = node[item]
+        elif isinstance(node, dict) and isinstance(item, str) and not _is_member_name(item):
+            parts.append(item)  # a missing key
+            node = None
+    return ".".join(parts)
+
+
+def _is_member_name(item: str) -> bool:
+    """A pydantic union member label in an error location (`int`, `float`, `Stat`, ...)."""
+    return item in ("int", "float", "str", "bool", "none", "list", "dict") or item[:1].isupper()
+
+
+def _finite(value):
+    """JSON has no NaN: null instead, so every JSON reader accepts the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
