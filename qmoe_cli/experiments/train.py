@@ -40,7 +40,7 @@ def run_train(cfg: ExperimentConfig, out_dir: str | Path) -> tuple[Path, list[di
 def print_train_table(cfg: ExperimentConfig, per_seed: list[dict], path: Path) -> None:
     table = Table(
         title=f"{cfg.name}: {cfg.model.router.type} router, "
-        f"{cfg.model.experts.count} linear experts, {cfg.data.name} (test split)"
+        f"{cfg.model.experts.count} {cfg.model.experts.type} experts, {cfg.data.name} (test split)"
     )
     columns = ("seed", "test acc", "F1", "router P", "eff P", "total P", "eta", "epochs", "seconds")
     for col in columns:
