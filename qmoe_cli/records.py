@@ -30,7 +30,6 @@ have none: `migrate` is the one place that reads them (see its docstring).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -44,6 +43,7 @@ from pydantic import (
 )
 
 from qmoe_cli.errors import RunFolderError
+from qmoe_cli.schema import json_finite
 
 SCHEMA_VERSION = 1
 MARKER = "metrics.json"  # the file a record is written to (runs.COMPLETE_MARKER)
@@ -441,7 +441,7 @@ def write_record(path: str | Path, record: BaseModel) -> None:
     """Write a record (or a SeedRecord) as JSON, non-finite numbers as null."""
     if isinstance(record, Record) and type(record) not in RECORDS.values():
         raise TypeError(f"{type(record).__name__} is not a record kind")
-    text = json.dumps(_finite(as_json(record)), indent=2, sort_keys=False) + "\n"
+    text = json.dumps(json_finite(as_json(record)), indent=2, sort_keys=False) + "\n"
     Path(path).write_text(text)
 
 
@@ -544,14 +544,3 @@ def _key(loc: tuple, raw: Any) -> str:
 def _is_member_name(item: str) -> bool:
     """A pydantic union member label in an error location (`int`, `float`, `Stat`, ...)."""
     return item in ("int", "float", "str", "bool", "none", "list", "dict") or item[:1].isupper()
-
-
-def _finite(value):
-    """JSON has no NaN: null instead, so every JSON reader accepts the file."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

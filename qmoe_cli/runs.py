@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
@@ -25,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from qmoe_cli.errors import RunFolderError
+from qmoe_cli.schema import json_finite
 
 PACKAGES = (
     "qmoe-cli",
@@ -117,7 +117,7 @@ def is_complete_run(path: Path) -> bool:
 
 
 def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(_finite(data), indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(json_finite(data), indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: Path):
@@ -145,17 +145,6 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def read_csv(path: Path) -> list[dict]:
     with Path(path).open(newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-def _finite(value):
-    """JSON has no NaN: write null instead so every JSON reader accepts the file."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def environment(argv: list[str] | None = None) -> dict:

@@ -700,31 +700,27 @@ def _command(env: dict) -> str:
 # --- one entry per run kind, named in qmoe_cli/kinds.py: (runs, figure, paper) -> blocks ----
 
 
-def ablate_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
-    blocks: list[Block] = [Heading(2, "Ablations")]
+def _each(title: str, kind: str, runs: list[Run], section) -> list[Block]:
+    blocks: list[Block] = [Heading(2, title)]
     if not runs:
-        blocks.append(Para("Not measured: no ablate run was given."))
+        blocks.append(Para(f"Not measured: no {kind} run was given."))
     for run in runs:
-        blocks += ablation_section(run, figure, paper)
+        blocks += section(run)
     return blocks
+
+
+def ablate_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+    return _each("Ablations", "ablate", runs, lambda r: ablation_section(r, figure, paper))
 
 
 def noise_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
-    blocks: list[Block] = [Heading(2, "Noise sweeps")]
-    if not runs:
-        blocks.append(Para("Not measured: no noise-sweep run was given."))
-    for run in runs:
-        blocks += noise_section(run, figure, paper)
-    return blocks
+    return _each("Noise sweeps", "noise-sweep", runs, lambda r: noise_section(r, figure, paper))
 
 
 def efficiency_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
-    blocks: list[Block] = [Heading(2, "Parameter efficiency")]
-    if not runs:
-        blocks.append(Para("Not measured: no efficiency run was given."))
-    for run in runs:
-        blocks += efficiency_section(run, figure)
-    return blocks
+    return _each(
+        "Parameter efficiency", "efficiency", runs, lambda r: efficiency_section(r, figure)
+    )
 
 
 def train_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
