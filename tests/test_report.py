@@ -604,7 +604,11 @@ def test_a_folder_that_is_no_run_and_no_sweep_is_one_error_line(tiny_sweep, tmp_
         assert "Traceback" not in result.output and not (tmp_path / "out").exists()
         return lines[0]
 
-    # the folder above the sweeps says which sweep folders it holds
-    assert "it holds sweep folders, give one of them: s)" in error(tiny_sweep.parent)
+    # the folder above the sweeps is searched: the sweep folder in it is read
+    result = cli("report", tiny_sweep.parent, "--out", tmp_path / "found")
+    assert result.exit_code == 0, result.output
+    assert "### Sweep s (R1)" in (tmp_path / "found" / "report.md").read_text()
     (tiny_sweep / "summary.csv").unlink()  # as if the sweep had been killed before aggregating
     assert "a sweep folder without summary.csv" in error(tiny_sweep)
+    # found under a folder, it is skipped; with nothing else there, that is the error
+    assert "1 skipped: s)" in error(tiny_sweep.parent)

@@ -1,6 +1,6 @@
 """`qmoe sweep`: a grid of config overrides x seeds, run locally or as SLURM job arrays.
 
-    runs/sweeps/<name>/sweep.yaml           the sweep file as given
+    runs/sweeps/<name>/sweep.yaml           the sweep file resolved (with its overrides)
     runs/sweeps/<name>/points/<id>/         one complete run folder per point and seed
     runs/sweeps/<name>/points/.<id>.work/   a point being run (or killed part-way)
     runs/sweeps/<name>/status/<id>.json     what happened to a point (failed: the error)
@@ -11,6 +11,10 @@ A point's id is the hash of its resolved config (seed included), so it is stable
 runs: running the same sweep again skips points whose folder is complete, reruns the
 others, and never produces a point twice (the final folder appears by one atomic rename).
 The same function, `run_point`, runs a point in both executors.
+
+`--set` on a sweep file: `base.<key>=<value>` overrides a key of the base config (it reaches
+every point, so their ids change with it, and sweep.yaml records it under `base_overrides`);
+any other key is the sweep file's own (`seeds=[0,1]`, `grid.train.lr=[0.1]`, `base=other.yaml`).
 """
 
 from __future__ import annotations
@@ -47,14 +51,56 @@ def _schema(command: str):
     return KINDS[command].schema
 
 
+BASE_PREFIX = "base."  # `--set base.<key>=<value>`: a key of the base config, not the sweep's
+BASE_OVERRIDES = "base_overrides"  # sweep.yaml: those overrides, as `<key>=<value>` strings
+
+
+def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """`--set` overrides of a sweep file -> (the sweep file's own, the base config's).
+
+    `base.<dotted key>=<value>` sets a key of the base config (the prefix dropped); every
+    other override, `base=<path>` included, sets a key of the sweep file itself."""
+    own, base = [], []
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if key.startswith(BASE_PREFIX) and key != BASE_PREFIX:
+            base.append(text.strip()[len(BASE_PREFIX) :])
+        else:
+            own.append(text)
+    return own, base
+
+
 def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[SweepConfig, dict]:
-    """The validated sweep file and its base config's raw mapping (keys checked)."""
-    raw = apply_overrides(read_yaml(path), overrides or [])
+    """The validated sweep file and its base config's raw mapping (keys checked), with the
+    `--set` overrides applied: `base.<key>=<value>` ones to the base config, the others to
+    the sweep file (split_overrides)."""
+    sweep, base_raw, _ = read_sweep(path, overrides)
+    return sweep, base_raw
+
+
+def read_sweep(
+    path: str | Path, overrides: list[str] | None = None
+) -> tuple[SweepConfig, dict, list[str]]:
+    """load_sweep, plus the overrides applied to the base config: the sweep file's own
+    `base_overrides` (a list of `<key>=<value>`, as the sweep folder's sweep.yaml records
+    them) followed by the `--set base.<key>=<value>` ones."""
+    own, base_sets = split_overrides(list(overrides or []))
+    raw = apply_overrides(read_yaml(path), own)
     if kind_of(raw, str(path)).name != "sweep":
         raise ConfigError(f"{path}: kind: {raw['kind']!r} is not a sweep file (kind: sweep)")
+    listed = raw.pop(BASE_OVERRIDES, None)
+    if listed is None:
+        listed = []
+    if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):
+        raise ConfigError(
+            f"{path}: {BASE_OVERRIDES}: expected a list of KEY=VALUE strings, got {listed!r}"
+        )
+    base_sets = [*listed, *base_sets]
     if "name" not in raw:
         raw["name"] = Path(path).stem
     sweep = validate_config(raw, source=str(path), schema=SweepConfig)
+    if not sweep.grid and not sweep.zip:
+        raise ConfigError(f"{path}: grid: give at least one key to sweep (or zip)")
     base_path = Path(sweep.base)
     if not base_path.is_absolute() and not base_path.exists():
         base_path = Path(path).parent / sweep.base
@@ -68,7 +114,11 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[Sw
             f"{command!r}"
         )
     sweep = sweep.model_copy(update={"command": command})
-    base = validate_config(base_raw, str(base_path), _schema(command))
+    base_raw = apply_overrides(base_raw, base_sets)
+    if base_raw.get("kind") != command:
+        raise ConfigError(f"{path}: base.kind: a base override cannot change the base's kind")
+    where = f"{base_path} (with {', '.join(base_sets)})" if base_sets else str(base_path)
+    base = validate_config(base_raw, where, _schema(command))
     resolved = yaml.safe_load(dump_config(base))
     for key in [*sweep.grid, *sweep.zip]:
         if key == "seeds" or not _has_key(resolved, key):
@@ -77,7 +127,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[Sw
                 f"{base_path} (seeds go in the sweep's own `seeds`)"
             )
     base_raw.setdefault("name", base_path.stem)
-    return sweep.model_copy(update={"base": str(base_path.resolve())}), base_raw
+    return sweep.model_copy(update={"base": str(base_path.resolve())}), base_raw, base_sets
 
 
 def _has_key(data: dict, dotted: str) -> bool:
@@ -113,9 +163,12 @@ def expand_points(sweep: SweepConfig, base_raw: dict) -> list[dict]:
 
 def point_state(root: Path, point_id: str) -> str:
     final = root / "points" / point_id
-    if is_complete_run(final):
-        return "done"
     work = root / "points" / f".{point_id}.work"
+    if is_complete_run(final):
+        # killed between the final rename and the clean-up: the work folder is stale
+        if work.exists() and not _alive(work / "owner.json"):
+            shutil.rmtree(work, ignore_errors=True)
+        return "done"
     status = root / "status" / f"{point_id}.json"
     if work.exists() and _alive(work / "owner.json"):
         return "running"
@@ -207,10 +260,10 @@ def run_sweep(
 ) -> Path:
     from qmoe_cli.progress import out
 
-    sweep, base_raw = load_sweep(sweep_path, overrides)
+    sweep, base_raw, base_sets = read_sweep(sweep_path, overrides)
     root = Path(out_dir or sweep.output_dir) / sweep.name
     (root / "points").mkdir(parents=True, exist_ok=True)
-    (root / "sweep.yaml").write_text(dump_config(sweep))  # resolved: overrides, base path
+    (root / "sweep.yaml").write_text(sweep_yaml(sweep, base_sets))
     points = expand_points(sweep, base_raw)
     todo = [p for p in points if point_state(root, p["id"]) not in ("done", "running")]
     out.print(
@@ -225,6 +278,16 @@ def run_sweep(
     aggregate(root, sweep, points)
     print_status(root, sweep, points)
     return root
+
+
+def sweep_yaml(sweep: SweepConfig, base_sets: list[str]) -> str:
+    """The sweep folder's sweep.yaml: the sweep resolved (overrides applied, base path made
+    absolute), with the base config's overrides under `base_overrides` when there are any
+    (read back by load_sweep, so the file reruns the same points)."""
+    text = dump_config(sweep)
+    if base_sets:
+        text += yaml.safe_dump({BASE_OVERRIDES: list(base_sets)}, sort_keys=False)
+    return text
 
 
 def submit_slurm(root: Path, sweep: SweepConfig, todo: list[dict]) -> None:

@@ -25,7 +25,7 @@ from qmoe_cli import figures as plots  # the scorecard
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.kinds import KINDS, REPORT_ORDER, resolve
 from qmoe_cli.report import render, tables, verdicts
-from qmoe_cli.report.inputs import SWEEP, Run, load_runs
+from qmoe_cli.report.inputs import SWEEP, Run, Skipped, gather
 from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
 
 DEFAULT_OUT = "runs"
@@ -44,21 +44,33 @@ def title_of(paper) -> str:
 def build_report(run_dirs: list[Path], paper, out: Path | None = None) -> tuple[Path, Path]:
     """Read the runs, judge the paper's claims on them (`paper`: a qmoe_cli.paper.Paper),
     write the report; return the paths of report.md and report.html."""
-    runs = load_runs(list(run_dirs))
+    found = gather(list(run_dirs))
+    runs, skipped = found.runs, found.skipped
+    if skipped:
+        from qmoe_cli.progress import err
+
+        err.print(
+            f"report: skipped {len(skipped)} folder(s) that are not complete runs "
+            "(listed in the report)",
+            markup=False,
+            highlight=False,
+        )
     env = environment()
     if out is not None:
         folder = writable_dir(out)
-        write_report(folder, runs, env, paper)
+        write_report(folder, runs, env, paper, skipped)
         return folder / "report.md", folder / "report.html"
     inputs = {
         "command": "report",
         "paper": paper.name,
         "runs": [str(r.path.resolve()) for r in runs],
     }
+    if skipped:
+        inputs["skipped"] = {str(s.path.resolve()): s.why for s in skipped}
     text = yaml.safe_dump(inputs, sort_keys=False)
     with RunFolder(DEFAULT_OUT, "report", text, with_id=False) as report:
         write_json(report.path / "env.json", env)
-        findings = write_report(report.path, runs, env, paper)
+        findings = write_report(report.path, runs, env, paper, skipped)
         by_claim = verdicts.verdicts(findings, paper.claims)
         write_json(
             report.path / "metrics.json",
@@ -72,7 +84,9 @@ def build_report(run_dirs: list[Path], paper, out: Path | None = None) -> tuple[
     return report.path / "report.md", report.path / "report.html"
 
 
-def write_report(folder: Path, runs: list[Run], env: dict | None, paper) -> list[verdicts.Finding]:
+def write_report(
+    folder: Path, runs: list[Run], env: dict | None, paper, skipped: list[Skipped] = ()
+) -> list[verdicts.Finding]:
     figures_dir = folder / "figures"
 
     def figure(run: Run, name: str, caption: str) -> render.Figure | None:
@@ -99,7 +113,7 @@ def write_report(folder: Path, runs: list[Run], env: dict | None, paper) -> list
         "claims the 95 % prediction interval for one run), the black mark the paper's value, "
         "the colour the verdict",
     )
-    blocks = assemble(runs, findings, figure, env, paper, card)
+    blocks = assemble(runs, findings, figure, env, paper, card, skipped)
     _write_atomic(folder / "report.md", render.to_markdown(blocks))
     # the same without figures, for docs/results.md (`make reproduce-paper` copies it there)
     text = render.to_markdown([b for b in blocks if not isinstance(b, render.Figure)])
@@ -109,6 +123,7 @@ def write_report(folder: Path, runs: list[Run], env: dict | None, paper) -> list
     payload = {
         "paper": paper.name,
         "runs": {r.label: str(r.path) for r in runs},
+        "skipped": {str(s.path): s.why for s in skipped},
         "counts": verdicts.counts(by_claim),
         "verdicts": [v.as_dict() for v in by_claim],
         "claims": [f.as_dict() for f in findings],
@@ -117,7 +132,7 @@ def write_report(folder: Path, runs: list[Run], env: dict | None, paper) -> list
     return findings
 
 
-def assemble(runs, findings, figure, env, paper, scorecard=None) -> list[render.Block]:
+def assemble(runs, findings, figure, env, paper, scorecard=None, skipped=()) -> list[render.Block]:
     B = render
     blocks: list[render.Block] = [
         B.Heading(1, title_of(paper)),
@@ -128,6 +143,7 @@ def assemble(runs, findings, figure, env, paper, scorecard=None) -> list[render.
         ),
         *tables.claims_section(findings, paper, scorecard),
         tables.runs_table(runs),
+        *tables.skipped_list(list(skipped)),
     ]
     for kind in REPORT_ORDER:  # each kind's section, as the kinds table names it
         section = resolve(KINDS[kind].section)

@@ -212,19 +212,139 @@ def _read_yaml(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A folder found under a folder given to `qmoe report` that is not read: failed,
+    unfinished, or unreadable. The report lists it."""
+
+    path: Path
+    why: str
+
+
+@dataclass
+class Inputs:
+    """What `qmoe report` reads: the runs (labelled R1, R2, ... in order) and the folders
+    it found but skipped."""
+
+    runs: list[Run]
+    skipped: list[Skipped] = field(default_factory=list)
+
+
 def load_runs(paths: list[Path]) -> list[Run]:
-    """Check and read every folder; the first bad one is one clear error naming it."""
+    """Check and read every folder (see gather); the first bad one is one clear error."""
+    return gather(paths).runs
+
+
+def gather(paths: list[Path]) -> Inputs:
+    """Every run and sweep folder given, and those found under the other folders given.
+
+    A path given that is a run folder (complete) or a sweep folder is read as it is; a
+    failed, unfinished or unreadable one is one clear error naming it. Any other folder is
+    searched (discover): the complete run and sweep folders under it are read in name order,
+    and the failed, unfinished and unreadable ones found are skipped and listed, never fatal.
+    The same folder given or found twice is read once."""
     if not paths:
         raise ConfigError("report: give at least one run folder")
     runs: list[Run] = []
+    skipped: list[Skipped] = []
     seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        runs.append(load_run(path, f"R{len(runs) + 1}"))
+
     for path in map(Path, paths):
         resolved = path.resolve()
         if resolved in seen:
             continue
         seen.add(resolved)
-        runs.append(load_run(path, f"R{len(runs) + 1}"))
-    return runs
+        if not _searchable(path):
+            add(path)  # a run or sweep folder, or one clear error naming it
+            continue
+        found, skips = discover(path)
+        if not found:
+            add(path)  # nothing to read under it: the error says why
+        for folder in found:
+            if folder.resolve() in seen:
+                continue
+            seen.add(folder.resolve())
+            try:
+                add(folder)
+            except ConfigError as exc:  # found, not given: skipped and listed
+                skipped.append(Skipped(folder, str(exc)))
+        skipped += [s for s in skips if s.path.resolve() not in seen]
+        seen.update(s.path.resolve() for s in skips)
+    if not runs:  # every folder found was unreadable
+        first = skipped[0]
+        raise ConfigError(f"no run could be read: {first.path}: {first.why}")
+    return Inputs(runs, skipped)
+
+
+def _searchable(path: Path) -> bool:
+    """A folder that is no run folder of any state nor a sweep folder: one to search."""
+    return (
+        path.is_dir()
+        and not is_complete_run(path)
+        and not is_sweep_folder(path)
+        and not path.name.endswith(".failed")
+        and not path.name.startswith(".")
+        and not (path / "sweep.yaml").is_file()
+        and not (path / "config.yaml").is_file()
+    )
+
+
+def discover(root: Path) -> tuple[list[Path], list[Skipped]]:
+    """The complete run folders and sweep folders under `root` (recursively, in name order,
+    depth first), and the run-like folders skipped there: failed (`*.failed`), unfinished
+    (`.*.tmp`, a folder with config.yaml but no metrics.json, a sweep folder without
+    summary.csv). A run or sweep folder's own sub-folders (variants/, seed-*/, points/) are
+    part of it and not searched; report folders (`qmoe report`'s own) and other hidden
+    folders are passed over."""
+    found: list[Path] = []
+    skipped: list[Skipped] = []
+    visited: set[Path] = set()
+
+    def walk(folder: Path) -> None:
+        resolved = folder.resolve()
+        if resolved in visited:  # a symlink loop, or a folder reached twice
+            return
+        visited.add(resolved)
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir())
+        except OSError as exc:
+            skipped.append(Skipped(folder, f"cannot list it ({exc.strerror or exc})"))
+            return
+        for child in children:
+            name = child.name
+            if is_complete_run(child):
+                if _command(child) != "report":
+                    found.append(child)
+            elif is_sweep_folder(child):
+                found.append(child)
+            elif name.endswith(".failed"):
+                skipped.append(Skipped(child, "the run failed (see error.txt)"))
+            elif name.startswith("."):
+                if name.endswith(".tmp"):
+                    why = "unfinished (still being written, or was killed)"
+                    skipped.append(Skipped(child, why))
+            elif (child / "sweep.yaml").is_file():
+                why = "a sweep folder without summary.csv: rerun `qmoe sweep` to finish it"
+                skipped.append(Skipped(child, why))
+            elif (child / "config.yaml").is_file():
+                skipped.append(Skipped(child, f"unfinished: config.yaml but no {COMPLETE_MARKER}"))
+            else:
+                walk(child)
+
+    walk(root)
+    return found, skipped
+
+
+def _command(path: Path) -> str | None:
+    """The `command` in a complete run folder's metrics.json (None when unreadable)."""
+    try:
+        raw = read_json(path / COMPLETE_MARKER)
+    except RunFolderError:
+        return None
+    return raw.get("command") if isinstance(raw, dict) else None
 
 
 def load_run(path: Path, label: str) -> Run:
@@ -236,16 +356,24 @@ def load_run(path: Path, label: str) -> Run:
         if not path.is_dir():
             why = "not a folder"
         elif path.name.endswith(".failed"):
-            why = "the run failed (see error.txt)"
+            why = (
+                "the run failed (see error.txt); give the folder holding it to read the "
+                "complete runs there and list the failed ones"
+            )
         elif path.name.startswith("."):
             why = "the run is unfinished (still being written, or was killed)"
         elif (path / "sweep.yaml").is_file():
             why = "a sweep folder without summary.csv: rerun `qmoe sweep` to finish it"
+        elif (path / "config.yaml").is_file() and not (path / COMPLETE_MARKER).is_file():
+            why = f"the run is unfinished: config.yaml but no {COMPLETE_MARKER}"
         else:
-            why = f"no {COMPLETE_MARKER}, and no {' + '.join(SWEEP_FILES)} of a sweep folder"
-            inside = [p.name for p in sorted(path.iterdir()) if is_sweep_folder(p)]
-            if inside:
-                why += f"; it holds sweep folders, give one of them: {', '.join(inside[:5])}"
+            why = (
+                f"no {COMPLETE_MARKER}, no {' + '.join(SWEEP_FILES)} of a sweep folder, and no "
+                "complete run or sweep folder under it"
+            )
+            failed = discover(path)[1] if _searchable(path) else []
+            if failed:
+                why += f" ({len(failed)} skipped: {', '.join(s.path.name for s in failed[:3])})"
         raise ConfigError(f"neither a complete run folder nor a sweep folder: {path} ({why})")
     try:
         raw = read_json(path / COMPLETE_MARKER)

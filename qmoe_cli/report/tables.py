@@ -31,6 +31,16 @@ def runs_table(runs: list[Run]) -> Table:
     return Table(["run", "kind", "dataset", "seeds", "folder"], rows, "Runs read by this report")
 
 
+def skipped_list(skipped: list) -> list[Block]:
+    """The folders found under a given folder but not read (inputs.Skipped), briefly."""
+    if not skipped:
+        return []
+    items = [f"{s.path}: {s.why.splitlines()[0]}" for s in skipped[:LISTED]]
+    more = len(skipped) - LISTED
+    note = Para(f"Skipped {len(skipped)} folder(s) found that are not complete runs:")
+    return [note, Bullets(items + ([f"and {more} more"] if more > 0 else []))]
+
+
 def _seeds(seeds: list) -> str:
     return ", ".join(str(s) for s in seeds) if seeds else "?"
 
