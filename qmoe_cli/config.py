@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # The component configs live with their components, each kind in a module of its own with
 # a registry listing them (qmoe_cli/data/__init__.py, qmoe_cli/models/routers/__init__.py,
@@ -32,6 +39,7 @@ from qmoe_cli.models.routers import MLPRouterConfig as MLPRouterConfig
 from qmoe_cli.models.routers import NoiseConfig as NoiseConfig
 from qmoe_cli.models.routers import QuantumRouterConfig as QuantumRouterConfig
 from qmoe_cli.models.routers import RouterConfig as RouterConfig
+from qmoe_cli.schema import NotANumber
 from qmoe_cli.schema import Strict as Strict
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -105,6 +113,13 @@ class ExperimentConfig(Strict):
     def _router_fits_data_and_experts(self) -> ExperimentConfig:
         # each router kind states its own checks against the experts and the input width
         self.model.router.check_fit(self.model.experts.count, n_input_features(self.data))
+        noise = getattr(self.model.router, "noise", None)
+        if self.kind != "noise-sweep" and noise is not None and noise.fake_backend:
+            # training simulates the circuit in torch: the device would be ignored silently
+            raise ValueError(
+                "model.router.noise.fake_backend: a fake device is evaluated only by "
+                f"`qmoe noise-sweep` (mode: evaluate), not by `qmoe {self.kind}`; remove it"
+            )
         return self
 
     @field_validator("seeds")
@@ -220,6 +235,11 @@ class EfficiencyConfig(ExperimentConfig):
     @model_validator(mode="after")
     def _check_variants(self) -> EfficiencyConfig:
         check_names(self.variants, "variants")
+        for name in self.variants:
+            try:
+                self.variant(name)
+            except ConfigError as exc:
+                raise ValueError(f"variants.{name}: {exc}") from None
         return self
 
     def variant(self, name: str) -> ExperimentConfig:
@@ -255,10 +275,12 @@ def parse_override(text: str) -> tuple[str, Any]:
             f"bad override '{text}': expected KEY=VALUE with a dotted key, e.g. train.epochs=5"
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml_text(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         problem = _yaml_problem(exc)
         raise ConfigError(f"bad override '{text}': value is not valid YAML ({problem})") from None
+    except ValueError as exc:
+        raise ConfigError(f"bad override '{text}': {exc}") from None
     return key, value
 
 
@@ -285,10 +307,131 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+MAX_CONFIG_BYTES = 1_000_000  # 1 MB: a config is a few kB; a larger file is a mistake
+MAX_YAML_VALUES = 100_000  # values of a YAML document with its aliases expanded
+
+
+class YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # C parser if built
+    """PyYAML's safe loader with YAML 1.2 numbers and no duplicate keys.
+
+    YAML 1.1 (PyYAML) reads 1e9, 1e-3 and 1E+3 as strings: they are floats here, as in
+    YAML 1.2 (an int field takes an integral float such as 1e3). A key given twice in one
+    mapping is an error naming it and its lines, not the last one silently winning.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                    key_node, yaml.ScalarNode
+                ):
+                    continue
+                key = self.construct_object(key_node)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # unhashable: the constructor reports it
+                    continue
+                if first is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key '{key}', first given on line {first.start_mark.line + 1}",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)[eE][-+]?[0-9]+
+        |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+class YamlDumper(yaml.SafeDumper):
+    """Quotes the strings YamlLoader reads as numbers (name: '1e3'), so a dumped config
+    reads back the same."""
+
+    yaml_implicit_resolvers = YamlLoader.yaml_implicit_resolvers
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse one YAML document (YamlLoader); yaml.YAMLError or ValueError (too many values
+    once aliases are expanded, e.g. a billion-laughs file) on bad input."""
+    loader = YamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _count_values(node)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ValueError("the YAML is nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _count_values(root) -> None:
+    """Count the nodes of a composed YAML document as constructing it would visit them,
+    each alias expanded, and stop at MAX_YAML_VALUES (iterative, with the counts of shared
+    nodes memoised, so a billion laughs is counted in microseconds)."""
+    sizes: dict[int, int] = {}
+    stack = [(root, False)]
+    active: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes and not done:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = (
+            [n for pair in node.value for n in pair]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+        )
+        if not done:
+            if id(node) in active:
+                raise ValueError("a YAML alias refers to a node that contains it")
+            active.add(id(node))
+            stack.append((node, True))
+            for child in children:
+                if id(child) in active:
+                    raise ValueError("a YAML alias refers to a node that contains it")
+                stack.append((child, False))
+            continue
+        active.discard(id(node))
+        total = 1 + sum(sizes[id(c)] for c in children)
+        if total > MAX_YAML_VALUES:
+            raise ValueError(
+                f"the YAML holds more than {MAX_YAML_VALUES} values once its aliases are "
+                "expanded (the limit)"
+            )
+        sizes[id(node)] = total
+
+
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping; every failure is a ConfigError naming the file."""
     p = Path(path)
     try:
+        if p.is_file() and p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"config file is too large: {p} ({p.stat().st_size} bytes; the limit is 1 MB)"
+            )
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
@@ -300,12 +443,16 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(f"config file is not UTF-8 text: {p}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:  # not a regular file
+        raise ConfigError(f"config file is too large: {p} (the limit is 1 MB)")
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml_text(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML ({_yaml_problem(exc)})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
     if data is None:
-        return {}
+        raise ConfigError(f"config file is empty: {p}")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{p}: the top level must be a mapping of keys, got {type(data).__name__}"
@@ -342,13 +489,18 @@ def format_validation_error(exc: ValidationError) -> str:
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] == "finite_number":
+            msg = "must be a finite number"
+        elif isinstance(err.get("input"), NotANumber):  # schema.Strict: a YAML boolean
+            what = "an integer" if err["type"].startswith("int") else "a number"
+            msg = f"must be {what}, not {err['input']!r}"
         msg = msg.removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts).replace("\n", "\\n")  # one line, whatever the keys hold
 
 
 def dump_config(cfg: BaseModel) -> str:
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return yaml.dump(cfg.model_dump(mode="json"), Dumper=YamlDumper, sort_keys=False)
 
 
 def _dotted(loc: tuple) -> str:
@@ -400,19 +552,57 @@ class SweepConfig(Strict):
 
     @field_validator("grid", "zip")
     @classmethod
-    def _no_empty(cls, v: dict) -> dict:
+    def _no_empty(cls, v: dict, info: ValidationInfo) -> dict:
         for key, values in v.items():
             if not values:
                 raise ValueError(f"{key}: give at least one value")
+            if info.field_name == "grid":
+                # a repeated value would train one point and write its rows twice
+                seen: dict = {}
+                for i, value in enumerate(values):
+                    first = seen.setdefault(_canonical(value), i)
+                    if first != i:
+                        raise ValueError(
+                            f"{key}: value {_show(value)} is given twice "
+                            f"([{first}] and [{i}]); give distinct values"
+                        )
         return v
 
     @model_validator(mode="after")
     def _check(self) -> SweepConfig:
         if len({len(v) for v in self.zip.values()}) > 1:
             raise ValueError("zip: every key needs the same number of values")
+        seen: dict = {}
+        for i, point in enumerate(zip(*self.zip.values(), strict=True)):
+            first = seen.setdefault(tuple(map(_canonical, point)), i)
+            if first != i:
+                keys = ", ".join(f"{k}={_show(v)}" for k, v in zip(self.zip, point, strict=True))
+                raise ValueError(
+                    f"zip: point [{i}] ({keys}) repeats point [{first}]; give distinct points"
+                )
         both = set(self.grid) & set(self.zip)
         if both:
             raise ValueError(f"grid and zip both set {', '.join(sorted(both))}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds: give distinct seeds")
         return self
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form of a YAML value under which values that set the same override are
+    equal (2 and 2.0; mappings in any key order)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    if isinstance(value, int | float):
+        return ("number", float(value) if value == value else "nan")
+    if isinstance(value, list | tuple):
+        return ("list", tuple(_canonical(v) for v in value))
+    if isinstance(value, dict):
+        return ("map", tuple(sorted((str(k), _canonical(v)) for k, v in value.items())))
+    return ("other", repr(value))
+
+
+def _show(value: Any) -> str:
+    """A value as a one-line YAML flow scalar/collection, as the user would write it."""
+    text = yaml.dump(value, Dumper=YamlDumper, default_flow_style=True, width=10**9).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()

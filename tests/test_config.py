@@ -69,6 +69,8 @@ def test_name_defaults_to_file_stem(write_config):
         (TINY, ["train..epochs=3"], "bad override"),
         (TINY, ["train.epochs.x=3"], "'train.epochs' is not a mapping"),
         (TINY, ["train.epochs=[1"], "not valid YAML"),
+        (TINY, ["train.epochs=true"], "train.epochs: must be an integer, not true"),
+        (TINY, ["train.lr=.nan"], "train.lr: must be a finite number"),
     ],
 )
 def test_bad_configs_exit_2_with_one_line(write_config, cli, text, overrides, needle):
@@ -118,8 +120,10 @@ def test_seeds_option(write_config, cli):
 
 def test_parse_override_value_types():
     assert parse_override("a.b=0.5") == ("a.b", 0.5)
-    # PyYAML reads 1e-3 as a string; the float field still accepts it.
+    # YAML 1.2 numbers: PyYAML alone would read 1e-3 and 1e3 as strings
+    assert parse_override("a=1e-3") == ("a", 0.001)
     assert validate_config(apply_overrides({}, ["train.lr=1e-3"])).train.lr == 0.001
+    assert validate_config(apply_overrides({}, ["train.epochs=1e3"])).train.epochs == 1000
     assert parse_override("a=[1, 2]") == ("a", [1, 2])
     assert parse_override("a=") == ("a", None)
     assert parse_override("a=x=y") == ("a", "x=y")

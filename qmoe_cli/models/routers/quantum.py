@@ -7,13 +7,34 @@ module is models/quantum_router.py.
 
 from __future__ import annotations
 
+from difflib import get_close_matches
+from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.models.base import RouterConfigBase
 from qmoe_cli.schema import Strict
+
+_EXAMPLE = "FakeManilaV2"
+
+
+@lru_cache(maxsize=1)
+def fake_backend_names() -> tuple[str, ...]:
+    """Class names of the offline fake devices in qiskit_ibm_runtime.fake_provider, as
+    qmoe_cli/quantum/qiskit_backend.py loads them. Imported (about a second) only when a
+    config sets noise.fake_backend, and once per process."""
+    import qiskit_ibm_runtime.fake_provider as provider
+    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
+
+    return tuple(
+        sorted(
+            name
+            for name, obj in vars(provider).items()
+            if isinstance(obj, type) and issubclass(obj, FakeBackendV2) and obj is not FakeBackendV2
+        )
+    )
 
 
 class NoiseConfig(Strict):
@@ -36,6 +57,27 @@ class NoiseConfig(Strict):
     fake_backend: str | None = Field(
         None, description="noise model of a qiskit-ibm-runtime fake device (Aer, evaluation)"
     )
+
+    @field_validator("fake_backend")
+    @classmethod
+    def _known_device(cls, name: str | None) -> str | None:
+        if name is None:
+            return None
+        try:
+            names = fake_backend_names()
+        except ImportError:
+            raise ValueError(
+                "needs qiskit-ibm-runtime, which is not installed (pip install qiskit-ibm-runtime)"
+            ) from None
+        if name in names:
+            return name
+        lower = {n.lower(): n for n in names}
+        close = [lower[n] for n in get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)]
+        hint = f"did you mean {', '.join(close)}?" if close else f"e.g. {_EXAMPLE}"
+        raise ValueError(
+            f"'{name}' is not a fake device of qiskit_ibm_runtime.fake_provider "
+            f"({len(names)} devices; {hint})"
+        )
 
     @model_validator(mode="after")
     def _check(self) -> NoiseConfig:
