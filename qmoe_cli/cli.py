@@ -24,7 +24,9 @@ SET_OPT = typer.Option(
     metavar="KEY=VALUE",
     help="Override a config key (dotted path; the value is parsed as YAML). Repeatable.",
 )
-OUT_OPT = typer.Option(None, "--out", help="Output directory (default: the config's output_dir).")
+OUT_OPT = typer.Option(
+    None, "--out", metavar="DIR", help="Output directory (default: the config's output_dir)."
+)
 SEEDS_OPT = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2.")
 
 
@@ -40,11 +42,30 @@ def one_line_errors(fn):
         except QmoeError as exc:
             err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # the last line of defence: a file a write site did not name
+            err.print(f"error: {os_error_line(exc)}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted", markup=False)
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def os_error_line(exc: OSError) -> str:
+    """`PATH: No space left on device`, the file named when the error knows it."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {what}" if exc.filename else what
+
+
+def _out_path(out: str | None, option: str = "--out", what: str = "a directory") -> Path | None:
+    """The path given to --out (None when not given); an empty one is an error, not the
+    current directory."""
+    if out is None:
+        return None
+    if not out.strip():
+        raise ConfigError(f"{option}: give {what} (got an empty path)")
+    return Path(out)
 
 
 def _load(config: Path, overrides: list[str] | None, seeds: str | None, kind: str | None):
@@ -68,26 +89,35 @@ def _out_dir(out: Path | None, cfg) -> Path | str:
     return out if out is not None else cfg.output_dir
 
 
+def _check_jobs(jobs: int) -> int:
+    if jobs < 0:
+        raise ConfigError(f"--jobs: expected 0 (one per core) or a positive number, got {jobs}")
+    return jobs
+
+
 def _workers(jobs: int, n_tasks: int) -> int:
     """--jobs 0 means one worker per core; never more workers than tasks."""
     import os
 
-    return max(1, min(jobs or os.cpu_count() or 1, n_tasks))
+    return max(1, min(_check_jobs(jobs) or os.cpu_count() or 1, n_tasks))
 
 
 @app.command()
 @one_line_errors
 def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = SEEDS_OPT):
     """Check a config of any kind and print it resolved, with every default filled in."""
-    from qmoe_cli.config import dump_config
+    from qmoe_cli.config import dump_config, read_yaml
     from qmoe_cli.progress import out
 
-    cfg = _load(config, set_, seeds, None)
-    if cfg.kind == "sweep":  # also check the base config and the swept keys
-        from qmoe_cli.experiments.sweep import load_sweep
+    if read_yaml(config).get("kind") == "sweep":  # with its base config, and base.* overrides
+        from qmoe_cli.experiments.sweep import read_sweep, sweep_yaml
 
-        cfg = load_sweep(config, list(set_ or []))[0]
-    out.print(dump_config(cfg), markup=False, highlight=False, end="")
+        overrides = list(set_ or []) + ([f"seeds=[{seeds}]"] if seeds else [])
+        sweep, _, base_sets = read_sweep(config, overrides)
+        text = sweep_yaml(sweep, base_sets)
+    else:
+        text = dump_config(_load(config, set_, seeds, None))
+    out.print(text, markup=False, highlight=False, end="")
     out.print(f"# {config}: valid", markup=False, highlight=False)
 
 
@@ -97,13 +127,14 @@ def train(
     config: Path = CONFIG_ARG,
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
-    out: Path = OUT_OPT,
+    out: str = OUT_OPT,
 ):
     """Train one model per seed and write a run folder."""
     from qmoe_cli.experiments.train import run_train
 
+    out_path = _out_path(out)
     cfg = _load(config, set_, seeds, "train")
-    run_train(cfg, _out_dir(out, cfg))
+    run_train(cfg, _out_dir(out_path, cfg))
 
 
 @app.command()
@@ -112,15 +143,17 @@ def ablate(
     config: Path = CONFIG_ARG,
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
-    out: Path = OUT_OPT,
+    out: str = OUT_OPT,
     jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
 ):
     """Compare routers (variants) on the same data, experts, budget and seeds."""
     from qmoe_cli.experiments.ablate import run_ablation
 
+    _check_jobs(jobs)
+    out_path = _out_path(out)
     cfg = _load(config, set_, seeds, "ablate")
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    run_ablation(cfg, _out_dir(out, cfg), _workers(jobs, n_tasks))
+    run_ablation(cfg, _out_dir(out_path, cfg), _workers(jobs, n_tasks))
 
 
 @app.command()
@@ -129,15 +162,17 @@ def efficiency(
     config: Path = CONFIG_ARG,
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
-    out: Path = OUT_OPT,
+    out: str = OUT_OPT,
     jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
 ):
     """Accuracy against router size: the Pareto front and the smallest router per threshold."""
     from qmoe_cli.experiments.efficiency import run_efficiency
 
+    _check_jobs(jobs)
+    out_path = _out_path(out)
     cfg = _load(config, set_, seeds, "efficiency")
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    run_efficiency(cfg, _out_dir(out, cfg), _workers(jobs, n_tasks))
+    run_efficiency(cfg, _out_dir(out_path, cfg), _workers(jobs, n_tasks))
 
 
 @app.command()
@@ -148,14 +183,18 @@ def sweep(
     executor: str = typer.Option("local", "--executor", help="local or slurm."),
     jobs: int = typer.Option(0, "--jobs", help="Local worker processes (default: one per core)."),
     status: bool = typer.Option(False, "--status", help="Show done/running/failed/pending."),
-    out: Path = typer.Option(None, "--out", help="Sweeps directory (default: runs/sweeps)."),
+    out: str = typer.Option(
+        None, "--out", metavar="DIR", help="Sweeps directory (default: runs/sweeps)."
+    ),
 ):
     """A grid of config overrides x seeds, locally or as SLURM job arrays; resumable."""
     from qmoe_cli.experiments.sweep import run_sweep, sweep_status
 
+    _check_jobs(jobs)
     if executor not in ("local", "slurm"):
         raise ConfigError(f"--executor: expected local or slurm, got {executor!r}")
-    out_dir = str(out) if out is not None else None
+    out_path = _out_path(out)
+    out_dir = str(out_path) if out_path is not None else None
     if status:
         sweep_status(sweep_file, list(set_ or []), out_dir)
         return
@@ -168,7 +207,7 @@ def noise_sweep(
     config: Path = CONFIG_ARG,
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
-    out: Path = OUT_OPT,
+    out: str = OUT_OPT,
     jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
     simulator: str = typer.Option(
         "torch", "--simulator", help="Evaluate the noisy circuit with torch or qiskit-aer."
@@ -177,13 +216,15 @@ def noise_sweep(
     """A quantum router under each depolarizing level, beside classical baselines."""
     from qmoe_cli.experiments.noise_sweep import run_noise_sweep
 
+    _check_jobs(jobs)
     if simulator not in ("torch", "qiskit-aer"):
         raise ConfigError(f"--simulator: expected torch or qiskit-aer, got {simulator!r}")
+    out_path = _out_path(out)
     cfg = _load(config, set_, seeds, "noise-sweep")
     n_tasks = len(cfg.seeds) * (
         (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
     )
-    out_dir = _out_dir(out, cfg)
+    out_dir = _out_dir(out_path, cfg)
     run_noise_sweep(cfg, out_dir, _workers(jobs, n_tasks), simulator)
 
 
@@ -197,15 +238,18 @@ def export(
     format_: str = typer.Option(
         "qasm3", "--format", help="qasm3 (OpenQASM 3 text), qiskit or pennylane (Python source)."
     ),
-    out: Path = typer.Option(
-        None, "--out", help="Output file (default: <RUN_DIR>/router_seed<S>.qasm or .py)."
+    out: str = typer.Option(
+        None,
+        "--out",
+        metavar="FILE",
+        help="Output file (default: <RUN_DIR>/router_seed<S>.qasm or .py).",
     ),
 ):
     """Write a trained quantum router's circuit as OpenQASM 3, Qiskit or PennyLane code."""
     from qmoe_cli.experiments.export import run_export
     from qmoe_cli.progress import out as console
 
-    path = run_export(run_dir, seed, format_, out)
+    path = run_export(run_dir, seed, format_, _out_path(out, "--out", "a file"))
     console.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 
@@ -222,9 +266,10 @@ def data_fetch(
     dataset: str = typer.Argument(
         ..., help="mnist or fashion-mnist.", show_default=False, metavar="DATASET"
     ),
-    dir_: Path = typer.Option(
+    dir_: str = typer.Option(
         None,
         "--dir",
+        metavar="DIR",
         help="Folder for the four files (default: $QMOE_DATA_DIR/<dataset>, else the user "
         "cache, ~/.cache/qmoe/<dataset>); point data.data_dir at it if you choose one.",
     ),
@@ -246,7 +291,7 @@ def data_fetch(
         return lambda n: bars[0].advance(task, n)
 
     try:
-        folder, status = fetch(dataset, dir_, progress)
+        folder, status = fetch(dataset, _out_path(dir_, "--dir"), progress)
     finally:
         for bar in bars:
             bar.stop()
@@ -264,9 +309,10 @@ def report(
         show_default=False,
         metavar="RUN_DIR",
     ),
-    out: Path = typer.Option(
+    out: str = typer.Option(
         None,
         "--out",
+        metavar="DIR",
         help="Folder for report.md and report.html (default: a new runs/<timestamp>-report/).",
     ),
     paper: str = typer.Option(
@@ -283,7 +329,7 @@ def report(
 
     if paper not in PAPERS:
         raise ConfigError(f"--paper: unknown paper {paper!r} (known: {', '.join(PAPERS)})")
-    for path in build_report(run_dirs, PAPERS[paper], out):
+    for path in build_report(run_dirs, PAPERS[paper], _out_path(out)):
         console.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 

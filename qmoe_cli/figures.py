@@ -23,6 +23,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from qmoe_cli.data import Splits  # noqa: E402
+from qmoe_cli.errors import RunFolderError  # noqa: E402
 from qmoe_cli.metrics import ACCURACY_RANGE, mean_ci, predict  # noqa: E402
 from qmoe_cli.models import MixtureOfExperts  # noqa: E402
 
@@ -33,19 +34,85 @@ class Grid:
     yy: np.ndarray
     classes: np.ndarray  # predicted class per grid point
     expert: np.ndarray  # dominant expert per grid point
+    note: str | None = None  # why the grid was not evaluated (its arrays are then empty)
 
 
-def predict_grid(model: MixtureOfExperts, splits: Splits, resolution: int = 150) -> Grid:
+# The decision-boundary and routing grid. A quantum router simulates, per grid point, a state
+# of 2^n amplitudes (statevector) or 4^n entries (density matrix, with noise) through each
+# of its L layers, so the grid's cost is points x state entries x L. The rule:
+# * the points are evaluated in chunks holding at most GRID_CHUNK_BYTES of simulator state
+#   (GRID_BYTES_PER_ENTRY: complex128 with the few copies a layer keeps alive), so memory
+#   stays bounded at any size;
+# * the resolution (GRID_RESOLUTION per axis) is lowered until points x state entries x L
+#   is at most GRID_WORK, the default grid on a 10-qubit, 3-layer statevector router
+#   (seconds on one core);
+# * below GRID_MIN_RESOLUTION per axis the figure is skipped with a note instead: that is
+#   state entries x L > GRID_WORK / GRID_MIN_RESOLUTION^2 = 43,200, e.g. 16 qubits, 15
+#   qubits with 2 layers or 14 qubits with 3 layers (statevector), 8 qubits with noise.
+GRID_RESOLUTION = 150
+GRID_MIN_RESOLUTION = 40
+GRID_WORK = GRID_RESOLUTION**2 * 2**10 * 3
+GRID_CHUNK_BYTES = 256 * 2**20
+GRID_BYTES_PER_ENTRY = 64
+
+
+def grid_cost(model: MixtureOfExperts) -> tuple[int, str]:
+    """(state entries x layers per grid point, a description of the router's circuit); a
+    classical router counts 1."""
+    router = getattr(model, "router", None)
+    spec = getattr(router, "spec", None)
+    if spec is None:
+        return 1, "classical router"
+    noise = getattr(router, "noise", None)
+    mixed = noise is not None and not noise.is_noiseless
+    entries = 4**spec.n_qubits if mixed else 2**spec.n_qubits
+    what = "density matrix" if mixed else "statevector"
+    layers = f"{spec.n_layers} layer{'s' if spec.n_layers != 1 else ''}"
+    return entries * spec.n_layers, f"{spec.n_qubits} qubits, {layers}, {what}"
+
+
+def grid_resolution(model: MixtureOfExperts, resolution: int = GRID_RESOLUTION) -> int | str:
+    """The grid's points per axis under the rule above, or the note saying why it is
+    skipped."""
+    work, what = grid_cost(model)
+    fit = math.isqrt(GRID_WORK // work)
+    if fit >= min(resolution, GRID_MIN_RESOLUTION):
+        return min(resolution, fit)
+    return (
+        f"decision-boundary and routing figures skipped: the router ({what}) is too large "
+        f"to simulate on a {GRID_MIN_RESOLUTION}x{GRID_MIN_RESOLUTION} grid (state entries "
+        f"x layers = {work:,} > {GRID_WORK // GRID_MIN_RESOLUTION**2:,} per point)"
+    )
+
+
+def predict_grid(
+    model: MixtureOfExperts, splits: Splits, resolution: int = GRID_RESOLUTION
+) -> Grid:
+    """Predicted class and dominant expert on a grid over the data, memory-bounded and
+    time-bounded by the rule above; when the router is too large the Grid is empty and
+    its `note` says why (the plots then show the test points and the note)."""
     points = np.vstack([splits.X_train, splits.X_val, splits.X_test])
     lo, hi = points.min(axis=0), points.max(axis=0)
     pad = 0.08 * (hi - lo)
-    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
-    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    plan = grid_resolution(model, resolution)
+    if isinstance(plan, str):
+        empty = np.zeros((0, 0))
+        return Grid(empty, empty, empty.astype(int), empty.astype(int), note=plan)
+    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], plan)
+    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], plan)
     xx, yy = np.meshgrid(xs, ys)
     dtype = next(model.parameters()).dtype
     x = torch.as_tensor(np.c_[xx.ravel(), yy.ravel()], dtype=dtype)
-    classes, gates = predict(model, x)
-    return Grid(xx, yy, classes.reshape(xx.shape), gates.argmax(axis=1).reshape(xx.shape))
+    chunk = max(1, GRID_CHUNK_BYTES // (GRID_BYTES_PER_ENTRY * grid_cost(model)[0]))
+    classes, experts = [], []
+    with torch.no_grad():
+        for start in range(0, len(x), chunk):
+            c, gates = predict(model, x[start : start + chunk])
+            classes.append(c)
+            experts.append(gates.argmax(axis=1))
+    return Grid(
+        xx, yy, np.concatenate(classes).reshape(xx.shape), np.concatenate(experts).reshape(xx.shape)
+    )
 
 
 def feature_labels(splits: Splits) -> tuple[str, str]:
@@ -92,11 +159,37 @@ def _scatter_test(ax, splits: Splits) -> None:
     ax.tick_params(labelsize=7)
 
 
+def _grid_note(ax, grid: Grid) -> bool:
+    """Write a skipped grid's note across the panel; whether it was skipped."""
+    if grid.note is None:
+        return False
+    text = grid.note.split(": ", 1)[-1]
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=6,
+        wrap=True,
+        color="0.3",
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"},
+    )
+    return True
+
+
 def plot_decision_boundary(ax, grid: Grid, splits: Splits, title: str):
     n = splits.n_classes
-    ax.contourf(
-        grid.xx, grid.yy, grid.classes, levels=np.arange(n + 1) - 0.5, cmap="coolwarm", alpha=0.35
-    )
+    if not _grid_note(ax, grid):
+        ax.contourf(
+            grid.xx,
+            grid.yy,
+            grid.classes,
+            levels=np.arange(n + 1) - 0.5,
+            cmap="coolwarm",
+            alpha=0.35,
+        )
     _scatter_test(ax, splits)
     ax.set_title(title, fontsize=9)
     return ax
@@ -113,16 +206,17 @@ ROUTING_ALPHA = 0.45
 
 def plot_routing(ax, grid: Grid, splits: Splits, n_experts: int, title: str):
     colours = expert_colours(n_experts)
-    ax.contourf(
-        grid.xx,
-        grid.yy,
-        grid.expert,
-        levels=np.arange(n_experts + 1) - 0.5,
-        cmap=ListedColormap(colours),
-        alpha=ROUTING_ALPHA,
-        vmin=-0.5,
-        vmax=n_experts - 0.5,
-    )
+    if not _grid_note(ax, grid):
+        ax.contourf(
+            grid.xx,
+            grid.yy,
+            grid.expert,
+            levels=np.arange(n_experts + 1) - 0.5,
+            cmap=ListedColormap(colours),
+            alpha=ROUTING_ALPHA,
+            vmin=-0.5,
+            vmax=n_experts - 0.5,
+        )
     _scatter_test(ax, splits)
     ax.set_title(title, fontsize=9)
     handles = [
@@ -141,13 +235,23 @@ def plot_routing(ax, grid: Grid, splits: Splits, n_experts: int, title: str):
     return ax
 
 
+def savefig(fig, path: Path, **kwargs) -> None:
+    """Write the figure as PNG (110 dpi) and close it; a file that cannot be written (a full
+    disk, no permission) is one RunFolderError naming it."""
+    try:
+        fig.savefig(path, dpi=110, **kwargs)
+    except OSError as exc:
+        raise RunFolderError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+
+
 def save_single(path: Path, draw, *args):
     """One panel; returns the (closed) figure, for inspection."""
     fig, ax = plt.subplots(figsize=(4.2, 4))
     draw(ax, *args)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    savefig(fig, path)
     return fig
 
 
@@ -158,8 +262,7 @@ def save_panels(path: Path, panels: list):
     for ax, (draw, args) in zip(axes[0], panels, strict=True):
         draw(ax, *args)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    savefig(fig, path)
     return fig
 
 
@@ -189,8 +292,7 @@ def training_curves(path: Path, histories: dict[str, list[list[dict]]]):
     ax_acc.axhline(0.9, color="grey", linestyle=":", linewidth=1)
     ax_acc.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    savefig(fig, path)
     return fig
 
 
@@ -241,8 +343,7 @@ def accuracy_vs_params(path: Path, name: str, points: list[dict]):
     )
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    savefig(fig, path)
     return fig
 
 
@@ -290,7 +391,7 @@ def noise_curve(
         )
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        savefig(fig, path)
     finally:
         plt.close(fig)
 
@@ -609,6 +710,5 @@ def scorecard(path: str | Path, rows: list[dict]) -> Scorecard:
         fontsize=7,
         color="0.35",
     )
-    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.15)
-    plt.close(fig)
+    savefig(fig, path, bbox_inches="tight", pad_inches=0.15)
     return card

@@ -30,6 +30,7 @@ import torch
 
 from qmoe_cli.config import ExperimentConfig, dump_config
 from qmoe_cli.data import Splits, load_dataset
+from qmoe_cli.errors import RunFolderError
 from qmoe_cli.metrics import (
     ACCURACY_RANGE,
     COUNT_RANGE,
@@ -41,9 +42,9 @@ from qmoe_cli.metrics import (
     mean_ci,
 )
 from qmoe_cli.models import MixtureOfExperts, build_model, param_counts
-from qmoe_cli.progress import progress_bar
+from qmoe_cli.progress import err, progress_bar
 from qmoe_cli.records import SeedRecord, TrainRecord, write_record
-from qmoe_cli.runs import write_csv
+from qmoe_cli.runs import write_csv, write_text
 from qmoe_cli.training import DTYPES, FitResult, fit, seed_everything
 
 # aggregated over seeds, each with the range its confidence interval is truncated to
@@ -149,7 +150,10 @@ def write_seed(folder: Path, run: SeedRun) -> None:
     folder.mkdir(parents=True)
     write_record(folder / "metrics.json", SeedRecord.model_validate(run.metrics))
     write_csv(folder / "history.csv", run.fit.history)
-    torch.save(run.model.state_dict(), folder / "model.pt")
+    try:
+        torch.save(run.model.state_dict(), folder / "model.pt")
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
+        raise RunFolderError(f"cannot write {folder / 'model.pt'}: {exc}") from None
 
 
 def aggregate(metrics: list[dict]) -> dict:
@@ -165,12 +169,22 @@ def _number(v) -> float:
     return float("nan") if v is None else float(v)
 
 
+FIGURE_NOTE = "figure_note.txt"
+
+
 def write_figures(folder: Path, run: SeedRun, title: str) -> None:
+    """decision_boundary.png and routing.png for 2-D data. A router too large to simulate on
+    the grid (figures.grid_resolution's rule) gets neither: the note saying why is printed
+    and written to figure_note.txt instead, and the run goes on."""
     if run.splits.n_features != 2:
         return
     from qmoe_cli import figures  # matplotlib: imported when drawing only
 
     grid = figures.predict_grid(run.model, run.splits)
+    if grid.note is not None:
+        err.print(f"note: {grid.note}", markup=False, highlight=False, soft_wrap=True)
+        write_text(folder / FIGURE_NOTE, grid.note + "\n")
+        return
     acc = run.metrics["test_accuracy"]
     figures.save_single(
         folder / "decision_boundary.png",

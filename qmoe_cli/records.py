@@ -29,7 +29,9 @@ have none: `migrate` is the one place that reads them (see its docstring).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -442,7 +444,20 @@ def write_record(path: str | Path, record: BaseModel) -> None:
     if isinstance(record, Record) and type(record) not in RECORDS.values():
         raise TypeError(f"{type(record).__name__} is not a record kind")
     text = json.dumps(json_finite(as_json(record)), indent=2, sort_keys=False) + "\n"
-    Path(path).write_text(text)
+    _write_whole(Path(path), text)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write `text` whole or not at all (a hidden `.<name>.part` sibling renamed over
+    `path`, as runs.write_text does); an OSError is one RunFolderError naming `path`."""
+    part = path.with_name(f".{path.name}.part")
+    try:
+        part.write_text(text)
+        os.replace(part, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        raise RunFolderError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def migrate(raw: dict) -> dict:
@@ -492,16 +507,26 @@ def parse_record(raw: Any, source: str = MARKER) -> Record:
 def read_record(path: str | Path) -> Record:
     """Read and validate a run folder's metrics.json (`path`: the file or its folder)."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and path.name != MARKER:  # the folder, not a metrics.json folder
         path = path / MARKER
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise RunFolderError(f"missing file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"cannot read {path}: {exc}") from None
+    except IsADirectoryError:
+        raise RunFolderError(f"cannot read {path}: a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise RunFolderError(
+            f"cannot read {path}: not UTF-8 text (byte {exc.start}); binary or corrupted"
+        ) from None
+    except OSError as exc:
+        raise RunFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RunFolderError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise RunFolderError(f"{path}: not valid JSON (nested too deeply)") from None
     return parse_record(raw, str(path))
 
 

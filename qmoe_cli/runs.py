@@ -5,12 +5,20 @@
     <out>/<YYYYmmdd-HHMMSS>-<name>-<id>.failed/ an exception stopped it (error.txt says why)
 
 Only the first kind counts as a run anywhere in qmoe.
+
+Files are written whole or not at all (`write_text`: a hidden `.<name>.part` sibling renamed
+over the file), and a file that cannot be written or read is one RunFolderError naming it
+("cannot write PATH: No space left on device"), never a traceback. When the disk fills up
+part-way the folder still ends as `.failed` (or, if even that rename fails, as the hidden
+`.tmp`), never as a complete run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import io
 import json
 import os
 import platform
@@ -23,7 +31,7 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-from qmoe_cli.errors import RunFolderError
+from qmoe_cli.errors import QmoeError, RunFolderError
 from qmoe_cli.schema import json_finite
 
 PACKAGES = (
@@ -70,22 +78,97 @@ class RunFolder:
         if self.final.resolve().parent != out.resolve():
             raise RunFolderError(f"run name {name!r} would leave the output directory {out}")
         self.path = out / f".{self.final.name}.tmp"
-        self.path.mkdir()
-        (self.path / "config.yaml").write_text(config_text)
+        try:
+            self.path.mkdir()
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
+        try:
+            write_text(self.path / "config.yaml", config_text)
+        except RunFolderError as exc:
+            written = str(self.path)
+            self._mark_failed(f"{exc}\n")
+            raise RunFolderError(str(exc).replace(written, str(self.path))) from None
 
     def __enter__(self) -> RunFolder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            (self.path / "error.txt").write_text(
-                "".join(traceback.format_exception(exc_type, exc, tb))
-            )
-            self.path = self.path.rename(_free_name(self.out, self.final.name + ".failed"))
+            written = str(self.path)
+            self._mark_failed("".join(traceback.format_exception(exc_type, exc, tb)))
+            moved = str(self.path) != written
+            if isinstance(exc, RunFolderError) and moved and written in str(exc):
+                # name the file where the folder is now (`<final>.failed/`), not where it was
+                raise RunFolderError(str(exc).replace(written, str(self.path))) from None
+            if isinstance(exc, QmoeError | KeyboardInterrupt):
+                return
+            if isinstance(exc, OSError) and exc.strerror:  # not turned into a line where raised
+                raise RunFolderError(f"{exc.filename or self.path}: {exc.strerror}") from None
+            if _disk_full(self.out):  # e.g. torch.save's RuntimeError on a full disk
+                raise RunFolderError(
+                    f"cannot write {self.path}: No space left on device "
+                    f"({type(exc).__name__} while writing)"
+                ) from None
             return
         if self.final.exists():  # another process took the name meanwhile: never overwrite
             self.final = _free_name(self.out, self.final.name)
-        self.path = self.path.rename(self.final)  # the commit point
+        try:
+            self.path = self.path.rename(self.final)  # the commit point
+        except OSError as exc:
+            self._mark_failed(f"cannot rename {self.path} to {self.final}: {exc.strerror}\n")
+            raise write_error(self.final, exc) from None
+
+    def _mark_failed(self, error_text: str) -> None:
+        """Rename the folder to `<final>.failed/` with `error_text` in error.txt, as far as
+        the disk allows: on a full disk error.txt may be missing or cut short, and if even
+        the rename fails the folder stays the hidden, unfinished `.tmp` one."""
+        with contextlib.suppress(OSError):
+            (self.path / "error.txt").write_text(error_text)
+        with contextlib.suppress(OSError):
+            self.path = self.path.rename(_free_name(self.out, self.final.name + ".failed"))
+
+
+def write_error(path: str | Path, exc: OSError) -> RunFolderError:
+    """The one line for a file or folder that cannot be written."""
+    return RunFolderError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def read_error(path: str | Path, exc: OSError | UnicodeDecodeError) -> RunFolderError:
+    """The one line for a file that cannot be read (missing, a folder, no permission,
+    binary)."""
+    if isinstance(exc, FileNotFoundError):
+        return RunFolderError(f"missing file: {path}")
+    if isinstance(exc, IsADirectoryError):
+        return RunFolderError(f"cannot read {path}: a folder, not a file")
+    if isinstance(exc, UnicodeDecodeError):
+        return RunFolderError(
+            f"cannot read {path}: not UTF-8 text (byte {exc.start}); binary or corrupted"
+        )
+    return RunFolderError(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _disk_full(path: Path) -> bool:
+    """Whether the filesystem holding `path` has less than one block left."""
+    try:
+        return shutil.disk_usage(path).free < 4096
+    except OSError:
+        return False
+
+
+def write_text(path: str | Path, text: str, newline: str | None = None) -> None:
+    """Write `text` whole or not at all: into a hidden `.<name>.part` sibling, then renamed
+    over `path`. An OSError (a full disk, no permission) is a RunFolderError naming `path`,
+    and the part file is removed."""
+    path = Path(path)
+    part = path.with_name(f".{path.name}.part")
+    try:
+        with part.open("w", newline=newline) as fh:
+            fh.write(text)
+        os.replace(part, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        raise write_error(path, exc) from None
 
 
 def writable_dir(path: str | Path) -> Path:
@@ -117,34 +200,46 @@ def is_complete_run(path: Path) -> bool:
 
 
 def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(json_finite(data), indent=2, sort_keys=False) + "\n")
+    write_text(path, json.dumps(json_finite(data), indent=2, sort_keys=False) + "\n")
+
+
+def read_text(path: str | Path, newline: str | None = None) -> str:
+    """A text file's content; one RunFolderError naming it when it cannot be read."""
+    try:
+        with Path(path).open(newline=newline) as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise read_error(path, exc) from None
 
 
 def read_json(path: Path):
+    text = read_text(path)
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise RunFolderError(f"missing file: {path}") from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise RunFolderError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise RunFolderError(f"{path}: not valid JSON (nested too deeply)") from None
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        path.write_text("")
-        return
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
+    buffer = io.StringIO(newline="")
+    if rows:
+        fields: list[str] = []
+        for row in rows:
+            fields += [k for k in row if k not in fields]
+        writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    write_text(path, buffer.getvalue(), newline="")
 
 
 def read_csv(path: Path) -> list[dict]:
-    with Path(path).open(newline="") as fh:
-        return list(csv.DictReader(fh))
+    text = read_text(path, newline="")
+    try:
+        return list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise RunFolderError(f"{path}: not valid CSV ({exc})") from None
 
 
 def environment(argv: list[str] | None = None) -> dict:

@@ -220,14 +220,10 @@ def test_bad_base_overrides_exit_2_with_one_line(tmp_path, cli, overrides, needl
     assert not (tmp_path / "sweeps").exists()
 
 
-@pytest.mark.xfail(
-    reason="cli.validate applies --set to the sweep file (kinds.load) before load_sweep: "
-    "needs cli.py to skip that for kind: sweep",
-    strict=False,
-)
 def test_validate_a_sweep_file_with_a_base_override(tmp_path, cli):
     result = cli("validate", _write(tmp_path, SWEEP), "--set", "base.train.epochs=5")
     assert result.exit_code == 0, result.output
+    assert "base_overrides:\n- train.epochs=5" in result.output
 
 
 @pytest.mark.parametrize("grid", [{}, None])
