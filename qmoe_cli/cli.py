@@ -17,6 +17,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"qmoe {version('qmoe-cli')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print qmoe's version and exit.",
+    ),
+):
+    """A lab for hybrid quantum-classical Mixture-of-Experts research."""
+
+
 CONFIG_ARG = typer.Argument(..., help="YAML experiment config.", show_default=False)
 SET_OPT = typer.Option(
     None,
@@ -180,7 +202,9 @@ def efficiency(
 def sweep(
     sweep_file: Path = typer.Argument(..., help="YAML sweep file.", show_default=False),
     set_: list[str] = SET_OPT,
-    executor: str = typer.Option("local", "--executor", help="local or slurm."),
+    executor: str = typer.Option(
+        "local", "--executor", metavar="local|slurm", help="Where the points run."
+    ),
     jobs: int = typer.Option(0, "--jobs", help="Local worker processes (default: one per core)."),
     status: bool = typer.Option(False, "--status", help="Show done/running/failed/pending."),
     out: str = typer.Option(
@@ -210,7 +234,10 @@ def noise_sweep(
     out: str = OUT_OPT,
     jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
     simulator: str = typer.Option(
-        "torch", "--simulator", help="Evaluate the noisy circuit with torch or qiskit-aer."
+        "torch",
+        "--simulator",
+        metavar="torch|qiskit-aer",
+        help="Evaluate the noisy circuit with torch or qiskit-aer.",
     ),
 ):
     """A quantum router under each depolarizing level, beside classical baselines."""
@@ -236,7 +263,10 @@ def export(
     ),
     seed: int = typer.Option(None, "--seed", help="Which seed's model (default: the first)."),
     format_: str = typer.Option(
-        "qasm3", "--format", help="qasm3 (OpenQASM 3 text), qiskit or pennylane (Python source)."
+        "qasm3",
+        "--format",
+        metavar="qasm3|qiskit|pennylane",
+        help="qasm3 (OpenQASM 3 text), qiskit or pennylane (Python source).",
     ),
     out: str = typer.Option(
         None,
