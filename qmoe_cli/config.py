@@ -460,13 +460,18 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None, schema=None):
-    """YAML file + overrides -> a validated config (name defaults to the file's stem)."""
-    raw = read_yaml(path)
-    raw = apply_overrides(raw, overrides or [])
+def load_raw(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """YAML file + overrides -> the raw mapping (name defaults to the file's stem)."""
+    raw = apply_overrides(read_yaml(path), overrides or [])
     if "name" not in raw and re.match(NAME_PATTERN, Path(path).stem):
         raw["name"] = Path(path).stem
-    return validate_config(raw, source=str(path), schema=schema)
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, schema=None):
+    """YAML file + overrides -> a config validated against `schema` (the kind's schema is
+    chosen by qmoe_cli/kinds.py's `load`)."""
+    return validate_config(load_raw(path, overrides), source=str(path), schema=schema)
 
 
 def validate_config(raw: Any, source: str = "config", schema=None):

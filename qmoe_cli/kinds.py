@@ -11,7 +11,6 @@ one schema in config.py, one runner and one line here (plus a command in cli.py)
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from qmoe_cli.config import (
-    NAME_PATTERN,
     AblationConfig,
     EfficiencyConfig,
     ExperimentConfig,
     NoiseSweepConfig,
     SweepConfig,
-    apply_overrides,
-    read_yaml,
+    load_raw,
     validate_config,
 )
 from qmoe_cli.errors import ConfigError
@@ -89,15 +86,13 @@ def kind_of(raw: dict, source: str) -> Kind:
 def load(path: str | Path, overrides: list[str] | None = None, expect: str | None = None):
     """YAML file + overrides -> the validated config of the kind it states (`expect`: the
     kind the calling command runs; another kind is one error naming the right command)."""
-    raw = apply_overrides(read_yaml(path), overrides or [])
+    raw = load_raw(path, overrides)
     kind = kind_of(raw, str(path))
     if expect is not None and kind.name != expect:
         raise ConfigError(
             f"{path}: kind: a {kind.name!r} config runs with `qmoe {kind.command}`, "
             f"not `qmoe {KINDS[expect].command}`"
         )
-    if "name" not in raw and re.match(NAME_PATTERN, Path(path).stem):
-        raw["name"] = Path(path).stem
     return validate_config(raw, source=str(path), schema=kind.schema)
 
 

@@ -31,6 +31,7 @@ from qiskit.circuit import ParameterVector
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
 
+from qmoe_cli.quantum.fake_devices import fake_backend_names
 from qmoe_cli.quantum.noise import Channel, NoiseSpec, noisy_sequence, readout_confusion
 from qmoe_cli.quantum.spec import CircuitSpec, readout_from_probs
 
@@ -173,18 +174,6 @@ def noise_model(noise: NoiseSpec) -> NoiseModel:
         r = noise.readout_error
         model.add_all_qubit_readout_error(ReadoutError([[1 - r, r], [r, 1 - r]]))
     return model
-
-
-def fake_backend_names() -> list[str]:
-    """Class names of the offline fake devices in qiskit_ibm_runtime.fake_provider."""
-    import qiskit_ibm_runtime.fake_provider as provider
-    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
-
-    return sorted(
-        name
-        for name, obj in vars(provider).items()
-        if isinstance(obj, type) and issubclass(obj, FakeBackendV2) and obj is not FakeBackendV2
-    )
 
 
 def load_fake_backend(name: str):

@@ -8,7 +8,6 @@ module is models/quantum_router.py.
 from __future__ import annotations
 
 from difflib import get_close_matches
-from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -18,23 +17,6 @@ from qmoe_cli.models.base import RouterConfigBase
 from qmoe_cli.schema import Strict
 
 _EXAMPLE = "FakeManilaV2"
-
-
-@lru_cache(maxsize=1)
-def fake_backend_names() -> tuple[str, ...]:
-    """Class names of the offline fake devices in qiskit_ibm_runtime.fake_provider, as
-    qmoe_cli/quantum/qiskit_backend.py loads them. Imported (about a second) only when a
-    config sets noise.fake_backend, and once per process."""
-    import qiskit_ibm_runtime.fake_provider as provider
-    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
-
-    return tuple(
-        sorted(
-            name
-            for name, obj in vars(provider).items()
-            if isinstance(obj, type) and issubclass(obj, FakeBackendV2) and obj is not FakeBackendV2
-        )
-    )
 
 
 class NoiseConfig(Strict):
@@ -63,6 +45,8 @@ class NoiseConfig(Strict):
     def _known_device(cls, name: str | None) -> str | None:
         if name is None:
             return None
+        from qmoe_cli.quantum.fake_devices import fake_backend_names  # only when set
+
         try:
             names = fake_backend_names()
         except ImportError:
