@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 from pathlib import Path
 
 import typer
@@ -15,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: real placeholders, flags without a <bool> type
 )
 
 
@@ -39,7 +41,9 @@ def main(
     """A lab for hybrid quantum-classical Mixture-of-Experts research."""
 
 
-CONFIG_ARG = typer.Argument(..., help="YAML experiment config.", show_default=False)
+CONFIG_ARG = typer.Argument(
+    ..., help="YAML experiment config.", show_default=False, metavar="CONFIG"
+)
 SET_OPT = typer.Option(
     None,
     "--set",
@@ -49,7 +53,18 @@ SET_OPT = typer.Option(
 OUT_OPT = typer.Option(
     None, "--out", metavar="DIR", help="Output directory (default: the config's output_dir)."
 )
-SEEDS_OPT = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2.")
+SEEDS_OPT = typer.Option(
+    None, "--seeds", metavar="S,S,...", help="Comma-separated seeds, e.g. 0,1,2."
+)
+JOBS_HELP = "Worker processes (default 0: one per core)."
+RESUME_OPT = typer.Option(
+    None,
+    "--resume",
+    metavar="RUN_DIR",
+    help="Finish this interrupted or failed run folder (<name>.failed or .<name>.tmp) of "
+    "the same config: only the missing trainings run. Without it, the newest such folder "
+    "of the same config in the output directory is taken up.",
+)
 
 
 def one_line_errors(fn):
@@ -58,7 +73,9 @@ def one_line_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from qmoe_cli.progress import err
+        from qmoe_cli.workers import install_signal_handlers
 
+        install_signal_handlers()
         try:
             return fn(*args, **kwargs)
         except QmoeError as exc:
@@ -67,11 +84,23 @@ def one_line_errors(fn):
         except OSError as exc:  # the last line of defence: a file a write site did not name
             err.print(f"error: {os_error_line(exc)}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("interrupted", markup=False)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (workers.Interrupted)
+            err.print(interrupted_line(exc), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
 
     return wrapper
+
+
+def interrupted_line(exc: KeyboardInterrupt) -> str:
+    """What an interrupt kept and how to go on."""
+    what = f"interrupted ({getattr(exc, 'signal_name', 'SIGINT')})"
+    folder = getattr(exc, "folder", None)
+    if folder is None:
+        return what
+    return (
+        f"{what}: finished trainings are kept in {folder}; run the same command again "
+        f"(or add --resume {folder}) to train only the missing ones"
+    )
 
 
 def os_error_line(exc: OSError) -> str:
@@ -104,6 +133,14 @@ def _load(config: Path, overrides: list[str] | None, seeds: str | None, kind: st
             ) from None
         overrides.append(f"seeds={values}")
     return load(config, overrides, kind)
+
+
+def _resume_path(resume: str | None, out: Path | None) -> Path | None:
+    """--resume RUN_DIR; with --out too, the folder must be in that directory."""
+    path = _out_path(resume, "--resume", "a run folder")
+    if path is not None and out is not None and path.resolve().parent != out.resolve():
+        raise ConfigError(f"--resume: {path} is not in --out {out}")
+    return path
 
 
 def _out_dir(out: Path | None, cfg) -> Path | str:
@@ -150,13 +187,15 @@ def train(
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
     out: str = OUT_OPT,
+    resume: str = RESUME_OPT,
 ):
     """Train one model per seed and write a run folder."""
-    from qmoe_cli.experiments.train import run_train
-
     out_path = _out_path(out)
+    resume_path = _resume_path(resume, out_path)
     cfg = _load(config, set_, seeds, "train")
-    run_train(cfg, _out_dir(out_path, cfg))
+    from qmoe_cli.experiments.train import run_train  # torch: after the config is valid
+
+    run_train(cfg, _out_dir(out_path, cfg), resume_path)
 
 
 @app.command()
@@ -166,16 +205,18 @@ def ablate(
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
     out: str = OUT_OPT,
-    jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
+    jobs: int = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP),
+    resume: str = RESUME_OPT,
 ):
     """Compare routers (variants) on the same data, experts, budget and seeds."""
-    from qmoe_cli.experiments.ablate import run_ablation
-
     _check_jobs(jobs)
     out_path = _out_path(out)
+    resume_path = _resume_path(resume, out_path)
     cfg = _load(config, set_, seeds, "ablate")
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    run_ablation(cfg, _out_dir(out_path, cfg), _workers(jobs, n_tasks))
+    from qmoe_cli.experiments.ablate import run_ablation  # torch: after the config is valid
+
+    run_ablation(cfg, _out_dir(out_path, cfg), _workers(jobs, n_tasks), resume_path)
 
 
 @app.command()
@@ -185,27 +226,33 @@ def efficiency(
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
     out: str = OUT_OPT,
-    jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
+    jobs: int = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP),
+    resume: str = RESUME_OPT,
 ):
     """Accuracy against router size: the Pareto front and the smallest router per threshold."""
-    from qmoe_cli.experiments.efficiency import run_efficiency
-
     _check_jobs(jobs)
     out_path = _out_path(out)
+    resume_path = _resume_path(resume, out_path)
     cfg = _load(config, set_, seeds, "efficiency")
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    run_efficiency(cfg, _out_dir(out_path, cfg), _workers(jobs, n_tasks))
+    from qmoe_cli.experiments.efficiency import run_efficiency  # torch: after validation
+
+    run_efficiency(cfg, _out_dir(out_path, cfg), _workers(jobs, n_tasks), resume_path)
 
 
 @app.command()
 @one_line_errors
 def sweep(
-    sweep_file: Path = typer.Argument(..., help="YAML sweep file.", show_default=False),
+    sweep_file: Path = typer.Argument(
+        ..., help="YAML sweep file.", show_default=False, metavar="SWEEP_FILE"
+    ),
     set_: list[str] = SET_OPT,
     executor: str = typer.Option(
         "local", "--executor", metavar="local|slurm", help="Where the points run."
     ),
-    jobs: int = typer.Option(0, "--jobs", help="Local worker processes (default: one per core)."),
+    jobs: int = typer.Option(
+        0, "--jobs", metavar="N", help="Local worker processes (default 0: one per core)."
+    ),
     status: bool = typer.Option(False, "--status", help="Show done/running/failed/pending."),
     out: str = typer.Option(
         None, "--out", metavar="DIR", help="Sweeps directory (default: runs/sweeps)."
@@ -232,36 +279,43 @@ def noise_sweep(
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
     out: str = OUT_OPT,
-    jobs: int = typer.Option(0, "--jobs", help="Worker processes (default: one per core)."),
+    jobs: int = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP),
     simulator: str = typer.Option(
         "torch",
         "--simulator",
         metavar="torch|qiskit-aer",
         help="Evaluate the noisy circuit with torch or qiskit-aer.",
     ),
+    resume: str = RESUME_OPT,
 ):
     """A quantum router under each depolarizing level, beside classical baselines."""
-    from qmoe_cli.experiments.noise_sweep import run_noise_sweep
-
     _check_jobs(jobs)
     if simulator not in ("torch", "qiskit-aer"):
         raise ConfigError(f"--simulator: expected torch or qiskit-aer, got {simulator!r}")
     out_path = _out_path(out)
+    resume_path = _resume_path(resume, out_path)
     cfg = _load(config, set_, seeds, "noise-sweep")
     n_tasks = len(cfg.seeds) * (
         (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
     )
     out_dir = _out_dir(out_path, cfg)
-    run_noise_sweep(cfg, out_dir, _workers(jobs, n_tasks), simulator)
+    from qmoe_cli.experiments.noise_sweep import run_noise_sweep  # torch: after validation
+
+    run_noise_sweep(cfg, out_dir, _workers(jobs, n_tasks), simulator, resume_path)
 
 
 @app.command()
 @one_line_errors
 def export(
     run_dir: Path = typer.Argument(
-        ..., help="A train-format run folder with a quantum router.", show_default=False
+        ...,
+        help="A train-format run folder with a quantum router.",
+        show_default=False,
+        metavar="RUN_DIR",
     ),
-    seed: int = typer.Option(None, "--seed", help="Which seed's model (default: the first)."),
+    seed: int = typer.Option(
+        None, "--seed", metavar="SEED", help="Which seed's model (default: the first)."
+    ),
     format_: str = typer.Option(
         "qasm3",
         "--format",
@@ -286,6 +340,7 @@ def export(
 data_app = typer.Typer(
     help="Datasets: download the IDX files of MNIST and Fashion-MNIST.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(data_app, name="data")
 
@@ -348,20 +403,33 @@ def report(
     paper: str = typer.Option(
         "hybrid-qmoe",
         "--paper",
+        metavar="hybrid-qmoe",
         help="The audited paper whose claims are judged (qmoe_cli/paper/): hybrid-qmoe.",
     ),
 ):
     """Tables, figures and the paper's claims beside the measured values (Markdown + HTML)."""
-    from qmoe_cli.errors import ConfigError
+    out_path = _out_path(out)
+    for path in run_dirs:  # before the imports below (torch, matplotlib): a typo fails fast
+        if not path.exists():
+            raise ConfigError(f"run folder not found: {path}")
     from qmoe_cli.paper import PAPERS
     from qmoe_cli.progress import out as console
     from qmoe_cli.report.build import build_report
 
     if paper not in PAPERS:
         raise ConfigError(f"--paper: unknown paper {paper!r} (known: {', '.join(PAPERS)})")
-    for path in build_report(run_dirs, PAPERS[paper], _out_path(out)):
+    for path in build_report(run_dirs, PAPERS[paper], out_path):
         console.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 
+def run() -> None:
+    """The `qmoe` executable. gc.freeze() at the end spares the interpreter's final garbage
+    collection over every torch and matplotlib object, about a second of every exit."""
+    try:
+        app()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    app()
+    run()

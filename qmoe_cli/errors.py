@@ -29,3 +29,16 @@ class RunFolderError(QmoeError):
     """The output directory cannot be written or a run folder cannot be read."""
 
     exit_code = 1
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: the command stops, keeping every training that finished.
+
+    A KeyboardInterrupt, so that nothing that catches Exception swallows it; `folder` is
+    set to the (resumable) run folder when there is one."""
+
+    def __init__(self, signum: int, name: str):
+        super().__init__(name)
+        self.signal_name = name
+        self.exit_code = 128 + signum
+        self.folder = None

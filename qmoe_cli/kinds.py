@@ -90,7 +90,7 @@ def load(path: str | Path, overrides: list[str] | None = None, expect: str | Non
     kind = kind_of(raw, str(path))
     if expect is not None and kind.name != expect:
         raise ConfigError(
-            f"{path}: kind: a {kind.name!r} config runs with `qmoe {kind.command}`, "
+            f"{path}: kind: {kind.name!r} configs run with `qmoe {kind.command}`, "
             f"not `qmoe {KINDS[expect].command}`"
         )
     return validate_config(raw, source=str(path), schema=kind.schema)

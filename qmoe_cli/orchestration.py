@@ -18,15 +18,17 @@ eta_effective.
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import pickle
+import shutil
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from qmoe_cli.config import ExperimentConfig, dump_config
 from qmoe_cli.data import Splits, load_dataset
@@ -42,10 +44,11 @@ from qmoe_cli.metrics import (
     mean_ci,
 )
 from qmoe_cli.models import MixtureOfExperts, build_model, param_counts
-from qmoe_cli.progress import err, progress_bar
-from qmoe_cli.records import SeedRecord, TrainRecord, write_record
-from qmoe_cli.runs import write_csv, write_text
+from qmoe_cli.progress import TrainingProgress, err, progress_bar
+from qmoe_cli.records import SeedRecord, TrainRecord, as_json, write_record
+from qmoe_cli.runs import read_csv, read_json, write_csv, write_error, write_text
 from qmoe_cli.training import DTYPES, FitResult, fit, seed_everything
+from qmoe_cli.workers import map_calls, report_epoch
 
 # aggregated over seeds, each with the range its confidence interval is truncated to
 SUMMARY_METRICS = {
@@ -206,7 +209,8 @@ def write_figures(folder: Path, run: SeedRun, title: str) -> None:
 def write_train_results(folder: Path, cfg: ExperimentConfig, runs: list[SeedRun]) -> list[dict]:
     """The body of a train-format run folder (everything but config.yaml and env.json)."""
     for run in runs:
-        write_seed(folder / f"seed-{run.seed}", run)
+        if not is_cell(folder / f"seed-{run.seed}"):  # cells of a group are written already
+            write_cell(folder / f"seed-{run.seed}", run)
     write_figures(folder, runs[0], cfg.name)
     per_seed = [r.metrics for r in runs]
     write_csv(folder / "summary.csv", [summary_row(m) for m in per_seed])
@@ -224,11 +228,11 @@ def write_train_results(folder: Path, cfg: ExperimentConfig, runs: list[SeedRun]
 
 
 def write_variant_folder(path: Path, cfg: ExperimentConfig, runs: list[SeedRun]) -> list[dict]:
-    """A group's sub-folder for one trained config (a variant, level or baseline): created
-    (it must not exist), its resolved config.yaml, and the train-format body; returns the
-    per-seed metrics."""
-    path.mkdir(parents=True)
-    (path / "config.yaml").write_text(dump_config(cfg))
+    """A group's sub-folder for one trained config (a variant, level or baseline): its
+    resolved config.yaml and the train-format body around the seed folders (cells) already
+    in it; returns the per-seed metrics."""
+    path.mkdir(parents=True, exist_ok=True)
+    write_text(path / "config.yaml", dump_config(cfg))
     return write_train_results(path, cfg, runs)
 
 
@@ -295,34 +299,141 @@ def _mean(values: list) -> float:
     return float(np.mean(kept)) if kept else float("nan")
 
 
-# --- the process pool -------------------------------------------------------------------------
+# --- many trainings: cells, workers, progress -------------------------------------------------
+
+
+@dataclass
+class Training:
+    """One training of a group: `key` names it in the group (a variant, a level...), `cell`
+    is the seed folder it is written to as soon as it finishes."""
+
+    key: Any
+    cfg: ExperimentConfig
+    seed: int
+    cell: Path
 
 
 def run_parallel(fn: Callable, calls: Sequence[tuple], jobs: int, label: str) -> list[Any]:
     """fn(*args) for every args of `calls`, `jobs` at a time in worker processes (in this
     process when jobs <= 1), under one progress bar; the results in the order of `calls`.
-    `fn` and its arguments must pickle (a module-level function). An exception in a call is
-    raised here."""
+    `fn` and its arguments must pickle (a module-level function). An exception in a call or
+    an interrupt stops the workers (workers.map_calls) and is raised here."""
     results: list[Any] = [None] * len(calls)
     with progress_bar() as bar:
         overall = bar.add_task(label, total=len(calls))
+
+        def finished(i: int, result: Any) -> None:
+            results[i] = result
+            bar.advance(overall)
+
         if jobs <= 1:
             for i, args in enumerate(calls):
-                results[i] = fn(*args)
-                bar.advance(overall)
-            return results
-        # spawn, not fork: a forked child of a process that used torch's thread pool can hang
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.advance(overall)
+                finished(i, fn(*args))
+        else:
+            map_calls(fn, calls, jobs, finished)
     return results
 
 
-def train_all(tasks: list[tuple[Any, ExperimentConfig, int]], jobs: int, label: str) -> dict:
-    """Run (name, config, seed) tasks, `jobs` at a time in worker processes; one progress
-    bar. Returns {(name, seed): SeedRun}."""
-    runs = run_parallel(run_seed, [(cfg, seed) for _, cfg, seed in tasks], jobs, label)
-    return {(name, seed): run for (name, _, seed), run in zip(tasks, runs, strict=True)}
+def train_all(trainings: list[Training], jobs: int, label: str) -> dict:
+    """Every training of a group, `jobs` at a time in worker processes, under one progress
+    display that moves per epoch. A training whose cell is already complete (a resumed
+    group) is read back instead of trained; every other one is written to its cell the
+    moment it finishes, so an interrupt or an error keeps it. Returns {(key, seed): SeedRun}.
+    """
+    results: dict = {}
+    todo = []
+    for t in trainings:
+        if is_cell(t.cell):
+            results[t.key, t.seed] = read_cell(t.cell, t.cfg, t.seed)
+        else:
+            todo.append(t)
+    if results:
+        err.print(
+            f"resuming: {len(results)} of {len(trainings)} trainings already done, "
+            f"{len(todo)} to run",
+            markup=False,
+            highlight=False,
+        )
+    if not todo:
+        return results
+    with TrainingProgress(label, [t.cfg.train.epochs for t in todo]) as progress:
+
+        def finished(i: int, run: SeedRun) -> None:
+            write_cell(todo[i].cell, run)
+            results[todo[i].key, todo[i].seed] = run
+            progress.done(i)
+
+        if jobs <= 1:
+            for i, t in enumerate(todo):
+                finished(i, run_seed(t.cfg, t.seed, lambda row, i=i: progress.epoch(i, row)))
+        else:
+            calls = [(t.cfg, t.seed) for t in todo]
+            map_calls(_train_in_worker, calls, jobs, finished, on_epoch=progress.epoch)
+    return results
+
+
+def _train_in_worker(cfg: ExperimentConfig, seed: int) -> SeedRun:
+    return run_seed(cfg, seed, on_epoch=report_epoch)
+
+
+# --- cells: one finished training on disk -----------------------------------------------------
+
+CELL_FILES = ("metrics.json", "history.csv", "model.pt")
+
+
+def is_cell(folder: Path) -> bool:
+    """Whether a seed folder is complete (write_cell renames it into place when whole)."""
+    return all((folder / name).is_file() for name in CELL_FILES)
+
+
+def write_cell(folder: Path, run: SeedRun) -> None:
+    """The training's seed folder, written under `.<name>.part` and renamed into place;
+    run.metrics becomes what the file holds (NaN as None), so a group gives the same
+    numbers whether its trainings ran now or are read back on resume."""
+    part = folder.with_name(f".{folder.name}.part")
+    shutil.rmtree(part, ignore_errors=True)  # a write killed part-way
+    part.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_seed(part, run)
+        os.replace(part, folder)
+    except BaseException as exc:  # a full disk, an interrupt: no half-written folder stays
+        shutil.rmtree(part, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_error(folder, exc) from None
+        raise
+    run.metrics = read_seed_metrics(folder)
+
+
+def read_seed_metrics(folder: Path) -> dict:
+    try:
+        return as_json(SeedRecord.model_validate(read_json(folder / "metrics.json")))
+    except ValidationError as exc:
+        raise RunFolderError(
+            f"{folder / 'metrics.json'}: not a seed record ({exc.errors()[0]['msg']})"
+        ) from None
+
+
+def read_cell(folder: Path, cfg: ExperimentConfig, seed: int) -> SeedRun:
+    """A finished training read back: its metrics and history, the model rebuilt from the
+    config and loaded with its weights, the split drawn again from the seed."""
+    metrics = read_seed_metrics(folder)
+    history = [
+        {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+        for row in read_csv(folder / "history.csv")
+    ]
+    fit_result = FitResult(
+        history=history,
+        best_epoch=metrics["best_epoch"],
+        epochs_run=metrics["epochs_run"],
+        stopped_early=metrics["stopped_early"],
+        seconds=metrics["fit_seconds"],
+    )
+    splits = load_dataset(cfg.data, seed)
+    model = build_model(cfg.model, splits.n_features, splits.n_classes).to(DTYPES[cfg.train.dtype])
+    try:
+        state = torch.load(folder / "model.pt", weights_only=True)
+        model.load_state_dict(state)
+    except (OSError, RuntimeError, pickle.UnpicklingError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunFolderError(f"cannot read {folder / 'model.pt'}: {first}") from None
+    return SeedRun(seed, metrics, fit_result, model, splits)

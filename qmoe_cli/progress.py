@@ -5,12 +5,25 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-# Tables wider than 80 columns stay readable when stdout is a file or a pipe.
-out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+# Tables are laid out for 120 columns; a file or a pipe gets them at that width.
+TABLE_WIDTH = 120
+# Prose is not cut into lines (soft wrap): a terminal wraps it, a file keeps it whole.
+out = Console(
+    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else TABLE_WIDTH,
+    soft_wrap=True,
+)
 err = Console(stderr=True)
 
 
@@ -30,3 +43,52 @@ def accuracy_cells(mean: float, std: float, ci_low, ci_high) -> tuple[str, str]:
     std_text = "" if std is None or math.isnan(std) else f" ± {std:.3f}"
     ci = "n/a" if ci_low is None or math.isnan(ci_low) else f"[{ci_low:.3f}, {ci_high:.3f}]"
     return f"{mean:.3f}{std_text}", ci
+
+
+class TrainingProgress:
+    """One bar for many trainings that moves per epoch, whichever process runs them: the
+    epochs done of all epochs asked for, trainings finished, the latest training loss and
+    validation accuracy, elapsed time and ETA. A training that stops early counts its
+    remaining epochs as done. Safe to call from the thread that reads workers' events."""
+
+    def __init__(self, label: str, epochs: list[int]):
+        self.epochs, self.seen = list(epochs), [0] * len(epochs)
+        self.finished = 0
+        self._lock = threading.Lock()
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            TextColumn("{task.fields[trainings]}"),
+            TextColumn("{task.fields[latest]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self.task = self.bar.add_task(
+            label, total=max(sum(epochs), 1), trainings=self._count(), latest=""
+        )
+
+    def _count(self) -> str:
+        return f"{self.finished}/{len(self.epochs)} trainings"
+
+    def __enter__(self) -> TrainingProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
+
+    def epoch(self, index: int, row: dict) -> None:
+        with self._lock:
+            self.seen[index] += 1
+            latest = f"loss {row['train_loss']:.3f} val acc {row['val_acc']:.3f}"
+            self.bar.update(self.task, advance=1, latest=latest)
+
+    def done(self, index: int) -> None:
+        with self._lock:
+            rest = max(self.epochs[index] - self.seen[index], 0)
+            self.seen[index] = self.epochs[index]
+            self.finished += 1
+            self.bar.update(self.task, advance=rest, trainings=self._count())

@@ -6,6 +6,14 @@
 
 Only the first kind counts as a run anywhere in qmoe.
 
+Group commands (train, ablate, noise-sweep, efficiency) are resumable: each training is its
+own seed folder, renamed into place when written whole (orchestration.write_cell), so an
+interrupted or failed group keeps every training that finished. Run again with the same
+config and `--out`, the newest `.failed` (or abandoned `.tmp`) folder of that config (same
+name, same config id, same config.yaml) is taken up again under its own name and only the
+missing trainings run (`--resume RUN_DIR` names the folder). A `.tmp` folder whose writer
+is alive (`.owner.json`: host and pid) is never taken.
+
 Files are written whole or not at all (`write_text`: a hidden `.<name>.part` sibling renamed
 over the file), and a file that cannot be written or read is one RunFolderError naming it
 ("cannot write PATH: No space left on device"), never a traceback. When the disk fills up
@@ -22,6 +30,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -69,20 +78,51 @@ class RunFolder:
     hidden `.tmp` folder behind.
     """
 
-    def __init__(self, out_dir: str | Path, name: str, config_text: str, with_id: bool = True):
+    def __init__(
+        self,
+        out_dir: str | Path,
+        name: str,
+        config_text: str,
+        with_id: bool = True,
+        resumable: bool = False,
+        resume: Path | None = None,
+    ):
+        """`resumable`: take up the newest unfinished folder of this very config in
+        `out_dir` if there is one (`resume`: that folder, named by the user)."""
         out = writable_dir(out_dir)
         stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
         if with_id:  # the config's hash; off for folders that read runs rather than a config
             stem += f"-{config_id(config_text)}"
-        self.out, self.final = out, _free_name(out, stem)
+        if resume is not None:
+            earlier = check_resumable(resume, config_text)
+        elif resumable:
+            earlier = find_resumable(out, name, config_text)
+        else:
+            earlier = None
+        self.resumed_from = earlier
+        if earlier is not None:  # taken up under its own name
+            out, stem = earlier.parent, unfinished_stem(earlier.name)
+            taken = (out / stem).exists() or (
+                (out / f".{stem}.tmp").exists() and earlier.name != f".{stem}.tmp"
+            )
+            self.final = _free_name(out, stem) if taken else out / stem
+        else:
+            self.final = _free_name(out, stem)
+        self.out = out
         if self.final.resolve().parent != out.resolve():
             raise RunFolderError(f"run name {name!r} would leave the output directory {out}")
         self.path = out / f".{self.final.name}.tmp"
         try:
-            self.path.mkdir()
+            if earlier is not None:
+                if earlier != self.path:
+                    earlier.rename(self.path)
+                (self.path / "error.txt").unlink(missing_ok=True)
+            else:
+                self.path.mkdir()
         except OSError as exc:
             raise write_error(self.path, exc) from None
         try:
+            write_json(self.path / OWNER, owner())
             write_text(self.path / "config.yaml", config_text)
         except RunFolderError as exc:
             written = str(self.path)
@@ -100,7 +140,10 @@ class RunFolder:
             if isinstance(exc, RunFolderError) and moved and written in str(exc):
                 # name the file where the folder is now (`<final>.failed/`), not where it was
                 raise RunFolderError(str(exc).replace(written, str(self.path))) from None
-            if isinstance(exc, QmoeError | KeyboardInterrupt):
+            if isinstance(exc, KeyboardInterrupt):
+                exc.folder = self.path  # the CLI says where the finished trainings are
+                return
+            if isinstance(exc, QmoeError):
                 return
             if isinstance(exc, OSError) and exc.strerror:  # not turned into a line where raised
                 raise RunFolderError(f"{exc.filename or self.path}: {exc.strerror}") from None
@@ -112,6 +155,8 @@ class RunFolder:
             return
         if self.final.exists():  # another process took the name meanwhile: never overwrite
             self.final = _free_name(self.out, self.final.name)
+        with contextlib.suppress(OSError):
+            (self.path / OWNER).unlink()
         try:
             self.path = self.path.rename(self.final)  # the commit point
         except OSError as exc:
@@ -125,7 +170,106 @@ class RunFolder:
         with contextlib.suppress(OSError):
             (self.path / "error.txt").write_text(error_text)
         with contextlib.suppress(OSError):
+            (self.path / OWNER).unlink()
+        with contextlib.suppress(OSError):
             self.path = self.path.rename(_free_name(self.out, self.final.name + ".failed"))
+
+
+OWNER = ".owner.json"  # in a folder being written: who writes it (host, pid, SLURM job)
+
+
+def owner() -> dict:
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "slurm_job": os.environ.get("SLURM_JOB_ID"),
+        "started": time.time(),
+    }
+
+
+def owner_alive(owner_file: Path) -> bool:
+    """Whether the process (on this host) or SLURM job named in an owner file still runs."""
+    try:
+        who = json.loads(owner_file.read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(who, dict):
+        return False
+    if who.get("slurm_job") and shutil.which("squeue"):
+        found = subprocess.run(
+            ["squeue", "-h", "-j", str(who["slurm_job"])], capture_output=True, text=True
+        )
+        return bool(found.stdout.strip())
+    if who.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(who["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+_UNFINISHED = re.compile(r"^\.?(?P<stem>\d{8}-\d{6}-.+?)(?:\.failed(?:-\d+)?|\.tmp)$")
+
+
+def unfinished_stem(folder_name: str) -> str:
+    """`<stem>` of `<stem>.failed`, `<stem>.failed-2` or `.<stem>.tmp`."""
+    match = _UNFINISHED.match(folder_name)
+    if match is None:
+        raise RunFolderError(f"not an unfinished run folder: {folder_name}")
+    return match.group("stem")
+
+
+def find_resumable(out: Path, name: str, config_text: str) -> Path | None:
+    """The newest `.failed` or abandoned `.tmp` folder in `out` of this very config (name,
+    config id and config.yaml all the same), or None."""
+    suffix = f"-{name}-{config_id(config_text)}"
+    found = []
+    for child in out.iterdir():
+        match = _UNFINISHED.match(child.name)
+        if match is None or not child.is_dir():
+            continue
+        stem = match.group("stem")
+        if not (stem.endswith(suffix) or re.search(re.escape(suffix) + r"-\d+$", stem)):
+            continue
+        if child.name.endswith(".tmp") and owner_alive(child / OWNER):
+            continue  # another qmoe is writing it
+        try:
+            same = (child / "config.yaml").read_text() == config_text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if same:
+            found.append(child)
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def check_resumable(folder: Path, config_text: str) -> Path:
+    """`--resume RUN_DIR`: the folder, if it is an unfinished run of this very config."""
+    if not folder.is_dir():
+        raise RunFolderError(f"--resume: run folder not found: {folder}")
+    if is_complete_run(folder):
+        raise RunFolderError(f"--resume: {folder} is complete; nothing to resume")
+    if _UNFINISHED.match(folder.name) is None:
+        raise RunFolderError(
+            f"--resume: {folder} is not an unfinished run folder (<name>.failed or .<name>.tmp)"
+        )
+    if folder.name.endswith(".tmp") and owner_alive(folder / OWNER):
+        raise RunFolderError(f"--resume: {folder} is being written by a running qmoe")
+    try:
+        earlier = (folder / "config.yaml").read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise read_error(folder / "config.yaml", exc) from None
+    if earlier != config_text:
+        old, new = earlier.splitlines(), config_text.splitlines()
+        line = next(
+            (f"{a!r} there, {b!r} here" for a, b in zip(old, new, strict=False) if a != b),
+            "different lengths",
+        )
+        raise RunFolderError(
+            f"--resume: {folder}/config.yaml is not the config given ({line}); "
+            "resume with the config (and --set/--seeds) the run was started with"
+        )
+    return folder
 
 
 def write_error(path: str | Path, exc: OSError) -> RunFolderError:

@@ -16,6 +16,7 @@ from qmoe_cli.config import TrainConfig
 from qmoe_cli.data import Splits
 from qmoe_cli.errors import ConfigError, TrainingError
 from qmoe_cli.models import MixtureOfExperts
+from qmoe_cli.optim import FusedAdam, FusedSGD
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 EpochCallback = Callable[[dict], None]
@@ -37,18 +38,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    # The fused kernels cut the per-step overhead that dominates these small models.
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> FusedAdam | FusedSGD:
+    # The fused kernels cut the per-step overhead that dominates these small models;
+    # qmoe_cli/optim.py calls them without torch.optim (which imports torch._dynamo).
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(
-            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
-        )
-    return torch.optim.SGD(
-        model.parameters(),
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-        fused=True,
+        return FusedAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return FusedSGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
 
 
@@ -102,7 +98,7 @@ def fit(
                     f"training diverged: loss is {loss.item()} at epoch {epoch}, "
                     f"batch {lo // cfg.batch_size + 1}; try a smaller train.lr"
                 )
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total_loss += loss.item() * len(idx)

@@ -57,7 +57,7 @@ def test_a_config_of_another_kind_names_the_command_that_runs_it(write_config, c
     path = write_config({**TINY, "kind": "ablate"})
     result = cli("train", path)
     assert result.exit_code == 2
-    assert "kind: a 'ablate' config runs with `qmoe ablate`, not `qmoe train`" in result.output
+    assert "kind: 'ablate' configs run with `qmoe ablate`, not `qmoe train`" in result.output
     bogus = write_config({**TINY, "kind": "tune"}, name="bogus.yaml")
     result = cli("validate", bogus)
     assert result.exit_code == 2 and "kind: 'tune' is not a kind" in result.output

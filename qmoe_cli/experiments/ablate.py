@@ -35,21 +35,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 
 from qmoe_cli.config import AblationConfig, dump_config
 from qmoe_cli.metrics import ETA_DEFINITION, compare_to_reference
-from qmoe_cli.orchestration import SeedRun, summarize_variant, train_all, write_variant_folder
+from qmoe_cli.orchestration import (
+    SeedRun,
+    Training,
+    summarize_variant,
+    train_all,
+    write_variant_folder,
+)
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.records import AblateRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
 
 
-def run_ablation(cfg: AblationConfig, out_dir: str | Path, jobs: int) -> Path:
+def run_ablation(
+    cfg: AblationConfig, out_dir: str | Path, jobs: int, resume: Path | None = None
+) -> Path:
     variants = {name: cfg.variant(name) for name in cfg.variants}
-    tasks = [(name, vcfg, seed) for name, vcfg in variants.items() for seed in cfg.seeds]
-    with RunFolder(out_dir, cfg.name, dump_config(cfg)) as group:
+    with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as group:
         write_json(group.path / "env.json", environment())
+        tasks = [
+            Training(name, vcfg, seed, group.path / "variants" / name / f"seed-{seed}")
+            for name, vcfg in variants.items()
+            for seed in cfg.seeds
+        ]
         results = train_all(
             tasks, jobs, f"{cfg.name}: {len(variants)} variants x {len(cfg.seeds)} seeds"
         )
@@ -138,28 +151,38 @@ def _title(cfg: AblationConfig, name: str) -> str:
 def print_ablation(
     cfg: AblationConfig, summary: list[dict], comparisons: list[dict], path: Path
 ) -> None:
+    """Two tables that fit 120 columns: accuracy and size, then how training went."""
     n = len(cfg.seeds)
-    table = Table(title=f"{cfg.name}: test accuracy over {n} seeds (held-out test split)")
     plateau = cfg.plateau is not None
+    accuracy = Table(
+        title=f"{cfg.name}: test accuracy over {n} seeds (held-out test split)",
+        box=box.SIMPLE_HEAD,
+    )
     for col in (
         "variant",
         "router P",
-        "eff P init",
         "eff P",
-        "total P",
         "test acc mean ± std",
-        "median",
         "95% CI",
+        "median",
         *([f"> {cfg.plateau:g}"] if plateau else []),
         "F1",
         "eta",
+    ):
+        accuracy.add_column(col, justify="left" if col == "variant" else "right", no_wrap=True)
+    training = Table(title=f"{cfg.name}: size and training", box=box.SIMPLE_HEAD)
+    training.add_column("variant", overflow="fold")  # labels may be long: wrapped, not cut
+    for col in (
+        "total P",
+        "eff P init",
         "eta eff",
         "ep→90% val",
+        "epochs",
         "fit s",
         "gate H",
         "unused",
     ):
-        table.add_column(col, justify="right")
+        training.add_column(col, justify="right", no_wrap=True)
     for r in summary:
         ep90 = (
             "never"
@@ -169,25 +192,30 @@ def print_ablation(
         acc, ci = accuracy_cells(
             r["test_acc_mean"], r["test_acc_std"], r["test_acc_ci_low"], r["test_acc_ci_high"]
         )
-        table.add_row(
-            _title(cfg, r["variant"]),
+        accuracy.add_row(
+            r["variant"],
             str(r["router_params"]),
-            _count(r["router_params_effective_init"]),
             _effective_cell(r),
-            str(r["total_params"]),
             acc,
-            f"{r['test_acc_median']:.3f}",
             ci,
+            f"{r['test_acc_median']:.3f}",
             *([f"{r['share_above_plateau']:.0%}"] if plateau else []),
             f"{r['f1_mean']:.3f}",
             f"{r['eta_mean']:.3f}",
+        )
+        training.add_row(
+            _title(cfg, r["variant"]),
+            str(r["total_params"]),
+            _count(r["router_params_effective_init"]),
             f"{r['eta_effective_mean']:.3f}",
             ep90,
+            f"{r['epochs_run_mean']:.0f}",
             f"{r['fit_seconds_mean']:.1f}",
             f"{r['gate_entropy_mean']:.2f}",
             f"{r['unused_experts_mean']:.1f}",
         )
-    out.print(table)
+    out.print(accuracy)
+    out.print(training)
     out.print(
         ETA_DEFINITION + "; gate H: mean gate entropy (nats)\n"
         "eff P: rank of the router's gate Jacobian (relative tolerance 1e-8), median over "

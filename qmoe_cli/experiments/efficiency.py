@@ -29,7 +29,7 @@ from qmoe_cli.config import EfficiencyConfig, dump_config
 from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import DataError
 from qmoe_cli.metrics import ACCURACY_RANGE, ETA_DEFINITION, mean_ci
-from qmoe_cli.orchestration import summarize_variant, train_all, write_variant_folder
+from qmoe_cli.orchestration import Training, summarize_variant, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.records import EfficiencyRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
@@ -95,8 +95,10 @@ def smallest_reaching(points: list[dict], thresholds: list[float]) -> dict:
     return out_
 
 
-def run_efficiency(cfg: EfficiencyConfig, out_dir: str | Path, jobs: int) -> Path:
-    with RunFolder(out_dir, cfg.name, dump_config(cfg)) as group:
+def run_efficiency(
+    cfg: EfficiencyConfig, out_dir: str | Path, jobs: int, resume: Path | None = None
+) -> Path:
+    with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as group:
         write_json(group.path / "env.json", environment())
         try:
             data_info = load_dataset(cfg.data, cfg.seeds[0]).info()
@@ -126,7 +128,11 @@ def run_efficiency(cfg: EfficiencyConfig, out_dir: str | Path, jobs: int) -> Pat
 def _measure(cfg: EfficiencyConfig, group: Path, data_info: dict, jobs: int):
     """Train every router size, write the variants' folders and the group's outputs."""
     variants = {name: cfg.variant(name) for name in cfg.variants}
-    tasks = [(name, v, seed) for name, v in variants.items() for seed in cfg.seeds]
+    tasks = [
+        Training(name, v, seed, group / "variants" / name / f"seed-{seed}")
+        for name, v in variants.items()
+        for seed in cfg.seeds
+    ]
     results = train_all(
         tasks, jobs, f"{cfg.name}: {len(variants)} router sizes x {len(cfg.seeds)} seeds"
     )

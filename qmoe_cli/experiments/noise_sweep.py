@@ -31,11 +31,11 @@ from rich.table import Table
 
 from qmoe_cli.config import ExperimentConfig, NoiseSweepConfig, dump_config
 from qmoe_cli.metrics import ACCURACY_RANGE, evaluate, mean_ci
-from qmoe_cli.orchestration import SeedRun, train_all, write_variant_folder
+from qmoe_cli.orchestration import SeedRun, Training, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.records import LevelRecord, NoiseSweepRecord, write_record
-from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
+from qmoe_cli.runs import RunFolder, environment, write_csv, write_json, write_text
 from qmoe_cli.training import DTYPES
 
 
@@ -59,15 +59,19 @@ def training_config(cfg: NoiseSweepConfig, level: float | None) -> ExperimentCon
 
 
 @contextmanager
-def circuit_noise(router, noise: NoiseSpec, simulator: str) -> Iterator[None]:
-    """The router simulated under `noise` on `simulator` inside the block; afterwards its own
-    noise and backend again (the trained model is drawn and saved as it was trained)."""
-    saved = router.noise, router.backend_name, router.backend
-    router.set_noise(noise, simulator)
+def circuit_noise(model, noise: NoiseSpec, simulator: str) -> Iterator[None]:
+    """Every circuit of the model (its router's, its quantum experts') simulated under `noise`
+    on `simulator` inside the block; afterwards their own noise and backend again (the
+    trained model is drawn and saved as it was trained)."""
+    circuits = [m for m in model.modules() if hasattr(m, "set_noise")]
+    saved = [(m.noise, m.backend_name, m.backend) for m in circuits]
+    for m in circuits:
+        m.set_noise(noise, simulator)
     try:
         yield
     finally:
-        router.noise, router.backend_name, router.backend = saved
+        for m, (n, name, backend) in zip(circuits, saved, strict=True):
+            m.noise, m.backend_name, m.backend = n, name, backend
 
 
 def accuracy_under(run: SeedRun, cfg: NoiseSweepConfig, level: float, simulator: str) -> float:
@@ -75,7 +79,7 @@ def accuracy_under(run: SeedRun, cfg: NoiseSweepConfig, level: float, simulator:
     left as it was found."""
     noise = NoiseSpec.from_config(cfg.at_level(level).model.router.noise)
     x, y = run.splits.tensors("test", DTYPES[cfg.train.dtype])
-    with circuit_noise(run.model.router, noise, simulator):
+    with circuit_noise(run.model, noise, simulator):
         return evaluate(run.model, x, y)["accuracy"]
 
 
@@ -86,7 +90,7 @@ def fake_device_accuracy(cfg: NoiseSweepConfig, runs: list[SeedRun]) -> dict:
     accs = []
     for run in runs:
         x, y = run.splits.tensors("test", DTYPES[cfg.train.dtype])
-        with circuit_noise(run.model.router, spec, "qiskit-aer"):
+        with circuit_noise(run.model, spec, "qiskit-aer"):
             accs.append(evaluate(run.model, x, y)["accuracy"])
     return {
         "device": noise.fake_backend,
@@ -207,22 +211,36 @@ def breakdown_interval(
 
 
 def run_noise_sweep(
-    cfg: NoiseSweepConfig, out_dir: str | Path, jobs: int, simulator: str = "torch"
+    cfg: NoiseSweepConfig,
+    out_dir: str | Path,
+    jobs: int,
+    simulator: str = "torch",
+    resume: Path | None = None,
 ) -> Path:
     levels = sorted(cfg.levels)
     quantum_keys = [None] if cfg.mode == "evaluate" else levels
-    tasks = [
-        (("quantum", key), training_config(cfg, key), seed)
-        for key in quantum_keys
-        for seed in cfg.seeds
-    ]
-    tasks += [
-        (("baseline", name), cfg.baseline(name), seed)
-        for name in cfg.baselines
-        for seed in cfg.seeds
-    ]
-    with RunFolder(out_dir, cfg.name, dump_config(cfg)) as group:
+    with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as group:
         write_json(group.path / "env.json", environment())
+        tasks = [
+            Training(
+                ("quantum", key),
+                training_config(cfg, key),
+                seed,
+                group.path / _quantum_folder(key) / f"seed-{seed}",
+            )
+            for key in quantum_keys
+            for seed in cfg.seeds
+        ]
+        tasks += [
+            Training(
+                ("baseline", name),
+                cfg.baseline(name),
+                seed,
+                group.path / "baselines" / name / f"seed-{seed}",
+            )
+            for name in cfg.baselines
+            for seed in cfg.seeds
+        ]
         results = train_all(tasks, jobs, f"{cfg.name}: noise sweep ({cfg.mode} mode)")
         acc = {level: [] for level in levels}
         for seed in cfg.seeds:
@@ -248,6 +266,12 @@ def run_noise_sweep(
     return group.path
 
 
+def _quantum_folder(level: float | None) -> str:
+    """Where the quantum router's trainings go: `quantum` (evaluate mode, trained once
+    noiseless) or `levels/eps=<level>` (train mode)."""
+    return "quantum" if level is None else f"levels/eps={level:g}"
+
+
 def _write_runs(folder: Path, cfg: NoiseSweepConfig, levels, results, acc) -> None:
     for name in cfg.baselines:
         write_variant_folder(
@@ -258,20 +282,20 @@ def _write_runs(folder: Path, cfg: NoiseSweepConfig, levels, results, acc) -> No
     if cfg.mode == "train":
         for level in levels:
             write_variant_folder(
-                folder / "levels" / f"eps={level:g}",
+                folder / _quantum_folder(level),
                 training_config(cfg, level),
                 [results[("quantum", level), s] for s in cfg.seeds],
             )
         return
     write_variant_folder(
-        folder / "quantum",
+        folder / _quantum_folder(None),
         training_config(cfg, None),
         [results[("quantum", None), s] for s in cfg.seeds],
     )
     for level in levels:
         path = folder / "levels" / f"eps={level:g}"
-        path.mkdir(parents=True)
-        (path / "config.yaml").write_text(dump_config(cfg.at_level(level)))
+        path.mkdir(parents=True, exist_ok=True)  # a resumed group may hold it already
+        write_text(path / "config.yaml", dump_config(cfg.at_level(level)))
         rows = [{"seed": s, "test_accuracy": a} for s, a in zip(cfg.seeds, acc[level], strict=True)]
         write_csv(path / "summary.csv", rows)
         record = LevelRecord(

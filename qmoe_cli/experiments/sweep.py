@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import time
 import traceback
 from pathlib import Path
@@ -44,7 +43,15 @@ from qmoe_cli.kinds import KINDS, RUN_KINDS, kind_of, resolve
 from qmoe_cli.metrics import mean_ci
 from qmoe_cli.orchestration import run_parallel
 from qmoe_cli.records import as_json, read_record
-from qmoe_cli.runs import is_complete_run, read_json, write_csv, write_json
+from qmoe_cli.runs import (
+    OWNER,
+    is_complete_run,
+    owner,
+    owner_alive,
+    read_json,
+    write_csv,
+    write_json,
+)
 
 
 def _schema(command: str):
@@ -166,37 +173,15 @@ def point_state(root: Path, point_id: str) -> str:
     work = root / "points" / f".{point_id}.work"
     if is_complete_run(final):
         # killed between the final rename and the clean-up: the work folder is stale
-        if work.exists() and not _alive(work / "owner.json"):
+        if work.exists() and not owner_alive(work / OWNER):
             shutil.rmtree(work, ignore_errors=True)
         return "done"
     status = root / "status" / f"{point_id}.json"
-    if work.exists() and _alive(work / "owner.json"):
+    if work.exists() and owner_alive(work / OWNER):
         return "running"
     if status.exists() and read_json(status).get("state") == "failed":
         return "failed"
     return "pending"
-
-
-def _alive(owner_file: Path) -> bool:
-    """A point's runner is alive if its process (local) or SLURM job still exists."""
-    try:
-        owner = json.loads(owner_file.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    if owner.get("slurm_job") and shutil.which("squeue"):
-        import subprocess
-
-        out = subprocess.run(
-            ["squeue", "-h", "-j", str(owner["slurm_job"])], capture_output=True, text=True
-        )
-        return bool(out.stdout.strip())
-    if owner.get("host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except (OSError, ValueError, KeyError):
-        return False
-    return True
 
 
 def run_point(root: str, point: dict, command: str) -> str:
@@ -210,15 +195,7 @@ def run_point(root: str, point: dict, command: str) -> str:
     work = root_path / "points" / f".{point['id']}.work"
     shutil.rmtree(work, ignore_errors=True)  # a killed earlier attempt: start afresh
     work.mkdir(parents=True)
-    write_json(
-        work / "owner.json",
-        {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "slurm_job": os.environ.get("SLURM_JOB_ID"),
-            "started": time.time(),
-        },
-    )
+    write_json(work / OWNER, owner())
     status = root_path / "status" / f"{point['id']}.json"
     status.parent.mkdir(exist_ok=True)
     try:

@@ -17,21 +17,26 @@ from rich.table import Table
 
 from qmoe_cli.config import ExperimentConfig, dump_config
 from qmoe_cli.metrics import ETA_DEFINITION
-from qmoe_cli.orchestration import SeedRun, aggregate, run_seed, summary_row, write_train_results
-from qmoe_cli.progress import out, progress_bar
+from qmoe_cli.orchestration import (
+    Training,
+    aggregate,
+    summary_row,
+    train_all,
+    write_train_results,
+)
+from qmoe_cli.progress import out
 from qmoe_cli.runs import RunFolder, environment, write_json
 
 
-def run_train(cfg: ExperimentConfig, out_dir: str | Path) -> tuple[Path, list[dict]]:
+def run_train(
+    cfg: ExperimentConfig, out_dir: str | Path, resume: Path | None = None
+) -> tuple[Path, list[dict]]:
     """Train every seed, write the run folder, print the table; return (folder, per-seed)."""
-    with RunFolder(out_dir, cfg.name, dump_config(cfg)) as folder:
+    with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as folder:
         write_json(folder.path / "env.json", environment())
-        runs: list[SeedRun] = []
-        with progress_bar() as bar:
-            for seed in cfg.seeds:
-                task = bar.add_task(f"{cfg.name} seed {seed}", total=cfg.train.epochs)
-                runs.append(run_seed(cfg, seed, on_epoch=lambda row, t=task: bar.advance(t)))
-                bar.update(task, completed=cfg.train.epochs)
+        trainings = [Training(cfg.name, cfg, s, folder.path / f"seed-{s}") for s in cfg.seeds]
+        results = train_all(trainings, 1, cfg.name)
+        runs = [results[cfg.name, s] for s in cfg.seeds]
         per_seed = write_train_results(folder.path, cfg, runs)
     print_train_table(cfg, per_seed, folder.path)
     return folder.path, per_seed

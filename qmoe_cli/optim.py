@@ -1,0 +1,109 @@
+"""Adam and SGD as torch.optim's fused CPU kernels, without torch.optim.
+
+torch.optim.Optimizer wraps its methods so that their first call imports torch._dynamo,
+about a second of start-up for a command whose fit may take less. These classes call the
+very kernels `torch.optim.Adam(..., fused=True)` and `torch.optim.SGD(..., fused=True)` call
+(`torch._fused_adam_`, `torch._fused_sgd_`) with the same state, so every number is the
+same bit for bit (tests/test_optim.py trains both side by side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+
+class FusedAdam:
+    """Adam with L2 weight decay added to the gradient (torch.optim.Adam's semantics)."""
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        lr: float,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [p for p in self.params if p.grad is not None]
+        if not live:
+            return
+        for p in live:
+            if p not in self.state:  # torch.optim's lazy state: fused steps count in float32
+                self.state[p] = {
+                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                }
+        states = [self.state[p] for p in live]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            live,
+            [p.grad for p in live],
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [],
+            steps,
+            amsgrad=False,
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=self.weight_decay,
+            eps=self.eps,
+            maximize=False,
+            grad_scale=None,
+            found_inf=None,
+        )
+
+
+class FusedSGD:
+    """SGD with momentum and L2 weight decay (torch.optim.SGD's semantics, no dampening)."""
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.buffers: dict[torch.Tensor, torch.Tensor] = {}
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [p for p in self.params if p.grad is not None]
+        if not live:
+            return
+        first = self.momentum != 0 and not self.buffers
+        if first:
+            self.buffers = {p: torch.empty_like(p.grad) for p in live}
+        torch._fused_sgd_(
+            live,
+            [p.grad for p in live],
+            [] if self.momentum == 0 else [self.buffers[p] for p in live],
+            weight_decay=self.weight_decay,
+            momentum=self.momentum,
+            lr=self.lr,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+            is_first_step=first,
+            grad_scale=None,
+            found_inf=None,
+        )
