@@ -18,6 +18,7 @@ eta_effective.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import shutil
@@ -43,7 +44,7 @@ from qmoe_cli.metrics import (
     evaluate,
     mean_ci,
 )
-from qmoe_cli.models import MixtureOfExperts, build_model, param_counts
+from qmoe_cli.models import MixtureOfExperts, build_model, param_counts, qubits
 from qmoe_cli.progress import TrainingProgress, err, progress_bar
 from qmoe_cli.records import SeedRecord, TrainRecord, as_json, write_record
 from qmoe_cli.runs import read_csv, read_json, write_csv, write_error, write_text
@@ -75,22 +76,78 @@ class SeedRun:
 
 def run_seed(cfg: ExperimentConfig, seed: int, on_epoch=None) -> SeedRun:
     """Data split, model init and training, all from this one seed."""
+    start = prepare_seed(cfg, seed)
+    return finish_seed(cfg, start, fit(start.model, start.splits, cfg.train, seed, on_epoch))
+
+
+def run_seeds(cfg: ExperimentConfig, seeds: list[int], on_epoch=None) -> list[SeedRun]:
+    """run_seed for each seed, the seeds trained together as one stacked model when the
+    stacked engine applies to the config (stacked.supports), one after another otherwise;
+    the numbers are the same either way (tests/test_stacked.py). on_epoch(i, row): the
+    epoch of the i-th seed."""
+    return run_stack([cfg] * len(seeds), seeds, on_epoch)
+
+
+def run_stack(cfgs: list[ExperimentConfig], seeds: list[int], on_epoch=None) -> list[SeedRun]:
+    """run_seed(cfgs[i], seeds[i]) for each i, as one stacked model when the stacked engine
+    takes the configs: they may differ only in seed, train.lr and train.weight_decay (sweep
+    points), and stacked.supports must accept them."""
+    from qmoe_cli import stacked  # torch modules of every component kind: only when training
+
+    if len(seeds) == 1 or any(stacked.supports(c) is not None for c in cfgs):
+        return [
+            run_seed(c, s, None if on_epoch is None else functools.partial(on_epoch, i))
+            for i, (c, s) in enumerate(zip(cfgs, seeds, strict=True))
+        ]
+    starts = [prepare_seed(c, s) for c, s in zip(cfgs, seeds, strict=True)]
+    fits = stacked.fit_stacked(
+        [p.model for p in starts],
+        [p.splits for p in starts],
+        [c.train for c in cfgs],
+        seeds,
+        on_epoch,
+    )
+    return [finish_seed(c, p, r) for c, p, r in zip(cfgs, starts, fits, strict=True)]
+
+
+@dataclass
+class SeedStart:
+    """A seed's split and freshly initialised model, before training."""
+
+    seed: int
+    splits: Splits
+    model: MixtureOfExperts
+    x_rank: torch.Tensor
+    at_init: dict
+
+
+def prepare_seed(cfg: ExperimentConfig, seed: int) -> SeedStart:
+    # before any torch work: with torch's default (one thread per core) the rank's hundreds
+    # of tiny backward passes take seconds instead of milliseconds
+    torch.set_num_threads(cfg.train.threads)
     splits = load_dataset(cfg.data, seed)
     seed_everything(seed)
     model = build_model(cfg.model, splits.n_features, splits.n_classes)
     x_rank = rank_inputs(model, splits)
     at_init = effective_params(model, x_rank)  # on a copy: training is as without it
-    result = fit(model, splits, cfg.train, seed, on_epoch)
+    return SeedStart(seed, splits, model, x_rank, at_init)
+
+
+def finish_seed(cfg: ExperimentConfig, start: SeedStart, result: FitResult) -> SeedRun:
+    """The trained model's metrics."""
+    seed, splits, model, at_init = start.seed, start.splits, start.model, start.at_init
     test = evaluate(model, *splits.tensors("test", DTYPES[cfg.train.dtype]))
     params = param_counts(model)
-    trained = effective_params(model, x_rank)
+    trained = effective_params(model, start.x_rank)
     best = result.history[result.best_epoch - 1]
     metrics = {
         "seed": seed,
         "test_accuracy": test["accuracy"],
         "test_f1_macro": test["f1_macro"],
+        "test_per_class_accuracy": test["per_class_accuracy"],
         "val_accuracy": best["val_acc"],
         "params": params,
+        "qubits": qubits(model),
         "eta": efficiency(test["accuracy"], params["router"]),
         "effective_params": {
             "init": at_init["rank"],
@@ -263,12 +320,14 @@ def summarize_variant(
         "test_acc_ci_low": acc["ci_low"],
         "test_acc_ci_high": acc["ci_high"],
         "f1_mean": float(np.mean([m["test_f1_macro"] for m in per_seed])),
-        "eta_mean": float(np.mean([m["eta"] for m in per_seed])),
+        "eta_mean": _mean([m["eta"] for m in per_seed]),  # None: no router parameters
         "eta_effective_mean": _mean([m.get("eta_effective") for m in per_seed]),
         "router_params_effective_init": _median(at_init),
         "router_params_effective": _median(trained),
         "router_params_effective_min": min(trained) if trained else None,
         "router_params_effective_max": max(trained) if trained else None,
+        "qubits_total": (per_seed[0].get("qubits") or {}).get("total"),
+        "qubits_largest": (per_seed[0].get("qubits") or {}).get("largest"),
     }
     if plateau is not None:
         row["plateau"] = plateau
@@ -335,11 +394,12 @@ def run_parallel(fn: Callable, calls: Sequence[tuple], jobs: int, label: str) ->
 
 
 def train_all(trainings: list[Training], jobs: int, label: str) -> dict:
-    """Every training of a group, `jobs` at a time in worker processes, under one progress
-    display that moves per epoch. A training whose cell is already complete (a resumed
-    group) is read back instead of trained; every other one is written to its cell the
-    moment it finishes, so an interrupt or an error keeps it. Returns {(key, seed): SeedRun}.
-    """
+    """Every training of a group, under one progress display that moves per epoch. The
+    seeds of one config go together (run_seeds: one stacked model where the stacked engine
+    applies), in `stacks`: the unit a worker process takes. A training whose cell is already
+    complete (a resumed group) is read back instead of trained; every other one is written
+    to its cell the moment its stack finishes, so an interrupt or an error keeps it.
+    Returns {(key, seed): SeedRun}."""
     results: dict = {}
     todo = []
     for t in trainings:
@@ -354,26 +414,58 @@ def train_all(trainings: list[Training], jobs: int, label: str) -> dict:
             markup=False,
             highlight=False,
         )
+    if trainings:  # this process evaluates and draws: at the threads the config asks for
+        torch.set_num_threads(trainings[0].cfg.train.threads)
     if not todo:
         return results
+    groups = stacks(todo, jobs)
     with TrainingProgress(label, [t.cfg.train.epochs for t in todo]) as progress:
 
-        def finished(i: int, run: SeedRun) -> None:
-            write_cell(todo[i].cell, run)
-            results[todo[i].key, todo[i].seed] = run
-            progress.done(i)
+        def finished(g: int, runs: list[SeedRun]) -> None:
+            for i, run in zip(groups[g], runs, strict=True):
+                write_cell(todo[i].cell, run)
+                results[todo[i].key, todo[i].seed] = run
+                progress.done(i)
 
+        def on_epoch(g: int, j: int, row: dict) -> None:
+            progress.epoch(groups[g][j], row)
+
+        calls = [(todo[g[0]].cfg, [todo[i].seed for i in g]) for g in groups]
         if jobs <= 1:
-            for i, t in enumerate(todo):
-                finished(i, run_seed(t.cfg, t.seed, lambda row, i=i: progress.epoch(i, row)))
+            for g, (cfg, seeds) in enumerate(calls):
+                finished(g, run_seeds(cfg, seeds, functools.partial(on_epoch, g)))
         else:
-            calls = [(t.cfg, t.seed) for t in todo]
-            map_calls(_train_in_worker, calls, jobs, finished, on_epoch=progress.epoch)
+            map_calls(
+                _train_in_worker, calls, jobs, finished, on_epoch=lambda g, item: on_epoch(g, *item)
+            )
     return results
 
 
-def _train_in_worker(cfg: ExperimentConfig, seed: int) -> SeedRun:
-    return run_seed(cfg, seed, on_epoch=report_epoch)
+def stacks(todo: list[Training], jobs: int) -> list[list[int]]:
+    """Indices of `todo` grouped by config (same key, same config: the seeds of one
+    variant or level), each group cut into about `jobs / groups` stacks so that every
+    worker has one: with 4 variants x 20 seeds and 2 workers, 4 stacks of 20; with one
+    variant and 2 workers, 2 stacks of 10. The stacked engine bounds its memory by chunks
+    of its own (stacked.chunk_size). Configs the engine does not take train one seed a
+    stack (finished trainings are kept seed by seed)."""
+    from qmoe_cli import stacked
+
+    by_config: dict = {}
+    for i, t in enumerate(todo):
+        by_config.setdefault((repr(t.key), dump_config(t.cfg)), []).append(i)
+    parts = max(1, -(-jobs // len(by_config)))  # ceil
+    out = []
+    for members in by_config.values():
+        if stacked.supports(todo[members[0]].cfg) is not None:  # one at a time: one a stack
+            out += [[i] for i in members]
+            continue
+        size = -(-len(members) // min(parts, len(members)))
+        out += [members[k : k + size] for k in range(0, len(members), size)]
+    return out
+
+
+def _train_in_worker(cfg: ExperimentConfig, seeds: list[int]) -> list[SeedRun]:
+    return run_seeds(cfg, seeds, on_epoch=lambda j, row: report_epoch((j, row)))
 
 
 # --- cells: one finished training on disk -----------------------------------------------------

@@ -10,7 +10,7 @@ the parent decides.
 
 Per-epoch progress from workers travels through one queue given to each worker when it
 starts (a multiprocessing queue cannot be passed with a call); `report_epoch(row)` in a
-worker puts (call index, row) on it, and a thread in the parent hands them to `on_epoch`.
+worker puts (call index, item) on it, and a thread in the parent hands them to `on_epoch`.
 """
 
 from __future__ import annotations
@@ -67,10 +67,11 @@ def _run_call(index: int, fn: Callable, args: tuple) -> Any:
     return fn(*args)
 
 
-def report_epoch(row: dict) -> None:
-    """In a worker: send one epoch's row to the parent's progress display."""
+def report_epoch(item) -> None:
+    """In a worker: send one epoch's progress (any picklable item, e.g. the model's index in
+    the call and its history row) to the parent's on_epoch(call index, item)."""
     if _events is not None:
-        _events.put((_call_index, row))
+        _events.put((_call_index, item))
 
 
 # --- in the parent ----------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def map_calls(
     calls: Sequence[tuple],
     jobs: int,
     on_result: Callable[[int, Any], None],
-    on_epoch: Callable[[int, dict], None] | None = None,
+    on_epoch: Callable[[int, Any], None] | None = None,
 ) -> None:
     """fn(*args) for each args of `calls`, `jobs` at a time in spawn worker processes;
     on_result(index, result) in this process as each one finishes (in any order). `fn` and
@@ -117,7 +118,7 @@ def map_calls(
             events.cancel_join_thread()
 
 
-def _drain(events, on_epoch: Callable[[int, dict], None]) -> None:
+def _drain(events, on_epoch: Callable[[int, Any], None]) -> None:
     while True:
         try:
             item = events.get()

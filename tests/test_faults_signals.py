@@ -177,24 +177,24 @@ def test_ctrl_c_stops_a_local_sweep_and_the_rerun_finishes_it(tmp_path):
 # --- resume, in process: an interrupt injected after some trainings have finished ---------
 
 
-REAL_RUN_SEED = orchestration.run_seed
+REAL_RUN_SEEDS = orchestration.run_seeds
 
 
 class _StopAfter:
-    """Wraps orchestration.run_seed: counts trainings and raises KeyboardInterrupt (as
-    Ctrl-C does) on the call numbered `stop_at` (None: never)."""
+    """Wraps orchestration.run_seeds (a stack of seeds of one config: the unit of work) in
+    this process: records every seed trained, and raises KeyboardInterrupt (as Ctrl-C
+    does) before the next stack once `stop_at` seeds are done (None: never)."""
 
     def __init__(self, monkeypatch, stop_at=None):
         self.calls, self.stop_at = [], stop_at
-        real = REAL_RUN_SEED
 
-        def run_seed(cfg, seed, on_epoch=None):
-            if self.stop_at is not None and len(self.calls) == self.stop_at:
+        def run_seeds(cfg, seeds, on_epoch=None):
+            if self.stop_at is not None and len(self.calls) >= self.stop_at:
                 raise KeyboardInterrupt
-            self.calls.append((cfg.model.router.type, seed))
-            return real(cfg, seed, on_epoch)
+            self.calls += [(cfg.model.router.type, s) for s in seeds]
+            return REAL_RUN_SEEDS(cfg, seeds, on_epoch)
 
-        monkeypatch.setattr(orchestration, "run_seed", run_seed)
+        monkeypatch.setattr(orchestration, "run_seeds", run_seeds)
 
 
 GROUPS = {
@@ -228,7 +228,8 @@ GROUPS = {
         "mode": "train",
         "baselines": {"linear": {"router": {"type": "linear"}}},
     },
-    "train": {**TINY, "seeds": [0, 1, 2]},
+    # sequential: each seed a unit of its own, so an interrupt can fall between seeds
+    "train": {**TINY, "seeds": [0, 1, 2], "train": {**TINY["train"], "engine": "sequential"}},
 }
 
 
@@ -281,7 +282,7 @@ def test_resume_names_the_folder_and_refuses_what_it_cannot_take(cli, tmp_path, 
     config = tmp_path / "cfg.yaml"
     config.write_text(yaml.safe_dump(GROUPS["ablate"]))
     out = tmp_path / "runs"
-    _StopAfter(monkeypatch, stop_at=1)
+    _StopAfter(monkeypatch, stop_at=2)
     assert cli("ablate", config, "--out", out, "--jobs", "1").exit_code == 130
     (failed,) = out.iterdir()
 
@@ -298,7 +299,7 @@ def test_resume_names_the_folder_and_refuses_what_it_cannot_take(cli, tmp_path, 
     _StopAfter(monkeypatch)
     result = cli("ablate", config, "--resume", failed, "--jobs", "1")
     assert result.exit_code == 0, result.output
-    assert "resuming: 1 of 4 trainings already done" in result.output
+    assert "resuming: 2 of 4 trainings already done" in result.output
     done = only_complete_run(out)
     result = cli("ablate", config, "--resume", done)
     assert result.exit_code == 1 and "is complete; nothing to resume" in result.output
@@ -309,7 +310,7 @@ def test_a_folder_being_written_is_never_taken(cli, tmp_path, monkeypatch):
     config = tmp_path / "cfg.yaml"
     config.write_text(yaml.safe_dump(GROUPS["ablate"]))
     out = tmp_path / "runs"
-    _StopAfter(monkeypatch, stop_at=1)
+    _StopAfter(monkeypatch, stop_at=2)
     assert cli("ablate", config, "--out", out, "--jobs", "1").exit_code == 130
     (failed,) = out.iterdir()
     busy = out / f".{failed.name.removesuffix('.failed')}.tmp"

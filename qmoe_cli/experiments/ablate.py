@@ -225,7 +225,12 @@ def print_ablation(
     )
     for c in comparisons:
         out.print(f"paired over {c['n_seeds']} seeds: {c['verdict']}")
-    out.print(f"figures: {path}/decision_boundaries.png, routing_maps.png, training_curves.png")
+    figures = [
+        name
+        for name in ("decision_boundaries.png", "routing_maps.png", "training_curves.png")
+        if (path / name).is_file()
+    ]  # decision boundaries and routing maps for 2-feature data only
+    out.print(f"figures: {path}/{', '.join(figures)}")
     out.print(f"run folder: {path}")
 
 

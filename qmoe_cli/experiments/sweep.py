@@ -186,50 +186,127 @@ def point_state(root: Path, point_id: str) -> str:
 
 def run_point(root: str, point: dict, command: str) -> str:
     """Run one point into points/<id>; the same function for both executors."""
-    from qmoe_cli.config import validate_config as _validate
+    return run_points(root, [point], command)[0]
 
+
+def run_points(root: str, points: list[dict], command: str) -> list[str]:
+    """Run points into points/<id> ("done" or "failed" each). Points of `train` configs
+    that differ only in seed, train.lr and train.weight_decay are trained as one stacked
+    model (orchestration.run_stack: the same numbers as one at a time); each still gets its
+    own run folder, renamed into place when complete, and its own status."""
     root_path = Path(root)
-    final = root_path / "points" / point["id"]
-    if is_complete_run(final):
-        return "done"
-    work = root_path / "points" / f".{point['id']}.work"
+    states = {}
+    for group in stackable_groups(points, command):
+        todo = [p for p in group if not is_complete_run(root_path / "points" / p["id"])]
+        states.update({p["id"]: "done" for p in group if p not in todo})
+        if not todo:
+            continue
+        works = {p["id"]: _claim(root_path, p) for p in todo}
+        try:
+            if len(todo) == 1:
+                _commit(root_path, todo[0], _run_one(command, todo[0], works[todo[0]["id"]]))
+                states[todo[0]["id"]] = "done"
+            else:
+                states.update(_run_stack(root_path, todo, works))
+        except Exception as exc:  # recorded, and the other points go on
+            for p in todo:
+                if p["id"] not in states:
+                    _fail(root_path, p, exc)
+                    states[p["id"]] = "failed"
+        finally:
+            for work in works.values():
+                shutil.rmtree(work, ignore_errors=True)
+    return [states[p["id"]] for p in points]
+
+
+STACK_FREE_KEYS = ("lr", "weight_decay")  # train keys a stack's points may differ in
+
+
+def stackable_groups(points: list[dict], command: str) -> list[list[dict]]:
+    """Points in groups that train as one stack: for `train` points, those whose configs
+    are the same but for seeds and STACK_FREE_KEYS; every other point alone."""
+    if command != "train":
+        return [[p] for p in points]
+    groups: dict = {}
+    for p in points:
+        raw = yaml.safe_load(p["config"])
+        raw.pop("seeds", None)
+        for key in STACK_FREE_KEYS:
+            raw.get("train", {}).pop(key, None)
+        groups.setdefault(json.dumps(raw, sort_keys=True), []).append(p)
+    return list(groups.values())
+
+
+def _claim(root: Path, point: dict) -> Path:
+    work = root / "points" / f".{point['id']}.work"
     shutil.rmtree(work, ignore_errors=True)  # a killed earlier attempt: start afresh
     work.mkdir(parents=True)
     write_json(work / OWNER, owner())
-    status = root_path / "status" / f"{point['id']}.json"
-    status.parent.mkdir(exist_ok=True)
-    try:
-        cfg = _validate(yaml.safe_load(point["config"]), "sweep point", _schema(command))
-        folder = _run_command(command, cfg, work / "out")
-        write_json(folder / "point.json", {k: point[k] for k in ("id", "swept", "seed")})
-        os.rename(folder, final)  # the commit point: fails if the point already exists
-    except Exception as exc:  # recorded, and the other points go on
-        write_json(
-            status,
-            {
-                "state": "failed",
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(),
-                "time": time.time(),
-            },
-        )
-        return "failed"
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    write_json(status, {"state": "done", "time": time.time()})
-    return "done"
+    return work
 
 
-def _run_command(command: str, cfg, out_dir: Path) -> Path:
+def _commit(root: Path, point: dict, folder: Path) -> None:
+    write_json(folder / "point.json", {k: point[k] for k in ("id", "swept", "seed")})
+    os.rename(folder, root / "points" / point["id"])  # the commit point: fails if it exists
+    _status(root, point, {"state": "done", "time": time.time()})
+
+
+def _fail(root: Path, point: dict, exc: Exception) -> None:
+    _status(
+        root,
+        point,
+        {
+            "state": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(traceback.format_exception(exc)),
+            "time": time.time(),
+        },
+    )
+
+
+def _status(root: Path, point: dict, state: dict) -> None:
+    (root / "status").mkdir(exist_ok=True)
+    write_json(root / "status" / f"{point['id']}.json", state)
+
+
+def _point_config(point: dict, command: str):
+    from qmoe_cli.config import validate_config
+
+    return validate_config(yaml.safe_load(point["config"]), "sweep point", _schema(command))
+
+
+def _run_one(command: str, point: dict, work: Path) -> Path:
     from qmoe_cli.progress import out as console
 
+    cfg = _point_config(point, command)
     with console.capture():  # a point's own tables stay out of the sweep's output
-        return resolve(KINDS[command].runner)(cfg, out_dir, jobs=1)
+        return resolve(KINDS[command].runner)(cfg, work / "out", jobs=1)
+
+
+def _run_stack(root: Path, points: list[dict], works: dict) -> dict:
+    """`train` points trained as one stack, then each written as `qmoe train` writes it."""
+    from qmoe_cli.experiments.train import write_trained
+    from qmoe_cli.orchestration import run_stack
+    from qmoe_cli.progress import out as console
+
+    cfgs = [_point_config(p, "train") for p in points]
+    runs = run_stack(cfgs, [p["seed"] for p in points])
+    states = {}
+    for p, cfg, run in zip(points, cfgs, runs, strict=True):
+        try:
+            with console.capture():
+                folder = write_trained(cfg, works[p["id"]] / "out", [run])
+            _commit(root, p, folder)
+            states[p["id"]] = "done"
+        except Exception as exc:  # this point's folder only
+            _fail(root, p, exc)
+            states[p["id"]] = "failed"
+    return states
 
 
 def run_chunk(root: str, points: list[dict], command: str) -> list[str]:
-    """A SLURM array task: several cheap points in a row."""
-    return [run_point(root, p, command) for p in points]
+    """A SLURM array task: several cheap points (stacked where they can be)."""
+    return run_points(root, points, command)
 
 
 def run_sweep(
@@ -248,13 +325,25 @@ def run_sweep(
         f"or running), executor {executor}"
     )
     if todo and executor == "local":
-        calls = [(str(root), p, sweep.command) for p in todo]
-        run_parallel(run_point, calls, jobs, f"{sweep.name}: sweep")
+        calls = [(str(root), unit, sweep.command) for unit in work_units(todo, sweep, jobs)]
+        run_parallel(run_points, calls, jobs, f"{sweep.name}: sweep")
     elif todo:
         submit_slurm(root, sweep, todo)
     aggregate(root, sweep, points)
     print_status(root, sweep, points)
     return root
+
+
+def work_units(todo: list[dict], sweep: SweepConfig, jobs: int) -> list[list[dict]]:
+    """The points each worker call takes: stackable groups (stackable_groups), each cut in
+    about `jobs / groups` parts so that every worker has one."""
+    groups = stackable_groups(todo, sweep.command)
+    parts = max(1, -(-jobs // len(groups)))
+    units = []
+    for group in groups:
+        size = -(-len(group) // min(parts, len(group)))
+        units += [group[k : k + size] for k in range(0, len(group), size)]
+    return units
 
 
 def sweep_yaml(sweep: SweepConfig, base_sets: list[str]) -> str:

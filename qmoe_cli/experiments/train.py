@@ -18,6 +18,7 @@ from rich.table import Table
 from qmoe_cli.config import ExperimentConfig, dump_config
 from qmoe_cli.metrics import ETA_DEFINITION
 from qmoe_cli.orchestration import (
+    SeedRun,
     Training,
     aggregate,
     summary_row,
@@ -42,6 +43,16 @@ def run_train(
     return folder.path, per_seed
 
 
+def write_trained(cfg: ExperimentConfig, out_dir: str | Path, runs: list[SeedRun]) -> Path:
+    """The run folder `qmoe train` writes, for seeds trained elsewhere (a sweep's stack of
+    points); prints the table as run_train does."""
+    with RunFolder(out_dir, cfg.name, dump_config(cfg)) as folder:
+        write_json(folder.path / "env.json", environment())
+        per_seed = write_train_results(folder.path, cfg, runs)
+    print_train_table(cfg, per_seed, folder.path)
+    return folder.path
+
+
 def print_train_table(cfg: ExperimentConfig, per_seed: list[dict], path: Path) -> None:
     table = Table(
         title=f"{cfg.name}: {cfg.model.router.type} router, "
@@ -58,7 +69,7 @@ def print_train_table(cfg: ExperimentConfig, per_seed: list[dict], path: Path) -
             str(m["params"]["router"]),
             _rank((m.get("effective_params") or {}).get("trained")),
             str(m["params"]["total"]),
-            f"{m['eta']:.4f}",
+            "n/a" if m["eta"] is None else f"{m['eta']:.4f}",
             str(m["epochs_run"]),
             f"{m['fit_seconds']:.2f}",
         )

@@ -1,0 +1,499 @@
+"""The stacked training engine: S models of one architecture trained as one.
+
+qmoe's work is many tiny models (variants x seeds, levels x seeds), and for these sizes a
+training step costs per-operation overhead (autograd, optimizer, Python), not arithmetic.
+This engine trains the seeds of one config together: each parameter becomes one tensor with
+a leading model axis (S, *shape), the mixture runs on all S at once
+(models/stacked_modules.py: bmm instead of mm, a leading parameter-set axis through the
+quantum unitary or the compiled circuit kernel), the S losses are summed so that each
+model's gradient is exactly its own, and training.make_optimizer's fused Adam (or SGD)
+kernel updates every model in one call.
+
+Per model, everything `training.fit` does is kept (the numbers agree with it to 1e-6 in
+float64, in practice to ~1e-9 after 100 epochs; tests/test_stacked.py trains both side by
+side for every router kind):
+
+* its own data split; its initialisation (the caller builds each model as run_seed does);
+  its own shuffling order (a torch.Generator seeded with its seed, one randperm per epoch),
+  hence its own batches, with the same boundaries (every model of a stack has the same
+  number of training and validation rows; models whose splits differ in size are stacked
+  apart); its own lr and weight decay (one TrainConfig per model may be given: sweep points
+  that differ only there share a stack);
+* its loss (cross-entropy, plus its own balance loss), its divergence checks (the same
+  TrainingError as fit, naming the first diverged batch), its history rows, its early
+  stopping: a model that stops leaves the stack (its rows of the parameters and of the
+  optimizer state are dropped, so nothing of it moves again: its Adam state does not
+  advance) and its best state is kept and restored, as fit restores it.
+
+`seconds` in the history rows and FitResult.seconds is each model's share of its stack's
+wall time (time since the stack started / models in the stack).
+
+The chunk rule (bounding memory): the models of one call are grouped by split sizes, then
+cut into stacks of `chunk_size` models: MAX_CHUNK (128), fewer when a model's working set
+(`model_bytes`: its inputs, 8 copies of its parameters (gradients, Adam moments, best and
+frozen states), the activations of its largest pass (a batch or the validation set) and
+for a circuit the kernel's layer matrices) times the stack would exceed CHUNK_BYTES
+(256 MiB). Larger stacks are faster per model (per model-epoch, Model B: 0.79 ms at 16,
+0.40 ms at 64, 0.35 ms at 128; docs/performance.md).
+
+Entry points, for orchestration: `supports(cfg)` (None when this engine applies, else why
+not) and `fit_stacked(models, splits, cfg, seeds, on_epoch)` (training.fit's contract per
+model).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from qmoe_cli.config import ExperimentConfig, TrainConfig
+from qmoe_cli.data import Splits
+from qmoe_cli.errors import ConfigError, TrainingError
+from qmoe_cli.models import MixtureOfExperts
+from qmoe_cli.models.stacked_modules import (
+    STACKED_EXPERT_TYPES,
+    STACKED_ROUTER_TYPES,
+    ParamLayout,
+    StackedMoE,
+    correct_count,
+    stack_buffers,
+)
+from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS, MAX_UNITARY_QUBITS
+from qmoe_cli.training import DTYPES, FitResult
+
+StackedEpochCallback = Callable[[int, dict], None]  # (index of the model in `models`, row)
+
+MAX_CHUNK = 128
+# Wider circuits train one at a time: measured (4 seeds, 1600 MNIST rows, 4 layers) the
+# stack is as fast at 5 qubits and slower from 6 (2.3 s vs 1.8 s; 8 qubits x 4 layers, 5
+# seeds: 28 s vs 4.4 s), where the arithmetic of 2^n-dimensional states dominates.
+STACKED_MAX_QUBITS = min(5, MAX_UNITARY_QUBITS)
+CHUNK_BYTES = 256 * 2**20
+# torch.optim.Adam's defaults, as training.make_optimizer uses them
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+
+
+def supports(cfg: ExperimentConfig) -> str | None:
+    """None when the stacked engine trains this config's seeds; else why it does not (they
+    are then trained one at a time by training.fit)."""
+    if cfg.train.engine != "stacked":
+        return f"train.engine is {cfg.train.engine}"
+    if cfg.train.dtype != "float64":  # speed may never change a number
+        return "train.dtype is float32: stacked and sequential agree only to its rounding"
+    router, experts = cfg.model.router, cfg.model.experts
+    if router.type not in STACKED_ROUTER_TYPES:
+        return f"router type '{router.type}' has no stacked form"
+    if experts.type not in STACKED_EXPERT_TYPES:
+        return f"experts type '{experts.type}' has no stacked form"
+    # circuits: the noiseless torch backend only (the router's noise applies to quantum
+    # experts too; without a quantum router they may carry their own)
+    for part, circuit in (("router", router), ("experts", experts)):
+        if circuit.type != "quantum":
+            continue
+        if circuit.backend != "torch":
+            return f"model.{part}.backend is {circuit.backend} (stacked: torch only)"
+        noise = getattr(circuit, "noise", None)
+        if part == "experts" and router.type == "quantum":
+            noise = router.noise
+        if noise is not None:
+            if noise.depolarizing or noise.depolarizing_2q or noise.readout_error:
+                return "a noisy circuit (density matrices are not stacked)"
+            if noise.shots is not None or noise.fake_backend is not None:
+                return "shots or a fake device (evaluation only)"
+        if circuit.qubits > STACKED_MAX_QUBITS:
+            return (
+                f"model.{part}.qubits: more than {STACKED_MAX_QUBITS} qubits (there one "
+                "model at a time is as fast or faster)"
+            )
+    return None
+
+
+# ----------------------------------------------------------------- chunks
+
+
+def model_bytes(
+    model: MixtureOfExperts, n_features: int, n_train: int, n_val: int, cfg: TrainConfig
+) -> int:
+    """A model's working set in the stack, in bytes (an estimate in float64 values): its
+    inputs, 8 copies of its parameters, the activations of its largest pass (a batch or the
+    validation set) through the widest parts (router, experts, a circuit's states), and for
+    a circuit the kernel's layer matrices or the unitary path's gathered layer entries."""
+    n_params = sum(p.numel() for p in model.parameters())
+    router, experts = model.router, model.experts
+    width = experts.count * (2 + getattr(experts, "n_outputs", 2))
+    if hasattr(router, "net"):  # an MLP router's hidden layers
+        width += sum(m.out_features for m in router.net if isinstance(m, torch.nn.Linear))
+    if hasattr(router, "n_terms"):  # a Fourier router's terms
+        width += router.n_terms * (n_features + 1)
+    if isinstance(getattr(experts, "weights", None), torch.nn.ParameterList):  # MLP experts
+        width += experts.count * sum(w.shape[-1] for w in experts.weights)
+    per_model = 0
+    for module, copies in ((router, 1), (experts, experts.count)):
+        spec = getattr(module, "spec", None)
+        if spec is None:
+            continue
+        d = 2**spec.n_qubits
+        width += copies * 4 * d  # embedded states and amplitudes, complex
+        if spec.n_qubits <= KERNEL_MAX_QUBITS:  # the compiled kernel's M_l and P_l
+            per_model += copies * 2 * (2 * spec.n_layers + 1) * d * d
+        else:  # the unitary path: per layer n gathered factors and products
+            per_model += copies * 2 * (spec.n_qubits + 2) * spec.n_layers * d * d
+    rows = max(cfg.batch_size, n_val)
+    values = (n_train + n_val) * (n_features + 1) + 8 * n_params + rows * width + per_model
+    return 8 * values
+
+
+def chunk_size(
+    model: MixtureOfExperts, n_features: int, n_train: int, n_val: int, cfg: TrainConfig
+) -> int:
+    """Models per chunk: MAX_CHUNK, fewer when their working sets exceed CHUNK_BYTES."""
+    per_model = model_bytes(model, n_features, n_train, n_val, cfg)
+    return max(1, min(MAX_CHUNK, CHUNK_BYTES // per_model))
+
+
+def fit_stacked(
+    models: list[MixtureOfExperts],
+    splits: list[Splits],
+    cfg: TrainConfig | Sequence[TrainConfig],
+    seeds: list[int],
+    on_epoch: StackedEpochCallback | None = None,
+) -> list[FitResult]:
+    """training.fit for each (model, splits, seed), trained together: each model in place,
+    left with the weights fit would leave (the best state restored with early stopping);
+    one FitResult per model, in order; on_epoch(model index, row) per model per epoch.
+
+    `cfg` is one TrainConfig for all, or one per model (sweep points stacked together)
+    differing at most in `lr` and `weight_decay` (`hyper_keys`).
+    """
+    if not len(models) == len(splits) == len(seeds):
+        raise ValueError("fit_stacked: models, splits and seeds differ in length")
+    cfgs = per_model_configs(cfg, len(models))
+    cfg = cfgs[0]
+    for model in models:
+        if not getattr(model.router, "trainable", True):
+            raise ConfigError(
+                f"model.router.backend: {model.router.backend_name} gives no gradients "
+                "(inference only); train with backend torch, pennylane or lightning"
+            )
+    torch.set_num_threads(cfg.threads)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, s in enumerate(splits):
+        groups.setdefault((len(s.y_train), len(s.y_val)), []).append(i)
+    for members in groups.values():  # equal (lr, weight_decay) adjacent: one optimizer call each
+        members.sort(key=lambda i: hyper_keys(cfgs[i]))
+    results: list[FitResult | None] = [None] * len(models)
+    for (n_train, n_val), members in groups.items():
+        first = members[0]
+        size = chunk_size(models[first], splits[first].n_features, n_train, n_val, cfg)
+        for lo in range(0, len(members), size):
+            chunk = members[lo : lo + size]
+            trainer = StackedTrainer(
+                [models[i] for i in chunk],
+                [splits[i] for i in chunk],
+                [cfgs[i] for i in chunk],
+                [seeds[i] for i in chunk],
+            )
+            callback = None
+            if on_epoch is not None:
+
+                def callback(j, row, chunk=chunk):
+                    on_epoch(chunk[j], row)
+
+            for i, result in zip(chunk, trainer.run(callback), strict=True):
+                results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def hyper_keys(cfg: TrainConfig) -> tuple[float, float]:
+    """What may differ between the models of one stack: each model's lr and weight decay."""
+    return (cfg.lr, cfg.weight_decay)
+
+
+def per_model_configs(cfg: TrainConfig | Sequence[TrainConfig], n: int) -> list[TrainConfig]:
+    """One TrainConfig per model, checked to differ only in `hyper_keys`."""
+    cfgs = [cfg] * n if isinstance(cfg, TrainConfig) else list(cfg)
+    if len(cfgs) != n:
+        raise ValueError("fit_stacked: give one TrainConfig, or one per model")
+    shared = cfgs[0].model_dump(exclude={"lr", "weight_decay"})
+    for other in cfgs[1:]:
+        differ = [
+            k for k, v in other.model_dump(exclude={"lr", "weight_decay"}).items() if v != shared[k]
+        ]
+        if differ:
+            raise ValueError(
+                f"fit_stacked: the models' train configs differ in {', '.join(differ)} "
+                "(only lr and weight_decay may differ within a stack)"
+            )
+    return cfgs
+
+
+# ----------------------------------------------------------------- the engine
+
+
+class StackedTrainer:
+    """S models trained as one: `run()` is training.fit for each of them.
+
+    `epoch()` runs one epoch of every model still training (for tests and tools);
+    `rows[j]` is the stack row of model j while it trains (None once it has stopped), and
+    `frozen[j]` its parameters and optimizer state as they were when it stopped.
+    """
+
+    def __init__(
+        self,
+        models: list[MixtureOfExperts],
+        splits: list[Splits],
+        cfg: TrainConfig | Sequence[TrainConfig],
+        seeds: list[int],
+    ):
+        if len({(len(s.y_train), len(s.y_val)) for s in splits}) != 1:
+            raise ValueError("a stack's models need splits of the same sizes")
+        cfgs = per_model_configs(cfg, len(models))
+        self.models, self.cfg = models, cfgs[0]
+        cfg = cfgs[0]
+        self.hyper = [hyper_keys(c) for c in cfgs]  # per model: (lr, weight_decay)
+        torch.set_num_threads(cfg.threads)
+        dtype = DTYPES[cfg.dtype]
+        for model in models:
+            model.to(dtype)
+        self.layout = ParamLayout(models[0])
+        if not all(self.layout.matches(m) for m in models[1:]):
+            raise ValueError("a stack's models must share one architecture")
+        self.net = StackedMoE(models[0])
+        self.params = self.layout.stack(models)  # (S, *shape) leaves, layout order
+        self.named = self.layout.named(self.params)
+        self.consts = stack_buffers(models)
+        self.n_classes = splits[0].n_classes
+        train = [s.tensors("train", dtype) for s in splits]
+        val = [s.tensors("val", dtype) for s in splits]
+        # inputs as the stacked mixture takes them: (S, F, n), the rows innermost
+        x_train, self.y_train = (torch.stack(t) for t in zip(*train, strict=True))
+        x_val, self.y_val = (torch.stack(t) for t in zip(*val, strict=True))
+        self.x_train, self.x_val = x_train.mT.contiguous(), x_val.mT.contiguous()
+        self.shufflers = [torch.Generator().manual_seed(seed) for seed in seeds]
+        # the optimizer's state, one row per model in the stack (training.make_optimizer's)
+        self.step_count = torch.zeros((), dtype=torch.float32)  # fused Adam counts in float32
+        self.exp_avg = [torch.zeros_like(t) for t in self.params]
+        self.exp_avg_sq = [torch.zeros_like(t) for t in self.params]
+        self.momentum: list[torch.Tensor] | None = None
+        # per model
+        S = len(models)
+        self.active = list(range(S))  # model index of each stack row
+        self.runs = self._runs()
+        self.rows: list[int | None] = list(range(S))
+        self.frozen: list[dict | None] = [None] * S
+        self.results = [FitResult() for _ in range(S)]
+        self.best_loss = [math.inf] * S
+        self.best_state: list[torch.Tensor | None] = [None] * S
+        self.waited = [0] * S
+        self.epoch_count = 0
+        self.start = time.perf_counter()
+
+    # -------------------------------------------------------------- steps
+
+    def _runs(self) -> list[tuple[int, int, float, float]]:
+        """(first row, end row, lr, weight decay) of each run of adjacent stack rows that
+        share lr and weight decay (one run when every model has the same)."""
+        runs: list[tuple[int, int, float, float]] = []
+        for row, i in enumerate(self.active):
+            lr, decay = self.hyper[i]
+            if runs and runs[-1][2:] == (lr, decay):
+                runs[-1] = (runs[-1][0], row + 1, lr, decay)
+            else:
+                runs.append((row, row + 1, lr, decay))
+        return runs
+
+    def _step(self) -> None:
+        """One optimizer step of every row: training.make_optimizer's fused kernels, called
+        once per run of rows sharing lr and weight decay (on views of those rows)."""
+        cfg = self.cfg
+        with torch.no_grad():
+            if cfg.optimizer == "adam":
+                self.step_count += 1
+            first = cfg.optimizer == "sgd" and cfg.momentum != 0 and self.momentum is None
+            if first:
+                self.momentum = [torch.empty_like(t) for t in self.params]
+            whole = len(self.runs) == 1
+            for lo, hi, lr, decay in self.runs:
+
+                def rows(tensors, lo=lo, hi=hi):
+                    return tensors if whole else [t[lo:hi] for t in tensors]
+
+                params, grads = rows(self.params), rows([t.grad for t in self.params])
+                if cfg.optimizer == "adam":
+                    torch._fused_adam_(
+                        params,
+                        grads,
+                        rows(self.exp_avg),
+                        rows(self.exp_avg_sq),
+                        [],
+                        [self.step_count] * len(params),
+                        amsgrad=False,
+                        lr=lr,
+                        beta1=ADAM_BETAS[0],
+                        beta2=ADAM_BETAS[1],
+                        weight_decay=decay,
+                        eps=ADAM_EPS,
+                        maximize=False,
+                        grad_scale=None,
+                        found_inf=None,
+                    )
+                    continue
+                torch._fused_sgd_(
+                    params,
+                    grads,
+                    [] if cfg.momentum == 0 else rows(self.momentum),
+                    weight_decay=decay,
+                    momentum=cfg.momentum,
+                    lr=lr,
+                    dampening=0.0,
+                    nesterov=False,
+                    maximize=False,
+                    is_first_step=first,
+                    grad_scale=None,
+                    found_inf=None,
+                )
+
+    def epoch(self, on_epoch: StackedEpochCallback | None = None) -> None:
+        """One epoch of every model still training: batches, validation, history rows,
+        early stopping (stopped models leave the stack)."""
+        cfg = self.cfg
+        self.epoch_count += 1
+        epoch = self.epoch_count
+        n, n_val, size = self.y_train.shape[1], self.y_val.shape[1], cfg.batch_size
+        # each model's own order: fit's randperm from its own generator
+        order = torch.stack([torch.randperm(n, generator=self.shufflers[i]) for i in self.active])
+        x_epoch = self.x_train.gather(2, order.unsqueeze(1).expand_as(self.x_train))
+        y_epoch = self.y_train.gather(1, order)
+        # -1/B at each input's label (StackedMoE.objective), B the length of its batch
+        weight = F.one_hot(y_epoch, self.n_classes).mT.to(self.params[0].dtype).contiguous()
+        lengths = [min(size, n - lo) for lo in range(0, n, size)]
+        weight[..., : n - lengths[-1]] *= -1.0 / size
+        weight[..., n - lengths[-1] :] *= -1.0 / lengths[-1]
+        losses, logits = [], []
+        for lo in range(0, n, size):
+            total, loss, batch_logits = self.net.objective(
+                self.named, self.consts, x_epoch[..., lo : lo + size], weight[..., lo : lo + size]
+            )
+            for t in self.params:
+                t.grad = None
+            total.backward()  # the sum of the models' losses: each one's gradient its own
+            self._step()
+            losses.append(loss)
+            logits.append(batch_logits)
+        # Checked once per epoch (a sync per step costs): fit would have raised at the first
+        # non-finite loss, which is what is reported; nothing of this epoch is kept.
+        batch_losses = torch.stack(losses)  # (batches, S)
+        if not bool(torch.isfinite(batch_losses).all()):
+            batch, row = (~torch.isfinite(batch_losses)).nonzero()[0].tolist()
+            raise TrainingError(
+                f"training diverged: loss is {batch_losses[batch, row].item()} at epoch "
+                f"{epoch}, batch {batch + 1}; try a smaller train.lr"
+            )
+        # fit's Python sum, in its order: sum over batches of loss.item() * batch length
+        train_loss = [0.0] * len(self.active)
+        for values, length in zip(batch_losses.double().tolist(), lengths, strict=True):
+            for row, value in enumerate(values):
+                train_loss[row] += value * length
+        train_correct = correct_count(torch.cat(logits, dim=2), y_epoch).tolist()
+
+        with torch.no_grad():
+            val_loss, val_correct = self.net.losses(self.named, self.consts, self.x_val, self.y_val)
+        val_losses, val_correct = val_loss.tolist(), val_correct.tolist()
+        seconds = (time.perf_counter() - self.start) / len(self.models)
+        stopped = []
+        for value in val_losses:  # as fit, after its epoch's training
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"training diverged: validation loss is {value} at epoch {epoch}"
+                )
+        for row, i in enumerate(self.active):
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss[row] / n,
+                "train_acc": train_correct[row] / n,
+                "val_loss": val_losses[row],
+                "val_acc": val_correct[row] / n_val,
+                "seconds": seconds,
+            }
+            result = self.results[i]
+            result.history.append(record)
+            if on_epoch is not None:
+                on_epoch(i, record)
+            if val_losses[row] < self.best_loss[i] - cfg.min_delta:
+                self.best_loss[i], self.waited[i], result.best_epoch = val_losses[row], 0, epoch
+                self.best_state[i] = self.layout.row(self.params, row)
+            else:
+                self.waited[i] += 1
+            if cfg.early_stopping and self.waited[i] >= cfg.patience:
+                result.stopped_early = True
+                stopped.append(row)
+        if stopped:
+            self._leave(stopped)
+
+    def _leave(self, stopped: list[int]) -> None:
+        """Models at these stack rows stop: their state is kept aside, the stack shrinks."""
+        for row in stopped:
+            i = self.active[row]
+            self.frozen[i] = self._state_of_row(row)
+            self.rows[i] = None
+        keep = [r for r in range(len(self.active)) if r not in stopped]
+        self.active = [self.active[r] for r in keep]
+        for j, i in enumerate(self.active):
+            self.rows[i] = j
+        self.runs = self._runs()
+        index = torch.tensor(keep, dtype=torch.long)
+        self.params = [t.detach().index_select(0, index).requires_grad_() for t in self.params]
+        self.named = self.layout.named(self.params)
+        self.exp_avg = [t.index_select(0, index) for t in self.exp_avg]
+        self.exp_avg_sq = [t.index_select(0, index) for t in self.exp_avg_sq]
+        if self.momentum is not None:
+            self.momentum = [t.index_select(0, index) for t in self.momentum]
+        self.consts = {k: v.index_select(0, index) for k, v in self.consts.items()}
+        self.x_train, self.y_train = self.x_train[index], self.y_train[index]
+        self.x_val, self.y_val = self.x_val[index], self.y_val[index]
+
+    def _state_of_row(self, row: int) -> dict:
+        state = {
+            "params": self.layout.row(self.params, row),
+            "exp_avg": self.layout.row(self.exp_avg, row),
+            "exp_avg_sq": self.layout.row(self.exp_avg_sq, row),
+            "step": self.step_count.clone(),
+        }
+        if self.momentum is not None:
+            state["momentum"] = self.layout.row(self.momentum, row)
+        return state
+
+    def state(self, j: int) -> dict:
+        """Model j's parameters (P,) and optimizer state: live while it trains, as it was
+        at its stop once stopped."""
+        if self.rows[j] is None:
+            return self.frozen[j]  # type: ignore[return-value]
+        return self._state_of_row(self.rows[j])  # type: ignore[arg-type]
+
+    # -------------------------------------------------------------- the whole fit
+
+    def run(self, on_epoch: StackedEpochCallback | None = None) -> list[FitResult]:
+        while self.active and self.epoch_count < self.cfg.epochs:
+            self.epoch(on_epoch)
+        return self.finish()
+
+    def finish(self) -> list[FitResult]:
+        """Write each model's final weights back (its best state with early stopping, as
+        fit restores it) and complete the FitResults."""
+        seconds = (time.perf_counter() - self.start) / len(self.models)
+        for j, model in enumerate(self.models):
+            result = self.results[j]
+            result.epochs_run = len(result.history)
+            last = self.state(j)["params"]
+            if self.cfg.early_stopping and self.best_state[j] is not None:
+                self.layout.write(model, self.best_state[j])
+            else:
+                self.layout.write(model, last)
+                result.best_epoch = result.epochs_run
+            result.seconds = seconds
+            model.eval()
+        return self.results

@@ -1,0 +1,301 @@
+"""The stacked engine (qmoe_cli/stacked.py) against the sequential reference, training.fit:
+per seed, the same trained parameters, history and early stopping (float64, 1e-6)."""
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+
+from qmoe_cli import stacked
+from qmoe_cli.config import validate_config
+from qmoe_cli.data import load_dataset
+from qmoe_cli.errors import TrainingError
+from qmoe_cli.models import build_model
+from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel, run_kernel, run_stacked_kernel
+from qmoe_cli.quantum.spec import CircuitSpec
+from qmoe_cli.stacked import StackedTrainer, fit_stacked, supports
+from qmoe_cli.training import fit, seed_everything
+
+TOL = 1e-6
+SEEDS = [0, 1, 2]
+ROUTERS = {
+    "linear": {"type": "linear"},
+    "mlp": {"type": "mlp", "hidden": [6, 4], "activation": "tanh"},
+    "fourier": {"type": "fourier", "max_frequency": 2},
+    "quantum": {"type": "quantum", "qubits": 2, "layers": 3},
+    "quantum-notebook": {
+        "type": "quantum",
+        "qubits": 2,
+        "layers": 2,
+        "ansatz": "strongly_entangling",
+        "readout": "expval",
+    },
+}
+NO_STOP = {"epochs": 6, "batch_size": 16, "dtype": "float64", "early_stopping": False}
+EARLY_STOP = {
+    "epochs": 12,
+    "batch_size": 16,
+    "dtype": "float64",
+    "lr": 0.05,
+    "weight_decay": 0.01,
+    "early_stopping": True,
+    "patience": 1,
+}
+
+
+def make_config(router: dict, train: dict, seeds=SEEDS, experts: int = 2, **model):
+    return validate_config(
+        {
+            "data": {"name": "two_moons", "n_samples": 120, "noise": 0.2},
+            "model": {"router": router, "experts": {"count": experts}, **model},
+            "train": train,
+            "seeds": seeds,
+        }
+    )
+
+
+def build(cfg):
+    """Models and splits exactly as orchestration.run_seed makes them."""
+    models, splits = [], []
+    for seed in cfg.seeds:
+        split = load_dataset(cfg.data, seed)
+        seed_everything(seed)
+        models.append(build_model(cfg.model, split.n_features, split.n_classes))
+        splits.append(split)
+    return models, splits
+
+
+def assert_same(reference, results, ref_models, models):
+    for a, b, ma, mb in zip(reference, results, ref_models, models, strict=True):
+        assert (a.best_epoch, a.epochs_run, a.stopped_early) == (
+            b.best_epoch,
+            b.epochs_run,
+            b.stopped_early,
+        )
+        assert len(a.history) == len(b.history)
+        for row_a, row_b in zip(a.history, b.history, strict=True):
+            assert row_a.keys() == row_b.keys()
+            for key in row_a:
+                if key != "seconds":
+                    assert row_b[key] == pytest.approx(row_a[key], abs=TOL, rel=0), key
+        for (name, pa), (_, pb) in zip(
+            ma.state_dict().items(), mb.state_dict().items(), strict=True
+        ):
+            assert pa.dtype == pb.dtype, name
+            torch.testing.assert_close(pb, pa, atol=TOL, rtol=0, msg=name)
+
+
+def compare(cfg):
+    """Train every seed sequentially and stacked; assert they agree; return both."""
+    models, splits = build(cfg)
+    ref_models = [copy.deepcopy(m) for m in models]
+    reference = [
+        fit(m, s, cfg.train, seed) for m, s, seed in zip(ref_models, splits, cfg.seeds, strict=True)
+    ]
+    calls = []
+    results = fit_stacked(
+        models, splits, cfg.train, list(cfg.seeds), on_epoch=lambda i, row: calls.append((i, row))
+    )
+    assert_same(reference, results, ref_models, models)
+    for i, result in enumerate(results):  # on_epoch: every row of every model, in order
+        assert [row for j, row in calls if j == i] == result.history
+    return reference, results
+
+
+@pytest.mark.parametrize("router", list(ROUTERS))
+@pytest.mark.parametrize("train", [NO_STOP, EARLY_STOP], ids=["fixed-epochs", "early-stopping"])
+def test_stacked_equals_sequential_per_seed(router, train):
+    cfg = make_config(ROUTERS[router], train)
+    assert supports(cfg) is None
+    reference, _ = compare(cfg)
+    if train["early_stopping"]:
+        assert any(r.stopped_early for r in reference)  # the test covers stopping
+
+
+EXPERTS = {
+    "mlp-experts": ({"type": "linear"}, {"type": "mlp", "count": 3, "hidden": [5]}),
+    "quantum-experts": (
+        ROUTERS["quantum"],
+        {"type": "quantum", "count": 3, "qubits": 2, "layers": 2},
+    ),
+    "quantum-experts-probs": (
+        {"type": "linear"},
+        {"type": "quantum", "count": 2, "qubits": 2, "layers": 2, "readout": "probs"},
+    ),
+    "monolithic-qnn": ({"type": "none"}, {"type": "quantum", "count": 1, "qubits": 2}),
+    "monolithic-mlp": ({"type": "none"}, {"type": "mlp", "count": 1, "hidden": [6]}),
+}
+
+
+@pytest.mark.parametrize("kind", list(EXPERTS))
+def test_every_expert_kind(kind):
+    router, experts = EXPERTS[kind]
+    cfg = validate_config(
+        {
+            "data": {"name": "two_moons", "n_samples": 120, "noise": 0.2},
+            "model": {"router": router, "experts": experts},
+            "train": {**EARLY_STOP, "epochs": 6},
+            "seeds": SEEDS,
+        }
+    )
+    assert supports(cfg) is None
+    compare(cfg)
+
+
+def test_balance_loss_top_k_and_four_experts():
+    cfg = make_config(ROUTERS["mlp"], NO_STOP, experts=4, top_k=2, balance_weight=0.1)
+    compare(cfg)
+    compare(make_config(ROUTERS["quantum"], NO_STOP, experts=4, balance_weight=0.1))
+
+
+def test_sgd_with_momentum():
+    compare(make_config(ROUTERS["linear"], {**NO_STOP, "optimizer": "sgd", "momentum": 0.9}))
+
+
+def test_sweep_points_with_their_own_lr_and_weight_decay():
+    cfg = make_config(ROUTERS["quantum"], EARLY_STOP, seeds=[0, 1, 2, 3])
+    hyper = [(0.05, 0.01), (0.01, 0.0), (0.05, 0.01), (0.02, 0.1)]  # 3 runs after sorting
+    cfgs = [cfg.train.model_copy(update={"lr": lr, "weight_decay": wd}) for lr, wd in hyper]
+    models, splits = build(cfg)
+    ref_models = [copy.deepcopy(m) for m in models]
+    reference = [
+        fit(m, s, c, seed)
+        for m, s, c, seed in zip(ref_models, splits, cfgs, cfg.seeds, strict=True)
+    ]
+    results = fit_stacked(models, splits, cfgs, list(cfg.seeds))
+    assert_same(reference, results, ref_models, models)
+    with pytest.raises(ValueError, match="differ in batch_size"):
+        fit_stacked(
+            models,
+            splits,
+            [cfgs[0], cfgs[1].model_copy(update={"batch_size": 8})] * 2,
+            list(cfg.seeds),
+        )
+
+
+def test_float32_stays_close():
+    # float32 sums round differently in batched kernels: close, not 1e-6 (float64 is)
+    cfg = make_config(ROUTERS["quantum"], {**NO_STOP, "dtype": "float32"})
+    models, splits = build(cfg)
+    ref_models = [copy.deepcopy(m) for m in models]
+    for m, s, seed in zip(ref_models, splits, cfg.seeds, strict=True):
+        fit(m, s, cfg.train, seed)
+    fit_stacked(models, splits, cfg.train, list(cfg.seeds))
+    for ma, mb in zip(ref_models, models, strict=True):
+        for pa, pb in zip(ma.parameters(), mb.parameters(), strict=True):
+            assert pb.dtype == torch.float32
+            torch.testing.assert_close(pb, pa, atol=1e-4, rtol=0)
+
+
+def test_chunks_and_unequal_splits_keep_each_model_its_own(monkeypatch):
+    monkeypatch.setattr(stacked, "MAX_CHUNK", 2)  # stacks of at most 2 models
+    cfg = make_config(ROUTERS["linear"], EARLY_STOP, seeds=[0, 1, 2, 3])
+    models, splits = build(cfg)
+    # a split with fewer training rows goes to a stack of its own
+    short = splits[1]
+    splits[1] = dataclasses.replace(short, X_train=short.X_train[:-5], y_train=short.y_train[:-5])
+    ref_models = [copy.deepcopy(m) for m in models]
+    reference = [
+        fit(m, s, cfg.train, seed) for m, s, seed in zip(ref_models, splits, cfg.seeds, strict=True)
+    ]
+    results = fit_stacked(models, splits, cfg.train, list(cfg.seeds))
+    assert_same(reference, results, ref_models, models)
+
+
+def test_a_stopped_model_is_frozen():
+    cfg = make_config(ROUTERS["mlp"], EARLY_STOP)
+    models, splits = build(cfg)
+    trainer = StackedTrainer(models, splits, cfg.train, list(cfg.seeds))
+    at_stop: dict[int, dict] = {}
+    while trainer.active and trainer.epoch_count < cfg.train.epochs:
+        trainer.epoch()
+        for j in range(len(models)):
+            if trainer.rows[j] is None and j not in at_stop:
+                at_stop[j] = {k: v.clone() for k, v in trainer.state(j).items()}
+    assert at_stop, "no model stopped early"
+    steps_per_epoch = -(-len(splits[0].y_train) // cfg.train.batch_size)
+    for j, state in at_stop.items():
+        now = trainer.state(j)
+        for key, value in state.items():
+            assert torch.equal(now[key], value), key  # parameters and Adam state unmoved
+        epochs = len(trainer.results[j].history)
+        assert state["step"].item() == epochs * steps_per_epoch  # no step after its stop
+    results = trainer.finish()
+    assert all(r.epochs_run == len(r.history) for r in results)
+
+
+def test_divergence_raises_as_fit_does():
+    cfg = make_config(ROUTERS["linear"], NO_STOP)
+    models, splits = build(cfg)
+    with torch.no_grad():
+        models[1].experts.linear.weight.fill_(float("nan"))
+    ref = copy.deepcopy(models[1])
+    with pytest.raises(TrainingError) as sequential:
+        fit(ref, splits[1], cfg.train, cfg.seeds[1])
+    with pytest.raises(TrainingError) as together:
+        fit_stacked(models, splits, cfg.train, list(cfg.seeds))
+    assert str(together.value) == str(sequential.value)
+
+
+def test_supports_says_why_not(monkeypatch):
+    quantum = ROUTERS["quantum"]
+    assert supports(make_config(quantum, NO_STOP)) is None
+    assert "sequential" in supports(make_config(quantum, {**NO_STOP, "engine": "sequential"}))
+    pennylane = make_config({**quantum, "backend": "pennylane"}, NO_STOP)
+    assert "backend" in supports(pennylane)
+    noisy = make_config({**quantum, "noise": {"depolarizing": 0.01}}, NO_STOP)
+    assert "noisy" in supports(noisy)
+    shots = make_config({**quantum, "noise": {"shots": 100}}, NO_STOP)
+    assert "shots" in supports(shots)
+    big = make_config({**quantum, "qubits": 9}, NO_STOP)
+    assert "qubits" in supports(big)
+    noisy_experts = validate_config(
+        {
+            "model": {
+                "router": {"type": "linear"},
+                "experts": {"type": "quantum", "count": 2, "noise": {"depolarizing": 0.01}},
+            }
+        }
+    )
+    assert "noisy" in supports(noisy_experts)
+    monkeypatch.setattr(stacked, "STACKED_EXPERT_TYPES", ())
+    assert "experts type 'linear'" in supports(make_config(ROUTERS["linear"], NO_STOP))
+    assert make_config(ROUTERS["linear"], {}).train.engine == "stacked"  # the default
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("ry_cz", "probs", 4, 2, "rx"),
+        ("ry_cz", "expval", 2, 3, "rz"),
+        ("ry_cz", "probs", 2, 4, "ry"),
+        ("strongly_entangling", "expval", 2, 3, "ry"),
+        ("strongly_entangling", "probs", 3, 3, "rz"),
+    ],
+)
+def test_stacked_kernel_matches_the_one_model_kernel(case):
+    ansatz, readout, n_experts, n_qubits, embedding = case
+    spec = CircuitSpec(n_qubits, 3, 2, n_experts, ansatz, embedding, readout)
+    kernel = SmallCircuitKernel(spec)
+    gen = torch.Generator().manual_seed(0)
+    weights = torch.rand((3, *spec.weight_shape), generator=gen, dtype=torch.float64) * 6
+    weights.requires_grad_()
+    x = torch.rand(3, 5, 2, generator=gen, dtype=torch.float64)
+    adapter = readout == "expval"
+    aw = torch.randn(3, n_experts, n_qubits, generator=gen, dtype=torch.float64)
+    ab = torch.randn(3, n_experts, generator=gen, dtype=torch.float64)
+    aw.requires_grad_(), ab.requires_grad_()
+    args = (aw, ab) if adapter else ()
+    out = run_stacked_kernel(kernel, weights, x.mT, True, *args)  # (S, F, B) -> (S, E, B)
+    upstream = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    (out * upstream).sum().backward()
+    for s in range(3):
+        w = weights[s].detach().clone().requires_grad_()
+        one_args = tuple(a[s].detach().clone().requires_grad_() for a in args)
+        one = run_kernel(kernel, w, x[s], True, *one_args)  # (B, F) -> (B, E)
+        (one * upstream[s].T).sum().backward()
+        torch.testing.assert_close(out[s].T, one, atol=1e-12, rtol=0)
+        torch.testing.assert_close(weights.grad[s], w.grad, atol=1e-12, rtol=0)
+        for a, b in zip(args, one_args, strict=True):
+            torch.testing.assert_close(a.grad[s], b.grad, atol=1e-12, rtol=0)
