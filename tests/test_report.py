@@ -490,7 +490,7 @@ def test_claims_data_structure():
     for c in CLAIMS:
         assert c.text and c.paper_text and c.run_kind and c.rule and c.where, c.id
         assert c.measure in MEASURES
-        assert c.unit in ("accuracy", "params", "eta", "epochs", "eps", "ratio")
+        assert c.unit in ("accuracy", "params", "eta", "epochs", "eps", "ratio", "points")
     expected = {
         "table1.A.accuracy": 0.65,
         "table1.A.params": 12,
@@ -514,6 +514,9 @@ def test_claims_data_structure():
         "noise.breakdown": 0.025,
         "convergence.quantum": 20,
         "convergence.deep_classical": 50,
+        "fq.accuracy": 0.0,  # Sec. VI-E against the fully quantum QMoE: "comparable"
+        "fq.qubits": 0.6,  # "40 % fewer qubits": hybrid / fully quantum
+        "fq.noise": 0.0,  # "better noise resilience": the slope difference above 0
     }
     single = {c.id: c.paper for c in CLAIMS if not c.id.startswith(("cmp.", "eta.quantum"))}
     assert {k: v for k, v in single.items() if k != "convergence.faster"} == expected

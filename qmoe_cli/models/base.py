@@ -52,6 +52,10 @@ class ExpertsConfigBase(Strict):
     def build(self, n_features: int, n_classes: int) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__}.build")
 
+    def check_fit(self, n_features: int | None) -> None:
+        """Checks against the input width at validation time (None: known only once
+        loaded): raise ValueError led by the dotted key, as routers do."""
+
 
 def type_tag(kind: type[Strict]) -> str:
     """The value of `type` that selects a kind."""

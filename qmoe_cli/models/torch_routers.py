@@ -119,3 +119,10 @@ class FourierRouter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.linear(self.features(x)), dim=-1)
+
+
+class SingleExpertRouter(nn.Module):
+    """No router: the gate of the one expert is 1 for every input (no parameters)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ones(len(x), 1, dtype=x.dtype, device=x.device)

@@ -369,8 +369,10 @@ def runs_on(ev: Evidence, dataset: str | None) -> list[Run]:
     return runs
 
 
-def models_of(ev: Evidence, run: Run, router: str) -> list[ModelResult]:
-    return [m for m in ev.models if m.run is run and m.router == router]
+def models_of(ev: Evidence, run: Run, router: str, experts: str = "linear") -> list[ModelResult]:
+    """The run's models with this router type and experts type (the paper's claims are about
+    linear experts: a fully quantum variant of the same router measures none of them)."""
+    return [m for m in ev.models if m.run is run and m.router == router and m.experts == experts]
 
 
 def closest(models: list[ModelResult], params: int) -> list[ModelResult]:
@@ -550,7 +552,7 @@ def comparison(claim: Claim, ev: Evidence, metric, a_router, b_router, expect) -
 def effective_eta_note(ev: Evidence, run: Run) -> str:
     parts = []
     for m in ev.models:
-        if m.run is run and m.effective_params and m.per_seed_acc:
+        if m.run is run and m.effective_params and m.per_seed_acc and m.experts == "linear":
             eff = float(np.mean([a / math.log1p(m.effective_params) for a in m.per_seed_acc]))
             parts.append(f"{m.variant} {eff:.3f} (P_eff = {m.effective_params:g})")
     return ("eta on effective parameters: " + ", ".join(parts)) if parts else ""
@@ -560,6 +562,7 @@ def over_sweeps(claim: Claim, ev: Evidence, judge) -> list[Finding]:
     """The sweeps' modes (trained noiseless or under noise) are the alternatives of one
     setup the paper leaves open; sweeps with other training budgets are rows of their own."""
     sweeps = [s for s in ev.sweeps if claim.dataset is None or s.run.dataset == claim.dataset]
+    sweeps = [s for s in sweeps if s.experts == "linear"]  # the paper's hybrid, not FQ sweeps
     if not sweeps:
         where = f" on {claim.dataset}" if claim.dataset else ""
         others = [f"{s.run.label} is on {s.run.dataset}" for s in ev.sweeps]

@@ -14,6 +14,8 @@ from pydantic import BeforeValidator, Discriminator
 
 from qmoe_cli.models.base import ExpertsConfigBase, type_tag
 from qmoe_cli.models.experts.linear import LinearExpertsConfig
+from qmoe_cli.models.experts.mlp import MLPExpertsConfig
+from qmoe_cli.models.experts.quantum import QuantumExpertsConfig
 
 __all__ = [
     "DEFAULT_EXPERTS",
@@ -22,10 +24,16 @@ __all__ = [
     "ExpertsConfig",
     "ExpertsConfigBase",
     "LinearExpertsConfig",
+    "MLPExpertsConfig",
+    "QuantumExpertsConfig",
 ]
 
 # The registry: one line per experts kind.
-EXPERTS: tuple[type[ExpertsConfigBase], ...] = (LinearExpertsConfig,)
+EXPERTS: tuple[type[ExpertsConfigBase], ...] = (
+    LinearExpertsConfig,
+    MLPExpertsConfig,
+    QuantumExpertsConfig,
+)
 DEFAULT_EXPERTS = "linear"  # the kind of a `model.experts` mapping without `type`
 
 EXPERT_TYPES = tuple(type_tag(kind) for kind in EXPERTS)

@@ -16,6 +16,7 @@ from qmoe_cli.models.base import RouterConfigBase, type_tag
 from qmoe_cli.models.routers.fourier import FourierRouterConfig
 from qmoe_cli.models.routers.linear import LinearRouterConfig
 from qmoe_cli.models.routers.mlp import MLPRouterConfig
+from qmoe_cli.models.routers.none import NoRouterConfig
 from qmoe_cli.models.routers.quantum import NoiseConfig, QuantumRouterConfig
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "FourierRouterConfig",
     "LinearRouterConfig",
     "MLPRouterConfig",
+    "NoRouterConfig",
     "NoiseConfig",
     "QuantumRouterConfig",
     "RouterConfig",
@@ -36,6 +38,7 @@ ROUTERS: tuple[type[RouterConfigBase], ...] = (
     MLPRouterConfig,
     QuantumRouterConfig,
     FourierRouterConfig,
+    NoRouterConfig,
 )
 
 ROUTER_TYPES = tuple(type_tag(kind) for kind in ROUTERS)

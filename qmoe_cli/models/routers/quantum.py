@@ -20,7 +20,8 @@ _EXAMPLE = "FakeManilaV2"
 
 
 class NoiseConfig(Strict):
-    """Noise of the quantum router's circuit (conventions in qmoe_cli/quantum/noise.py).
+    """Noise of the quantum router's circuit, and of every other circuit of the model
+    (quantum experts: docs/experts.md); conventions in qmoe_cli/quantum/noise.py.
 
     `depolarizing` is eps in Qiskit's convention, depolarizing_error(eps, k): the k-qubit
     state is replaced by the maximally mixed one with probability eps. It means that under
