@@ -29,6 +29,7 @@ from qmoe_cli.data import DATASET_ONLY_KEYS as DATASET_ONLY_KEYS
 from qmoe_cli.data import DATASETS as DATASETS
 from qmoe_cli.data import DataConfig as DataConfig
 from qmoe_cli.data import n_input_features as n_input_features
+from qmoe_cli.data import resolve_paths
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.models.experts import EXPERT_TYPES, LinearExpertsConfig
 from qmoe_cli.models.experts import ExpertsConfig as ExpertsConfig
@@ -67,6 +68,19 @@ class ModelConfig(Strict):
             )
         return self
 
+    def check_parts(self) -> None:
+        """Router and experts together (raised by ExperimentConfig, led by the full key)."""
+        if self.experts.count == 1 and self.router.type != "none":
+            raise ValueError(
+                "model.experts.count: one expert is no mixture; set model.router.type: none "
+                "for a monolithic model, or give at least 2 experts"
+            )
+        if self.router.type == "quantum" and getattr(self.experts, "noise", None) is not None:
+            raise ValueError(
+                "model.experts.noise: with a quantum router, model.router.noise applies to "
+                "every circuit of the model (the experts' too); set the noise there"
+            )
+
 
 class TrainConfig(Strict):
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -78,12 +92,21 @@ class TrainConfig(Strict):
     early_stopping: bool = True
     patience: int = Field(10, ge=1, description="epochs without val-loss improvement")
     min_delta: float = Field(0.0, ge=0.0, description="improvement smaller than this is none")
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: Literal["float32", "float64"] = Field(
+        "float64",
+        description="float64: the stacked engine and the sequential reference agree to "
+        "1e-6 (in practice 1e-9); float32 trains one model at a time",
+    )
     threads: int = Field(
         1,
         ge=1,
         le=256,
         description="torch threads per run; seeds and variants run in parallel processes instead",
+    )
+    engine: Literal["stacked", "sequential"] = Field(
+        "stacked",
+        description="stacked: the seeds of a config trained together as one batched model "
+        "where it applies (qmoe_cli/stacked.py), same numbers; sequential: one at a time",
     )
 
     @model_validator(mode="after")
@@ -112,14 +135,17 @@ class ExperimentConfig(Strict):
     @model_validator(mode="after")
     def _router_fits_data_and_experts(self) -> ExperimentConfig:
         # each router kind states its own checks against the experts and the input width
+        self.model.check_parts()
         self.model.router.check_fit(self.model.experts.count, n_input_features(self.data))
-        noise = getattr(self.model.router, "noise", None)
-        if self.kind != "noise-sweep" and noise is not None and noise.fake_backend:
-            # training simulates the circuit in torch: the device would be ignored silently
-            raise ValueError(
-                "model.router.noise.fake_backend: a fake device is evaluated only by "
-                f"`qmoe noise-sweep` (mode: evaluate), not by `qmoe {self.kind}`; remove it"
-            )
+        self.model.experts.check_fit(n_input_features(self.data))
+        for part in ("router", "experts"):
+            noise = getattr(getattr(self.model, part), "noise", None)
+            if self.kind != "noise-sweep" and noise is not None and noise.fake_backend:
+                # training simulates the circuit in torch: the device would be ignored silently
+                raise ValueError(
+                    f"model.{part}.noise.fake_backend: a fake device is evaluated only by "
+                    f"`qmoe noise-sweep` (mode: evaluate), not by `qmoe {self.kind}`; remove it"
+                )
         return self
 
     @field_validator("seeds")
@@ -207,6 +233,11 @@ class NoiseSweepConfig(ExperimentConfig):
         for name, variant in self.baselines.items():
             if variant.router.type == "quantum":
                 raise ValueError(f"baselines.{name}: baselines are classical routers")
+            if (variant.experts or self.model.experts).type == "quantum":
+                raise ValueError(
+                    f"baselines.{name}.experts: baselines are classical; give the baseline "
+                    "classical experts (e.g. experts: {count: 4}, linear)"
+                )
         return self
 
     def at_level(self, level: float) -> ExperimentConfig:
@@ -457,6 +488,8 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(
             f"{p}: the top level must be a mapping of keys, got {type(data).__name__}"
         )
+    if isinstance(data.get("data"), dict):  # data files: relative to this file's folder
+        data["data"] = resolve_paths(data["data"], p.absolute().parent)
     return data
 
 

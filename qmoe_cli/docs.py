@@ -267,6 +267,19 @@ SHIPPED_CONFIGS = [
         "depolarizing noise after every gate, beside the linear router (Model A)",
     ),
     (
+        "fully_quantum.yaml",
+        "ablate",
+        "Sec. VI-E: A, the hybrid B (quantum router + linear experts), the fully quantum QMoE FQ "
+        "(B's router + 4 quantum experts of 2 qubits, 10 qubits, 72 parameters) and a "
+        "monolithic 10-qubit QNN (72 parameters, router `none`); docs/experts.md",
+    ),
+    (
+        "fully_quantum_noise.yaml",
+        "noise-sweep",
+        "FQ under the levels of `two_moons_noise.yaml`, every circuit noisy; with "
+        "`--set 'model.experts={count: 4}'` the hybrid's sweep to pair it with",
+    ),
+    (
         "sweeps/two_moons_quantum_grid.yaml",
         "sweep",
         "qubits x layers of the quantum router, 2 seeds",
@@ -287,6 +300,11 @@ Besides types and ranges, a config is rejected (exit code 2) when:
   (`experts.count` > 2^`qubits`); `expval` has no such limit;
 - a `quantum` router has fewer qubits than input features (`data.pca_components` if set, else
   2 for `two_moons` and `circles`);
+- `model.experts.count` is 1 with a router other than `none`, or the router is `none` with
+  more than one expert (quantum and MLP experts take `count: 1`: a monolithic model);
+- `quantum` experts have fewer qubits than input features, or `model.experts.noise` is set
+  with a `quantum` router (whose `noise` applies to every circuit of the model);
+- in a noise sweep, a baseline has quantum experts (baselines are classical);
 - in an ablation config: `reference` is not a variant, a variant name is invalid, or a
   variant fails any check above.
 """

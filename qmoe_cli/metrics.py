@@ -45,12 +45,30 @@ def expert_usage(gates: np.ndarray) -> dict:
     }
 
 
+def per_class_accuracy(y: np.ndarray, pred: np.ndarray, n_classes: int) -> list[float]:
+    """The accuracy on each class's rows (its recall), class index 0..n_classes-1; NaN for a
+    class with no rows."""
+    y, pred = np.asarray(y), np.asarray(pred)
+    out = []
+    for c in range(n_classes):
+        rows = y == c
+        out.append(float((pred[rows] == c).mean()) if rows.any() else float("nan"))
+    return out
+
+
 def evaluate(model: MixtureOfExperts, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Accuracy, macro-F1 (sklearn's: the unweighted mean of the per-class F1 over the
+    classes in y or the predictions), per-class accuracy (per_class_accuracy, one entry per
+    class the model outputs) and expert usage."""
     pred, gates = predict(model, x)
     y = y.numpy()
+    # the classes the model outputs (LinearExperts says; other experts: those seen)
+    n_out = getattr(getattr(model, "experts", None), "n_outputs", None)
+    n_classes = int(n_out) if n_out else int(max(y.max(initial=0), pred.max(initial=0))) + 1
     return {
         "accuracy": float(accuracy_score(y, pred)),
         "f1_macro": float(f1_score(y, pred, average="macro")),
+        "per_class_accuracy": per_class_accuracy(y, pred, n_classes),
         "usage": expert_usage(gates),
     }
 
@@ -139,6 +157,60 @@ def effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
         random.setstate(py_state)
         np.random.set_state(np_state)
     if not torch.isfinite(jac).all():  # non-finite inputs or weights: no rank to speak of
+        result["rank"] = None
+        return result
+    sv = torch.linalg.svdvals(jac)
+    if len(sv) and sv[0] > 0:
+        result["rank"] = int((sv > EFFECTIVE_RTOL * sv[0]).sum())
+    return result
+
+
+def model_effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
+    """The whole model's effective parameter count (router and experts): the numerical rank
+    of the Jacobian of its class probabilities softmax(model(x).logits) (N x C) with respect
+    to every trainable parameter, over the inputs x; rank rule, copy and generators as
+    `effective_params` (a model with shots is ranked on the probabilities they estimate).
+    The measure for models whose experts carry the circuits (the fully quantum QMoE, the
+    monolithic QNN), where the router's count says little. Returns {"rank", "nominal",
+    "n_inputs", "rtol"}; rank None when a circuit's backend gives no gradients."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    nominal = sum(p.numel() for p in params)
+    result = {"rank": 0, "nominal": nominal, "n_inputs": len(x), "rtol": EFFECTIVE_RTOL}
+    if not all(getattr(m, "trainable", True) for m in model.modules()):
+        result["rank"] = None
+        return result
+    if nominal == 0 or len(x) == 0:
+        return result
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            twin = copy.deepcopy(model).to(torch.float64)
+            for m in twin.modules():
+                noise = getattr(m, "noise", None)
+                if hasattr(m, "set_noise") and getattr(noise, "shots", None) is not None:
+                    m.set_noise(dataclasses.replace(noise, shots=None))
+            twin.eval()
+            twin_params = [p for p in twin.parameters() if p.requires_grad]
+            with torch.enable_grad():
+                probs = torch.softmax(twin(x.detach().to(torch.float64)).logits, -1).reshape(-1)
+                rows = []
+                for k in range(len(probs)):
+                    grads = torch.autograd.grad(
+                        probs[k], twin_params, retain_graph=True, allow_unused=True
+                    )
+                    rows.append(
+                        torch.cat(
+                            [
+                                (torch.zeros_like(p) if g is None else g).reshape(-1)
+                                for p, g in zip(twin_params, grads, strict=True)
+                            ]
+                        )
+                    )
+            jac = torch.stack(rows)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    if not torch.isfinite(jac).all():
         result["rank"] = None
         return result
     sv = torch.linalg.svdvals(jac)

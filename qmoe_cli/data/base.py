@@ -13,7 +13,16 @@ about the dataset:
   filled in for the kinds that do;
 - `check(cfg)`: checks across its own keys (raise ValueError with the key first);
 - `load(cfg, seed) -> (X, y, source)`: the rows, their labels and exactly what was loaded
-  (written into every run's metrics.json). Anything random is drawn from `seed`.
+  (written into every run's metrics.json). Anything random is drawn from `seed`;
+- `splits(cfg, seed) -> Splits`: loading and splitting in one; the default splits `load`'s
+  rows by seed (common.split_and_preprocess). A kind with a fixed test set of its own
+  (user files with `test_path`) overrides it;
+- `input_width(cfg)`: the input width before PCA when known without loading: `features`,
+  or, for a kind whose width is one of its keys (the literature's generators), that key;
+- `path_keys`: the keys holding file paths; a config file's relative paths in them are
+  resolved against the config file's folder when it is read (config.read_yaml), other
+  relative paths (`--set`) against the working directory, so every resolved config (a run
+  folder's config.yaml) holds absolute paths.
 
 This module, the kinds' modules and qmoe_cli/data/__init__.py are imported by config.py,
 so they import no numpy, sklearn or torch at module level: loaders import them inside.
@@ -32,6 +41,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from qmoe_cli.data import DataConfig
+    from qmoe_cli.data.common import Splits
 
 
 class Dataset(Strict):
@@ -39,10 +49,24 @@ class Dataset(Strict):
 
     name: ClassVar[str]
     features: ClassVar[int | None] = None
+    path_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def load(cls, cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
         raise NotImplementedError(f"{cls.__name__}.load")
+
+    @classmethod
+    def splits(cls, cfg: DataConfig, seed: int) -> Splits:
+        """The loaded rows split by seed, PCA and scaling fitted on the training rows."""
+        from qmoe_cli.data.common import split_and_preprocess
+
+        X, y, source = cls.load(cfg, seed)
+        return split_and_preprocess(X, y, cfg, seed, source)
+
+    @classmethod
+    def input_width(cls, cfg: DataConfig) -> int | None:
+        """The input width before PCA when known without loading (None otherwise)."""
+        return cls.features
 
     @classmethod
     def check(cls, cfg: DataConfig) -> None:

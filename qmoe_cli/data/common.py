@@ -35,7 +35,11 @@ class Splits:
     source: str
     preprocessor: Pipeline | None = field(default=None, repr=False)
     # Row indices into the loaded (class-filtered) pool: {"train": ..., "val": ..., "test": ...}
+    # (with a fixed test file, "test" indexes that file's rows)
     rows: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    # The original label of each class index 0..C-1 (user files: their labels as text, in
+    # sorted order); written into metrics.json's `data` as `labels`.
+    labels: list[str] | None = None
 
     @property
     def n_features(self) -> int:
@@ -49,6 +53,7 @@ class Splits:
             "n_test": len(self.y_test),
             "n_features": self.n_features,
             "n_classes": self.n_classes,
+            **({"labels": list(self.labels)} if self.labels is not None else {}),
         }
 
     def tensors(self, split: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,6 +117,44 @@ def split_and_preprocess(
         X_val, X_test = pre.transform(X_val), pre.transform(X_test)
     rows = {"train": idx_train, "val": idx_val, "test": idx_test}
     return Splits(X_train, y_train, X_val, y_val, X_test, y_test, len(classes), source, pre, rows)
+
+
+def split_fixed(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    cfg: DataConfig,
+    seed: int,
+    source: str,
+) -> Splits:
+    """A fixed test set (a user's test file): validation is carved, stratified by seed, from
+    the training rows (val_fraction of them, rounded up); PCA and scaling are fitted on the
+    remaining training rows only. Labels must already be class indices 0..C-1 (C from the
+    training rows)."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(y)
+    n_classes = int(y.max()) + 1
+    n_val = math.ceil(cfg.val_fraction * len(y))
+    if min(n_val, len(y) - n_val) < n_classes:
+        raise DataError(
+            f"data.path: {len(y)} training rows are too few to split into train/val with "
+            f"every one of the {n_classes} classes in each"
+        )
+    idx_train, idx_val, y_train, y_val = train_test_split(
+        np.arange(len(y)), y, test_size=n_val, stratify=y, random_state=seed
+    )
+    X_train, X_val = (np.asarray(X[i], dtype=np.float64) for i in (idx_train, idx_val))
+    X_test = np.asarray(X_test, dtype=np.float64)
+    pre = build_preprocessor(cfg, n_features=X.shape[1], n_train=len(y_train))
+    if pre is not None:
+        X_train = pre.fit_transform(X_train)  # fitted on training rows only
+        X_val, X_test = pre.transform(X_val), pre.transform(X_test)
+    rows = {"train": idx_train, "val": idx_val, "test": np.arange(len(y_test))}
+    y_test = np.asarray(y_test)
+    return Splits(X_train, y_train, X_val, y_val, X_test, y_test, n_classes, source, pre, rows)
 
 
 def build_preprocessor(cfg: DataConfig, n_features: int, n_train: int) -> Pipeline | None:

@@ -605,10 +605,32 @@ class ModelResult:
     per_seed_acc: list[float] | None = None  # test accuracy per seed, in seed order
     effective_params: float | None = None  # median Jacobian rank at the trained point
     early_stopping: bool | None = None
+    # test accuracy of each class (index 0..C-1), mean over the seeds that record it
+    per_class_acc: list[float] | None = None
 
     @property
     def n_seeds(self) -> int:
         return len(self.per_seed_acc) if self.per_seed_acc else (self.acc.n or 0)
+
+    @property
+    def model_config(self) -> dict:
+        """The model section of this model's resolved config ({} when not read)."""
+        model = self.extra.get("model")
+        return model if isinstance(model, dict) else {}
+
+    @property
+    def experts(self) -> str:
+        """The experts' type (`linear` unless the config says otherwise)."""
+        experts = self.model_config.get("experts")
+        kind = experts.get("type") if isinstance(experts, dict) else None
+        return kind if isinstance(kind, str) else "linear"
+
+    @property
+    def qubits(self) -> dict:
+        """Qubits of every circuit of the model, from its config (models.config_qubits)."""
+        from qmoe_cli.models import config_qubits
+
+        return config_qubits(self.model_config)
 
     @property
     def per_seed_eta(self) -> list[float] | None:
@@ -646,7 +668,9 @@ def model_results(run: Run) -> list[ModelResult]:
     if isinstance(record, records.TrainRecord):
         train = (run.config or {}).get("train")
         stopping = train.get("early_stopping") if isinstance(train, dict) else None
-        return [_train_model(run, record, None, run.epoch_budget, stopping)]
+        model = (run.config or {}).get("model")
+        model = model if isinstance(model, dict) else None
+        return [_train_model(run, record, None, run.epoch_budget, stopping, model)]
     if isinstance(record, records.EfficiencyRecord):
         return [_variant(run, p) for p in record.points]
     return []
@@ -676,10 +700,11 @@ def _variant(run: Run, row: records.VariantSummary) -> ModelResult:
         ),
         [m.epochs_to_90_val for m in per_seed] if per_seed else None,
         budget if budget is not None else run.epoch_budget,
-        {"row": records.as_json(row)},
+        {"row": records.as_json(row), "model": cfg.get("model")},
         _accuracies(per_seed),
         _median_effective(per_seed),
         train.get("early_stopping") if isinstance(train.get("early_stopping"), bool) else None,
+        _per_class(per_seed),
     )
 
 
@@ -689,6 +714,7 @@ def _train_model(
     variant: str | None,
     budget: int | None,
     stopping: bool | None = None,
+    model: dict | None = None,
 ) -> ModelResult:
     return ModelResult(
         run,
@@ -700,9 +726,11 @@ def _train_model(
         Stat.of(m.aggregate.test_accuracy),
         [s.epochs_to_90_val for s in m.per_seed],
         budget,
+        {"model": model} if model is not None else {},
         per_seed_acc=_accuracies(m.per_seed),
         effective_params=_median_effective(m.per_seed),
         early_stopping=stopping,
+        per_class_acc=_per_class(m.per_seed),
     )
 
 
@@ -711,6 +739,18 @@ def _accuracies(per_seed: list[records.SeedRecord] | None) -> list[float] | None
         return None
     values = [_num(m.test_accuracy) for m in per_seed]
     return values if all(math.isfinite(v) for v in values) else None
+
+
+def _per_class(per_seed: list[records.SeedRecord] | None) -> list[float] | None:
+    """Each class's test accuracy, mean over the seeds (None when no seed records it)."""
+    rows = [m.test_per_class_accuracy for m in per_seed or [] if m.test_per_class_accuracy]
+    if not rows or len({len(r) for r in rows}) != 1:
+        return None
+    out = []
+    for values in zip(*rows, strict=True):
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        out.append(sum(finite) / len(finite) if finite else math.nan)
+    return out
 
 
 def _median_effective(per_seed: list[records.SeedRecord] | None) -> float | None:
@@ -758,6 +798,25 @@ class NoiseSweep:
         train = (self.run.config or {}).get("train")
         value = train.get("early_stopping") if isinstance(train, dict) else None
         return value if isinstance(value, bool) else None
+
+    @property
+    def model_config(self) -> dict:
+        """The swept model's section of the sweep's config ({} when not read)."""
+        model = (self.run.config or {}).get("model")
+        return model if isinstance(model, dict) else {}
+
+    @property
+    def experts(self) -> str:
+        """The swept model's experts type: `linear` (the paper's hybrid) or `quantum` (the
+        fully quantum QMoE, every circuit under the same noise)."""
+        experts = self.model_config.get("experts")
+        kind = experts.get("type") if isinstance(experts, dict) else None
+        return kind if isinstance(kind, str) else "linear"
+
+    @property
+    def seeds(self) -> list:
+        seeds = (self.run.config or {}).get("seeds")
+        return list(seeds) if isinstance(seeds, list) else []
 
     @property
     def classical(self) -> ModelResult | None:

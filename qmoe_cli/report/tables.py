@@ -205,6 +205,10 @@ def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
     plateau = run.metrics.get("plateau") or (run.config or {}).get("plateau")
     if fmt.finite(plateau):
         headers.append(f"seeds above {fmt.pct(plateau, 1)}")
+    # experts other than linear (docs/experts.md): their type and every circuit's qubits
+    expert_types = any(m.experts != "linear" for m in models)
+    if expert_types:
+        headers += ["experts", "qubits: total (per circuit)"]
     headers += paper_headers
     rows = []
     for m, extra in zip(models, paper_cells, strict=True):
@@ -233,6 +237,10 @@ def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
         if fmt.finite(plateau):
             share = row.get("share_above_plateau")
             cells.append(f"{fmt.num(100 * share, 0)} %" if fmt.finite(share) else fmt.NA)
+        if expert_types:
+            q = m.qubits
+            circuits = ([q["router"]] if q["router"] else []) + q["experts"]
+            cells += [m.experts, f"{q['total']} ({' + '.join(map(str, circuits)) or 'none'})"]
         cells += [extra.get(h, "") for h in paper_headers]
         rows.append(cells)
     data = run.data_info
@@ -255,6 +263,7 @@ def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
             )
         )
         blocks.append(Bullets([str(c) for c in comparisons]))
+    blocks += multiclass_blocks(run, models)
     for name, caption in (
         ("decision_boundaries.png", "Decision boundaries on the test points (first seed)"),
         ("routing_maps.png", "Routing maps: the dominant expert per region (first seed)"),
@@ -263,7 +272,58 @@ def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
         fig = figure(run, name, f"{run.label} {caption}")
         if fig:
             blocks.append(fig)
+    note = boundary_note(data)
+    if note:
+        blocks.append(Para(note))
     return blocks
+
+
+def boundary_note(data: dict) -> str | None:
+    """Why a run has no decision-boundary or routing figures when its inputs are not 2-D."""
+    width = data.get("n_features")
+    if not isinstance(width, int) or width == 2:
+        return None
+    return (
+        f"No decision-boundary or routing figures: they are drawn for 2-feature inputs only, "
+        f"and this model's inputs have {width} features."
+    )
+
+
+def class_names(data: dict) -> list[str]:
+    """Column names of a per-class table: the original labels when mapped (user files),
+    else the class indices."""
+    n = data.get("n_classes")
+    labels = data.get("labels")
+    if isinstance(labels, list) and len(labels) == n:
+        return [str(x) for x in labels]
+    return [str(i) for i in range(n)] if isinstance(n, int) else []
+
+
+def multiclass_blocks(run: Run, models: list) -> list[Block]:
+    """For more than two classes: macro-F1 and each class's test accuracy per model (mean
+    over seeds), when the run records them."""
+    data = run.data_info
+    n = data.get("n_classes")
+    if not isinstance(n, int) or n <= 2:
+        return []
+    names = class_names(data)
+    rows = []
+    for m in models:
+        f1 = m.extra.get("row", {}).get("f1_mean")
+        if f1 is None:  # a train run: its aggregate
+            f1 = ((run.metrics.get("aggregate") or {}).get("test_f1_macro") or {}).get("mean")
+        per_class = m.per_class_acc if m.per_class_acc and len(m.per_class_acc) == n else None
+        cells = [m.variant or m.label, fmt.num(f1) if fmt.finite(f1) else fmt.NA]
+        cells += [fmt.num(v) if fmt.finite(v) else fmt.NA for v in per_class or [None] * n]
+        rows.append(cells)
+    return [
+        Table(
+            ["model", "macro F1", *(f"class {c}" for c in names)],
+            rows,
+            f"{run.name}: {n} classes: macro-F1 and each class's test accuracy (its recall), "
+            "mean over seeds (n/a: not recorded by this run)",
+        )
+    ]
 
 
 # --- Table II: noise ------------------------------------------------------------------------
@@ -492,7 +552,14 @@ def train_section(runs: list[Run], figure: FigureFn) -> list[Block]:
         rows,
         "Train runs (held-out test split)",
     )
-    return [Heading(2, "Train runs"), table, *figures]
+    extra: list[Block] = []
+    for run in runs:
+        extra += multiclass_blocks(run, model_results(run))
+    notes = [f"{run.label}: {boundary_note(run.data_info)}" for run in runs]
+    notes = [n for n, run in zip(notes, runs, strict=True) if boundary_note(run.data_info)]
+    if notes:
+        extra.append(Bullets(notes))
+    return [Heading(2, "Train runs"), table, *extra, *figures]
 
 
 # --- sweeps ------------------------------------------------------------------------------
