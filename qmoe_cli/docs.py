@@ -276,8 +276,8 @@ SHIPPED_CONFIGS = [
     (
         "fully_quantum_noise.yaml",
         "noise-sweep",
-        "FQ under the levels of `two_moons_noise.yaml`, every circuit noisy; with "
-        "`--set 'model.experts={count: 4}'` the hybrid's sweep to pair it with",
+        "FQ under the levels and protocol of `paper/two_moons_noise.yaml` (the hybrid it "
+        "is paired with), every circuit noisy, 20 seeds",
     ),
     (
         "sweeps/two_moons_quantum_grid.yaml",

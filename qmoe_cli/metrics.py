@@ -107,20 +107,34 @@ def gate_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
     model.eval()
     params = [p for p in model.router.parameters() if p.requires_grad]
     with torch.enable_grad():
-        gates = model(x).gates.reshape(-1)
-        if not gates.requires_grad:  # constant gates (e.g. no trainable router parameters)
-            return torch.zeros(len(gates), sum(p.numel() for p in params), dtype=gates.dtype)
-        rows = []
-        for k in range(len(gates)):
-            grads = torch.autograd.grad(gates[k], params, retain_graph=True, allow_unused=True)
-            rows.append(
-                torch.cat(
-                    [
-                        (torch.zeros_like(p) if g is None else g).reshape(-1)
-                        for p, g in zip(params, grads, strict=True)
-                    ]
-                )
+        return jacobian(model(x).gates.reshape(-1), params)
+
+
+def probs_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
+    """(N C, P) Jacobian of the class probabilities softmax(model(x).logits) with respect to
+    every trainable parameter of the model (a copy the caller may change: put in eval)."""
+    model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.enable_grad():
+        return jacobian(torch.softmax(model(x).logits, -1).reshape(-1), params)
+
+
+def jacobian(outputs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+    """(len(outputs), P) Jacobian, one backward pass per output; zeros for constant outputs
+    (no trainable parameter reaches them) and for parameters an output does not use."""
+    if not outputs.requires_grad:
+        return torch.zeros(len(outputs), sum(p.numel() for p in params), dtype=outputs.dtype)
+    rows = []
+    for k in range(len(outputs)):
+        grads = torch.autograd.grad(outputs[k], params, retain_graph=True, allow_unused=True)
+        rows.append(
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g is None else g).reshape(-1)
+                    for p, g in zip(params, grads, strict=True)
+                ]
             )
+        )
     return torch.stack(rows)
 
 
@@ -138,31 +152,13 @@ def effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
     Returns {"rank", "nominal" (trainable router parameters), "n_inputs", "rtol"}; the rank
     is None for a router whose backend gives no gradients (qiskit-aer).
     """
-    nominal = sum(p.numel() for p in model.router.parameters() if p.requires_grad)
-    result = {"rank": 0, "nominal": nominal, "n_inputs": len(x), "rtol": EFFECTIVE_RTOL}
-    if not getattr(model.router, "trainable", True):
-        result["rank"] = None
-        return result
-    if nominal == 0 or len(x) == 0:
-        return result
-    py_state, np_state = random.getstate(), np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            twin = copy.deepcopy(model).to(torch.float64)
-            noise = getattr(twin.router, "noise", None)
-            if getattr(noise, "shots", None) is not None:
-                twin.router.set_noise(dataclasses.replace(noise, shots=None))
-            jac = gate_jacobian(twin, x.detach().to(torch.float64))
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-    if not torch.isfinite(jac).all():  # non-finite inputs or weights: no rank to speak of
-        result["rank"] = None
-        return result
-    sv = torch.linalg.svdvals(jac)
-    if len(sv) and sv[0] > 0:
-        result["rank"] = int((sv > EFFECTIVE_RTOL * sv[0]).sum())
-    return result
+    return _numerical_rank(
+        model,
+        x,
+        list(model.router.parameters()),
+        gate_jacobian,
+        getattr(model.router, "trainable", True),
+    )
 
 
 def model_effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
@@ -173,10 +169,16 @@ def model_effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
     The measure for models whose experts carry the circuits (the fully quantum QMoE, the
     monolithic QNN), where the router's count says little. Returns {"rank", "nominal",
     "n_inputs", "rtol"}; rank None when a circuit's backend gives no gradients."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    nominal = sum(p.numel() for p in params)
+    trainable = all(getattr(m, "trainable", True) for m in model.modules())
+    return _numerical_rank(model, x, list(model.parameters()), probs_jacobian, trainable)
+
+
+def _numerical_rank(model, x, params, jacobian_of, trainable: bool) -> dict:
+    """The rank of jacobian_of(copy, x) over `params` (the model's parameters it differs
+    by), on a float64 deep copy without shots, the generators left as they were."""
+    nominal = sum(p.numel() for p in params if p.requires_grad)
     result = {"rank": 0, "nominal": nominal, "n_inputs": len(x), "rtol": EFFECTIVE_RTOL}
-    if not all(getattr(m, "trainable", True) for m in model.modules()):
+    if not trainable:
         result["rank"] = None
         return result
     if nominal == 0 or len(x) == 0:
@@ -185,32 +187,15 @@ def model_effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
     try:
         with torch.random.fork_rng(devices=[]):
             twin = copy.deepcopy(model).to(torch.float64)
-            for m in twin.modules():
+            for m in twin.modules():  # sampled frequencies have no gradient
                 noise = getattr(m, "noise", None)
                 if hasattr(m, "set_noise") and getattr(noise, "shots", None) is not None:
                     m.set_noise(dataclasses.replace(noise, shots=None))
-            twin.eval()
-            twin_params = [p for p in twin.parameters() if p.requires_grad]
-            with torch.enable_grad():
-                probs = torch.softmax(twin(x.detach().to(torch.float64)).logits, -1).reshape(-1)
-                rows = []
-                for k in range(len(probs)):
-                    grads = torch.autograd.grad(
-                        probs[k], twin_params, retain_graph=True, allow_unused=True
-                    )
-                    rows.append(
-                        torch.cat(
-                            [
-                                (torch.zeros_like(p) if g is None else g).reshape(-1)
-                                for p, g in zip(twin_params, grads, strict=True)
-                            ]
-                        )
-                    )
-            jac = torch.stack(rows)
+            jac = jacobian_of(twin, x.detach().to(torch.float64))
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-    if not torch.isfinite(jac).all():
+    if not torch.isfinite(jac).all():  # non-finite inputs or weights: no rank to speak of
         result["rank"] = None
         return result
     sv = torch.linalg.svdvals(jac)

@@ -140,3 +140,20 @@ def test_fully_quantum_runs_measure_none_of_the_papers_hybrid_claims():
         "paper model": "— (not in the paper: experts of another type)"
     }
     assert H.noise_columns(sweep.run, 0.01) == {}
+
+
+def test_an_fq_comparison_run_is_not_evidence_for_table_i():
+    """The linear-experts B of an ablation built for the fully quantum comparison (it has an
+    FQ variant) must not change Table I's verdict; the same B alone in a run does."""
+    claim = _claim("table1.B.accuracy")
+    accs = [0.94, 0.95, 0.93, 0.94, 0.95]
+    run, b, fq = _pair(accs, [0.98, 0.97, 0.98, 0.98, 0.97])
+    measure = H.MEASURES[claim.measure]
+    assert H.fq_comparison_run(run, [b, fq])
+    assert measure(claim, _evidence(b, fq), *claim.args) == [] or all(
+        f.category == V.NOT_MEASURED for f in measure(claim, _evidence(b, fq), *claim.args)
+    )
+    alone = _model(_run("R2"), "B", ROUTER, LINEAR, accs)
+    assert not H.fq_comparison_run(alone.run, [alone])
+    findings = measure(claim, _evidence(alone), *claim.args)
+    assert any(f.category != V.NOT_MEASURED for f in findings)
