@@ -8,8 +8,8 @@ Per model-epoch training time of S seeds of one architecture, trained by qmoe_cl
 (`fit_stacked`, the seeds as one stacked model) and by training.fit one seed after another
 (the sequential reference), for each router of the paper's ablation: Model A (linear),
 B (quantum, 2 qubits x 12 ry_cz layers, probs), C (MLP 12-12), D (Fourier, frequency 1);
-4 linear experts, Two Moons 1000 points (700 training rows), batch 32, Adam, float32, no
-early stopping (every model runs every epoch), one torch thread. Target: stacked >= 10x
+4 linear experts, Two Moons 1000 points (700 training rows), batch 32, Adam, float64 (the
+default), no early stopping (every model runs every epoch), one torch thread. Target: stacked >= 10x
 faster per model-epoch at S = 20 for Models A and B.
 
 Both sides are measured in the same run, alternately, `--repeats` times per S (the
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
 
     table = Table(
         title=f"Per model-epoch training time (median of {repeats}; {epochs} epochs, Two Moons "
-        "700 training rows, batch 32, 4 linear experts, Adam, float32, 1 thread)"
+        "700 training rows, batch 32, 4 linear experts, Adam, float64, 1 thread)"
     )
     for col in ("router", "S", "sequential", "stacked", "sequential / stacked"):
         table.add_column(col, justify="right")
