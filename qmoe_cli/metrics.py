@@ -120,10 +120,33 @@ def probs_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
 
 
 def jacobian(outputs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
-    """(len(outputs), P) Jacobian, one backward pass per output; zeros for constant outputs
-    (no trainable parameter reaches them) and for parameters an output does not use."""
+    """(len(outputs), P) Jacobian; zeros for constant outputs (no trainable parameter reaches
+    them) and for parameters an output does not use. All rows in one batched backward pass
+    (autograd's is_grads_batched) where every operation has a batching rule, else one
+    backward pass per output (the quantum kernel's custom Function has none)."""
     if not outputs.requires_grad:
         return torch.zeros(len(outputs), sum(p.numel() for p in params), dtype=outputs.dtype)
+    try:
+        grads = torch.autograd.grad(
+            outputs,
+            params,
+            grad_outputs=torch.eye(len(outputs), dtype=outputs.dtype),
+            retain_graph=True,
+            allow_unused=True,
+            is_grads_batched=True,
+        )
+    except RuntimeError:  # no batching rule: row by row below
+        pass
+    else:
+        return torch.cat(
+            [
+                (
+                    torch.zeros(len(outputs), p.numel(), dtype=outputs.dtype) if g is None else g
+                ).reshape(len(outputs), -1)
+                for p, g in zip(params, grads, strict=True)
+            ],
+            dim=1,
+        )
     rows = []
     for k in range(len(outputs)):
         grads = torch.autograd.grad(outputs[k], params, retain_graph=True, allow_unused=True)
