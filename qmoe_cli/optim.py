@@ -13,6 +13,47 @@ from collections.abc import Iterable
 
 import torch
 
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults
+
+
+def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, weight_decay) -> None:
+    """One fused Adam update in place (steps already advanced), as Adam(fused=True) does."""
+    torch._fused_adam_(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        [],
+        steps,
+        amsgrad=False,
+        lr=lr,
+        beta1=ADAM_BETAS[0],
+        beta2=ADAM_BETAS[1],
+        weight_decay=weight_decay,
+        eps=ADAM_EPS,
+        maximize=False,
+        grad_scale=None,
+        found_inf=None,
+    )
+
+
+def sgd_step(params, grads, buffers, lr, momentum, weight_decay, first: bool) -> None:
+    """One fused SGD update in place (buffers: [] without momentum), as torch.optim.SGD."""
+    torch._fused_sgd_(
+        params,
+        grads,
+        buffers,
+        weight_decay=weight_decay,
+        momentum=momentum,
+        lr=lr,
+        dampening=0.0,
+        nesterov=False,
+        maximize=False,
+        is_first_step=first,
+        grad_scale=None,
+        found_inf=None,
+    )
+
 
 class FusedAdam:
     """Adam with L2 weight decay added to the gradient (torch.optim.Adam's semantics)."""
@@ -22,11 +63,9 @@ class FusedAdam:
         params: Iterable[torch.Tensor],
         lr: float,
         weight_decay: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
     ):
         self.params = [p for p in params if p.requires_grad]
-        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.lr, self.weight_decay = lr, weight_decay
         self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
 
     def zero_grad(self) -> None:
@@ -48,22 +87,14 @@ class FusedAdam:
         states = [self.state[p] for p in live]
         steps = [s["step"] for s in states]
         torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
+        adam_step(
             live,
             [p.grad for p in live],
             [s["exp_avg"] for s in states],
             [s["exp_avg_sq"] for s in states],
-            [],
             steps,
-            amsgrad=False,
-            lr=self.lr,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            weight_decay=self.weight_decay,
-            eps=self.eps,
-            maximize=False,
-            grad_scale=None,
-            found_inf=None,
+            self.lr,
+            self.weight_decay,
         )
 
 
@@ -93,17 +124,12 @@ class FusedSGD:
         first = self.momentum != 0 and not self.buffers
         if first:
             self.buffers = {p: torch.empty_like(p.grad) for p in live}
-        torch._fused_sgd_(
+        sgd_step(
             live,
             [p.grad for p in live],
             [] if self.momentum == 0 else [self.buffers[p] for p in live],
-            weight_decay=self.weight_decay,
-            momentum=self.momentum,
-            lr=self.lr,
-            dampening=0.0,
-            nesterov=False,
-            maximize=False,
-            is_first_step=first,
-            grad_scale=None,
-            found_inf=None,
+            self.lr,
+            self.momentum,
+            self.weight_decay,
+            first,
         )

@@ -62,6 +62,7 @@ from qmoe_cli.models.stacked_modules import (
     correct_count,
     stack_buffers,
 )
+from qmoe_cli.optim import adam_step, sgd_step
 from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS, MAX_UNITARY_QUBITS
 from qmoe_cli.training import DTYPES, FitResult
 
@@ -73,8 +74,6 @@ MAX_CHUNK = 128
 # seeds: 28 s vs 4.4 s), where the arithmetic of 2^n-dimensional states dominates.
 STACKED_MAX_QUBITS = min(5, MAX_UNITARY_QUBITS)
 CHUNK_BYTES = 256 * 2**20
-# torch.optim.Adam's defaults, as training.make_optimizer uses them
-ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 
 
 def supports(cfg: ExperimentConfig) -> str | None:
@@ -324,38 +323,18 @@ class StackedTrainer:
 
                 params, grads = rows(self.params), rows([t.grad for t in self.params])
                 if cfg.optimizer == "adam":
-                    torch._fused_adam_(
+                    adam_step(
                         params,
                         grads,
                         rows(self.exp_avg),
                         rows(self.exp_avg_sq),
-                        [],
                         [self.step_count] * len(params),
-                        amsgrad=False,
-                        lr=lr,
-                        beta1=ADAM_BETAS[0],
-                        beta2=ADAM_BETAS[1],
-                        weight_decay=decay,
-                        eps=ADAM_EPS,
-                        maximize=False,
-                        grad_scale=None,
-                        found_inf=None,
+                        lr,
+                        decay,
                     )
                     continue
-                torch._fused_sgd_(
-                    params,
-                    grads,
-                    [] if cfg.momentum == 0 else rows(self.momentum),
-                    weight_decay=decay,
-                    momentum=cfg.momentum,
-                    lr=lr,
-                    dampening=0.0,
-                    nesterov=False,
-                    maximize=False,
-                    is_first_step=first,
-                    grad_scale=None,
-                    found_inf=None,
-                )
+                momentum = [] if cfg.momentum == 0 else rows(self.momentum)
+                sgd_step(params, grads, momentum, lr, cfg.momentum, decay, first)
 
     def epoch(self, on_epoch: StackedEpochCallback | None = None) -> None:
         """One epoch of every model still training: batches, validation, history rows,
