@@ -143,6 +143,16 @@ def _resume_path(resume: str | None, out: Path | None) -> Path | None:
     return path
 
 
+def _group_setup(kind, config, set_, seeds, out, resume, jobs: int = 0):
+    """A run command's arguments checked and its config validated (nothing heavy imported
+    yet): (config, output directory, --resume folder)."""
+    _check_jobs(jobs)
+    out_path = _out_path(out)
+    resume_path = _resume_path(resume, out_path)
+    cfg = _load(config, set_, seeds, kind)
+    return cfg, _out_dir(out_path, cfg), resume_path
+
+
 def _out_dir(out: Path | None, cfg) -> Path | str:
     """--out if given, else the config's output_dir."""
     return out if out is not None else cfg.output_dir
@@ -190,12 +200,10 @@ def train(
     resume: str = RESUME_OPT,
 ):
     """Train one model per seed and write a run folder."""
-    out_path = _out_path(out)
-    resume_path = _resume_path(resume, out_path)
-    cfg = _load(config, set_, seeds, "train")
+    cfg, out_dir, resume_path = _group_setup("train", config, set_, seeds, out, resume)
     from qmoe_cli.experiments.train import run_train  # torch: after the config is valid
 
-    run_train(cfg, _out_dir(out_path, cfg), resume_path)
+    run_train(cfg, out_dir, resume_path)
 
 
 @app.command()
@@ -209,14 +217,11 @@ def ablate(
     resume: str = RESUME_OPT,
 ):
     """Compare routers (variants) on the same data, experts, budget and seeds."""
-    _check_jobs(jobs)
-    out_path = _out_path(out)
-    resume_path = _resume_path(resume, out_path)
-    cfg = _load(config, set_, seeds, "ablate")
+    cfg, out_dir, resume_path = _group_setup("ablate", config, set_, seeds, out, resume, jobs)
     n_tasks = len(cfg.variants) * len(cfg.seeds)
     from qmoe_cli.experiments.ablate import run_ablation  # torch: after the config is valid
 
-    run_ablation(cfg, _out_dir(out_path, cfg), _workers(jobs, n_tasks), resume_path)
+    run_ablation(cfg, out_dir, _workers(jobs, n_tasks), resume_path)
 
 
 @app.command()
@@ -230,14 +235,11 @@ def efficiency(
     resume: str = RESUME_OPT,
 ):
     """Accuracy against router size: the Pareto front and the smallest router per threshold."""
-    _check_jobs(jobs)
-    out_path = _out_path(out)
-    resume_path = _resume_path(resume, out_path)
-    cfg = _load(config, set_, seeds, "efficiency")
+    cfg, out_dir, resume_path = _group_setup("efficiency", config, set_, seeds, out, resume, jobs)
     n_tasks = len(cfg.variants) * len(cfg.seeds)
     from qmoe_cli.experiments.efficiency import run_efficiency  # torch: after validation
 
-    run_efficiency(cfg, _out_dir(out_path, cfg), _workers(jobs, n_tasks), resume_path)
+    run_efficiency(cfg, out_dir, _workers(jobs, n_tasks), resume_path)
 
 
 @app.command()
@@ -289,16 +291,12 @@ def noise_sweep(
     resume: str = RESUME_OPT,
 ):
     """A quantum router under each depolarizing level, beside classical baselines."""
-    _check_jobs(jobs)
     if simulator not in ("torch", "qiskit-aer"):
         raise ConfigError(f"--simulator: expected torch or qiskit-aer, got {simulator!r}")
-    out_path = _out_path(out)
-    resume_path = _resume_path(resume, out_path)
-    cfg = _load(config, set_, seeds, "noise-sweep")
+    cfg, out_dir, resume_path = _group_setup("noise-sweep", config, set_, seeds, out, resume, jobs)
     n_tasks = len(cfg.seeds) * (
         (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
     )
-    out_dir = _out_dir(out_path, cfg)
     from qmoe_cli.experiments.noise_sweep import run_noise_sweep  # torch: after validation
 
     run_noise_sweep(cfg, out_dir, _workers(jobs, n_tasks), simulator, resume_path)

@@ -55,26 +55,32 @@ def sgd_step(params, grads, buffers, lr, momentum, weight_decay, first: bool) ->
     )
 
 
-class FusedAdam:
-    """Adam with L2 weight decay added to the gradient (torch.optim.Adam's semantics)."""
+class _Fused:
+    """What both optimizers share: the trainable parameters, lr, weight decay, zero_grad."""
 
-    def __init__(
-        self,
-        params: Iterable[torch.Tensor],
-        lr: float,
-        weight_decay: float = 0.0,
-    ):
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, weight_decay: float):
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.weight_decay = lr, weight_decay
-        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
+    def _live(self) -> list[torch.Tensor]:
+        """The parameters with a gradient this step (torch.optim skips the others)."""
+        return [p for p in self.params if p.grad is not None]
+
+
+class FusedAdam(_Fused):
+    """Adam with L2 weight decay added to the gradient (torch.optim.Adam's semantics)."""
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0):
+        super().__init__(params, lr, weight_decay)
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+
     @torch.no_grad()
     def step(self) -> None:
-        live = [p for p in self.params if p.grad is not None]
+        live = self._live()
         if not live:
             return
         for p in live:
@@ -98,7 +104,7 @@ class FusedAdam:
         )
 
 
-class FusedSGD:
+class FusedSGD(_Fused):
     """SGD with momentum and L2 weight decay (torch.optim.SGD's semantics, no dampening)."""
 
     def __init__(
@@ -108,17 +114,13 @@ class FusedSGD:
         momentum: float = 0.0,
         weight_decay: float = 0.0,
     ):
-        self.params = [p for p in params if p.requires_grad]
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        super().__init__(params, lr, weight_decay)
+        self.momentum = momentum
         self.buffers: dict[torch.Tensor, torch.Tensor] = {}
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
-        live = [p for p in self.params if p.grad is not None]
+        live = self._live()
         if not live:
             return
         first = self.momentum != 0 and not self.buffers

@@ -453,14 +453,23 @@ def stacks(todo: list[Training], jobs: int) -> list[list[int]]:
     by_config: dict = {}
     for i, t in enumerate(todo):
         by_config.setdefault((repr(t.key), dump_config(t.cfg)), []).append(i)
-    parts = max(1, -(-jobs // len(by_config)))  # ceil
-    out = []
+    stackable, alone = [], []
     for members in by_config.values():
-        if stacked.supports(todo[members[0]].cfg) is not None:  # one at a time: one a stack
-            out += [[i] for i in members]
-            continue
-        size = -(-len(members) // min(parts, len(members)))
-        out += [members[k : k + size] for k in range(0, len(members), size)]
+        if stacked.supports(todo[members[0]].cfg) is None:
+            stackable.append(members)
+        else:  # one at a time: one a stack
+            alone += [[i] for i in members]
+    return split_for_workers(stackable, jobs, len(by_config)) + alone
+
+
+def split_for_workers(groups: list[list], jobs: int, n_groups: int | None = None) -> list[list]:
+    """Each group cut into about `jobs / n_groups` equal parts (n_groups: len(groups) by
+    default), so that every worker has a part when there are fewer groups than workers."""
+    parts = max(1, -(-jobs // max(n_groups or len(groups), 1)))  # ceil
+    out = []
+    for group in groups:
+        size = -(-len(group) // min(parts, len(group)))
+        out += [group[k : k + size] for k in range(0, len(group), size)]
     return out
 
 

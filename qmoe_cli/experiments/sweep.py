@@ -41,7 +41,7 @@ from qmoe_cli.config import (
 from qmoe_cli.errors import ConfigError, QmoeError
 from qmoe_cli.kinds import KINDS, RUN_KINDS, kind_of, resolve
 from qmoe_cli.metrics import mean_ci
-from qmoe_cli.orchestration import run_parallel
+from qmoe_cli.orchestration import run_parallel, split_for_workers
 from qmoe_cli.records import as_json, read_record
 from qmoe_cli.runs import (
     OWNER,
@@ -337,13 +337,7 @@ def run_sweep(
 def work_units(todo: list[dict], sweep: SweepConfig, jobs: int) -> list[list[dict]]:
     """The points each worker call takes: stackable groups (stackable_groups), each cut in
     about `jobs / groups` parts so that every worker has one."""
-    groups = stackable_groups(todo, sweep.command)
-    parts = max(1, -(-jobs // len(groups)))
-    units = []
-    for group in groups:
-        size = -(-len(group) // min(parts, len(group)))
-        units += [group[k : k + size] for k in range(0, len(group), size)]
-    return units
+    return split_for_workers(stackable_groups(todo, sweep.command), jobs)
 
 
 def sweep_yaml(sweep: SweepConfig, base_sets: list[str]) -> str:
