@@ -33,6 +33,7 @@ comparisons.csv, one row per variant other than the reference (metrics.compare_t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from rich import box
@@ -132,6 +133,11 @@ def write_figures(folder: Path, cfg: AblationConfig, runs: dict[str, list[SeedRu
     )
 
 
+def _ratio(value) -> str:
+    """eta: 'n/a' where undefined (a model without router parameters)."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
 def _count(value) -> str:
     return "n/a" if value is None else f"{value:g}"
 
@@ -201,13 +207,13 @@ def print_ablation(
             f"{r['test_acc_median']:.3f}",
             *([f"{r['share_above_plateau']:.0%}"] if plateau else []),
             f"{r['f1_mean']:.3f}",
-            f"{r['eta_mean']:.3f}",
+            _ratio(r["eta_mean"]),
         )
         training.add_row(
             _title(cfg, r["variant"]),
             str(r["total_params"]),
             _count(r["router_params_effective_init"]),
-            f"{r['eta_effective_mean']:.3f}",
+            _ratio(r["eta_effective_mean"]),
             ep90,
             f"{r['epochs_run_mean']:.0f}",
             f"{r['fit_seconds_mean']:.1f}",
