@@ -271,7 +271,8 @@ SHIPPED_CONFIGS = [
         "ablate",
         "Sec. VI-E: A, the hybrid B (quantum router + linear experts), the fully quantum QMoE FQ "
         "(B's router + 4 quantum experts of 2 qubits, 10 qubits, 72 parameters) and a "
-        "monolithic 10-qubit QNN (72 parameters, router `none`); docs/experts.md",
+        "monolithic 10-qubit QNN (72 parameters, router `none`), 5 seeds, early stopping; "
+        "`paper/fully_quantum.yaml` is A, B and FQ under the paper's protocol; docs/experts.md",
     ),
     (
         "fully_quantum_noise.yaml",

@@ -133,7 +133,7 @@ PAPER_FEWER_QUBITS = 0.40
 FQ_QUBIT_TOLERANCE = 0.05  # "40 %" read as 35-45 % (a round figure)
 _FQ_ABLATION = (
     "ablate on two_moons with a hybrid variant (quantum router + linear experts) and a fully "
-    "quantum one (quantum router + quantum experts): configs/fully_quantum.yaml"
+    "quantum one (quantum router + quantum experts): configs/paper/fully_quantum.yaml"
 )
 _FQ_SWEEPS = (
     "noise-sweep on two_moons of the hybrid and of the fully quantum model, same levels, "
@@ -658,7 +658,8 @@ def _fq_missing(claim: Claim, ev: Evidence) -> list[Finding]:
     return missing(
         claim,
         f"no ablate or train run{where} with both a quantum router + linear experts variant "
-        "and a quantum router + quantum experts variant was given (configs/fully_quantum.yaml)",
+        "and a quantum router + quantum experts variant was given "
+        "(configs/paper/fully_quantum.yaml)",
     )
 
 

@@ -271,21 +271,29 @@ class TorchStatevector:
         A layer's single-qubit gates form K = K_A (x) K_B over the first and second half of
         the qubits, so with the state viewed as a (2^h, 2^(n-h)) matrix per input, K psi is
         K_A psi K_B^T: two small matmuls instead of n gate applications. Returns probs.
+        Weights (*S, L, n) with inputs (*S, B, F) -> (*S, B, 2^n): S parameter sets, each on
+        its own inputs (the stacked engine's models), the same arithmetic per set.
         """
         n, d = self.spec.n_qubits, 2**self.spec.n_qubits
         h = max(1, n // 2)
-        mats = single_qubit_matrices(self.spec, weights)  # (L, n, 2, 2)
-        k_a = kron_matrices(mats[:, :h])
-        k_b = kron_matrices(mats[:, h:]) if n > h else None
+        mats = single_qubit_matrices(self.spec, weights)  # (*S, L, n, 2, 2)
+        k_a = kron_matrices(mats[..., :h, :, :]).unsqueeze(-3)  # (*S, L, 1, 2^h, 2^h)
+        k_b = kron_matrices(mats[..., h:, :, :]).unsqueeze(-3) if n > h else None
         rows = self._const("rows", weights.dtype)
         signs = self._const("signs", weights.dtype)
-        # real gates (ry_cz) act on the real and imaginary parts alike: (k, B, d) real parts
-        psi = self._embed_parts(x) if not mats.is_complex() else self.embed(x).to(mats.dtype)
+        # real gates (ry_cz) act on the real and imaginary parts alike: (k, *S, B, d) real
+        # parts; complex gates on the complex state (*S, B, d)
+        flat = x.flatten(0, -2)
+        parts = self._embed_parts(flat) if not mats.is_complex() else None
+        if parts is not None:
+            psi = parts.unflatten(1, x.shape[:-1])
+        else:
+            psi = self.embed(flat).to(mats.dtype).unflatten(0, x.shape[:-1])
         lead = psi.shape[:-1]
         for layer in range(self.spec.n_layers):
-            v = k_a[layer] @ psi.reshape(*lead, 2**h, d // 2**h)
+            v = k_a[..., layer, :, :, :] @ psi.reshape(*lead, 2**h, d // 2**h)
             if k_b is not None:
-                v = v @ k_b[layer].mT
+                v = v @ k_b[..., layer, :, :, :].mT
             psi = v.reshape(*lead, d)
             if self.spec.ansatz == "ry_cz":
                 psi = psi * signs[layer, :, 0]
@@ -294,6 +302,16 @@ class TorchStatevector:
         if psi.is_complex():
             return torch.view_as_real(psi).square().sum(-1)
         return psi.square().sum(0)
+
+    def stacked_probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(S, B, 2^n) probabilities of S parameter sets (S, *weight_shape), each on its own
+        inputs (S, B, F), by the path `probs` takes for one set at this batch size (the
+        compiled kernel excepted: models/stacked_modules.py runs its stacked form)."""
+        x = x.to(weights.dtype)
+        if self._use_unitary(x.shape[1]):
+            parts = self._embed_parts(x.flatten(0, 1)).unflatten(1, x.shape[:2])  # (k, S, B, d)
+            return self.apply_unitary(self.unitary(weights), parts)[1]
+        return self._apply_layers(weights, x)
 
     def _use_kernel(self, weights: torch.Tensor, x: torch.Tensor) -> bool:
         if self.strategy != "auto":
