@@ -119,6 +119,13 @@ def probs_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
         return jacobian(torch.softmax(model(x).logits, -1).reshape(-1), params)
 
 
+# The batched pass's first use in a process imports torch.fx's symbolic shapes (sympy, about
+# 0.4 s); the first rows of a process, about 0.2 ms each one backward pass at a time, are
+# cheaper so: a one-seed `qmoe train` (two ranks of at most 4 x 122 rows) never pays it.
+ROWS_BEFORE_BATCHING = 1024
+_rows_one_by_one = 0
+
+
 def jacobian(outputs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     """(len(outputs), P) Jacobian; zeros for constant outputs (no trainable parameter reaches
     them) and for parameters an output does not use. All rows in one batched backward pass
@@ -126,6 +133,10 @@ def jacobian(outputs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     backward pass per output (the quantum kernel's custom Function has none)."""
     if not outputs.requires_grad:
         return torch.zeros(len(outputs), sum(p.numel() for p in params), dtype=outputs.dtype)
+    global _rows_one_by_one
+    if _rows_one_by_one < ROWS_BEFORE_BATCHING:
+        _rows_one_by_one += len(outputs)
+        return _jacobian_rows(outputs, params)
     try:
         grads = torch.autograd.grad(
             outputs,
@@ -135,18 +146,20 @@ def jacobian(outputs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
             allow_unused=True,
             is_grads_batched=True,
         )
-    except RuntimeError:  # no batching rule: row by row below
-        pass
-    else:
-        return torch.cat(
-            [
-                (
-                    torch.zeros(len(outputs), p.numel(), dtype=outputs.dtype) if g is None else g
-                ).reshape(len(outputs), -1)
-                for p, g in zip(params, grads, strict=True)
-            ],
-            dim=1,
-        )
+    except RuntimeError:  # no batching rule: row by row
+        return _jacobian_rows(outputs, params)
+    return torch.cat(
+        [
+            (
+                torch.zeros(len(outputs), p.numel(), dtype=outputs.dtype) if g is None else g
+            ).reshape(len(outputs), -1)
+            for p, g in zip(params, grads, strict=True)
+        ],
+        dim=1,
+    )
+
+
+def _jacobian_rows(outputs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     rows = []
     for k in range(len(outputs)):
         grads = torch.autograd.grad(outputs[k], params, retain_graph=True, allow_unused=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from qmoe_cli import metrics
 from qmoe_cli.config import validate_config
 from qmoe_cli.metrics import EFFECTIVE_RTOL, effective_inputs, effective_params, gate_jacobian
 from qmoe_cli.models import build_model, param_counts
@@ -89,7 +90,11 @@ def test_jacobian_matches_finite_differences_through_the_compiled_kernel():
     torch.testing.assert_close(jac, torch.stack(numeric, dim=1), atol=1e-8, rtol=1e-6)
 
 
-def test_jacobian_of_a_linear_router_matches_the_closed_form():
+@pytest.mark.parametrize("rows_done", [0, metrics.ROWS_BEFORE_BATCHING], ids=["rows", "batched"])
+def test_jacobian_of_a_linear_router_matches_the_closed_form(rows_done, monkeypatch):
+    # both ways of taking the rows: one backward pass each (a process's first rows) and one
+    # batched pass (after ROWS_BEFORE_BATCHING rows)
+    monkeypatch.setattr(metrics, "_rows_one_by_one", rows_done)
     # g = softmax(z), z = W x + b: dg_e / dW_jk = g_e (delta_ej - g_j) x_k, dg_e / db_j likewise
     model = copy.deepcopy(make_model({"type": "linear"}, 3, 4)).double()
     x = inputs(7, 3)
@@ -98,6 +103,7 @@ def test_jacobian_of_a_linear_router_matches_the_closed_form():
     d_weight = dz.unsqueeze(-1) * x[:, None, None, :]  # (N, e, j, k)
     expected = torch.cat([d_weight.flatten(2), dz], dim=2).flatten(0, 1)
     torch.testing.assert_close(gate_jacobian(model, x), expected)
+    assert (metrics._rows_one_by_one > rows_done) == (rows_done == 0)
 
 
 def test_top_k_gates_are_what_is_differentiated():

@@ -223,6 +223,10 @@ class SmallCircuitKernel:
         self.readout = self.identity if tables.readout is None else tables.readout
         self.readout = np.ascontiguousarray(self.readout, dtype=np.float64)
 
+    def run(self, weights, x, grouped, adapter_weight=None, adapter_bias=None):
+        """run_kernel with this kernel."""
+        return run_kernel(self, weights, x, grouped, adapter_weight, adapter_bias)
+
 
 class SmallCircuitFunction(torch.autograd.Function):
     """Torch in, torch out, one autograd node: weights (and x, without gradient) -> outputs.

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from qmoe_cli.quantum.gates import circuit_tables
-from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel, run_kernel
 from qmoe_cli.quantum.spec import CircuitSpec
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -147,7 +146,11 @@ class TorchStatevector:
         self._identity_features = spec.n_features == n
         self._cache: dict = {}
         small = n <= KERNEL_MAX_QUBITS and (spec.n_weights + 1) * L * d * d <= KERNEL_MAX_ELEMENTS
-        self._kernel = SmallCircuitKernel(spec, tables) if small else None
+        self._kernel = None
+        if small:  # Numba (0.3 s to import) only once a circuit needs the kernel
+            from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel
+
+            self._kernel = SmallCircuitKernel(spec, tables)
         if strategy == "kernel" and self._kernel is None:
             raise ValueError(f"the compiled kernel does not take circuits this large ({spec})")
 
@@ -249,14 +252,14 @@ class TorchStatevector:
         x = x.to(weights.dtype)
         same_dtype = adapter_weight.dtype == adapter_bias.dtype == weights.dtype
         if same_dtype and self._use_kernel(weights, x):
-            return run_kernel(self._kernel, weights, x, True, adapter_weight, adapter_bias)
+            return self._kernel.run(weights, x, True, adapter_weight, adapter_bias)
         outputs = self.outputs(weights, x).to(adapter_weight.dtype)
         return torch.softmax(torch.nn.functional.linear(outputs, adapter_weight, adapter_bias), -1)
 
     def _evaluate(self, weights: torch.Tensor, x: torch.Tensor, grouped: bool) -> torch.Tensor:
         x = x.to(weights.dtype)
         if self._use_kernel(weights, x):
-            return run_kernel(self._kernel, weights, x, grouped)
+            return self._kernel.run(weights, x, grouped)
         if self._use_unitary(len(x)):
             probs = self.apply_unitary(self.unitary(weights), self._embed_parts(x))[1]
         else:
