@@ -37,24 +37,15 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/qmoe ablate configs/two_moons.yaml
 
-# Every experiment of the paper (configs/paper/, its Sec. VI-E fully quantum comparison
-# included, and that model's evaluate-mode noise sweep configs/fully_quantum_noise.yaml), then
-# the report. FAST=1: 2 seeds, a quick look (the report then says which claims fewer than 5
-# seeds cannot judge).
+# Every experiment of the paper (the plan configs/paper/reproduce.yaml: configs/paper/, its
+# Sec. VI-E fully quantum comparison included, and that model's evaluate-mode noise sweep
+# configs/fully_quantum_noise.yaml), then the report. FAST=1: 2 seeds, a quick look (the
+# report then says which claims fewer than 5 seeds cannot judge).
 comma := ,
 PAPER_SEEDS := $(if $(FAST),--seeds 0$(comma)1,)
 reproduce-paper: $(STAMP)
-	@set -e; out=runs/paper/$$(date +%Y%m%d-%H%M%S); mkdir -p $$out; start=$$(date +%s); \
-	$(BIN)/qmoe ablate configs/paper/two_moons.yaml --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe ablate configs/paper/two_moons_early_stopping.yaml --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe noise-sweep configs/paper/two_moons_noise.yaml --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe noise-sweep configs/paper/two_moons_noise.yaml --set mode=train --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe efficiency configs/paper/mnist_efficiency.yaml --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe efficiency configs/paper/fashion_efficiency.yaml --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe ablate configs/paper/fully_quantum.yaml --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe ablate configs/paper/fully_quantum.yaml --set train.early_stopping=true --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe noise-sweep configs/fully_quantum_noise.yaml --out $$out $(PAPER_SEEDS); \
-	$(BIN)/qmoe report $$out/*/ --out $$out/report; \
+	@set -e; out=runs/paper/$$(date +%Y%m%d-%H%M%S); start=$$(date +%s); \
+	$(BIN)/qmoe run configs/paper/reproduce.yaml --out $$out $(PAPER_SEEDS) --report $$out/report; \
 	cp $$out/report/results.md docs/results.md; \
 	echo "reproduce-paper: $$(( $$(date +%s) - start )) s; report: $$out/report/report.html; docs/results.md updated"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import sys
 from pathlib import Path
 
 import typer
@@ -123,6 +124,11 @@ def _load(config: Path, overrides: list[str] | None, seeds: str | None, kind: st
     """The config of the kind `kind` (None: whatever kind the file states)."""
     from qmoe_cli.kinds import load
 
+    return load(config, _with_seeds(overrides, seeds), kind)
+
+
+def _with_seeds(overrides: list[str] | None, seeds: str | None) -> list[str]:
+    """--set overrides, then --seeds as one more."""
     overrides = list(overrides or [])
     if seeds is not None:
         try:
@@ -132,7 +138,7 @@ def _load(config: Path, overrides: list[str] | None, seeds: str | None, kind: st
                 f"--seeds: expected comma-separated integers, got {seeds!r}"
             ) from None
         overrides.append(f"seeds={values}")
-    return load(config, overrides, kind)
+    return overrides
 
 
 def _resume_path(resume: str | None, out: Path | None) -> Path | None:
@@ -178,12 +184,20 @@ def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = 
     from qmoe_cli.config import dump_config, read_yaml
     from qmoe_cli.progress import out
 
-    if read_yaml(config).get("kind") == "sweep":  # with its base config, and base.* overrides
+    kind = read_yaml(config).get("kind")
+    if kind == "sweep":  # with its base config, and base.* overrides
         from qmoe_cli.experiments.sweep import read_sweep, sweep_yaml
 
         overrides = list(set_ or []) + ([f"seeds=[{seeds}]"] if seeds else [])
         sweep, _, base_sets = read_sweep(config, overrides)
         text = sweep_yaml(sweep, base_sets)
+    elif kind == "plan":  # every run of it, with its overrides and these
+        from qmoe_cli.experiments.plan import read_plan
+
+        text = dump_config(_load(config, None, None, "plan")) + "".join(
+            f"# {run.source}: {run.path} ({run.kind.name}) valid\n"
+            for run in read_plan([config], _with_seeds(set_, seeds))
+        )
     else:
         text = dump_config(_load(config, set_, seeds, None))
     out.print(text, markup=False, highlight=False, end="")
@@ -272,6 +286,46 @@ def sweep(
         sweep_status(sweep_file, list(set_ or []), out_dir)
         return
     run_sweep(sweep_file, list(set_ or []), executor, _workers(jobs, 10**6), out_dir)
+
+
+@app.command("run")
+@one_line_errors
+def run_configs(
+    configs: list[Path] = typer.Argument(
+        ...,
+        help="Run configs (train, ablate, noise-sweep, efficiency) or plan files (kind: plan).",
+        show_default=False,
+        metavar="CONFIG",
+    ),
+    set_: list[str] = SET_OPT,
+    seeds: str = SEEDS_OPT,
+    out: str = OUT_OPT,
+    jobs: int = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP),
+    report_dir: str = typer.Option(
+        None,
+        "--report",
+        metavar="DIR",
+        help="Then write `qmoe report` over the runs' folders into DIR.",
+    ),
+):
+    """Run configs one after another in one process: one start-up, one worker pool.
+
+    Every config is validated first. A run whose complete folder of the same config is in
+    the output directory is skipped, an interrupted one is finished: run it again to go on."""
+    _check_jobs(jobs)
+    out_path = _out_path(out)
+    report_path = _out_path(report_dir, "--report")
+    from qmoe_cli.experiments.plan import read_plan, run_plan
+
+    planned = read_plan(configs, _with_seeds(set_, seeds))
+    folders = run_plan(planned, out_path, jobs)
+    if report_path is not None:
+        from qmoe_cli.paper import PAPERS
+        from qmoe_cli.progress import out as console
+        from qmoe_cli.report.build import build_report
+
+        for path in build_report(folders, PAPERS["hybrid-qmoe"], report_path):
+            console.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("noise-sweep")
@@ -426,6 +480,9 @@ def run() -> None:
     try:
         app()
     finally:
+        workers = sys.modules.get("qmoe_cli.workers")
+        if workers is not None:  # the kept worker pool (workers.map_calls) ends with us
+            workers.shutdown()
         gc.freeze()
 
 

@@ -626,6 +626,39 @@ class SweepConfig(Strict):
         return self
 
 
+# --- `qmoe run`: several run configs in one process (experiments/plan.py) --------------------
+
+
+class PlanRun(Strict):
+    config: str = Field(description="a run config (train, ablate, noise-sweep, efficiency)")
+    set: list[str] = Field(
+        default_factory=list, description="KEY=VALUE overrides of this run's config"
+    )
+
+
+class PlanConfig(Strict):
+    kind: Literal["plan"] = Field("plan", description=KIND_HELP)
+    name: str = Field("plan", pattern=NAME_PATTERN, description="what the plan is, for people")
+    runs: list[PlanRun] = Field(
+        description="run configs, run in this order; a path alone or {config, set}; paths "
+        "relative to the working directory, else to the plan file"
+    )
+
+    @field_validator("runs", mode="before")
+    @classmethod
+    def _paths_alone(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"config": r} if isinstance(r, str) else r for r in v]
+        return v
+
+    @field_validator("runs")
+    @classmethod
+    def _not_empty(cls, v: list[PlanRun]) -> list[PlanRun]:
+        if not v:
+            raise ValueError("give at least one run")
+        return v
+
+
 def _canonical(value: Any) -> Any:
     """A hashable form of a YAML value under which values that set the same override are
     equal (2 and 2.0; mappings in any key order)."""
@@ -644,3 +677,206 @@ def _show(value: Any) -> str:
     """A value as a one-line YAML flow scalar/collection, as the user would write it."""
     text = yaml.dump(value, Dumper=YamlDumper, default_flow_style=True, width=10**9).strip()
     return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+# --- `qmoe hardware`: trained routers on a device through IBM's runtime (experiments/hardware.py)
+
+MITIGATIONS = ("none", "readout", "zne", "readout+zne")
+AER_NOISE_KEYS = {"depolarizing": 1.0, "depolarizing_2q": 1.0, "readout": 0.5}  # key -> max
+TARGET_SYNTAX = (
+    "aer, aer:depolarizing=EPS[,depolarizing_2q=EPS][,readout=R], a fake IBM device of "
+    "qiskit_ibm_runtime.fake_provider (FakeManilaV2, FakeSherbrooke, FakeTorino, ...) or "
+    "ibm:BACKEND (a real device, with a saved IBM Quantum account)"
+)
+TARGET_HINT = (
+    "targets: aer, aer:depolarizing=EPS,readout=R, a fake device (e.g. FakeTorino), ibm:BACKEND"
+)
+
+
+def parse_target(text: str) -> dict:
+    """`--target` -> {"text": canonical form, "kind": "aer" | "fake" | "ibm", "name": device
+    or "aer", "noise": {aer noise key: value}}; a ValueError naming the problem, with the
+    closest fake devices (the check of model.router.noise.fake_backend) for an unknown name.
+
+    `aer`: Aer's noiseless simulator; `aer:depolarizing=0.01,readout=0.02`: Aer with
+    depolarizing_error(eps) after every 1-qubit gate and the joint 2-qubit channel after every
+    2-qubit gate (`depolarizing_2q`, default the same eps) and a symmetric readout bit flip;
+    `FakeTorino` etc.: qiskit-ibm-runtime's local testing mode on that fake device;
+    `ibm:ibm_torino` (or just `ibm_torino`): the real device through QiskitRuntimeService."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"give a target: {TARGET_SYNTAX}")
+    text = text.strip()
+    head, sep, rest = text.partition(":")
+    if head.lower() == "aer":
+        noise: dict[str, float] = {}
+        for item in rest.split(",") if sep else []:
+            key, eq, value = (s.strip() for s in item.partition("="))
+            if key not in AER_NOISE_KEYS or not eq:
+                raise ValueError(
+                    f"{text!r}: {item.strip()!r} is not KEY=VALUE with KEY one of "
+                    f"{', '.join(AER_NOISE_KEYS)}"
+                )
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"{text!r}: {key}: {value!r} is not a number") from None
+            if not 0.0 <= number <= AER_NOISE_KEYS[key]:
+                raise ValueError(f"{text!r}: {key}: {value} is not in [0, {AER_NOISE_KEYS[key]}]")
+            if key in noise:
+                raise ValueError(f"{text!r}: {key} is given twice")
+            noise[key] = number
+        if sep and not noise:
+            raise ValueError(f"{text!r}: give KEY=VALUE after 'aer:' (or plain 'aer')")
+        canonical = "aer" + (
+            ":" + ",".join(f"{k}={noise[k]:g}" for k in AER_NOISE_KEYS if k in noise)
+            if noise
+            else ""
+        )
+        return {"text": canonical, "kind": "aer", "name": "aer", "noise": noise}
+    if head.lower() == "ibm" and sep or text.startswith("ibm_"):
+        name = rest.strip() if sep else text
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ValueError(
+                f"{text!r}: give an IBM backend name after 'ibm:', e.g. ibm:ibm_torino"
+            )
+        return {"text": f"ibm:{name}", "kind": "ibm", "name": name, "noise": {}}
+    try:  # the same check (and hint) as model.router.noise.fake_backend
+        NoiseConfig.model_validate({"fake_backend": text})
+    except ValidationError as exc:
+        why = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ValueError(f"{why}; {TARGET_HINT}") from None
+    return {"text": text, "kind": "fake", "name": text, "noise": {}}
+
+
+def target_slug(text: str) -> str:
+    """A target as a run-name piece: `aer:depolarizing=0.01` -> `aer-depolarizing-0.01`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:50] or "target"
+
+
+class HardwareConfig(Strict):
+    """`qmoe hardware`: the trained quantum routers of a run folder evaluated on a target
+    through qiskit-ibm-runtime's SamplerV2, with shots, transpilation and error mitigation
+    (docs/hardware.md). The command builds it from its options and writes it resolved."""
+
+    kind: Literal["hardware"] = Field("hardware", description=KIND_HELP)
+    name: str = Field("hardware", pattern=NAME_PATTERN, description="run name")
+    run: str = Field(
+        description="the trained run folder: train, ablate, efficiency, or an evaluate-mode "
+        "noise-sweep (its `quantum/` router and `baselines/`)"
+    )
+    target: str = Field(description=f"where the circuits run: {TARGET_SYNTAX}")
+    shots: list[int] = Field(
+        default_factory=lambda: [100, 300, 1000, 3000, 10000],
+        description="shot counts reported; the largest is sampled, each smaller one is the "
+        "first shots of it",
+    )
+    mitigation: list[Literal["none", "readout", "zne", "readout+zne"]] = Field(
+        default_factory=lambda: list(MITIGATIONS),
+        description="error mitigation, each reported beside the others (`none` always)",
+    )
+    optimization_level: int = Field(2, ge=0, le=3, description="transpiler preset level")
+    zne_scales: list[int] = Field(
+        default_factory=lambda: [1, 3, 5],
+        description="noise scale factors of zero-noise extrapolation: odd, increasing, from 1 "
+        "(global unitary folding U (U^dagger U)^k)",
+    )
+    zne_extrapolation: Literal["richardson", "linear"] = Field(
+        "richardson", description="Richardson (polynomial through every scale) or a line"
+    )
+    calibration_shots: int | None = Field(
+        None, ge=1, le=1_000_000, description="shots per readout calibration circuit; "
+        "null: the largest of `shots`"
+    )  # fmt: skip
+    repeats: int = Field(
+        200, ge=20, le=100_000, description="simulated repeats of an experiment at each "
+        "shot count for its shot-noise interval"
+    )  # fmt: skip
+    max_inputs: int | None = Field(
+        None, ge=1, description="evaluate the first N test inputs only (null: all)"
+    )
+    seeds: list[int] | None = Field(None, description="the run's seeds to evaluate (null: all)")
+    variants: list[str] | None = Field(
+        None, description="the quantum variants of a group to evaluate (null: all)"
+    )
+    seed: int = Field(0, ge=0, description="seeds the simulator, transpiler and resampling")
+    output_dir: str = "runs"
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        return parse_target(v)["text"]
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one shot count")
+        if any(s < 1 or s > 1_000_000 for s in v):
+            raise ValueError("every shot count must be in [1, 1000000]")
+        if len(set(v)) != len(v):
+            raise ValueError("give distinct shot counts")
+        return sorted(v)
+
+    @field_validator("mitigation")
+    @classmethod
+    def _mitigation(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("give each mitigation once")
+        return [m for m in MITIGATIONS if m in v or m == "none"]  # `none` is always reported
+
+    @field_validator("zne_scales")
+    @classmethod
+    def _scales(cls, v: list[int]) -> list[int]:
+        if len(v) < 2 or v[0] != 1 or any(s % 2 == 0 for s in v) or v != sorted(set(v)):
+            raise ValueError("give at least two odd, increasing scale factors starting at 1")
+        return v
+
+    @field_validator("seeds", "variants")
+    @classmethod
+    def _distinct(cls, v: list | None) -> list | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError("give distinct values (or null for all)")
+        return v
+
+    @property
+    def sampled_shots(self) -> int:
+        return max(self.shots)
+
+    @property
+    def zne(self) -> bool:
+        return any("zne" in m for m in self.mitigation)
+
+    @property
+    def readout(self) -> bool:
+        return any("readout" in m for m in self.mitigation)
+
+
+# option of `qmoe hardware` -> the config key it sets (errors name the option)
+HARDWARE_OPTIONS = {
+    "target": "--target",
+    "shots": "--shots",
+    "mitigation": "--mitigation",
+    "optimization_level": "--optimization-level",
+    "seeds": "--seeds",
+    "variants": "--variants",
+    "max_inputs": "--max-inputs",
+    "seed": "--seed",
+}
+
+
+def hardware_config(raw: dict, overrides: list[str] | None = None) -> HardwareConfig:
+    """`qmoe hardware`'s options (a raw mapping, then `--set` overrides) -> the validated
+    config; a problem is one ConfigError naming the option (`--target: ...`) or key."""
+    raw = apply_overrides(dict(raw), overrides or [])
+    try:
+        return HardwareConfig.model_validate(raw)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            key = _dotted(err["loc"])
+            top = str(err["loc"][0]) if err["loc"] else ""
+            where = HARDWARE_OPTIONS.get(top, key)
+            one = format_validation_error(ValidationError.from_exception_data(exc.title, [err]))
+            msg = one.split(": ", 1)[1] if one.startswith(f"{key}: ") else one
+            parts.append(f"{where}: {msg}")
+        raise ConfigError("; ".join(parts)) from None

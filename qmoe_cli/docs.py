@@ -281,6 +281,11 @@ SHIPPED_CONFIGS = [
         "is paired with), every circuit noisy, 20 seeds",
     ),
     (
+        "paper/reproduce.yaml",
+        "run",
+        "every experiment of `make reproduce-paper`, as a plan (`qmoe run`)",
+    ),
+    (
         "sweeps/two_moons_quantum_grid.yaml",
         "sweep",
         "qubits x layers of the quantum router, 2 seeds",

@@ -22,6 +22,7 @@ from qmoe_cli.config import (
     EfficiencyConfig,
     ExperimentConfig,
     NoiseSweepConfig,
+    PlanConfig,
     SweepConfig,
     load_raw,
     validate_config,
@@ -59,6 +60,8 @@ KINDS: dict[str, Kind] = {
              "accuracy against router size, Pareto front, smallest router per threshold"),
         Kind("sweep", "sweep", SweepConfig, None, None, None,
              "a grid of overrides x seeds over a base config of another kind"),
+        Kind("plan", "run", PlanConfig, None, None, None,
+             "run configs one after another in one process (one start-up, one worker pool)"),
     )
 }  # fmt: skip
 RUN_KINDS = tuple(k for k in KINDS if KINDS[k].runner)  # kinds that write a run folder

@@ -220,26 +220,42 @@ def unfinished_stem(folder_name: str) -> str:
     return match.group("stem")
 
 
+def _of_config(stem: str, folder: Path, name: str, config_text: str) -> bool:
+    """Is `folder` (named `<stem>` plus any unfinished suffix) a run of this very config:
+    name, config id and config.yaml all the same?"""
+    suffix = f"-{name}-{config_id(config_text)}"
+    if not (stem.endswith(suffix) or re.search(re.escape(suffix) + r"-\d+$", stem)):
+        return False
+    try:
+        return (folder / "config.yaml").read_text() == config_text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def find_resumable(out: Path, name: str, config_text: str) -> Path | None:
     """The newest `.failed` or abandoned `.tmp` folder in `out` of this very config (name,
     config id and config.yaml all the same), or None."""
-    suffix = f"-{name}-{config_id(config_text)}"
     found = []
     for child in out.iterdir():
         match = _UNFINISHED.match(child.name)
         if match is None or not child.is_dir():
             continue
-        stem = match.group("stem")
-        if not (stem.endswith(suffix) or re.search(re.escape(suffix) + r"-\d+$", stem)):
-            continue
         if child.name.endswith(".tmp") and owner_alive(child / OWNER):
             continue  # another qmoe is writing it
-        try:
-            same = (child / "config.yaml").read_text() == config_text
-        except (OSError, UnicodeDecodeError):
-            same = False
-        if same:
+        if _of_config(match.group("stem"), child, name, config_text):
             found.append(child)
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def find_complete(out: Path, name: str, config_text: str) -> Path | None:
+    """The newest complete run folder in `out` of this very config, or None."""
+    if not out.is_dir():
+        return None
+    found = [
+        child
+        for child in out.iterdir()
+        if is_complete_run(child) and _of_config(child.name, child, name, config_text)
+    ]
     return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
 

@@ -10,7 +10,13 @@ the parent decides.
 
 Per-epoch progress from workers travels through one queue given to each worker when it
 starts (a multiprocessing queue cannot be passed with a call); `report_epoch(row)` in a
-worker puts (call index, item) on it, and a thread in the parent hands them to `on_epoch`.
+worker puts (call index, item) on it, and a thread in the parent hands them to the current
+`on_epoch`.
+
+The pool outlives a `map_calls` that ends normally: the next one with as many workers (the
+next experiment of `qmoe run`) takes it up warm, since a spawn worker spends seconds
+importing torch and scikit-learn before its first call. `shutdown()` (the CLI calls it on
+exit) ends it; an error or an interrupt ends it at once, as above.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ def install_signal_handlers() -> None:
 # --- in a worker ------------------------------------------------------------------------------
 
 _events = None  # the parent's queue, in a worker process
-_call_index = -1  # which call this worker runs now
+_call = (-1, -1)  # (map_calls generation, call index) this worker runs now
 
 
 def _init_worker(events) -> None:
@@ -61,9 +67,9 @@ def _init_worker(events) -> None:
     _events = events
 
 
-def _run_call(index: int, fn: Callable, args: tuple) -> Any:
-    global _call_index
-    _call_index = index
+def _run_call(generation: int, index: int, fn: Callable, args: tuple) -> Any:
+    global _call
+    _call = (generation, index)
     return fn(*args)
 
 
@@ -71,10 +77,65 @@ def report_epoch(item) -> None:
     """In a worker: send one epoch's progress (any picklable item, e.g. the model's index in
     the call and its history row) to the parent's on_epoch(call index, item)."""
     if _events is not None:
-        _events.put((_call_index, item))
+        _events.put((*_call, item))
 
 
 # --- in the parent ----------------------------------------------------------------------------
+
+
+class _Pool:
+    """The spawn pool, its progress queue, and the thread that hands events to the
+    current map_calls' on_epoch (events of an earlier generation are dropped)."""
+
+    def __init__(self, jobs: int):
+        ctx = multiprocessing.get_context("spawn")  # fork can hang after torch used threads
+        self.jobs, self.generation, self.on_epoch = jobs, 0, None
+        self.flushed, self.flushed_token = threading.Condition(), None
+        self.events = ctx.Queue()
+        self.executor = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(self.events,)
+        )
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self.events.get()
+            except (EOFError, OSError, ValueError):
+                return
+            if item is None:
+                return
+            generation, index, payload = item
+            if index == _FLUSHED:
+                with self.flushed:
+                    self.flushed_token = payload
+                    self.flushed.notify_all()
+                continue
+            on_epoch = self.on_epoch
+            if generation == self.generation and on_epoch is not None:
+                on_epoch(index, payload)
+
+    def flush(self) -> None:
+        """Wait (a second at most) until the events sent before now have been handed on."""
+        token = self.generation
+        self.events.put((token, _FLUSHED, token))
+        with self.flushed:
+            self.flushed.wait_for(lambda: self.flushed_token == token, timeout=REAP_SECONDS)
+
+    def close(self, kill: bool) -> None:
+        if kill:
+            stop(self.executor)
+        else:
+            self.executor.shutdown(wait=True)
+        self.events.put(None)
+        self.drain.join(timeout=1.0)
+        self.events.close()
+        self.events.cancel_join_thread()
+
+
+_pool: _Pool | None = None
+_FLUSHED = "flushed"  # an event's index: the parent's marker (see _Pool.flush)
 
 
 def map_calls(
@@ -88,17 +149,19 @@ def map_calls(
     on_result(index, result) in this process as each one finishes (in any order). `fn` and
     its arguments must pickle (a module-level function). The first exception of a call, or
     an interrupt, stops every worker and is raised here."""
-    ctx = multiprocessing.get_context("spawn")  # fork can hang after torch used its threads
-    events = ctx.Queue() if on_epoch is not None else None
-    pool = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(events,)
-    )
-    drain = None
-    if events is not None:
-        drain = threading.Thread(target=_drain, args=(events, on_epoch), daemon=True)
-        drain.start()
+    global _pool
+    if _pool is not None and _pool.jobs != jobs:
+        shutdown()
+    if _pool is None:
+        _pool = _Pool(jobs)
+    pool = _pool
+    pool.generation += 1
+    pool.on_epoch = on_epoch
     try:
-        futures = {pool.submit(_run_call, i, fn, args): i for i, args in enumerate(calls)}
+        futures = {
+            pool.executor.submit(_run_call, pool.generation, i, fn, args): i
+            for i, args in enumerate(calls)
+        }
         pending = set(futures)
         while pending:
             # a timeout keeps the main thread returning to Python, where signals are handled
@@ -106,27 +169,22 @@ def map_calls(
             for future in done:
                 on_result(futures[future], future.result())
     except BaseException:
-        stop(pool)
+        _pool = None
+        pool.close(kill=True)
         raise
     else:
-        pool.shutdown(wait=True)
+        if on_epoch is not None:
+            pool.flush()
     finally:
-        if events is not None:
-            events.put(None)
-            drain.join(timeout=1.0)
-            events.close()
-            events.cancel_join_thread()
+        pool.on_epoch = None
 
 
-def _drain(events, on_epoch: Callable[[int, Any], None]) -> None:
-    while True:
-        try:
-            item = events.get()
-        except (EOFError, OSError, ValueError):
-            return
-        if item is None:
-            return
-        on_epoch(*item)
+def shutdown() -> None:
+    """End the kept pool (its workers exit once idle, and are waited for)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.close(kill=False)
 
 
 def stop(pool: ProcessPoolExecutor) -> None:
