@@ -320,12 +320,7 @@ def run_configs(
     planned = read_plan(configs, _with_seeds(set_, seeds))
     folders = run_plan(planned, out_path, jobs)
     if report_path is not None:
-        from qmoe_cli.paper import PAPERS
-        from qmoe_cli.progress import out as console
-        from qmoe_cli.report.build import build_report
-
-        for path in build_report(folders, PAPERS["hybrid-qmoe"], report_path):
-            console.print(str(path), markup=False, highlight=False, soft_wrap=True)
+        _write_report(folders, "hybrid-qmoe", report_path)
 
 
 @app.command("noise-sweep")
@@ -464,6 +459,11 @@ def report(
     for path in run_dirs:  # before the imports below (torch, matplotlib): a typo fails fast
         if not path.exists():
             raise ConfigError(f"run folder not found: {path}")
+    _write_report(run_dirs, paper, out_path)
+
+
+def _write_report(run_dirs: list[Path], paper: str, out_path: Path | None) -> None:
+    """`qmoe report`: the report over these folders, judged against `paper`'s claims."""
     from qmoe_cli.paper import PAPERS
     from qmoe_cli.progress import out as console
     from qmoe_cli.report.build import build_report
