@@ -3,14 +3,17 @@
     .venv/bin/python benchmarks/bench_throughput.py            # S = 1, 5, 20, 100; 20 epochs
     .venv/bin/python benchmarks/bench_throughput.py --quick    # S = 1, 5, 20; 4 epochs (< 1 min)
     .venv/bin/python benchmarks/bench_throughput.py --json out.json
+    .venv/bin/python benchmarks/bench_throughput.py --routers "B noisy"   # some routers only
 
 Per model-epoch training time of S seeds of one architecture, trained by qmoe_cli/stacked.py
 (`fit_stacked`, the seeds as one stacked model) and by training.fit one seed after another
 (the sequential reference), for each router of the paper's ablation: Model A (linear),
-B (quantum, 2 qubits x 12 ry_cz layers, probs), C (MLP 12-12), D (Fourier, frequency 1);
-4 linear experts, Two Moons 1000 points (700 training rows), batch 32, Adam, float64 (the
-default), no early stopping (every model runs every epoch), one torch thread. Target: stacked >= 10x
-faster per model-epoch at S = 20 for Models A and B.
+B (quantum, 2 qubits x 12 ry_cz layers, probs), C (MLP 12-12), D (Fourier, frequency 1),
+and Model B noisy (its circuit under depolarizing noise 0.01 after every gate, the paper's
+placement, as the noise sweep trains it in mode train: density matrices); 4 linear experts,
+Two Moons 1000 points (700 training rows), batch 32, Adam, float64 (the default), no early
+stopping (every model runs every epoch), one torch thread. Target: stacked >= 10x faster
+per model-epoch at S = 20 for Models A and B.
 
 Both sides are measured in the same run, alternately, `--repeats` times per S (the
 sequential side on min(S, 3) of the seeds: its per-model time does not depend on S), and
@@ -47,6 +50,13 @@ ROUTERS = {
     "B quantum": {"type": "quantum", "qubits": 2, "layers": 12, "ansatz": "ry_cz"},
     "C mlp": {"type": "mlp", "hidden": [12, 12]},
     "D fourier": {"type": "fourier", "max_frequency": 1},
+    "B noisy": {
+        "type": "quantum",
+        "qubits": 2,
+        "layers": 12,
+        "ansatz": "ry_cz",
+        "noise": {"depolarizing": 0.01, "placement": "paper"},
+    },
 }
 SEQUENTIAL_MODELS = 3
 
@@ -95,13 +105,15 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, help="epochs per model (default 20, quick 4)")
     ap.add_argument("--sizes", type=int, nargs="+", help="stack sizes S (default 1 5 20 100)")
     ap.add_argument("--repeats", type=int, help="alternating timings per S (default 3, quick 2)")
+    ap.add_argument("--routers", nargs="+", choices=list(ROUTERS), help="these routers only")
     args = ap.parse_args(argv)
+    routers = {name: ROUTERS[name] for name in args.routers or ROUTERS}
     repeats = args.repeats or (2 if args.quick else 3)
     epochs = args.epochs or (4 if args.quick else 20)
     sizes = args.sizes or ([1, 5, 20] if args.quick else [1, 5, 20, 100])
     torch.set_num_threads(1)
 
-    for router in ROUTERS.values():  # warm-up: compiled kernels loaded, allocator primed
+    for router in routers.values():  # warm-up: compiled kernels loaded, allocator primed
         cfg = config(router, 1)
         assert supports(cfg) is None, supports(cfg)
         built = build(cfg, [0, 1])
@@ -109,7 +121,7 @@ def main(argv=None) -> int:
         sequential_ms(cfg, built, [0])
 
     rows = []
-    for name, router in ROUTERS.items():
+    for name, router in routers.items():
         cfg = config(router, epochs)
         for size in sizes:
             seeds = list(range(size))

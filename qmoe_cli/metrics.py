@@ -150,9 +150,9 @@ def jacobian(outputs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
         return _jacobian_rows(outputs, params)
     return torch.cat(
         [
-            (
-                torch.zeros(len(outputs), p.numel(), dtype=outputs.dtype) if g is None else g
-            ).reshape(len(outputs), -1)
+            (torch.zeros(len(outputs), p.numel(), dtype=outputs.dtype) if g is None else g).reshape(
+                len(outputs), -1
+            )
             for p, g in zip(params, grads, strict=True)
         ],
         dim=1,

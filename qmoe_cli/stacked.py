@@ -5,13 +5,14 @@ training step costs per-operation overhead (autograd, optimizer, Python), not ar
 This engine trains the seeds of one config together: each parameter becomes one tensor with
 a leading model axis (S, *shape), the mixture runs on all S at once
 (models/stacked_modules.py: bmm instead of mm, a leading parameter-set axis through the
-quantum unitary or the compiled circuit kernel), the S losses are summed so that each
+quantum unitary or the compiled circuit kernel, and through a noisy circuit's density-matrix
+superoperators, quantum/torch_density.py), the S losses are summed so that each
 model's gradient is exactly its own, and training.make_optimizer's fused Adam (or SGD)
 kernel updates every model in one call.
 
 Per model, everything `training.fit` does is kept (the numbers agree with it to 1e-6 in
 float64, in practice to ~1e-9 after 100 epochs; tests/test_stacked.py trains both side by
-side for every router kind):
+side for every router kind, tests/test_stacked_noise.py for noisy circuits):
 
 * its own data split; its initialisation (the caller builds each model as run_seed does);
   its own shuffling order (a torch.Generator seeded with its seed, one randperm per epoch),
@@ -32,9 +33,14 @@ The chunk rule (bounding memory): the models of one call are grouped by split si
 cut into stacks of `chunk_size` models: MAX_CHUNK (128), fewer when a model's working set
 (`model_bytes`: its inputs, 8 copies of its parameters (gradients, Adam moments, best and
 frozen states), the activations of its largest pass (a batch or the validation set) and
-for a circuit the kernel's layer matrices) times the stack would exceed CHUNK_BYTES
-(256 MiB). Larger stacks are faster per model (per model-epoch, Model B: 0.79 ms at 16,
-0.40 ms at 64, 0.35 ms at 128; docs/performance.md).
+for a circuit the kernel's layer matrices, or a noisy circuit's layer superoperators) times
+the stack would exceed CHUNK_BYTES (256 MiB). Larger stacks are faster per model (per
+model-epoch, Model B: 0.79 ms at 16, 0.40 ms at 64, 0.35 ms at 128; docs/performance.md).
+
+What it takes (`supports`): float64; every router and expert kind; circuits on the torch
+backend of up to STACKED_MAX_QUBITS qubits, noiseless or with depolarizing noise and
+readout error (noisy ones up to NOISY_STACKED_MAX_QUBITS); not shots or fake devices
+(evaluation only).
 
 Entry points, for orchestration: `supports(cfg)` (None when this engine applies, else why
 not) and `fit_stacked(models, splits, cfg, seeds, on_epoch)` (training.fit's contract per
@@ -64,6 +70,7 @@ from qmoe_cli.models.stacked_modules import (
 )
 from qmoe_cli.optim import adam_step, sgd_step
 from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS, MAX_UNITARY_QUBITS
+from qmoe_cli.quantum.torch_density import SUPEROPERATOR_MAX_QUBITS, TorchDensityMatrix
 from qmoe_cli.training import DTYPES, FitResult
 
 StackedEpochCallback = Callable[[int, dict], None]  # (index of the model in `models`, row)
@@ -73,6 +80,13 @@ MAX_CHUNK = 128
 # stack is as fast at 5 qubits and slower from 6 (2.3 s vs 1.8 s; 8 qubits x 4 layers, 5
 # seeds: 28 s vs 4.4 s), where the arithmetic of 2^n-dimensional states dominates.
 STACKED_MAX_QUBITS = min(5, MAX_UNITARY_QUBITS)
+# Noisy circuits (density matrices: each model's superoperator, d^2 x d^2 per layer) stack up
+# to 3 qubits. Measured per model-step of the circuit alone (forward and backward, batch 32,
+# one thread, S = 20 vs one model after another, on the shared 2-core machine): 2 qubits x
+# 12 layers 0.29 vs 1.1 ms, 3 x 6 1.0 vs 1.4 ms, 4 x 4 22 vs 19 ms (the d^6 arithmetic of a
+# layer dominates, and a stack's superoperators leave the cache), 5 x 4 (Heisenberg
+# strategy) 66 vs 56 ms.
+NOISY_STACKED_MAX_QUBITS = min(3, SUPEROPERATOR_MAX_QUBITS)
 CHUNK_BYTES = 256 * 2**20
 
 
@@ -88,8 +102,9 @@ def supports(cfg: ExperimentConfig) -> str | None:
         return f"router type '{router.type}' has no stacked form"
     if experts.type not in STACKED_EXPERT_TYPES:
         return f"experts type '{experts.type}' has no stacked form"
-    # circuits: the noiseless torch backend only (the router's noise applies to quantum
-    # experts too; without a quantum router they may carry their own)
+    # circuits: the torch backend only, noiseless or with depolarizing noise and readout error
+    # (density matrices) up to NOISY_STACKED_MAX_QUBITS; the router's noise applies to
+    # quantum experts too (without a quantum router they may carry their own)
     for part, circuit in (("router", router), ("experts", experts)):
         if circuit.type != "quantum":
             continue
@@ -99,10 +114,15 @@ def supports(cfg: ExperimentConfig) -> str | None:
         if part == "experts" and router.type == "quantum":
             noise = router.noise
         if noise is not None:
-            if noise.depolarizing or noise.depolarizing_2q or noise.readout_error:
-                return "a noisy circuit (density matrices are not stacked)"
             if noise.shots is not None or noise.fake_backend is not None:
                 return "shots or a fake device (evaluation only)"
+            noisy = noise.depolarizing or noise.depolarizing_2q or noise.readout_error
+            if noisy and circuit.qubits > NOISY_STACKED_MAX_QUBITS:
+                return (
+                    f"model.{part}.qubits: a noisy circuit of more than "
+                    f"{NOISY_STACKED_MAX_QUBITS} qubits (its density-matrix arithmetic "
+                    "dominates: one model at a time is as fast or faster)"
+                )
         if circuit.qubits > STACKED_MAX_QUBITS:
             return (
                 f"model.{part}.qubits: more than {STACKED_MAX_QUBITS} qubits (there one "
@@ -119,8 +139,9 @@ def model_bytes(
 ) -> int:
     """A model's working set in the stack, in bytes (an estimate in float64 values): its
     inputs, 8 copies of its parameters, the activations of its largest pass (a batch or the
-    validation set) through the widest parts (router, experts, a circuit's states), and for
-    a circuit the kernel's layer matrices or the unitary path's gathered layer entries."""
+    validation set) through the widest parts (router, experts, a circuit's states or density
+    matrices), and for a circuit the kernel's layer matrices, the unitary path's gathered
+    layer entries or a noisy circuit's layer superoperators."""
     n_params = sum(p.numel() for p in model.parameters())
     router, experts = model.router, model.experts
     width = experts.count * (2 + getattr(experts, "n_outputs", 2))
@@ -136,6 +157,12 @@ def model_bytes(
         if spec is None:
             continue
         d = 2**spec.n_qubits
+        if isinstance(module.backend, TorchDensityMatrix):  # noisy: superoperators
+            width += copies * 4 * d * d  # embedded density matrices, complex
+            # per layer K (x) K^*, A_l times it and the chain's product (each d^2 x d^2,
+            # complex for Rot gates), kept for the backward pass
+            per_model += copies * 2 * 3 * spec.n_layers * d**4
+            continue
         width += copies * 4 * d  # embedded states and amplitudes, complex
         if spec.n_qubits <= KERNEL_MAX_QUBITS:  # the compiled kernel's M_l and P_l
             per_model += copies * 2 * (2 * spec.n_layers + 1) * d * d

@@ -245,7 +245,9 @@ def test_supports_says_why_not(monkeypatch):
     pennylane = make_config({**quantum, "backend": "pennylane"}, NO_STOP)
     assert "backend" in supports(pennylane)
     noisy = make_config({**quantum, "noise": {"depolarizing": 0.01}}, NO_STOP)
-    assert "noisy" in supports(noisy)
+    assert supports(noisy) is None  # density matrices stack (tests/test_stacked_noise.py)
+    wide_noisy = make_config({**quantum, "qubits": 4, "noise": {"depolarizing": 0.01}}, NO_STOP)
+    assert "noisy" in supports(wide_noisy)
     shots = make_config({**quantum, "noise": {"shots": 100}}, NO_STOP)
     assert "shots" in supports(shots)
     big = make_config({**quantum, "qubits": 9}, NO_STOP)
@@ -254,7 +256,12 @@ def test_supports_says_why_not(monkeypatch):
         {
             "model": {
                 "router": {"type": "linear"},
-                "experts": {"type": "quantum", "count": 2, "noise": {"depolarizing": 0.01}},
+                "experts": {
+                    "type": "quantum",
+                    "count": 2,
+                    "qubits": 4,
+                    "noise": {"depolarizing": 0.01},
+                },
             }
         }
     )

@@ -4,9 +4,9 @@ The stacked training engine (qmoe_cli/stacked.py) keeps each parameter of S mode
 architecture as one tensor with a leading model axis (S, *shape) (`ParamLayout`: which,
 and a model's values as one flat row), and `StackedMoE` computes the mixture of all S
 models on their own inputs in one pass of batched operations (bmm instead of mm, a leading
-axis on the quantum unitary, the compiled circuit kernel looping over parameter sets), so
-that the per-operation overhead that dominates these tiny models is paid once per step
-instead of S times.
+axis on the quantum unitary, the compiled circuit kernel looping over parameter sets, a
+leading axis through a noisy circuit's superoperators), so that the per-operation overhead
+that dominates these tiny models is paid once per step instead of S times.
 
 Layout: activations are (S, width, B), the batch innermost. The widths here are tiny (2
 features, 4 experts, 2 classes) and torch's CPU kernels vectorise along the innermost axis:
@@ -40,6 +40,7 @@ from qmoe_cli.models.torch_routers import (
 )
 from qmoe_cli.quantum.jit_kernel import run_stacked_kernel
 from qmoe_cli.quantum.torch_backend import TorchStatevector
+from qmoe_cli.quantum.torch_density import TorchDensityMatrix
 
 Params = dict[str, torch.Tensor]  # parameter name -> (S, *shape)
 StackedForward = Callable[[Params, Params, torch.Tensor], torch.Tensor]
@@ -144,16 +145,21 @@ def _fourier_router(module: FourierRouter, prefix: str) -> StackedForward:
 
 
 def stacked_circuit_outputs(
-    backend: TorchStatevector, weights: torch.Tensor, x: torch.Tensor
+    backend: TorchStatevector | TorchDensityMatrix, weights: torch.Tensor, x: torch.Tensor
 ) -> torch.Tensor:
-    """TorchStatevector.outputs for S parameter sets, each on its own inputs: weights
+    """backend.outputs for S parameter sets, each on its own inputs: weights
     (S, *weight_shape), x (S, F, B) -> (S, outputs, B).
 
-    Where the backend would use its compiled kernel for one model (same rule, same batch),
-    the kernel runs over all S sets in one call; otherwise the S unitaries are built at once
-    (a leading axis through the layer matrices and their product) and applied to each
-    model's embedded batch by one batched matmul.
+    Noiseless (TorchStatevector): where the backend would use its compiled kernel for one
+    model (same rule, same batch), the kernel runs over all S sets in one call; otherwise the
+    S unitaries are built at once (a leading axis through the layer matrices and their
+    product) and applied to each model's embedded batch by one batched matmul. Noisy
+    (TorchDensityMatrix): its own forward with a leading model axis (each model's
+    superoperator, or its Heisenberg observables, built at once; one batched matmul with
+    each model's embedded density matrices; readout error as for one model).
     """
+    if isinstance(backend, TorchDensityMatrix):
+        return backend.outputs(weights, x.mT).mT
     if backend._use_kernel(weights[0], x[0].mT):
         return run_stacked_kernel(backend._kernel, weights, x, True)
     u = backend.unitary(weights)  # (S, d, d)
@@ -176,7 +182,8 @@ def _quantum_router(module: QuantumRouter, prefix: str) -> StackedForward:
         if module.adapter is None:
             return stacked_circuit_outputs(backend, weights, x)
         same_dtype = p[aw].dtype == p[ab].dtype == weights.dtype
-        if same_dtype and backend._use_kernel(weights[0], x[0].mT):  # as adapted_outputs
+        fused = isinstance(backend, TorchStatevector) and same_dtype  # as QuantumRouter.forward
+        if fused and backend._use_kernel(weights[0], x[0].mT):  # as adapted_outputs
             return run_stacked_kernel(backend._kernel, weights, x, True, p[aw], p[ab])
         out = stacked_circuit_outputs(backend, weights, x).to(p[aw].dtype)
         return torch.softmax(linear(out, p[aw], p[ab]), dim=1)
@@ -192,8 +199,15 @@ def _single_expert_router(module: SingleExpertRouter, prefix: str) -> StackedFor
 
 
 def _quantum_stackable(module: nn.Module) -> bool:
-    """A circuit simulated by the noiseless torch backend (its kernel or unitary path)."""
-    return type(module.backend) is TorchStatevector and module.backend.strategy == "auto"
+    """A circuit simulated by the noiseless torch backend (its kernel or unitary path), or by
+    the noisy one with a stacked strategy (superoperator or Heisenberg) and without shots
+    (sampling is evaluation only, and its draws would come in another order)."""
+    backend = module.backend
+    if type(backend) is TorchStatevector:
+        return backend.strategy == "auto"
+    if type(backend) is TorchDensityMatrix:
+        return backend.stackable
+    return False
 
 
 ROUTER_FORMS: dict[type, Callable[[nn.Module, str], StackedForward]] = {

@@ -13,6 +13,14 @@ matmul. For larger circuits the adjoint channel Phi^dagger is applied gate by ga
 projectors |i><i| (the Heisenberg picture: d matrices to evolve instead of B inputs), and
 p_i = Tr(Phi^dagger(|i><i|) rho_in). Strategy "batch" (evolving the inputs) stays for checks.
 Conventions (placement, channel strength, readout error, shots) are in quantum/noise.py.
+
+Stacks of models (the stacked training engine, models/stacked_modules.py): `probs` and
+`outputs` take weights with leading axes (S, *weight_shape) and inputs (S, B, F), model s on
+its own inputs, and return (S, B, 2^n) / (S, B, outputs). The superoperator and Heisenberg
+strategies carry the leading axis through every step (each model's K_l (x) K_l^* times the
+shared A_l, one batched chain product, one batched matmul with the inputs); without leading
+axes the operations are exactly the one-model ones, so a model alone is the S = () case of
+the same code. Strategy "batch" takes a stack one model at a time.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ class TorchDensityMatrix:
         ][self._n_embedding_items() :]
         if self._strategy() == "superoperator":
             self._layer_superops = self._constant_superoperators()
+        self._superop_cache: dict = {}  # dtype -> (A_l, tail) in that dtype
 
     def _n_embedding_items(self) -> int:
         n = self.spec.n_qubits
@@ -88,20 +97,28 @@ class TorchDensityMatrix:
         layers, tail = self._fixed_parts()
         return torch.stack([superop(seq) for seq in layers]), (superop(tail) if tail else None)
 
+    def _lead(self, weights: torch.Tensor) -> tuple[int, ...]:
+        """The leading (model) axes of `weights` before the spec's weight shape."""
+        return tuple(weights.shape[: weights.dim() - len(self.spec.weight_shape)])
+
     def heisenberg_observables(self, weights: torch.Tensor, ctype: torch.dtype) -> torch.Tensor:
-        """(d, d, d): Phi^dagger(|i><i|) for every basis state i, layer by layer
+        """(..., d, d, d): Phi^dagger(|i><i|) for every basis state i, layer by layer
         (adjoint of rho -> K rho K^dagger is O -> K^dagger O K; channels, CZ, CNOT are
-        self-adjoint)."""
+        self-adjoint); weights (..., *weight_shape), one set of observables per set."""
         d = 2**self.spec.n_qubits
-        k = kron_matrices(single_qubit_matrices(self.spec, weights)).to(ctype)  # (L, d, d)
+        lead = self._lead(weights)
+        k = kron_matrices(single_qubit_matrices(self.spec, weights)).to(ctype)  # (..., L, d, d)
         obs = torch.diag_embed(torch.eye(d, dtype=ctype))
         layers, tail = self._fixed_parts()
         for item in reversed(tail):
             obs = self._apply_fixed(obs, item)
         for layer in reversed(range(self.spec.n_layers)):
-            for item in reversed(layers[layer]):
-                obs = self._apply_fixed(obs, item)
-            obs = k[layer].conj().mT @ obs @ k[layer]
+            for item in reversed(layers[layer]):  # the same for every model: one flat batch
+                obs = self._apply_fixed(obs.reshape(-1, d, d), item).reshape(obs.shape)
+            kl = k[..., layer, :, :]
+            if lead:  # (..., 1, d, d): each model's gates on its d observables
+                kl = kl.unsqueeze(-3)
+            obs = kl.conj().mT @ obs @ kl
         return obs
 
     def _apply_fixed(self, rho: torch.Tensor, item) -> torch.Tensor:
@@ -115,19 +132,35 @@ class TorchDensityMatrix:
         raise ValueError(f"{item.name} is not a fixed gate")
 
     def superoperator_probs_matrix(self, weights: torch.Tensor) -> torch.Tensor:
-        """(d, d^2) matrix M with probs = vec(rho_in) @ M^T, differentiable in the weights."""
+        """(..., d, d^2) matrix M with probs = vec(rho_in) @ M^T, differentiable in the
+        weights (..., *weight_shape): one M per set of weights."""
         d = 2**self.spec.n_qubits
-        k = kron_matrices(single_qubit_matrices(self.spec, weights))  # (L, d, d), no entanglers
-        kk = (k[:, :, None, :, None] * k.conj()[:, None, :, None, :]).reshape(-1, d * d, d * d)
-        consts, tail = self._layer_superops
-        consts = consts.to(kk.dtype) if kk.is_complex() else consts.real.to(kk.dtype)
-        layers = consts @ kk
-        s = layers[0]
-        for m in layers[1:]:
+        k = kron_matrices(
+            single_qubit_matrices(self.spec, weights)
+        )  # (..., L, d, d), no entanglers
+        kk = (k[..., :, :, None, :, None] * k.conj()[..., :, None, :, None, :]).reshape(
+            *k.shape[:-2], d * d, d * d
+        )
+        consts, tail = self._superoperators(kk.dtype)
+        layers = consts @ kk  # (..., L, d^2, d^2): A_l (K_l (x) K_l^*)
+        parts = layers.unbind(-3)
+        s = parts[0]
+        for m in parts[1:]:
             s = m @ s
         if tail is not None:
-            s = (tail if s.is_complex() else tail.real).to(s.dtype) @ s
-        return s[torch.arange(d) * (d + 1)]  # rows (i, i)
+            s = tail @ s
+        return s[..., torch.arange(d) * (d + 1), :]  # rows (i, i)
+
+    def _superoperators(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The constant A_l and tail superoperator in `dtype` (real parts for a real one:
+        the channels and entanglers are real maps), converted once per dtype."""
+        if dtype not in self._superop_cache:
+            consts, tail = self._layer_superops
+            consts = consts.to(dtype) if dtype.is_complex else consts.real.to(dtype)
+            if tail is not None:
+                tail = (tail if dtype.is_complex else tail.real).to(dtype)
+            self._superop_cache[dtype] = consts, tail
+        return self._superop_cache[dtype]
 
     # ----------------------------------------------------------------- embedding
 
@@ -170,30 +203,52 @@ class TorchDensityMatrix:
         return rho
 
     def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """(B, 2^n) noisy basis-state probabilities (readout error and shots included)."""
+        """(..., B, 2^n) noisy basis-state probabilities (readout error and shots included)
+        of weights (..., *weight_shape) on inputs (..., B, F): without leading axes one
+        circuit on a batch; with them (a stack of S models: (S, *weight_shape), (S, B, F))
+        each set of weights on its own inputs."""
+        lead = self._lead(weights)
+        if tuple(x.shape[:-2]) != lead:
+            raise ValueError(f"inputs {tuple(x.shape)} do not match weights {tuple(weights.shape)}")
+        if lead and math.prod(lead) == 1:  # a stack of one: the one-model operations (cheaper)
+            one = self.probs(weights.reshape(self.spec.weight_shape), x.reshape(x.shape[-2:]))
+            return one.reshape(*lead, *one.shape)
         ctype = COMPLEX[weights.dtype]
-        rho_in = self.embedded(x, weights.dtype).to(ctype)
         d = 2**self.spec.n_qubits
+        if lead and self._strategy() not in ("superoperator", "heisenberg"):  # batch: one by one
+            flat_w, flat_x = weights.reshape(-1, *self.spec.weight_shape), x.flatten(0, -3)
+            probs = torch.stack([self.probs(w, xs) for w, xs in zip(flat_w, flat_x, strict=True)])
+            return probs.reshape(*lead, *probs.shape[1:])
+        rho_in = self.embedded(x.reshape(-1, x.shape[-1]), weights.dtype).to(ctype)  # (N, d, d)
+        vec = rho_in.reshape(*lead, -1, d * d)  # (..., B, d^2)
         if self._use_superoperator():
-            m = self.superoperator_probs_matrix(weights)
-            vec = rho_in.reshape(-1, d * d)
+            m = self.superoperator_probs_matrix(weights)  # (..., d, d^2)
             # probs are real for Hermitian rho_in; with a real M only Re(rho_in) contributes
             probs = (vec @ m.mT).real if m.is_complex() else vec.real @ m.mT
         elif self._strategy() == "heisenberg":
             # p_i = Tr(|i><i| Phi(rho)) = Tr(Phi^dagger(|i><i|) rho): evolve the d projectors
             # instead of the B input states.
-            obs = self.heisenberg_observables(weights, ctype)  # (d, d, d)
-            probs = (rho_in.reshape(-1, d * d) @ obs.mT.reshape(d, d * d).T).real
+            obs = self.heisenberg_observables(weights, ctype)  # (..., d, d, d)
+            probs = (vec @ obs.mT.reshape(*lead, d, d * d).mT).real
         else:
             probs = torch.diagonal(self.apply_ansatz(rho_in, weights), dim1=-2, dim2=-1).real
         return measure(probs.clamp_min(0.0), self.noise)
 
     def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(..., B, outputs): the spec's readout (grouped probabilities or <Z_q>) of `probs`,
+        with the same leading axes."""
         probs = self.probs(weights, x)
         readout = self._sv.tables.readout
         if readout is None:
             return probs
         return probs @ self._sv._const("readout", weights.dtype)
+
+    @property
+    def stackable(self) -> bool:
+        """Whether a stack of models (leading axes) runs as one computation with each model's
+        numbers as alone: the superoperator and Heisenberg strategies, without shots
+        (sampling draws a stack's rows in another order than one model after another)."""
+        return self._strategy() in ("superoperator", "heisenberg") and self.noise.shots is None
 
     def _strategy(self) -> str:
         if self.strategy != "auto":
@@ -216,7 +271,10 @@ def measure(probs: torch.Tensor, noise: NoiseSpec) -> torch.Tensor:
 
 
 def sample_frequencies(probs: torch.Tensor, shots: int) -> torch.Tensor:
-    """Frequencies of `shots` draws from each row (torch's global, seeded generator)."""
+    """Frequencies of `shots` draws from each row (torch's global, seeded generator); rows
+    with leading axes are drawn in their flattened order."""
+    if probs.dim() > 2:
+        return sample_frequencies(probs.flatten(0, -2), shots).reshape(probs.shape)
     p = probs.detach().clamp_min(0)
     draws = torch.multinomial(p / p.sum(dim=1, keepdim=True), shots, replacement=True)
     counts = torch.zeros_like(p).scatter_add_(1, draws, torch.ones_like(draws, dtype=p.dtype))
