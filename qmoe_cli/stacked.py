@@ -76,10 +76,13 @@ from qmoe_cli.training import DTYPES, FitResult
 StackedEpochCallback = Callable[[int, dict], None]  # (index of the model in `models`, row)
 
 MAX_CHUNK = 128
-# Wider circuits train one at a time: measured (4 seeds, 1600 MNIST rows, 4 layers) the
-# stack is as fast at 5 qubits and slower from 6 (2.3 s vs 1.8 s; 8 qubits x 4 layers, 5
-# seeds: 28 s vs 4.4 s), where the arithmetic of 2^n-dimensional states dominates.
-STACKED_MAX_QUBITS = min(5, MAX_UNITARY_QUBITS)
+# Up to 8 qubits the stack takes the path one model takes at its batch (the unitary, or the
+# layers applied to the batched states when 2^n exceeds the batch): configs/paper/
+# mnist_efficiency.yaml's 8-qubit routers, 5 seeds, training seconds summed over seeds,
+# stacked vs one at a time: 1 layer 5.3 vs 15.5, 2 layers 7.7 vs 17.1, 4 layers 13.5 vs
+# 24.5, the same numbers. Wider circuits train one at a time (10 qubits x 5 layers, 20
+# sets: 25 vs 16 ms a model-step: the arithmetic of the 2^n states dominates).
+STACKED_MAX_QUBITS = min(8, MAX_UNITARY_QUBITS)
 # Noisy circuits (density matrices: each model's superoperator, d^2 x d^2 per layer) stack up
 # to 3 qubits. Measured per model-step of the circuit alone (forward and backward, batch 32,
 # one thread, S = 20 vs one model after another, on the shared 2-core machine): 2 qubits x

@@ -31,6 +31,9 @@ ROUTERS = {
         "ansatz": "strongly_entangling",
         "readout": "expval",
     },
+    # wider than the batch: training batches go layer by layer (the gates path), the
+    # validation set through the unitary, as for one model
+    "quantum-wide": {"type": "quantum", "qubits": 7, "layers": 1, "embedding": "ry"},
 }
 NO_STOP = {"epochs": 6, "batch_size": 16, "dtype": "float64", "early_stopping": False}
 EARLY_STOP = {

@@ -151,9 +151,10 @@ def stacked_circuit_outputs(
     (S, *weight_shape), x (S, F, B) -> (S, outputs, B).
 
     Noiseless (TorchStatevector): where the backend would use its compiled kernel for one
-    model (same rule, same batch), the kernel runs over all S sets in one call; otherwise the
-    S unitaries are built at once (a leading axis through the layer matrices and their
-    product) and applied to each model's embedded batch by one batched matmul. Noisy
+    model (same rule, same batch), the kernel runs over all S sets in one call; otherwise
+    the path one model would take at this batch (TorchStatevector.stacked_probs): the S
+    unitaries built at once and applied by one batched matmul, or, for wide circuits on
+    small batches, the layers applied to the S batched states. Noisy
     (TorchDensityMatrix): its own forward with a leading model axis (each model's
     superoperator, or its Heisenberg observables, built at once; one batched matmul with
     each model's embedded density matrices; readout error as for one model).
@@ -162,10 +163,7 @@ def stacked_circuit_outputs(
         return backend.outputs(weights, x.mT).mT
     if backend._use_kernel(weights[0], x[0].mT):
         return run_stacked_kernel(backend._kernel, weights, x, True)
-    u = backend.unitary(weights)  # (S, d, d)
-    rows = x.mT.flatten(0, 1)  # (S B, F): the embedding takes rows
-    parts = backend._embed_parts(rows).unflatten(1, (x.shape[0], x.shape[2]))  # (k, S, B, d)
-    probs = backend.apply_unitary(u, parts)[1]
+    probs = backend.stacked_probs(weights, x.mT)  # (S, B, d)
     if backend._np["readout"] is not None:
         probs = probs @ backend._const("readout", weights.dtype)
     return probs.mT
