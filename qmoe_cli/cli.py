@@ -384,6 +384,84 @@ def export(
     console.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 
+@app.command()
+@one_line_errors
+def hardware(
+    run_dir: Path = typer.Argument(
+        ...,
+        help="A trained run folder: train, ablate, efficiency or evaluate-mode noise-sweep.",
+        show_default=False,
+        metavar="RUN_DIR",
+    ),
+    target: str = typer.Option(
+        ...,
+        "--target",
+        metavar="NAME",
+        help="aer, aer:depolarizing=EPS,readout=R, a fake IBM device (FakeTorino, "
+        "FakeManilaV2, ...) or ibm:BACKEND (docs/hardware.md).",
+        show_default=False,
+    ),
+    shots: str = typer.Option(
+        None,
+        "--shots",
+        metavar="N,N,...",
+        help="Shot counts reported (default 100,300,1000,3000,10000); the largest is sampled.",
+    ),
+    mitigation: str = typer.Option(
+        None,
+        "--mitigation",
+        metavar="none|readout|zne|readout+zne",
+        help="Comma-separated; `none` is always reported (default: all four).",
+    ),
+    optimization_level: int = typer.Option(
+        None, "--optimization-level", metavar="0-3", help="Transpiler preset (default 2)."
+    ),
+    seeds: str = typer.Option(
+        None, "--seeds", metavar="S,S,...", help="The run's seeds to run (default: all)."
+    ),
+    variants: str = typer.Option(
+        None, "--variants", metavar="NAME,...", help="A group's quantum variants (default: all)."
+    ),
+    max_inputs: int = typer.Option(
+        None, "--max-inputs", metavar="N", help="The first N test inputs only (default: all)."
+    ),
+    set_: list[str] = SET_OPT,
+    out: str = typer.Option(None, "--out", metavar="DIR", help="Output directory (default: runs)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the circuits and the cost estimate; run and write nothing."
+    ),
+):
+    """Run a run folder's trained quantum routers on a device through IBM's runtime."""
+    from qmoe_cli.config import hardware_config, target_slug
+
+    def listed(text: str | None, option: str, cast=str) -> list | None:
+        if text is None:
+            return None
+        try:
+            return [cast(v.strip()) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"{option}: expected a comma-separated list, got {text!r}") from None
+
+    if not run_dir.exists():
+        raise ConfigError(f"run folder not found: {run_dir}")
+    options = {
+        "name": f"hardware-{target_slug(target)}",
+        "run": str(run_dir.resolve()),
+        "target": target,
+        "shots": listed(shots, "--shots", int),
+        "mitigation": listed(mitigation, "--mitigation"),
+        "optimization_level": optimization_level,
+        "seeds": listed(seeds, "--seeds", int),
+        "variants": listed(variants, "--variants"),
+        "max_inputs": max_inputs,
+    }
+    cfg = hardware_config({k: v for k, v in options.items() if v is not None}, set_)
+    out_path = _out_path(out)
+    from qmoe_cli.experiments.hardware import run_hardware  # torch, qiskit: after validation
+
+    run_hardware(cfg, _out_dir(out_path, cfg), dry_run)
+
+
 data_app = typer.Typer(
     help="Datasets: download the IDX files of MNIST and Fashion-MNIST.",
     no_args_is_help=True,

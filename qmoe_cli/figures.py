@@ -712,3 +712,42 @@ def scorecard(path: str | Path, rows: list[dict]) -> Scorecard:
     )
     savefig(fig, path, bbox_inches="tight", pad_inches=0.15)
     return card
+
+
+# --- accuracy against shots (`qmoe hardware`) -----------------------------------------------
+
+
+def hardware_curves(path: Path, title: str, rows: list[dict], baselines: dict[str, float]):
+    """Test accuracy against shots on a target, one line per variant and mitigation (mean
+    over seeds, shaded: its 95 % shot-noise interval), the noiseless accuracy dashed and the
+    classical baselines dotted. `rows`: summary.csv rows of `qmoe hardware`. Returns the
+    (closed) figure, for inspection."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    colors = plt.get_cmap("tab10")
+    lines = list(dict.fromkeys((r["variant"], r["mitigation"]) for r in rows))  # as written
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    for i, (variant, method) in enumerate(lines):
+        pts = sorted(
+            (r for r in rows if r["variant"] == variant and r["mitigation"] == method),
+            key=lambda r: r["shots"],
+        )
+        xs = [r["shots"] for r in pts]
+        label = method if len(variants) == 1 else f"{variant} {method}"
+        ax.plot(xs, [r["accuracy_mean"] for r in pts], "o-", color=colors(i), label=label)
+        ax.fill_between(
+            xs, [r["shot_low"] for r in pts], [r["shot_high"] for r in pts], color=colors(i),
+            alpha=0.15, linewidth=0,
+        )  # fmt: skip
+    for variant in variants:
+        noiseless = next(r["noiseless_mean"] for r in rows if r["variant"] == variant)
+        name = "noiseless" if len(variants) == 1 else f"{variant} noiseless"
+        ax.axhline(noiseless, color="black", linestyle="--", linewidth=1, label=name)
+    for j, (name, value) in enumerate(baselines.items()):
+        ax.axhline(value, color=colors(len(lines) + j), linestyle=":", linewidth=1.2,
+                   label=f"{name} (classical)")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set(xlabel="shots per circuit", ylabel="test accuracy (mean over seeds)", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    savefig(fig, path)
+    return fig

@@ -21,6 +21,7 @@ from qmoe_cli.config import (
     AblationConfig,
     EfficiencyConfig,
     ExperimentConfig,
+    HardwareConfig,
     NoiseSweepConfig,
     PlanConfig,
     SweepConfig,
@@ -58,6 +59,9 @@ KINDS: dict[str, Kind] = {
              "qmoe_cli.experiments.efficiency:sweep_rows",
              "qmoe_cli.report.tables:efficiency_sections",
              "accuracy against router size, Pareto front, smallest router per threshold"),
+        Kind("hardware", "hardware", HardwareConfig, "qmoe_cli.experiments.hardware:run",
+             "qmoe_cli.experiments.hardware:sweep_rows", "qmoe_cli.report.hardware:sections",
+             "trained quantum routers on a device through IBM's runtime (SamplerV2)"),
         Kind("sweep", "sweep", SweepConfig, None, None, None,
              "a grid of overrides x seeds over a base config of another kind"),
         Kind("plan", "run", PlanConfig, None, None, None,
@@ -65,7 +69,8 @@ KINDS: dict[str, Kind] = {
     )
 }  # fmt: skip
 RUN_KINDS = tuple(k for k in KINDS if KINDS[k].runner)  # kinds that write a run folder
-REPORT_ORDER = ("ablate", "noise-sweep", "efficiency", "train")  # sections in the report
+# sections in the report, in this order
+REPORT_ORDER = ("ablate", "noise-sweep", "efficiency", "hardware", "train")
 
 
 def resolve(target: str) -> Any:

@@ -16,6 +16,8 @@ it back once through `read_record`:
     EfficiencyRecord     command "efficiency": points (EfficiencyPoint), Pareto front, the
                          smallest router per threshold; or the skipped form (`skipped` = the
                          reason, no points, `data` null)
+    HardwareRecord       command "hardware": trained routers run through SamplerV2 on a target
+                         (circuits, cost estimate, accuracy per mitigation and shot count)
 
 Field names are those written before this module existed, so older folders parse. Numbers
 that may be undefined (a std over one seed, an eta without a rank, ...) are `float | None`:
@@ -447,12 +449,170 @@ class EfficiencyRecord(Record):
         return self
 
 
+# --- hardware ---------------------------------------------------------------------------------
+
+
+class HardwareSource(Part):
+    """The trained run whose routers ran (its training budget, for the report's rules)."""
+
+    path: str
+    kind: str
+    name: str
+    epochs: int | None
+    early_stopping: bool | None
+    skipped: list[str]
+
+
+class HardwareTarget(Part):
+    """Where the circuits ran; the median 2-qubit gate and readout errors of the device
+    (its target's InstructionProperties; null for Aer)."""
+
+    text: str
+    kind: Literal["fake", "aer", "ibm", "custom"]
+    backend: str
+    num_qubits: int | None
+    processor: str | None
+    simulator: bool
+    two_qubit_error: Num
+    readout_error: Num
+
+
+class CostPart(Part):
+    circuits: int
+    shots: int
+    qpu_seconds: Num
+
+
+class HardwareCost(Part):
+    """The estimate printed before running (quantum/runtime.py COST_MODEL)."""
+
+    circuits: int
+    pubs: int
+    jobs: int
+    shots_per_circuit: int
+    executions: int
+    qpu_seconds: Num
+    qpu_seconds_missing: str | None
+    rep_delay_seconds: Num
+    job_overhead_seconds: float
+    model: str
+    by: dict[str, CostPart]  # router, zne, readout
+    by_mitigation: dict[str, CostPart]  # what each mitigation adds to the unmitigated run
+
+
+class HardwareCircuit(Part):
+    """One transpiled circuit (scale 1: the router; 3, 5, ...: its ZNE folds)."""
+
+    variant: str
+    seed: int
+    scale: int
+    physical_qubits: list[int]
+    depth: int
+    two_qubit_gates: int
+    size: int
+    duration_seconds: Num
+    esp: Num  # estimated success probability: prod(1 - error) over its instructions
+
+
+class ShotPoint(Part):
+    mitigation: str
+    shots: int
+    accuracy: float  # measured: the first `shots` shots of every circuit
+    repeat_mean: float  # mean over the simulated repeats
+    low: float  # 95 % shot-noise interval
+    high: float
+
+
+class HardwareSeed(Part):
+    variant: str
+    seed: int
+    n_inputs: int
+    exact_accuracy: float  # noiseless: the exact probabilities of the same weights
+    recorded_accuracy: Num  # the run's own test accuracy (its whole test split)
+    gate_tvd: dict[str, float]  # mean total-variation distance to the exact gates, at S
+    shots_within_1pt: dict[str, int | None]
+    results: list[ShotPoint]
+
+
+class HardwareRow(Part):
+    """Over seeds, one variant, mitigation and shot count (summary.csv)."""
+
+    variant: str
+    mitigation: str
+    shots: int
+    n_seeds: int
+    accuracy_mean: float
+    accuracy_std: Num
+    accuracy_ci_low: Num
+    accuracy_ci_high: Num
+    shot_low: float
+    shot_high: float
+    noiseless_mean: float
+
+
+class ShotsNeeded(Part):
+    variant: str
+    mitigation: str
+    shots: int | None
+
+
+class HardwareBaseline(Part):
+    router: str
+    per_seed: list[float]  # exact test accuracy on the same inputs, in `seeds` order
+
+
+class HardwareJob(Part):
+    pubs: int
+    circuits: int
+    executions: int
+    seconds: float
+    job_id: str | None
+    usage_estimation_seconds: Num
+    quantum_seconds: Num
+
+
+class HardwareRecord(Record):
+    """command "hardware": trained routers run through SamplerV2 on a target."""
+
+    command: Literal["hardware"] = "hardware"
+    name: str
+    source: HardwareSource
+    data: DataInfo
+    target: HardwareTarget
+    optimization_level: int
+    seeds: list[int]
+    variants: list[str]
+    shots: list[int]
+    sampled_shots: int
+    calibration_shots: int | None
+    mitigation: list[str]
+    zne_scales: list[int] | None
+    zne_extrapolation: str | None
+    repeats: int
+    methods: dict[str, str]
+    cost: HardwareCost
+    circuits: list[HardwareCircuit]
+    per_seed: list[HardwareSeed] = Field(min_length=1)
+    table: list[HardwareRow]
+    shots_needed: list[ShotsNeeded]
+    baselines: dict[str, HardwareBaseline]
+    jobs: list[HardwareJob]
+    wall_seconds: float
+
+
 RECORDS: dict[str, type[Record]] = {
     r.model_fields["command"].default: r
-    for r in (TrainRecord, AblateRecord, NoiseSweepRecord, LevelRecord, EfficiencyRecord)
+    for r in (
+        TrainRecord,
+        AblateRecord,
+        NoiseSweepRecord,
+        LevelRecord,
+        EfficiencyRecord,
+        HardwareRecord,
+    )
 }
 AnyRecord = Annotated[
-    TrainRecord | AblateRecord | NoiseSweepRecord | LevelRecord | EfficiencyRecord,
+    TrainRecord | AblateRecord | NoiseSweepRecord | LevelRecord | EfficiencyRecord | HardwareRecord,
     Field(discriminator="command"),
 ]
 

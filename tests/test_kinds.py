@@ -10,7 +10,9 @@ from qmoe_cli.config import (
     AblationConfig,
     EfficiencyConfig,
     ExperimentConfig,
+    HardwareConfig,
     NoiseSweepConfig,
+    PlanConfig,
     SweepConfig,
 )
 from qmoe_cli.kinds import KINDS, REPORT_ORDER, RUN_KINDS, resolve, run_config_kind
@@ -21,10 +23,15 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 
 
 def test_one_table_names_every_kind_and_what_it_uses():
-    assert list(KINDS) == ["train", "ablate", "noise-sweep", "efficiency", "sweep"]
-    schemas = [ExperimentConfig, AblationConfig, NoiseSweepConfig, EfficiencyConfig, SweepConfig]
+    assert list(KINDS) == [
+        "train", "ablate", "noise-sweep", "efficiency", "hardware", "sweep", "plan"
+    ]  # fmt: skip
+    schemas = [
+        ExperimentConfig, AblationConfig, NoiseSweepConfig, EfficiencyConfig, HardwareConfig,
+        SweepConfig, PlanConfig,
+    ]  # fmt: skip
     assert [k.schema for k in KINDS.values()] == schemas
-    assert set(RUN_KINDS) == set(REPORT_ORDER) == set(KINDS) - {"sweep"}
+    assert set(RUN_KINDS) == set(REPORT_ORDER) == set(KINDS) - {"sweep", "plan"}
     for name in RUN_KINDS:  # every import path in the table resolves
         kind = KINDS[name]
         assert callable(resolve(kind.runner)) and callable(resolve(kind.sweep_rows))
@@ -49,7 +56,7 @@ def test_a_config_without_kind_is_one_line_naming_the_kinds(write_config, cli):
         (line,) = result.output.strip().splitlines()
         assert line == (
             f"error: {path}: kind: required key is missing "
-            "(one of: train, ablate, noise-sweep, efficiency, sweep)"
+            "(one of: train, ablate, noise-sweep, efficiency, hardware, sweep, plan)"
         )
 
 

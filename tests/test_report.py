@@ -517,6 +517,7 @@ def test_claims_data_structure():
         "fq.accuracy": 0.0,  # Sec. VI-E against the fully quantum QMoE: "comparable"
         "fq.qubits": 0.6,  # "40 % fewer qubits": hybrid / fully quantum
         "fq.noise": 0.0,  # "better noise resilience": the slope difference above 0
+        "hardware.nisq": 0.0,  # "NISQ feasibility": on a device, above the classical baseline
     }
     single = {c.id: c.paper for c in CLAIMS if not c.id.startswith(("cmp.", "eta.quantum"))}
     assert {k: v for k, v in single.items() if k != "convergence.faster"} == expected

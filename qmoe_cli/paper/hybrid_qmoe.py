@@ -164,6 +164,30 @@ def _fully_quantum_claims() -> list[Claim]:
     ]  # fmt: skip
 
 
+# Abstract, Sec. VI-C ("confirming NISQ feasibility") and VIII-B4 (future work: run it on IBM,
+# Rigetti or IonQ devices): measured by running the trained routers through IBM's runtime on
+# fake devices of different quality (`qmoe hardware`), against the classical baseline.
+_HARDWARE = (
+    "hardware on two_moons: `qmoe hardware` on an ablate (or evaluate-mode noise-sweep) "
+    "folder with a quantum router and a linear baseline, on at least two devices of "
+    "different quality"
+)
+
+
+def _hardware_claims() -> list[Claim]:
+    return [
+        _claim("hardware.nisq", "Abstract, Sec. VI-C, VIII-B4",
+               "the quantum router is feasible on NISQ hardware: trained noiselessly and run "
+               "on an IBM device, it keeps its advantage over the classical baseline", 0.0,
+               "NISQ feasibility", "points",
+               "per device: paired over seeds, the router's accuracy on the device (largest "
+               "shot count) above the classical baseline's (linear router, exact, same "
+               "inputs), paired t-test p < 0.05; each mitigation (none, readout, zne, "
+               "readout+zne) an alternative; devices that disagree: setup-dependent",
+               _HARDWARE, "hardware_nisq"),
+    ]  # fmt: skip
+
+
 CLAIMS: tuple[Claim, ...] = (
     *_table_i_claims(),
     _claim("cmp.quantum_vs_linear", "Sec. VI-A, Table I",
@@ -209,6 +233,7 @@ CLAIMS: tuple[Claim, ...] = (
            "classical router (20 vs 50)", 20 - 50, "20 vs 50 epochs", "epochs", PAIRED,
            _MOONS_ABLATION, "comparison", "epochs", "quantum", "mlp", "less"),
     *_fully_quantum_claims(),
+    *_hardware_claims(),
 )  # fmt: skip
 
 
@@ -897,6 +922,144 @@ def _breakdown_text(s: NoiseSweep) -> str:
     return point
 
 
+# --- NISQ hardware (qmoe hardware) --------------------------------------------------------
+
+
+def _hardware_baseline(rec) -> tuple[str, list[float]] | None:
+    """The run's classical baseline: a linear router (the paper's Model A) if it has one,
+    else its best classical router by mean."""
+    if not rec.baselines:
+        return None
+    linear = [n for n, b in rec.baselines.items() if b.router == "linear"]
+    name = (
+        linear[0]
+        if linear
+        else max(rec.baselines, key=lambda n: np.mean(rec.baselines[n].per_seed))
+    )
+    return name, list(rec.baselines[name].per_seed)
+
+
+def _hardware_accuracies(rec, variant: str, method: str) -> list[float]:
+    """Per seed (in `seeds` order), the accuracy at the largest shot count."""
+    out = []
+    for seed in rec.seeds:
+        p = next(p for p in rec.per_seed if p.variant == variant and p.seed == seed)
+        out.append(
+            next(
+                r.accuracy
+                for r in p.results
+                if r.mitigation == method and r.shots == rec.sampled_shots
+            )
+        )
+    return out
+
+
+def hardware_nisq(claim: Claim, ev: Evidence) -> list[Finding]:
+    runs = [
+        r
+        for r in ev.runs
+        if r.kind == "hardware" and (claim.dataset is None or r.dataset == claim.dataset)
+    ]
+    if not runs:
+        others = [f"{r.label} is on {r.dataset}" for r in ev.runs if r.kind == "hardware"]
+        why = f"no hardware run on {claim.dataset} was given (`qmoe hardware`)"
+        return missing(claim, why + (f" ({'; '.join(others)})" if others else ""))
+    devices = sorted({r.record.target.text for r in runs})
+    note = (
+        f"devices: {', '.join(devices)}"
+        if len(devices) > 1
+        else f"measured on one device only ({devices[0]}): the claim asks for devices of "
+        "different quality"
+    )
+    return [_hardware_finding(claim, run, note) for run in runs]
+
+
+def _hardware_finding(claim: Claim, run: Run, note: str) -> Finding:
+    """One device (a hardware run): each variant x mitigation an alternative."""
+    rec = run.record
+    t = rec.target
+    quality = ", ".join(
+        f"{what} {100 * value:.2f} %"
+        for what, value in (
+            ("2-qubit error", t.two_qubit_error),
+            ("readout error", t.readout_error),
+        )
+        if value is not None
+    )
+    source = f"{run.label} ({rec.source.name} on {t.text}{'; ' + quality if quality else ''})"
+    base = _hardware_baseline(rec)
+    if base is None:
+        why = (
+            "the hardware run has no classical baseline: run `qmoe hardware` on an ablate or "
+            "evaluate-mode noise-sweep folder with a linear router"
+        )
+        return Finding(claim, source, "", NOT_MEASURED, why)
+    problem = budget_problem(len(rec.seeds), rec.source.epochs, PAPER_EPOCHS)
+    alts = [
+        (f"{variant} {method}", _judge_hardware(claim, rec, variant, method, base, note, problem))
+        for variant in rec.variants
+        for method in rec.mitigation
+    ]
+    if problem:  # one reason for all of them
+        measured = "; ".join(f"{label}: {f.measured}" for label, f in alts)
+        return Finding(claim, source, measured, NOT_MEASURED, problem)
+    return combine(claim, source, alts)
+
+
+def _judge_hardware(claim, rec, variant, method, base, note: str, problem: str) -> Finding:
+    name, baseline = base
+    hw = _hardware_accuracies(rec, variant, method)
+    noiseless = float(np.mean([p.exact_accuracy for p in rec.per_seed if p.variant == variant]))
+    head = (
+        f"{fmt.pct(float(np.mean(hw)))} at {rec.sampled_shots:,} shots (noiseless "
+        f"{fmt.pct(noiseless)}) vs {name} {fmt.pct(float(np.mean(baseline)))}"
+    )
+    if problem:
+        return Finding(claim, "", f"{head} (n = {len(hw)})", NOT_MEASURED, problem)
+    d = paired_comparison(hw, baseline, "hardware", "baseline")
+    p = p_of(d)
+    diff, low, high = (100 * d[k] for k in ("mean_diff", "ci_low", "ci_high"))
+    measured = (
+        f"{head}: {diff:+.1f} points (95 % CI [{low:+.1f}, {high:+.1f}], p = {fmt_p(p)}, "
+        f"n = {len(hw)})"
+    )
+    exact = [
+        next(p.exact_accuracy for p in rec.per_seed if p.variant == variant and p.seed == seed)
+        for seed in rec.seeds
+    ]
+    d0 = paired_comparison(exact, baseline, "noiseless", "baseline")
+    p0 = p_of(d0)
+    ahead = fmt.finite(p0) and p0 < ALPHA and d0["mean_diff"] > 0
+    noiseless_text = (
+        f"noiseless, the same routers are {100 * d0['mean_diff']:+.1f} points from the "
+        f"baseline (p = {fmt_p(p0)}): "
+        + ("the device loses a significant advantage" if ahead else "not significantly ahead")
+    )
+    if fmt.finite(p) and p < ALPHA and diff > 0:
+        category, why = REPRODUCED, "significantly above the classical baseline on the device"
+    elif fmt.finite(p) and p < ALPHA:
+        category, why = NOT_REPRODUCED, "the paper overstates: significantly below the baseline"
+    else:
+        category, why = (
+            NOT_REPRODUCED,
+            "the paper overstates: no significant advantage on the device",
+        )
+    if category == NOT_REPRODUCED:
+        why += f" ({noiseless_text})"
+    return Finding(
+        claim,
+        "",
+        measured,
+        category,
+        f"{why}; {note}",
+        diff,
+        low,
+        high,
+        "95 % CI of the paired difference (points)",
+        numbers_of("hardware.nisq", hw, baseline),
+    )
+
+
 def fq_comparison_run(run: Run, models: list[ModelResult]) -> bool:
     """An ablation built to compare with fully quantum models (a variant with non-linear
     experts or no router): a different experiment from the paper's Table I, so its linear-
@@ -948,6 +1111,7 @@ MEASURES = {
     "fq_accuracy": fq_accuracy,
     "fq_qubits": fq_qubits,
     "fq_noise": fq_noise,
+    "hardware_nisq": hardware_nisq,
 }
 
 
