@@ -393,13 +393,20 @@ def run_parallel(fn: Callable, calls: Sequence[tuple], jobs: int, label: str) ->
     return results
 
 
-def train_all(trainings: list[Training], jobs: int, label: str) -> dict:
+def train_all(
+    trainings: list[Training],
+    jobs: int,
+    label: str,
+    on_done: Callable[[Any, list[SeedRun]], None] | None = None,
+) -> dict:
     """Every training of a group, under one progress display that moves per epoch. The
     seeds of one config go together (run_seeds: one stacked model where the stacked engine
     applies), in `stacks`: the unit a worker process takes. A training whose cell is already
     complete (a resumed group) is read back instead of trained; every other one is written
     to its cell the moment its stack finishes, so an interrupt or an error keeps it.
-    Returns {(key, seed): SeedRun}."""
+    on_done(key, runs) is called once per key, its runs in the order given, as soon as they
+    are all in: while the workers train the rest, this process writes that key's folder
+    and figures. Returns {(key, seed): SeedRun}."""
     results: dict = {}
     todo = []
     for t in trainings:
@@ -407,6 +414,18 @@ def train_all(trainings: list[Training], jobs: int, label: str) -> dict:
             results[t.key, t.seed] = read_cell(t.cell, t.cfg, t.seed)
         else:
             todo.append(t)
+    seeds_of: dict = {}
+    for t in trainings:
+        seeds_of.setdefault(repr(t.key), (t.key, []))[1].append(t.seed)
+
+    def report_done(keys) -> None:
+        for key, seeds in (seeds_of.pop(k) for k in keys if k in seeds_of):
+            if on_done is not None:
+                on_done(key, [results[key, s] for s in seeds])
+
+    def complete(key) -> bool:
+        return all((key, s) in results for s in seeds_of.get(repr(key), (key, []))[1])
+
     if results:
         err.print(
             f"resuming: {len(results)} of {len(trainings)} trainings already done, "
@@ -417,6 +436,7 @@ def train_all(trainings: list[Training], jobs: int, label: str) -> dict:
     if trainings:  # this process evaluates and draws: at the threads the config asks for
         torch.set_num_threads(trainings[0].cfg.train.threads)
     if not todo:
+        report_done(list(seeds_of))
         return results
     groups = stacks(todo, jobs)
     with TrainingProgress(label, [t.cfg.train.epochs for t in todo]) as progress:
@@ -426,6 +446,7 @@ def train_all(trainings: list[Training], jobs: int, label: str) -> dict:
                 write_cell(todo[i].cell, run)
                 results[todo[i].key, todo[i].seed] = run
                 progress.done(i)
+            report_done([repr(todo[i].key) for i in groups[g] if complete(todo[i].key)])
 
         def on_epoch(g: int, j: int, row: dict) -> None:
             progress.epoch(groups[g][j], row)
@@ -438,6 +459,7 @@ def train_all(trainings: list[Training], jobs: int, label: str) -> dict:
             map_calls(
                 _train_in_worker, calls, jobs, finished, on_epoch=lambda g, item: on_epoch(g, *item)
             )
+    report_done(list(seeds_of))  # keys read back whole from their cells
     return results
 
 
@@ -447,7 +469,7 @@ def stacks(todo: list[Training], jobs: int) -> list[list[int]]:
     worker has one: with 4 variants x 20 seeds and 2 workers, 4 stacks of 20; with one
     variant and 2 workers, 2 stacks of 10. The stacked engine bounds its memory by chunks
     of its own (stacked.chunk_size). Configs the engine does not take train one seed a
-    stack (finished trainings are kept seed by seed)."""
+    stack (finished trainings are kept seed by seed). The costliest units come first."""
     from qmoe_cli import stacked
 
     by_config: dict = {}
@@ -459,7 +481,26 @@ def stacks(todo: list[Training], jobs: int) -> list[list[int]]:
             stackable.append(members)
         else:  # one at a time: one a stack
             alone += [[i] for i in members]
-    return split_for_workers(stackable, jobs, len(by_config)) + alone
+    units = split_for_workers(stackable, jobs, len(by_config)) + alone
+    # the workers take units in this order: the costliest first, so that cheap ones fill the
+    # end instead of a big one starting last (the order changes no number)
+    return sorted(units, key=lambda unit: -_cost(todo[unit[0]].cfg, len(unit)))
+
+
+def _cost(cfg: ExperimentConfig, n_models: int) -> float:
+    """A rough cost of training n_models of cfg, only to order the work: epochs times the
+    size of its circuits' states (density matrices: squared) per model."""
+    size = 1.0
+    for circuit in (cfg.model.router, cfg.model.experts):
+        if circuit.type != "quantum":
+            continue
+        noise = getattr(cfg.model.router, "noise", None) or getattr(circuit, "noise", None)
+        noisy = noise is not None and bool(
+            noise.depolarizing or noise.depolarizing_2q or noise.readout_error
+        )
+        count = getattr(circuit, "count", 1) if circuit is cfg.model.experts else 1
+        size += count * circuit.layers * 2 ** (circuit.qubits * (2 if noisy else 1))
+    return n_models * cfg.train.epochs * size
 
 
 def split_for_workers(groups: list[list], jobs: int, n_groups: int | None = None) -> list[list]:

@@ -309,3 +309,21 @@ def test_stacked_kernel_matches_the_one_model_kernel(case):
         torch.testing.assert_close(weights.grad[s], w.grad, atol=1e-12, rtol=0)
         for a, b in zip(args, one_args, strict=True):
             torch.testing.assert_close(a.grad[s], b.grad, atol=1e-12, rtol=0)
+
+
+def test_workers_take_the_costliest_stacks_first():
+    """orchestration.stacks orders its units by a rough cost (epochs x circuit size x
+    models), so that a big stack never starts last on an otherwise idle pool."""
+    from qmoe_cli.orchestration import Training, stacks
+
+    cheap = make_config(ROUTERS["linear"], NO_STOP, seeds=[0, 1, 2, 3])
+    small = make_config(ROUTERS["quantum"], NO_STOP, seeds=[0, 1])
+    wide = make_config(ROUTERS["quantum-wide"], NO_STOP, seeds=[0, 1])
+    noisy = make_config({**ROUTERS["quantum"], "noise": {"depolarizing": 0.01}}, NO_STOP)
+    todo = [
+        Training(key, cfg, seed, None)
+        for key, cfg in (("A", cheap), ("B", small), ("W", wide), ("N", noisy))
+        for seed in cfg.seeds
+    ]
+    order = [todo[unit[0]].key for unit in stacks(todo, jobs=1)]
+    assert order == ["W", "N", "B", "A"]  # 2^7 x 1 x 2 models > 4^2 x 3 x 3 > 2^2 x 3 x 2 > 1

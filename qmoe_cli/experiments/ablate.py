@@ -64,15 +64,22 @@ def run_ablation(
             for name, vcfg in variants.items()
             for seed in cfg.seeds
         ]
+        per_variant = {}
+
+        def variant_done(name: str, runs: list[SeedRun]) -> None:
+            per_variant[name] = write_variant_folder(
+                group.path / "variants" / name, variants[name], runs
+            )
+
         results = train_all(
-            tasks, jobs, f"{cfg.name}: {len(variants)} variants x {len(cfg.seeds)} seeds"
+            tasks,
+            jobs,
+            f"{cfg.name}: {len(variants)} variants x {len(cfg.seeds)} seeds",
+            on_done=variant_done,
         )
         runs = {name: [results[name, s] for s in cfg.seeds] for name in variants}
-        summary, per_variant = [], {}
+        summary = []
         for name, vcfg in variants.items():
-            per_variant[name] = write_variant_folder(
-                group.path / "variants" / name, vcfg, runs[name]
-            )
             row = summarize_variant(name, cfg.variants[name].label, per_variant[name], cfg.plateau)
             row["router"] = vcfg.model.router.type
             summary.append(row)

@@ -133,17 +133,21 @@ def _measure(cfg: EfficiencyConfig, group: Path, data_info: dict, jobs: int):
         for name, v in variants.items()
         for seed in cfg.seeds
     ]
-    results = train_all(
-        tasks, jobs, f"{cfg.name}: {len(variants)} router sizes x {len(cfg.seeds)} seeds"
+    per_variant = {}
+
+    def variant_done(name: str, runs: list) -> None:
+        per_variant[name] = write_variant_folder(group / "variants" / name, variants[name], runs)
+
+    train_all(
+        tasks,
+        jobs,
+        f"{cfg.name}: {len(variants)} router sizes x {len(cfg.seeds)} seeds",
+        on_done=variant_done,
     )
-    points = []
-    for name, vcfg in variants.items():
-        per_seed = write_variant_folder(
-            group / "variants" / name, vcfg, [results[name, s] for s in cfg.seeds]
-        )
-        points.append(
-            efficiency_point(name, cfg.variants[name].label, vcfg.model.router.type, per_seed)
-        )
+    points = [
+        efficiency_point(name, cfg.variants[name].label, vcfg.model.router.type, per_variant[name])
+        for name, vcfg in variants.items()
+    ]
     front = pareto_front(points)
     for p in points:
         p["pareto"] = p["variant"] in front

@@ -241,7 +241,12 @@ def run_noise_sweep(
             for name in cfg.baselines
             for seed in cfg.seeds
         ]
-        results = train_all(tasks, jobs, f"{cfg.name}: noise sweep ({cfg.mode} mode)")
+        results = train_all(
+            tasks,
+            jobs,
+            f"{cfg.name}: noise sweep ({cfg.mode} mode)",
+            on_done=lambda key, runs: _write_trained(group.path, cfg, key, runs),
+        )
         acc = {level: [] for level in levels}
         for seed in cfg.seeds:
             for level in levels:
@@ -251,7 +256,7 @@ def run_noise_sweep(
             name: [results[("baseline", name), s].metrics["test_accuracy"] for s in cfg.seeds]
             for name in cfg.baselines
         }
-        _write_runs(group.path, cfg, levels, results, acc)
+        _write_levels(group.path, cfg, levels, acc)
         rows, summary = summarize(cfg, levels, acc, baselines, simulator)
         summary["per_seed"] = per_seed_accuracies(levels, acc, baselines)
         if cfg.model.router.noise.fake_backend:
@@ -272,26 +277,20 @@ def _quantum_folder(level: float | None) -> str:
     return "quantum" if level is None else f"levels/eps={level:g}"
 
 
-def _write_runs(folder: Path, cfg: NoiseSweepConfig, levels, results, acc) -> None:
-    for name in cfg.baselines:
-        write_variant_folder(
-            folder / "baselines" / name,
-            cfg.baseline(name),
-            [results[("baseline", name), s] for s in cfg.seeds],
-        )
+def _write_trained(folder: Path, cfg: NoiseSweepConfig, key: tuple, runs: list) -> None:
+    """The folder of one trained config (a baseline, or the quantum router trained
+    noiseless or at one level), written as soon as its seeds are in (train_all's on_done)."""
+    kind, which = key
+    if kind == "baseline":
+        write_variant_folder(folder / "baselines" / which, cfg.baseline(which), runs)
+    else:
+        write_variant_folder(folder / _quantum_folder(which), training_config(cfg, which), runs)
+
+
+def _write_levels(folder: Path, cfg: NoiseSweepConfig, levels, acc) -> None:
+    """Evaluate mode: each level's accuracies of the routers trained noiseless."""
     if cfg.mode == "train":
-        for level in levels:
-            write_variant_folder(
-                folder / _quantum_folder(level),
-                training_config(cfg, level),
-                [results[("quantum", level), s] for s in cfg.seeds],
-            )
         return
-    write_variant_folder(
-        folder / _quantum_folder(None),
-        training_config(cfg, None),
-        [results[("quantum", None), s] for s in cfg.seeds],
-    )
     for level in levels:
         path = folder / "levels" / f"eps={level:g}"
         path.mkdir(parents=True, exist_ok=True)  # a resumed group may hold it already
