@@ -292,6 +292,8 @@ class TorchStatevector:
             psi = parts.unflatten(1, x.shape[:-1])
         else:
             psi = self.embed(flat).to(mats.dtype).unflatten(0, x.shape[:-1])
+        if self.spec.ansatz == "ry_cz" and n > h and self.spec.n_layers >= 2:
+            return self._ry_cz_layers(k_a, k_b, signs, psi, h)
         lead = psi.shape[:-1]
         for layer in range(self.spec.n_layers):
             v = k_a[..., layer, :, :, :] @ psi.reshape(*lead, 2**h, d // 2**h)
@@ -305,6 +307,22 @@ class TorchStatevector:
         if psi.is_complex():
             return torch.view_as_real(psi).square().sum(-1)
         return psi.square().sum(0)
+
+    def _ry_cz_layers(self, k_a, k_b, signs, psi: torch.Tensor, h: int) -> torch.Tensor:
+        """_apply_layers' loop for RY + CZ (real parts psi (k, *S, B, d)) with each set's
+        states kept as one (2^h, B 2^(n-h)) matrix: K_A psi and psi K_B^T are then one
+        matmul over the whole batch instead of one small one per input (MNIST's 8-qubit
+        router, 4 layers, 5 sets: 1.6x faster forward and backward). Moving the batch axis
+        in and out costs about a layer, hence from 2 layers."""
+        *pre, batch, d = psi.shape
+        a, c = 2**h, d // 2**h
+        sign = signs[..., 0].reshape(-1, a, 1, c)  # CZ signs per layer, in this layout
+        psi = psi.reshape(*pre, batch, a, c).transpose(-3, -2)  # (*pre, a, B, c)
+        for layer in range(self.spec.n_layers):
+            psi = k_a[..., layer, 0, :, :] @ psi.reshape(*pre, a, batch * c)
+            psi = psi.reshape(*pre, a * batch, c) @ k_b[..., layer, 0, :, :].mT
+            psi = psi.reshape(*pre, a, batch, c) * sign[layer]
+        return psi.transpose(-3, -2).reshape(*pre, batch, d).square().sum(0)
 
     def stacked_probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(S, B, 2^n) probabilities of S parameter sets (S, *weight_shape), each on its own
