@@ -131,10 +131,9 @@ EXPERTS = {
 }
 
 
-@pytest.mark.parametrize("kind", list(EXPERTS))
-def test_every_expert_kind(kind):
-    router, experts = EXPERTS[kind]
-    cfg = validate_config(
+def experts_config(router: dict, experts: dict):
+    """A small early-stopped config with these router and experts."""
+    return validate_config(
         {
             "data": {"name": "two_moons", "n_samples": 120, "noise": 0.2},
             "model": {"router": router, "experts": experts},
@@ -142,6 +141,11 @@ def test_every_expert_kind(kind):
             "seeds": SEEDS,
         }
     )
+
+
+@pytest.mark.parametrize("kind", list(EXPERTS))
+def test_every_expert_kind(kind):
+    cfg = experts_config(*EXPERTS[kind])
     assert supports(cfg) is None
     compare(cfg)
 

@@ -17,7 +17,7 @@ from qmoe_cli.quantum.spec import CircuitSpec
 from qmoe_cli.quantum.torch_density import TorchDensityMatrix
 from qmoe_cli.stacked import NOISY_STACKED_MAX_QUBITS, supports
 
-from .test_stacked import EARLY_STOP, NO_STOP, SEEDS, build, compare, make_config
+from .test_stacked import EARLY_STOP, NO_STOP, build, compare, experts_config, make_config
 
 PAPER = {"depolarizing": 0.03, "depolarizing_2q": 0.05, "readout_error": 0.02}
 NOISY_ROUTERS = {
@@ -89,15 +89,7 @@ NOISY_EXPERTS = {
 
 @pytest.mark.parametrize("kind", list(NOISY_EXPERTS))
 def test_noisy_quantum_experts(kind):
-    router, experts = NOISY_EXPERTS[kind]
-    cfg = validate_config(
-        {
-            "data": {"name": "two_moons", "n_samples": 120, "noise": 0.2},
-            "model": {"router": router, "experts": experts},
-            "train": {**EARLY_STOP, "epochs": 6},
-            "seeds": SEEDS,
-        }
-    )
+    cfg = experts_config(*NOISY_EXPERTS[kind])
     assert supports(cfg) is None
     assert isinstance(build(cfg)[0][0].experts.backend, TorchDensityMatrix)
     compare(cfg)

@@ -599,20 +599,25 @@ def _sample(plan: Plan, on_job) -> tuple[dict, list[dict]]:
     return {**samples, **more}, jobs + more_jobs
 
 
+def _circuit_rows(plan: Plan, qubits_as) -> list[dict]:
+    """One row per transpiled circuit (router x ZNE scale): its statistics, the physical
+    qubits as `qubits_as` gives them (a list for metrics.json, text for the CSV)."""
+    return [
+        {
+            "variant": rc.router.variant,
+            "seed": rc.router.seed,
+            "scale": scale,
+            "physical_qubits": qubits_as(rc.isa.qubits),
+            **stats,
+        }
+        for rc in plan.routers
+        for scale, stats in rc.stats.items()
+    ]
+
+
 def _record(plan: Plan, per_seed, table, needed, jobs, seconds: float) -> HardwareRecord:
     cfg, device, source = plan.cfg, plan.device, plan.source
-    circuits = []
-    for rc in plan.routers:
-        for scale, stats in rc.stats.items():
-            circuits.append(
-                {
-                    "variant": rc.router.variant,
-                    "seed": rc.router.seed,
-                    "scale": scale,
-                    "physical_qubits": list(rc.isa.qubits),
-                    **stats,
-                }
-            )
+    circuits = _circuit_rows(plan, list)
     local = device.simulator
     return HardwareRecord.model_validate(
         {
@@ -684,18 +689,7 @@ def _methods(plan: Plan) -> dict:
 
 
 def _write_files(path: Path, plan: Plan, per_seed: list[dict], table: list[dict]) -> None:
-    rows = []
-    for rc in plan.routers:
-        for scale, stats in rc.stats.items():
-            rows.append(
-                {
-                    "variant": rc.router.variant,
-                    "seed": rc.router.seed,
-                    "scale": scale,
-                    "physical_qubits": " ".join(map(str, rc.isa.qubits)),
-                    **stats,
-                }
-            )
+    rows = _circuit_rows(plan, lambda qubits: " ".join(map(str, qubits)))
     write_csv(path / "circuits.csv", rows)
     write_csv(
         path / "accuracy.csv",
