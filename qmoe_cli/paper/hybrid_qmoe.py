@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from qmoe_cli.metrics import COUNT_RANGE, mean_ci, paired_comparison
+from qmoe_cli.metrics import COUNT_RANGE, holm, mean_ci, paired_comparison
 from qmoe_cli.report import fmt
 from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, model_results
 from qmoe_cli.report.verdicts import (
@@ -182,8 +182,9 @@ def _hardware_claims() -> list[Claim]:
                "NISQ feasibility", "points",
                "per device: paired over seeds, the router's accuracy on the device (largest "
                "shot count) above the classical baseline's (linear router, exact, same "
-               "inputs), paired t-test p < 0.05; each mitigation (none, readout, zne, "
-               "readout+zne) an alternative; devices that disagree: setup-dependent",
+               "inputs), paired t-test p < 0.05 Holm-adjusted over the run's variant x "
+               "mitigation tests; each mitigation (none, readout, zne, readout+zne) an "
+               "alternative; devices that disagree: setup-dependent",
                _HARDWARE, "hardware_nisq"),
     ]  # fmt: skip
 
@@ -995,10 +996,20 @@ def _hardware_finding(claim: Claim, run: Run, note: str) -> Finding:
         )
         return Finding(claim, source, "", NOT_MEASURED, why)
     problem = budget_problem(len(rec.seeds), rec.source.epochs, PAPER_EPOCHS)
+    # every variant x mitigation is a test against the same baseline: Holm over them, as
+    # over the comparisons of one ablation
+    tests = [(variant, method) for variant in rec.variants for method in rec.mitigation]
+    raw = [
+        p_of(paired_comparison(_hardware_accuracies(rec, v, m), base[1], "hardware", "base"))
+        for v, m in tests
+    ]
+    adjusted = holm(raw)
     alts = [
-        (f"{variant} {method}", _judge_hardware(claim, rec, variant, method, base, note, problem))
-        for variant in rec.variants
-        for method in rec.mitigation
+        (
+            f"{variant} {method}",
+            _judge_hardware(claim, rec, variant, method, base, note, problem, p_holm, len(tests)),
+        )
+        for (variant, method), p_holm in zip(tests, adjusted, strict=True)
     ]
     if problem:  # one reason for all of them
         measured = "; ".join(f"{label}: {f.measured}" for label, f in alts)
@@ -1006,7 +1017,9 @@ def _hardware_finding(claim: Claim, run: Run, note: str) -> Finding:
     return combine(claim, source, alts)
 
 
-def _judge_hardware(claim, rec, variant, method, base, note: str, problem: str) -> Finding:
+def _judge_hardware(
+    claim, rec, variant, method, base, note: str, problem: str, p_holm: float, family: int
+) -> Finding:
     name, baseline = base
     hw = _hardware_accuracies(rec, variant, method)
     noiseless = float(np.mean([p.exact_accuracy for p in rec.per_seed if p.variant == variant]))
@@ -1017,11 +1030,11 @@ def _judge_hardware(claim, rec, variant, method, base, note: str, problem: str) 
     if problem:
         return Finding(claim, "", f"{head} (n = {len(hw)})", NOT_MEASURED, problem)
     d = paired_comparison(hw, baseline, "hardware", "baseline")
-    p = p_of(d)
+    p = p_holm  # the decision: Holm-adjusted over the run's variant x mitigation tests
     diff, low, high = (100 * d[k] for k in ("mean_diff", "ci_low", "ci_high"))
     measured = (
-        f"{head}: {diff:+.1f} points (95 % CI [{low:+.1f}, {high:+.1f}], p = {fmt_p(p)}, "
-        f"n = {len(hw)})"
+        f"{head}: {diff:+.1f} points (95 % CI [{low:+.1f}, {high:+.1f}], p = {fmt_p(p_of(d))}, "
+        f"Holm-adjusted p = {fmt_p(p)} over {family} tests, n = {len(hw)})"
     )
     exact = [
         next(p.exact_accuracy for p in rec.per_seed if p.variant == variant and p.seed == seed)
