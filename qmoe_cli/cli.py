@@ -98,9 +98,10 @@ def interrupted_line(exc: KeyboardInterrupt) -> str:
     folder = getattr(exc, "folder", None)
     if folder is None:
         return what
+    resume = f" (or add --resume {folder})" if getattr(exc, "resume_option", True) else ""
     return (
-        f"{what}: finished trainings are kept in {folder}; run the same command again "
-        f"(or add --resume {folder}) to train only the missing ones"
+        f"{what}: finished trainings are kept in {folder}; run the same command "
+        f"again{resume} to train only the missing ones"
     )
 
 
@@ -318,7 +319,11 @@ def run_configs(
     from qmoe_cli.experiments.plan import read_plan, run_plan
 
     planned = read_plan(configs, _with_seeds(set_, seeds))
-    folders = run_plan(planned, out_path, jobs)
+    try:
+        folders = run_plan(planned, out_path, jobs)
+    except KeyboardInterrupt as exc:
+        exc.resume_option = False  # `qmoe run` takes no --resume: running it again goes on
+        raise
     if report_path is not None:
         _write_report(folders, "hybrid-qmoe", report_path)
 

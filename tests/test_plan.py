@@ -110,3 +110,38 @@ def test_validate_checks_every_run_of_a_plan(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "runs[0]" in result.output and "runs[1]" in result.output
     assert f"# {plan}: valid" in result.output
+
+
+def test_an_interrupted_plan_goes_on_where_it_stopped(cli, tmp_path, monkeypatch):
+    """SIGTERM in the second run: the first is kept, the line says to run the same command
+    again (`qmoe run` has no --resume), and running it again skips the first, finishes the
+    second."""
+    import signal
+
+    from qmoe_cli.errors import Interrupted
+    from qmoe_cli.experiments import ablate
+
+    plan = plan_files(tmp_path)
+    out = tmp_path / "out"
+    real = ablate.run_ablation
+
+    def interrupted(cfg, out_dir, jobs, resume=None):
+        from qmoe_cli.runs import RunFolder
+
+        with RunFolder(out_dir, cfg.name, "x", resumable=True):
+            raise Interrupted(signal.SIGTERM, "SIGTERM")
+
+    monkeypatch.setattr(ablate, "run_ablation", interrupted)
+    result = cli("run", plan, "--out", out, "--jobs", "1")
+    assert result.exit_code == 143, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("interrupted (SIGTERM): finished trainings are kept in ")
+    assert "run the same command again to train only the missing ones" in line
+    assert "--resume" not in line
+    assert [p.name.split("-")[2] for p in complete_runs(out)] == ["tiny"]
+
+    monkeypatch.setattr(ablate, "run_ablation", real)
+    again = cli("run", plan, "--out", out, "--jobs", "1")
+    assert again.exit_code == 0, again.output
+    assert again.output.count("done already") == 1
+    assert [p.name.split("-")[2] for p in complete_runs(out)] == ["tiny", "tiny_ablate"]
