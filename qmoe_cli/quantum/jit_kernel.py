@@ -309,6 +309,71 @@ def run_kernel(kernel, weights, x, grouped, adapter_weight=None, adapter_bias=No
 
 
 @numba.njit(cache=True)
+def _layers_and_prefixes(gates, s, n, n_layers, signs, rows, layers, prefix):
+    """Set s's layer matrices M_l (row r: signs[l, r] times row rows[l, r] of the layer's
+    gates' Kronecker product) and prefixes P_l = M_l ... M_1 (P_0 = I), into `layers` and
+    `prefix` (complex, or real for ry_cz: the arithmetic follows their dtype)."""
+    d = layers.shape[2]
+    prefix[s, 0] = 0
+    for i in range(d):
+        prefix[s, 0, i, i] = 1
+    for layer in range(n_layers):
+        for r in range(d):
+            source = rows[layer, r]
+            for c in range(d):
+                layers[s, layer, r, c] = signs[layer, r]
+                for q in range(n):
+                    shift = n - 1 - q
+                    entry = 2 * ((source >> shift) & 1) + ((c >> shift) & 1)
+                    layers[s, layer, r, c] *= gates[s, layer * n + q, entry]
+        for i in range(d):
+            for j in range(d):
+                prefix[s, layer + 1, i, j] = 0
+                for k in range(d):
+                    prefix[s, layer + 1, i, j] += layers[s, layer, i, k] * prefix[s, layer, k, j]
+
+
+@numba.njit(cache=True)
+def _gate_contractions(h, prefix, gates, s, layer, n, signs, rows, y, yp, t):
+    """t[q] (2 x 2) for each qubit q of `layer`: Y = G_l P_{l-1}^T (G_l in h), its rows
+    permuted and signed as the entangler does (Y'), contracted with every gate of the layer
+    but qubit q's; the gradient of a weight of gate q is then Re sum M'_q * t[q]."""
+    d = h.shape[0]
+    for a in range(d):
+        for b in range(d):
+            y[a, b] = 0
+            for k in range(d):
+                y[a, b] += h[a, k] * prefix[s, layer, b, k]
+    for a in range(d):
+        for b in range(d):
+            yp[rows[layer, a], b] = signs[layer, a] * y[a, b]
+    t[:, :, :] = 0
+    for a in range(d):
+        for b in range(d):
+            for q in range(n):
+                v = yp[a, b]
+                for r in range(n):
+                    if r != q:
+                        shift = n - 1 - r
+                        entry = 2 * ((a >> shift) & 1) + ((b >> shift) & 1)
+                        v *= gates[s, layer * n + r, entry]
+                shift = n - 1 - q
+                t[q, (a >> shift) & 1, (b >> shift) & 1] += v
+
+
+@numba.njit(cache=True)
+def _step_back(layers, s, layer, h, update):
+    """G_{l-1} = M_l^T G_l, in place in h."""
+    d = h.shape[0]
+    for a in range(d):
+        for j in range(d):
+            update[a, j] = 0
+            for i in range(d):
+                update[a, j] += layers[s, layer, i, a] * h[i, j]
+    h[:, :] = update
+
+
+@numba.njit(cache=True)
 def _adjoint_forward_stacked(
     weights,
     cos_half,
@@ -334,43 +399,16 @@ def _adjoint_forward_stacked(
     psi = np.empty((models, batch, d), dtype=np.complex128)
     amps = np.empty((models, batch, d), dtype=np.complex128)
     factors = np.empty((n, 2), dtype=np.complex128)
+    re, im = np.empty(d), np.empty(d)
     for s in range(models):
         w = weights[s].astype(np.float64)
         for g in range(n_gates):
             gates[s, g, 0], gates[s, g, 1], gates[s, g, 2], gates[s, g, 3] = _gate(ansatz, w, g, -1)
-        prefix[s, 0] = 0
-        for i in range(d):
-            prefix[s, 0, i, i] = 1
-        for layer in range(n_layers):
-            for r in range(d):
-                source = rows[layer, r]
-                for c in range(d):
-                    v = complex(signs[layer, r])
-                    for q in range(n):
-                        shift = n - 1 - q
-                        entry = 2 * ((source >> shift) & 1) + ((c >> shift) & 1)
-                        v *= gates[s, layer * n + q, entry]
-                    layers[s, layer, r, c] = v
-            for i in range(d):
-                for j in range(d):
-                    acc = complex(0.0)
-                    for k in range(d):
-                        acc += layers[s, layer, i, k] * prefix[s, layer, k, j]
-                    prefix[s, layer + 1, i, j] = acc
+        _layers_and_prefixes(gates, s, n, n_layers, signs, rows, layers, prefix)
         for b in range(batch):
-            for q in range(n):
-                c, sn = cos_half[s, features[q], b], sin_half[s, features[q], b]
-                if embedding == 0:  # RX|0> = cos|0> - i sin|1>
-                    factors[q, 0], factors[q, 1] = c, complex(0.0, -sn)
-                elif embedding == 1:  # RY|0> = cos|0> + sin|1>
-                    factors[q, 0], factors[q, 1] = c, sn
-                else:  # RZ|0> = exp(-i x/2)|0>
-                    factors[q, 0], factors[q, 1] = complex(c, -sn), 0.0
+            _embed_parts(cos_half, sin_half, s, b, embedding, n, features, factors, re, im)
             for i in range(d):
-                amp = complex(1.0)
-                for q in range(n):
-                    amp *= factors[q, (i >> (n - 1 - q)) & 1]
-                psi[s, b, i] = amp
+                psi[s, b, i] = complex(re[i], im[i])
             for i in range(d):
                 acc = complex(0.0)
                 for j in range(d):
@@ -422,29 +460,7 @@ def _adjoint_backward_stacked(
                 for j in range(d):
                     h[i, j] += weight * psi[s, b, j]
         for layer in range(n_layers - 1, -1, -1):  # h holds G_l
-            # Y = G P_{l-1}^T, its rows permuted and signed as the entangler does
-            for a in range(d):
-                for b in range(d):
-                    acc = complex(0.0)
-                    for k in range(d):
-                        acc += h[a, k] * prefix[s, layer, b, k]
-                    y[a, b] = acc
-            for a in range(d):
-                for b in range(d):
-                    yp[rows[layer, a], b] = signs[layer, a] * y[a, b]
-            # t[q]: Y' contracted with every gate of the layer but qubit q's
-            t[:, :, :] = 0
-            for a in range(d):
-                for b in range(d):
-                    for q in range(n):
-                        v = yp[a, b]
-                        for r in range(n):
-                            if r != q:
-                                shift = n - 1 - r
-                                entry = 2 * ((a >> shift) & 1) + ((b >> shift) & 1)
-                                v *= gates[s, layer * n + r, entry]
-                        shift = n - 1 - q
-                        t[q, (a >> shift) & 1, (b >> shift) & 1] += v
+            _gate_contractions(h, prefix, gates, s, layer, n, signs, rows, y, yp, t)
             for q in range(n):
                 gate = layer * n + q
                 for p in range(per_gate * gate, per_gate * (gate + 1)):
@@ -452,14 +468,7 @@ def _adjoint_backward_stacked(
                     total = m00 * t[q, 0, 0] + m01 * t[q, 0, 1]
                     total += m10 * t[q, 1, 0] + m11 * t[q, 1, 1]
                     grad[s, p] = total.real
-            # G_{l-1} = M_l^T G_l
-            for a in range(d):
-                for j in range(d):
-                    acc = complex(0.0)
-                    for i in range(d):
-                        acc += layers[s, layer, i, a] * h[i, j]
-                    update[a, j] = acc
-            h[:, :] = update
+            _step_back(layers, s, layer, h, update)
 
 
 @numba.njit(cache=True)
@@ -499,25 +508,7 @@ def _adjoint_forward_real(
         for g in range(n_gates):  # RY(t) = [[c, -s], [s, c]], c, s = cos, sin of t / 2
             c, sn = math.cos(weights[s, g] / 2.0), math.sin(weights[s, g] / 2.0)
             gates[s, g, 0], gates[s, g, 1], gates[s, g, 2], gates[s, g, 3] = c, -sn, sn, c
-        prefix[s, 0] = 0.0
-        for i in range(d):
-            prefix[s, 0, i, i] = 1.0
-        for layer in range(n_layers):
-            for r in range(d):
-                source = rows[layer, r]
-                for c in range(d):
-                    v = signs[layer, r]
-                    for q in range(n):
-                        shift = n - 1 - q
-                        entry = 2 * ((source >> shift) & 1) + ((c >> shift) & 1)
-                        v *= gates[s, layer * n + q, entry]
-                    layers[s, layer, r, c] = v
-            for i in range(d):
-                for j in range(d):
-                    acc = 0.0
-                    for k in range(d):
-                        acc += layers[s, layer, i, k] * prefix[s, layer, k, j]
-                    prefix[s, layer + 1, i, j] = acc
+        _layers_and_prefixes(gates, s, n, n_layers, signs, rows, layers, prefix)
         for b in range(batch):
             _embed_parts(
                 cos_half, sin_half, s, b, embedding, n, features, factors, psi_re[s, b],
@@ -575,38 +566,12 @@ def _adjoint_backward_real(
                 for j in range(d):
                     h[i, j] += wr * psi_re[s, b, j] + wi * psi_im[s, b, j]
         for layer in range(n_layers - 1, -1, -1):  # h holds G_l
-            for a in range(d):
-                for b in range(d):
-                    acc = 0.0
-                    for k in range(d):
-                        acc += h[a, k] * prefix[s, layer, b, k]
-                    y[a, b] = acc
-            for a in range(d):
-                for b in range(d):
-                    yp[rows[layer, a], b] = signs[layer, a] * y[a, b]
-            t[:, :, :] = 0.0
-            for a in range(d):
-                for b in range(d):
-                    for q in range(n):
-                        v = yp[a, b]
-                        for r in range(n):
-                            if r != q:
-                                shift = n - 1 - r
-                                entry = 2 * ((a >> shift) & 1) + ((b >> shift) & 1)
-                                v *= gates[s, layer * n + r, entry]
-                        shift = n - 1 - q
-                        t[q, (a >> shift) & 1, (b >> shift) & 1] += v
+            _gate_contractions(h, prefix, gates, s, layer, n, signs, rows, y, yp, t)
             for q in range(n):
                 gate = layer * n + q
                 c, sn = gates[s, gate, 0], gates[s, gate, 2]
                 grad[s, gate] = -sn * t[q, 0, 0] - c * t[q, 0, 1] + c * t[q, 1, 0] - sn * t[q, 1, 1]
-            for a in range(d):
-                for j in range(d):
-                    acc = 0.0
-                    for i in range(d):
-                        acc += layers[s, layer, i, a] * h[i, j]
-                    update[a, j] = acc
-            h[:, :] = update
+            _step_back(layers, s, layer, h, update)
 
 
 @numba.njit(cache=True)
