@@ -43,9 +43,9 @@ def read_plan(files: list[Path], overrides: list[str] | None = None) -> list[Pla
     for file in files:
         if not file.is_file():
             raise ConfigError(f"config not found: {file}")
-        kind = kind_of(read_yaml(file), str(file))
-        if kind.name == "plan":
-            plan = validate_config(read_yaml(file), str(file), PlanConfig)
+        raw = read_yaml(file)
+        if kind_of(raw, str(file)).name == "plan":
+            plan = validate_config(raw, str(file), PlanConfig)
             for i, entry in enumerate(plan.runs):
                 where = f"{file}: runs[{i}]"
                 path = _locate(entry.config, file)
@@ -68,7 +68,7 @@ def _locate(config: str, plan_file: Path) -> Path | None:
 def _planned(where: str, path: Path, overrides: list[str]) -> PlannedRun:
     """One run, validated; an error names the plan entry it came from too."""
     try:
-        kind = kind_of(read_yaml(path), str(path))
+        kind = kind_of(read_yaml(path), str(path))  # before the overrides: they may not fit
         if kind.name not in RUN_KINDS:
             raise ConfigError(
                 f"{path}: kind {kind.name!r} is not run by `qmoe run` (it runs "
