@@ -158,12 +158,13 @@ def split_fixed(
 
 
 def build_preprocessor(cfg: DataConfig, n_features: int, n_train: int) -> Pipeline | None:
-    from sklearn.decomposition import PCA
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     steps = []
     if cfg.pca_components is not None:
+        from sklearn.decomposition import PCA  # only here: its import costs 30 ms
+
         if cfg.pca_components > min(n_features, n_train):
             raise DataError(
                 f"data.pca_components: {cfg.pca_components} exceeds the {n_features} features "

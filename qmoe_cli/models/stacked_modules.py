@@ -38,7 +38,6 @@ from qmoe_cli.models.torch_routers import (
     MLPRouter,
     SingleExpertRouter,
 )
-from qmoe_cli.quantum.jit_kernel import run_stacked_kernel
 from qmoe_cli.quantum.torch_backend import TorchStatevector
 from qmoe_cli.quantum.torch_density import TorchDensityMatrix
 
@@ -162,11 +161,19 @@ def stacked_circuit_outputs(
     if isinstance(backend, TorchDensityMatrix):
         return backend.outputs(weights, x.mT).mT
     if backend._use_kernel(weights[0], x[0].mT):
-        return run_stacked_kernel(backend._kernel, weights, x, True)
+        return _run_kernel(backend, weights, x)
     probs = backend.stacked_probs(weights, x.mT)  # (S, B, d)
     if backend._np["readout"] is not None:
         probs = probs @ backend._const("readout", weights.dtype)
     return probs.mT
+
+
+def _run_kernel(backend: TorchStatevector, weights, x, *adapter) -> torch.Tensor:
+    # Imported here: Numba takes a quarter of a second to import, and only circuits that
+    # take the compiled kernel need it (backend._kernel has imported it already).
+    from qmoe_cli.quantum.jit_kernel import run_stacked_kernel
+
+    return run_stacked_kernel(backend._kernel, weights, x, True, *adapter)
 
 
 def _quantum_router(module: QuantumRouter, prefix: str) -> StackedForward:
@@ -182,7 +189,7 @@ def _quantum_router(module: QuantumRouter, prefix: str) -> StackedForward:
         same_dtype = p[aw].dtype == p[ab].dtype == weights.dtype
         fused = isinstance(backend, TorchStatevector) and same_dtype  # as QuantumRouter.forward
         if fused and backend._use_kernel(weights[0], x[0].mT):  # as adapted_outputs
-            return run_stacked_kernel(backend._kernel, weights, x, True, p[aw], p[ab])
+            return _run_kernel(backend, weights, x, p[aw], p[ab])
         out = stacked_circuit_outputs(backend, weights, x).to(p[aw].dtype)
         return torch.softmax(linear(out, p[aw], p[ab]), dim=1)
 
