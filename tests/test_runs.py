@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from qmoe_cli import training
+from qmoe_cli import stacked, training
 from qmoe_cli.config import validate_config
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.runs import RunFolder, is_complete_run, read_csv
@@ -52,21 +52,32 @@ def test_train_writes_a_complete_readable_run_folder(tmp_path, write_config, cli
         assert "router.linear.weight" in state and "experts.linear.weight" in state
 
 
+@pytest.mark.parametrize("engine", ["sequential", "stacked"])
 def test_interrupted_run_leaves_nothing_that_looks_complete(
-    tmp_path, write_config, cli, monkeypatch
+    tmp_path, write_config, cli, monkeypatch, engine
 ):
-    original = training.fit
+    def crash(*args):
+        if args[-1]["epoch"] == 2:  # (row) from training.fit, (model index, row) stacked
+            raise RuntimeError("simulated crash mid-training")
 
-    def fit_then_crash(model, splits, cfg, seed, on_epoch=None):
-        def crash(row):
-            if row["epoch"] == 2:
-                raise RuntimeError("simulated crash mid-training")
-
-        return original(model, splits, cfg, seed, crash)
-
-    monkeypatch.setattr("qmoe_cli.orchestration.fit", fit_then_crash)
+    if engine == "sequential":
+        original = training.fit
+        monkeypatch.setattr(
+            "qmoe_cli.orchestration.fit",
+            lambda model, splits, cfg, seed, on_epoch=None: original(
+                model, splits, cfg, seed, crash
+            ),
+        )
+    else:
+        original = stacked.fit_stacked
+        monkeypatch.setattr(
+            "qmoe_cli.stacked.fit_stacked",
+            lambda models, splits, cfg, seeds, on_epoch=None: original(
+                models, splits, cfg, seeds, crash
+            ),
+        )
     out = tmp_path / "runs"
-    result = cli("train", write_config(), "--out", out)
+    result = cli("train", write_config(), "--out", out, "--set", f"train.engine={engine}")
     assert result.exit_code != 0
     assert not [p for p in out.iterdir() if is_complete_run(p)]
     failed = [p for p in out.iterdir() if p.name.endswith(".failed")]
