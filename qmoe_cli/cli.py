@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from qmoe_cli.errors import ConfigError, QmoeError
+from qmoe_cli.imports import heavy_imports
 
 app = typer.Typer(
     name="qmoe",
@@ -216,7 +217,8 @@ def train(
 ):
     """Train one model per seed and write a run folder."""
     cfg, out_dir, resume_path = _group_setup("train", config, set_, seeds, out, resume)
-    from qmoe_cli.experiments.train import run_train  # torch: after the config is valid
+    with heavy_imports():  # torch: after the config is valid
+        from qmoe_cli.experiments.train import run_train
 
     run_train(cfg, out_dir, resume_path)
 
@@ -234,7 +236,8 @@ def ablate(
     """Compare routers (variants) on the same data, experts, budget and seeds."""
     cfg, out_dir, resume_path = _group_setup("ablate", config, set_, seeds, out, resume, jobs)
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    from qmoe_cli.experiments.ablate import run_ablation  # torch: after the config is valid
+    with heavy_imports():  # torch: after the config is valid
+        from qmoe_cli.experiments.ablate import run_ablation
 
     run_ablation(cfg, out_dir, _workers(jobs, n_tasks), resume_path)
 
@@ -252,7 +255,8 @@ def efficiency(
     """Accuracy against router size: the Pareto front and the smallest router per threshold."""
     cfg, out_dir, resume_path = _group_setup("efficiency", config, set_, seeds, out, resume, jobs)
     n_tasks = len(cfg.variants) * len(cfg.seeds)
-    from qmoe_cli.experiments.efficiency import run_efficiency  # torch: after validation
+    with heavy_imports():  # torch: after validation
+        from qmoe_cli.experiments.efficiency import run_efficiency
 
     run_efficiency(cfg, out_dir, _workers(jobs, n_tasks), resume_path)
 
@@ -276,7 +280,8 @@ def sweep(
     ),
 ):
     """A grid of config overrides x seeds, locally or as SLURM job arrays; resumable."""
-    from qmoe_cli.experiments.sweep import run_sweep, sweep_status
+    with heavy_imports():
+        from qmoe_cli.experiments.sweep import run_sweep, sweep_status
 
     _check_jobs(jobs)
     if executor not in ("local", "slurm"):
@@ -319,6 +324,8 @@ def run_configs(
     from qmoe_cli.experiments.plan import read_plan, run_plan
 
     planned = read_plan(configs, _with_seeds(set_, seeds))
+    with heavy_imports():  # what every run needs (torch, scikit-learn), before the first
+        import qmoe_cli.orchestration  # noqa: F401
     try:
         folders = run_plan(planned, out_path, jobs)
     except KeyboardInterrupt as exc:
@@ -351,7 +358,8 @@ def noise_sweep(
     n_tasks = len(cfg.seeds) * (
         (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
     )
-    from qmoe_cli.experiments.noise_sweep import run_noise_sweep  # torch: after validation
+    with heavy_imports():  # torch: after validation
+        from qmoe_cli.experiments.noise_sweep import run_noise_sweep
 
     run_noise_sweep(cfg, out_dir, _workers(jobs, n_tasks), simulator, resume_path)
 
@@ -462,7 +470,8 @@ def hardware(
     }
     cfg = hardware_config({k: v for k, v in options.items() if v is not None}, set_)
     out_path = _out_path(out)
-    from qmoe_cli.experiments.hardware import run_hardware  # torch, qiskit: after validation
+    with heavy_imports():  # torch, qiskit: after validation
+        from qmoe_cli.experiments.hardware import run_hardware
 
     run_hardware(cfg, _out_dir(out_path, cfg), dry_run)
 
@@ -549,7 +558,9 @@ def _write_report(run_dirs: list[Path], paper: str, out_path: Path | None) -> No
     """`qmoe report`: the report over these folders, judged against `paper`'s claims."""
     from qmoe_cli.paper import PAPERS
     from qmoe_cli.progress import out as console
-    from qmoe_cli.report.build import build_report
+
+    with heavy_imports():
+        from qmoe_cli.report.build import build_report
 
     if paper not in PAPERS:
         raise ConfigError(f"--paper: unknown paper {paper!r} (known: {', '.join(PAPERS)})")

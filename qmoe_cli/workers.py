@@ -21,6 +21,7 @@ exit) ends it; an error or an interrupt ends it at once, as above.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import signal
 import threading
@@ -29,6 +30,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
+from qmoe_cli import imports
 from qmoe_cli.errors import Interrupted
 
 REAP_SECONDS = 1.0  # terminate, then wait this long before SIGKILL
@@ -65,10 +67,13 @@ def _init_worker(events) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _events = events
+    imports.pause()  # the first call's unpickling imports torch and scikit-learn: no collections
 
 
 def _run_call(generation: int, index: int, fn: Callable, args: tuple) -> Any:
     global _call
+    if not gc.isenabled():  # the first call: its imports are done
+        imports.resume()
     _call = (generation, index)
     return fn(*args)
 

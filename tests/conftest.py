@@ -1,3 +1,4 @@
+import gc
 import os
 import subprocess
 import sys
@@ -20,6 +21,15 @@ TINY = {
     "train": {"epochs": 3, "batch_size": 16, "early_stopping": True, "patience": 2},
     "seeds": [0],
 }
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_gc():
+    """The CLI freezes every object there is once its libraries are imported (garbage
+    included, qmoe_cli/imports.py), for the life of its process; this one runs it hundreds
+    of times."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture
