@@ -202,11 +202,14 @@ def owner_alive(owner_file: Path) -> bool:
         return bool(found.stdout.strip())
     if who.get("host") != socket.gethostname():
         return False
+    import psutil
+
     try:
-        os.kill(int(who["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
+        # a killed worker whose parent died too stays a zombie until init reaps it, which
+        # in a container may be never: it writes nothing any more
+        return psutil.Process(int(who["pid"])).status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, ValueError, KeyError, TypeError):
         return False
-    return True
 
 
 _UNFINISHED = re.compile(r"^\.?(?P<stem>\d{8}-\d{6}-.+?)(?:\.failed(?:-\d+)?|\.tmp)$")

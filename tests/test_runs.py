@@ -146,3 +146,31 @@ def test_nan_training_exits_1_with_one_line(tmp_path, write_config, cli, monkeyp
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "training diverged: loss is nan at epoch 1" in lines[0]
     assert not [p for p in tmp_path.iterdir() if is_complete_run(p)]
+
+
+def test_an_owner_is_alive_while_it_runs_and_not_once_a_zombie(tmp_path):
+    """A run folder's owner (runs.owner_alive): a running process owns it; one that was
+    killed and not yet reaped (a zombie, as a sweep's worker is when init never reaps it)
+    does not, so a rerun takes its points up at once."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from qmoe_cli.runs import owner_alive
+
+    def owned_by(pid: int):
+        path = tmp_path / f"{pid}.json"
+        path.write_text(json.dumps({"host": socket.gethostname(), "pid": pid}))
+        return path
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert owner_alive(owned_by(proc.pid))
+        proc.kill()
+        time.sleep(0.5)  # dead, not waited for: a zombie
+        assert not owner_alive(owned_by(proc.pid))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not owner_alive(owned_by(proc.pid))  # reaped: gone
