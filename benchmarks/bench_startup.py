@@ -44,6 +44,8 @@ def cases(out: str) -> list[tuple[str, list[str], float | None]]:
         ("qmoe --help", [QMOE, "--help"], 0.5),
         ("qmoe --version", [QMOE, "--version"], 0.5),
         ("qmoe validate CONFIG", [QMOE, "validate", linear], 0.5),
+        ("qmoe validate SWEEP", [QMOE, "validate", "configs/sweeps/two_moons_quantum_grid.yaml"],
+         0.5),
         ("qmoe train --nope (bad option)", [QMOE, "train", "--nope"], 0.5),
         ("qmoe ablate --set nope=1 (bad key)", [QMOE, "ablate", "configs/two_moons.yaml",
                                                 "--set", "nope=1"], 0.5),

@@ -280,8 +280,7 @@ def sweep(
     ),
 ):
     """A grid of config overrides x seeds, locally or as SLURM job arrays; resumable."""
-    with heavy_imports():
-        from qmoe_cli.experiments.sweep import run_sweep, sweep_status
+    from qmoe_cli.experiments.sweep import run_sweep, sweep_status  # torch: when it runs
 
     _check_jobs(jobs)
     if executor not in ("local", "slurm"):

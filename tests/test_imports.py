@@ -66,3 +66,38 @@ def test_train_imports_its_libraries_without_a_full_collection(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip().splitlines()[-1]) <= 1
+
+
+def test_a_sweep_file_is_validated_and_refused_without_torch(tmp_path):
+    """`qmoe validate SWEEP` and a bad sweep file given to `qmoe sweep` answer before torch
+    and scikit-learn are imported (2.5 s before; they come once points run)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "sweep",
+                "base": str(ROOT / "configs/two_moons_linear.yaml"),
+                "grid": {"train.epochs": [2, 2]},
+            }
+        )
+    )
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from qmoe_cli.cli import app
+        codes = []
+        for args in (["validate", "configs/sweeps/two_moons_quantum_grid.yaml"],
+                     ["sweep", {str(bad)!r}, "--out", {str(tmp_path / "out")!r}]):
+            try:
+                app(args)
+            except SystemExit as exc:
+                codes.append(exc.code)
+        print(codes, sorted(m for m in ("torch", "sklearn") if m in sys.modules))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[0, 2] []"
+    assert "given twice" in done.stderr

@@ -39,9 +39,8 @@ from qmoe_cli.config import (
     validate_config,
 )
 from qmoe_cli.errors import ConfigError, QmoeError
+from qmoe_cli.imports import heavy_imports
 from qmoe_cli.kinds import KINDS, RUN_KINDS, kind_of, resolve
-from qmoe_cli.metrics import mean_ci
-from qmoe_cli.orchestration import run_parallel, split_for_workers
 from qmoe_cli.records import as_json, read_record
 from qmoe_cli.runs import (
     OWNER,
@@ -194,6 +193,8 @@ def run_points(root: str, points: list[dict], command: str) -> list[str]:
     that differ only in seed, train.lr and train.weight_decay are trained as one stacked
     model (orchestration.run_stack: the same numbers as one at a time); each still gets its
     own run folder, renamed into place when complete, and its own status."""
+    with heavy_imports():  # torch, scikit-learn (in a worker or a SLURM job: its first call)
+        import qmoe_cli.orchestration  # noqa: F401
     root_path = Path(root)
     states = {}
     for group in stackable_groups(points, command):
@@ -325,6 +326,9 @@ def run_sweep(
         f"or running), executor {executor}"
     )
     if todo and executor == "local":
+        with heavy_imports():  # torch: once the sweep file and every point are valid
+            from qmoe_cli.orchestration import run_parallel
+
         calls = [(str(root), unit, sweep.command) for unit in work_units(todo, sweep, jobs)]
         run_parallel(run_points, calls, jobs, f"{sweep.name}: sweep")
     elif todo:
@@ -337,6 +341,8 @@ def run_sweep(
 def work_units(todo: list[dict], sweep: SweepConfig, jobs: int) -> list[list[dict]]:
     """The points each worker call takes: stackable groups (stackable_groups), each cut in
     about `jobs / groups` parts so that every worker has one."""
+    from qmoe_cli.orchestration import split_for_workers
+
     return split_for_workers(stackable_groups(todo, sweep.command), jobs)
 
 
@@ -397,6 +403,8 @@ def submit_slurm(root: Path, sweep: SweepConfig, todo: list[dict]) -> None:
 
 def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:
     """sweep.csv (one row per point and seed) and summary.csv (mean ± CI over seeds)."""
+    from qmoe_cli import metrics  # torch: only once there are results to sum up
+
     rows = []
     for p in points:
         folder = root / "points" / p["id"]
@@ -415,7 +423,7 @@ def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:
     for key, members in groups.items():
         row = {k: json.loads(v) if k in sweep.grid or k in sweep.zip else v for k, v in key}
         accs = [float(m["test_accuracy"]) for m in members if m.get("test_accuracy") != ""]
-        ci = mean_ci(accs) if accs else {}
+        ci = metrics.mean_ci(accs) if accs else {}
         row.update(
             {
                 "n_seeds": len(members),
