@@ -24,7 +24,13 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from qmoe_cli.data import Splits  # noqa: E402
 from qmoe_cli.errors import RunFolderError  # noqa: E402
-from qmoe_cli.metrics import ACCURACY_RANGE, mean_ci, predict  # noqa: E402
+from qmoe_cli.metrics import (  # noqa: E402
+    ACCURACY_RANGE,
+    mean_ci,
+    on_torch_simulator,
+    predict,
+    uses_reference_backend,
+)
 from qmoe_cli.models import MixtureOfExperts  # noqa: E402
 
 
@@ -103,6 +109,8 @@ def predict_grid(
     xx, yy = np.meshgrid(xs, ys)
     dtype = next(model.parameters()).dtype
     x = torch.as_tensor(np.c_[xx.ravel(), yy.ravel()], dtype=dtype)
+    if uses_reference_backend(model):  # lightning runs one grid point at a time
+        model = on_torch_simulator(model)
     chunk = max(1, GRID_CHUNK_BYTES // (GRID_BYTES_PER_ENTRY * grid_cost(model)[0]))
     classes, experts = [], []
     with torch.no_grad():

@@ -78,6 +78,7 @@ def evaluate(model: MixtureOfExperts, x: torch.Tensor, y: torch.Tensor) -> dict:
 # give singular values at machine-epsilon level (~1e-16 relative) in float64, genuine
 # directions far above 1e-8, so the count does not hinge on the threshold.
 EFFECTIVE_RTOL = 1e-8
+REFERENCE_BACKENDS = ("pennylane", "lightning")  # ranked on the torch simulator
 EFFECTIVE_MIN_INPUTS = 64
 EFFECTIVE_MAX_INPUTS = 256
 
@@ -184,7 +185,8 @@ def effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
     float64 on a deep copy: the model passed in (weights, dtype, noise, mode) and the global
     random generators (torch, NumPy, random) are left as they were. The copy keeps the
     router's noise channels and readout error but not its shots: sampled frequencies have
-    no gradient, so the rank is that of the probabilities they estimate.
+    no gradient, so the rank is that of the probabilities they estimate. A circuit on
+    PennyLane is ranked on the torch simulator (`on_torch_simulator`).
     Returns {"rank", "nominal" (trainable router parameters), "n_inputs", "rtol"}; the rank
     is None for a router whose backend gives no gradients (qiskit-aer).
     """
@@ -209,6 +211,21 @@ def model_effective_params(model: MixtureOfExperts, x: torch.Tensor) -> dict:
     return _numerical_rank(model, x, list(model.parameters()), probs_jacobian, trainable)
 
 
+def on_torch_simulator(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy whose PennyLane circuits run on the torch simulator: the same functions
+    (tests/test_quantum_backends.py holds them to 1e-6), for the many-row work done after
+    training (ranks, figure grids) that lightning runs one input at a time."""
+    twin = copy.deepcopy(model)
+    for m in twin.modules():
+        if getattr(m, "backend_name", None) in REFERENCE_BACKENDS:
+            m.set_noise(m.noise, "torch")
+    return twin
+
+
+def uses_reference_backend(model: torch.nn.Module) -> bool:
+    return any(getattr(m, "backend_name", None) in REFERENCE_BACKENDS for m in model.modules())
+
+
 def _numerical_rank(model, x, params, jacobian_of, trainable: bool) -> dict:
     """The rank of jacobian_of(copy, x) over `params` (the model's parameters it differs
     by), on a float64 deep copy without shots, the generators left as they were."""
@@ -222,7 +239,7 @@ def _numerical_rank(model, x, params, jacobian_of, trainable: bool) -> dict:
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         with torch.random.fork_rng(devices=[]):
-            twin = copy.deepcopy(model).to(torch.float64)
+            twin = on_torch_simulator(model).to(torch.float64)
             for m in twin.modules():  # sampled frequencies have no gradient
                 noise = getattr(m, "noise", None)
                 if hasattr(m, "set_noise") and getattr(noise, "shots", None) is not None:

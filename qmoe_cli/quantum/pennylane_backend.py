@@ -87,9 +87,20 @@ class PennyLaneBackend:
             self._probs = qml.QNode(probs_fn, self.device, **kwargs)
             self._expval = qml.QNode(expval_fn, self.device, **kwargs)
 
+    def __reduce__(self):
+        # A device holds compiled state (lightning's StateVectorC128) that cannot be pickled
+        # or deep-copied: a copy is a new backend for the same spec and device.
+        return (type(self), (self.spec, self.device_name))
+
     def _columns(self, weights: torch.Tensor, x: torch.Tensor) -> list[torch.Tensor]:
         x = torch.as_tensor(x).to(weights.dtype)
         return [x[:, f] for f in range(self.spec.n_features)]
+
+    @staticmethod
+    def _weights(weights: torch.Tensor) -> torch.Tensor:
+        # PennyLane decides on derivatives from requires_grad, not from torch's grad mode:
+        # under no_grad (evaluation, figures) lightning would still run its adjoint pass
+        return weights if torch.is_grad_enabled() else weights.detach()
 
     @staticmethod
     def _stack(result, batch: int) -> torch.Tensor:
@@ -99,13 +110,15 @@ class PennyLaneBackend:
 
     def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, 2^n) basis-state probabilities, big-endian."""
-        out = self._stack(self._probs(weights, self._columns(weights, x)), len(x))
+        w = self._weights(weights)
+        out = self._stack(self._probs(w, self._columns(w, x)), len(x))
         return out.to(weights.dtype)
 
     def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, E) grouped probabilities or (B, n) <Z_q>, per the spec's readout."""
         if self._expval is not None and self.spec.readout == "expval":
-            p0 = self._stack(self._expval(weights, self._columns(weights, x)), len(x))
+            w = self._weights(weights)
+            p0 = self._stack(self._expval(w, self._columns(w, x)), len(x))
             return (2 * p0 - 1).to(weights.dtype)
         return self.probs(weights, x) @ self._readout.to(weights.dtype)
 
@@ -176,6 +189,9 @@ class MixedBackend:
             return qml.density_matrix(wires=wires)
 
         self._density = qml.QNode(density, self.device, interface="torch", diff_method="backprop")
+
+    def __reduce__(self):  # a copy is a new device for the same spec and noise
+        return (type(self), (self.spec, self.noise))
 
     def density_matrices(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, 2^n, 2^n) noisy final states (before readout)."""

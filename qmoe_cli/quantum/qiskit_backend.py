@@ -84,6 +84,9 @@ class AerStatevectorBackend:
         self.spec = spec
         self.simulator = AerSimulator(method="statevector")
 
+    def __reduce__(self):  # a copy is a new simulator for the same spec
+        return (type(self), (self.spec,))
+
     def probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, 2^n) basis-state probabilities, big-endian (qubit 0 most significant)."""
         n = self.spec.n_qubits
@@ -257,6 +260,9 @@ class AerDensityMatrixBackend:
         self._w = list(w)
         model = None if self.noise_model.is_ideal() else self.noise_model
         self.simulator = AerSimulator(method="density_matrix", noise_model=model)
+
+    def __reduce__(self):  # a copy is a new simulator (and device) for the same arguments
+        return (type(self), (self.spec, self.noise, self.fake_backend, self.seed))
 
     def _executable(self) -> QuantumCircuit:
         qc = self.circuit.copy()
