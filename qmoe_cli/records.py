@@ -46,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 
+from qmoe_cli import files
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.schema import json_finite
 
@@ -690,13 +691,18 @@ def parse_record(raw: Any, source: str = MARKER) -> Record:
         raise RunFolderError(f"{source}: {validation_message(exc, raw)}") from None
 
 
+MAX_RECORD_BYTES = 64 * 2**20  # a sweep's metrics.json lists every point: a few MB at most
+
+
 def read_record(path: str | Path) -> Record:
     """Read and validate a run folder's metrics.json (`path`: the file or its folder)."""
     path = Path(path)
     if path.is_dir() and path.name != MARKER:  # the folder, not a metrics.json folder
         path = path / MARKER
     try:
-        text = path.read_text()
+        text = files.read_text(path, MAX_RECORD_BYTES)
+    except files.Refused as exc:
+        raise RunFolderError(f"cannot read {path}: {exc.reason}") from None
     except FileNotFoundError:
         raise RunFolderError(f"missing file: {path}") from None
     except IsADirectoryError:

@@ -88,7 +88,7 @@ def test_bad_configs_exit_2_with_one_line(write_config, cli, text, overrides, ne
 def test_missing_and_unreadable_files(tmp_path, cli, write_config):
     cases = [
         (tmp_path / "nope.yaml", "config file not found"),
-        (tmp_path, "is a directory"),
+        (tmp_path, "a folder, not a file"),
         (write_config(text="a: [1, 2\nb: 3\n", name="broken.yaml"), "not valid YAML (line"),
         (write_config(text="- 1\n- 2\n", name="list.yaml"), "top level must be a mapping"),
     ]

@@ -174,6 +174,9 @@ def _spoil(file: pathlib.Path, how: str) -> None:
         file.mkdir()
     elif how == "unreadable":
         file.chmod(0)
+    elif how == "device":  # size 0 to stat(), endless to read
+        file.unlink()
+        file.symlink_to("/dev/zero")
 
 
 MESSAGES = {
@@ -181,6 +184,7 @@ MESSAGES = {
     "truncated": "not valid JSON",
     "directory": "a folder, not a file",
     "unreadable": "Permission denied",
+    "device": "a character device, not a regular file",
 }
 
 
@@ -202,7 +206,7 @@ def test_an_unreadable_json_file_is_one_error_naming_it(tmp_path, how, reader):
     assert str(file) in message and MESSAGES[how] in message and "\n" not in message
 
 
-@pytest.mark.parametrize("how", ["binary", "truncated", "unreadable"])
+@pytest.mark.parametrize("how", ["binary", "truncated", "unreadable", "device"])
 def test_an_unreadable_csv_is_one_error_naming_it(tmp_path, how):
     _skip_if_root_reads(how)
     file = tmp_path / "summary.csv"
@@ -239,11 +243,61 @@ def test_report_on_an_unreadable_metrics_json_is_one_line_exit_2(tiny_run, tmp_p
     _spoil(run / "metrics.json", how)
     out = tmp_path / "out"
     line = _one_error_line(cli("report", run, "--out", out), 2)
-    if how == "directory":  # no metrics.json file: the folder is no complete run
+    if how in ("directory", "device"):  # no metrics.json file: no complete run
         assert str(run) in line and "metrics.json" in line, line
     else:
         assert str(run / "metrics.json") in line and MESSAGES[how] in line, line
     assert not out.exists()
+
+
+def test_a_run_file_that_is_a_device_is_refused_not_read(tiny_run, tmp_path):
+    """A config.yaml or history.csv of a run folder linked to /dev/zero: one line, at once."""
+    run = tmp_path / tiny_run.name
+    shutil.copytree(tiny_run, run)
+    _spoil(run / "seed-0" / "history.csv", "device")
+    with pytest.raises(RunFolderError, match="history.csv: a character device"):
+        runs.read_csv(run / "seed-0" / "history.csv")
+
+
+@pytest.mark.parametrize("name", ["csv", "npz"])
+def test_a_data_file_that_is_a_device_or_a_pipe_is_one_line(tmp_path, write_config, cli, name):
+    device = tmp_path / f"zero.{name}"
+    device.symlink_to("/dev/zero")
+    fifo = tmp_path / f"pipe.{name}"
+    os.mkfifo(fifo)
+    for path, kind in ((device, "a character device"), (fifo, "a pipe")):
+        cfg = {**TINY, "data": {"name": name, "path": str(path)}}
+        result = cli("train", write_config(cfg), "--out", tmp_path / "runs")
+        line = _one_error_line(result, 2)
+        assert line == f"error: data.path: {path} is {kind}, not a regular file", line
+    _nothing_complete(tmp_path / "runs")
+
+
+def test_an_npz_that_unpacks_beyond_the_limit_is_refused(tmp_path, monkeypatch):
+    """A compressed member's size is bounded before it is unpacked (a zip bomb)."""
+    from qmoe_cli.data import DataConfig, load_dataset, npz_file
+
+    X = np.zeros((400, 2))
+    np.savez_compressed(tmp_path / "z.npz", X=X, y=np.arange(400) % 2)
+    monkeypatch.setattr(npz_file, "MAX_UNPACKED_BYTES", 4000)
+    with pytest.raises(Exception, match=r"unpacks to \d+ bytes, more than 4 kB \(the limit\)"):
+        load_dataset(DataConfig(name="npz", path=str(tmp_path / "z.npz")), 0)
+
+
+def test_a_gzipped_idx_file_is_unpacked_only_up_to_the_limit(tmp_path, monkeypatch):
+    import gzip
+
+    from qmoe_cli.data import idx
+
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    n = 5000
+    path.write_bytes(gzip.compress((0x801).to_bytes(4, "big") + n.to_bytes(4, "big") + bytes(n)))
+    assert len(idx.read_idx(path, idx.IDX_LABELS_MAGIC)) == n
+    idx._read_idx_cached.cache_clear()
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 1000)
+    with pytest.raises(Exception, match="larger than 1 kB unpacked"):
+        idx.read_idx(path, idx.IDX_LABELS_MAGIC)
+    idx._read_idx_cached.cache_clear()
 
 
 # --- 3. a grid too large to simulate ---------------------------------------------------------

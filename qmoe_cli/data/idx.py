@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from qmoe_cli import files
 from qmoe_cli.data.base import Images
 from qmoe_cli.data.common import keep_classes
 from qmoe_cli.errors import DataError, QmoeError
@@ -116,15 +117,24 @@ def _stat(p: Path) -> os.stat_result:
         raise DataError(f"cannot read IDX file {p}: {exc.strerror or exc}") from None
 
 
+# The largest real IDX file, MNIST's training images, is 47 MB unpacked.
+MAX_IDX_BYTES = 256 * 2**20
+
+
 @functools.lru_cache(maxsize=8)
 def _read_idx_cached(path: str, magic: int, mtime_ns: int, size: int) -> np.ndarray:
     p = Path(path)
     try:
         if p.name.endswith(".gz"):
+            files.check_regular(p)
             with gzip.open(p, "rb") as fh:
-                raw = fh.read()
+                raw = fh.read(MAX_IDX_BYTES + 1)  # a gzip bomb stops here
+            if len(raw) > MAX_IDX_BYTES:
+                raise files.Refused(f"larger than {files.describe_size(MAX_IDX_BYTES)} unpacked")
         else:
-            raw = p.read_bytes()
+            raw = files.read_bytes(p, MAX_IDX_BYTES)
+    except files.Refused as exc:
+        raise DataError(f"cannot read IDX file {p}: {exc.reason}") from None
     except EOFError:
         raise DataError(f"cannot read IDX file {p}: truncated gzip stream") from None
     except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError

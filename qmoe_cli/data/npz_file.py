@@ -11,8 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qmoe_cli import files
 from qmoe_cli.data.user_file import Table, UserFile
 from qmoe_cli.errors import DataError
+
+MAX_UNPACKED_BYTES = 4 * 2**30  # the arrays of a table that fits this machine's memory
 
 if TYPE_CHECKING:
     from qmoe_cli.data import DataConfig
@@ -31,6 +34,13 @@ class Npz(UserFile):
             with np.load(path, allow_pickle=False) as f:
                 if not hasattr(f, "files"):
                     raise DataError(f"{path}: a single .npy array, not an .npz of X and y")
+                # a compressed member can unpack to any size: its declared size is bounded
+                unpacked = sum(info.file_size for info in f.zip.infolist())
+                if unpacked > MAX_UNPACKED_BYTES:
+                    raise DataError(
+                        f"{key}: {path} unpacks to {unpacked} bytes, more than "
+                        f"{files.describe_size(MAX_UNPACKED_BYTES)} (the limit)"
+                    )
                 return {name: f[name] for name in f.files}
         except DataError:
             raise

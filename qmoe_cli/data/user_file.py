@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from qmoe_cli import files
 from qmoe_cli.data.base import Dataset
 from qmoe_cli.errors import DataError
 
@@ -132,8 +133,9 @@ def existing_file(value: str, key: str) -> Path:
     path = Path(os.path.abspath(os.path.expanduser(value)))
     if not path.exists():
         raise DataError(f"{key}: file not found: {path}")
-    if not path.is_file():
-        raise DataError(f"{key}: not a file: {path}")
+    reason = files.not_regular(path.stat().st_mode)
+    if reason:  # a device or a pipe never ends, and a folder is no table
+        raise DataError(f"{key}: {path} is {reason}")
     if not os.access(path, os.R_OK):
         raise DataError(f"{key}: file not readable (permission denied): {path}")
     return path

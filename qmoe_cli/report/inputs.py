@@ -13,6 +13,7 @@ or judges.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from qmoe_cli import records
 from qmoe_cli.data import DATASETS  # data.name values, from the dataset registry
 from qmoe_cli.errors import ConfigError, RunFolderError
 from qmoe_cli.kinds import RUN_KINDS
-from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json
+from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json, read_text
 
 KINDS = RUN_KINDS  # the kinds of run folder (qmoe_cli/kinds.py)
 SWEEP = "sweep"  # the kind of a sweep folder (it is not a run folder, so not in KINDS)
@@ -206,8 +207,8 @@ def _subfolders(path: Path, under: str) -> list[str]:
 
 def _read_yaml(path: Path) -> dict | None:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        data = yaml.safe_load(read_text(path))
+    except (RunFolderError, yaml.YAMLError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -397,8 +398,8 @@ def load_run(path: Path, label: str) -> Run:
             raise ConfigError(str(exc)) from None
     config_path = path / "config.yaml"
     try:
-        config_text = config_path.read_text() if config_path.is_file() else None
-    except (OSError, UnicodeDecodeError):
+        config_text = read_text(config_path) if config_path.is_file() else None
+    except RunFolderError:
         config_text = None
     config = _read_yaml(config_path) if config_text is not None else None
     env = env if isinstance(env, dict) else None
@@ -488,11 +489,12 @@ def _distinct(values) -> list:
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
     try:
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            return list(reader.fieldnames or []), rows
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.DictReader(io.StringIO(read_text(path, newline=""), newline=""))
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+    except RunFolderError as exc:
+        raise ConfigError(str(exc)) from None
+    except csv.Error as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
 
 
@@ -515,9 +517,9 @@ def load_sweep(path: Path, label: str) -> Run:
     """A sweep folder: sweep.yaml, summary.csv, sweep.csv, status/*.json and points/*/."""
     sweep_file = path / "sweep.yaml"
     try:
-        config_text = sweep_file.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {sweep_file}: {exc}") from None
+        config_text = read_text(sweep_file)
+    except RunFolderError as exc:
+        raise ConfigError(str(exc)) from None
     config = _read_yaml(sweep_file)
     if config is None:
         raise ConfigError(f"{sweep_file}: not a sweep file (expected a YAML mapping)")
