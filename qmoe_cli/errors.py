@@ -31,6 +31,12 @@ class RunFolderError(QmoeError):
     exit_code = 1
 
 
+class NothingToDo(QmoeError):
+    """What was asked is done already (e.g. --resume of a complete run): said, exit 0."""
+
+    exit_code = 0
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM: the command stops, keeping every training that finished.
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,7 +46,15 @@ from qmoe_cli.metrics import (
 from qmoe_cli.models import MixtureOfExperts, build_model, param_counts, qubits
 from qmoe_cli.progress import TrainingProgress, err, progress_bar
 from qmoe_cli.records import SeedRecord, TrainRecord, as_json, write_record
-from qmoe_cli.runs import read_csv, read_json, write_csv, write_error, write_text
+from qmoe_cli.runs import (
+    CorruptFile,
+    load_checkpoint,
+    read_csv,
+    read_json,
+    write_csv,
+    write_error,
+    write_text,
+)
 from qmoe_cli.training import DTYPES, FitResult, fit, seed_everything
 from qmoe_cli.workers import map_calls, report_epoch
 
@@ -76,8 +83,12 @@ class SeedRun:
 
 def run_seed(cfg: ExperimentConfig, seed: int, on_epoch=None) -> SeedRun:
     """Data split, model init and training, all from this one seed."""
+    say = on_epoch or (lambda row: None)
+    say({"phase": f"seed {seed}: data, model, rank at init"})  # minutes for a wide circuit
     start = prepare_seed(cfg, seed)
-    return finish_seed(cfg, start, fit(start.model, start.splits, cfg.train, seed, on_epoch))
+    result = fit(start.model, start.splits, cfg.train, seed, on_epoch)
+    say({"phase": f"seed {seed}: test accuracy, trained rank"})
+    return finish_seed(cfg, start, result)
 
 
 def run_seeds(cfg: ExperimentConfig, seeds: list[int], on_epoch=None) -> list[SeedRun]:
@@ -412,9 +423,12 @@ def train_all(
     todo = []
     for t in trainings:
         if is_cell(t.cell):
-            results[t.key, t.seed] = read_cell(t.cell, t.cfg, t.seed)
-        else:
-            todo.append(t)
+            try:
+                results[t.key, t.seed] = read_cell(t.cell, t.cfg, t.seed)
+                continue
+            except RunFolderError as exc:
+                quarantine(t.cell, exc)
+        todo.append(t)
     seeds_of: dict = {}
     for t in trainings:
         seeds_of.setdefault(repr(t.key), (t.key, []))[1].append(t.seed)
@@ -547,12 +561,34 @@ def write_cell(folder: Path, run: SeedRun) -> None:
     run.metrics = read_seed_metrics(folder)
 
 
+def quarantine(cell: Path, problem: RunFolderError) -> Path:
+    """Move a seed folder that cannot be read back aside (`.<name>.corrupt`, kept for a
+    look, never read as a cell) so that its training runs again; one line says so."""
+    aside = cell.with_name(f".{cell.name}.corrupt")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = cell.with_name(f".{cell.name}.corrupt-{n}")
+    try:
+        cell.rename(aside)
+    except OSError as exc:
+        raise write_error(aside, exc) from None
+    err.print(
+        f"{getattr(problem, 'problem', problem)}: moved to {aside.name}, training it again",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return aside
+
+
 def read_seed_metrics(folder: Path) -> dict:
     try:
         return as_json(SeedRecord.model_validate(read_json(folder / "metrics.json")))
     except ValidationError as exc:
-        raise RunFolderError(
-            f"{folder / 'metrics.json'}: not a seed record ({exc.errors()[0]['msg']})"
+        raise CorruptFile(
+            f"{folder / 'metrics.json'}: not a seed record ({exc.errors()[0]['msg']})",
+            folder / "metrics.json",
         ) from None
 
 
@@ -560,10 +596,15 @@ def read_cell(folder: Path, cfg: ExperimentConfig, seed: int) -> SeedRun:
     """A finished training read back: its metrics and history, the model rebuilt from the
     config and loaded with its weights, the split drawn again from the seed."""
     metrics = read_seed_metrics(folder)
-    history = [
-        {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
-        for row in read_csv(folder / "history.csv")
-    ]
+    try:
+        history = [
+            {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+            for row in read_csv(folder / "history.csv")
+        ]
+    except (TypeError, ValueError) as exc:  # a cell cut short, or edited by hand
+        raise CorruptFile(
+            f"{folder / 'history.csv'}: not a history ({exc})", folder / "history.csv"
+        ) from None
     fit_result = FitResult(
         history=history,
         best_epoch=metrics["best_epoch"],
@@ -573,10 +614,12 @@ def read_cell(folder: Path, cfg: ExperimentConfig, seed: int) -> SeedRun:
     )
     splits = load_dataset(cfg.data, seed)
     model = build_model(cfg.model, splits.n_features, splits.n_classes).to(DTYPES[cfg.train.dtype])
+    state = load_checkpoint(folder / "model.pt")
     try:
-        state = torch.load(folder / "model.pt", weights_only=True)
         model.load_state_dict(state)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunFolderError(f"cannot read {folder / 'model.pt'}: {first}") from None
+    except RuntimeError as exc:  # other keys or shapes than the config's model
+        first = str(exc).splitlines()[0]
+        raise CorruptFile(
+            f"cannot load {folder / 'model.pt'}: {first}", folder / "model.pt"
+        ) from None
     return SeedRun(seed, metrics, fit_result, model, splits)

@@ -40,7 +40,8 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-from qmoe_cli.errors import QmoeError, RunFolderError
+from qmoe_cli import files
+from qmoe_cli.errors import NothingToDo, QmoeError, RunFolderError
 from qmoe_cli.schema import json_finite
 
 PACKAGES = (
@@ -190,8 +191,8 @@ def owner() -> dict:
 def owner_alive(owner_file: Path) -> bool:
     """Whether the process (on this host) or SLURM job named in an owner file still runs."""
     try:
-        who = json.loads(owner_file.read_text())
-    except (OSError, ValueError):
+        who = json.loads(files.read_text(owner_file, 2**16))
+    except (OSError, ValueError, files.Refused):
         return False
     if not isinstance(who, dict):
         return False
@@ -230,8 +231,8 @@ def _of_config(stem: str, folder: Path, name: str, config_text: str) -> bool:
     if not (stem.endswith(suffix) or re.search(re.escape(suffix) + r"-\d+$", stem)):
         return False
     try:
-        return (folder / "config.yaml").read_text() == config_text
-    except (OSError, UnicodeDecodeError):
+        return read_text(folder / "config.yaml") == config_text
+    except RunFolderError:
         return False
 
 
@@ -266,18 +267,14 @@ def check_resumable(folder: Path, config_text: str) -> Path:
     """`--resume RUN_DIR`: the folder, if it is an unfinished run of this very config."""
     if not folder.is_dir():
         raise RunFolderError(f"--resume: run folder not found: {folder}")
-    if is_complete_run(folder):
-        raise RunFolderError(f"--resume: {folder} is complete; nothing to resume")
-    if _UNFINISHED.match(folder.name) is None:
+    complete = is_complete_run(folder)
+    if not complete and _UNFINISHED.match(folder.name) is None:
         raise RunFolderError(
             f"--resume: {folder} is not an unfinished run folder (<name>.failed or .<name>.tmp)"
         )
-    if folder.name.endswith(".tmp") and owner_alive(folder / OWNER):
+    if not complete and folder.name.endswith(".tmp") and owner_alive(folder / OWNER):
         raise RunFolderError(f"--resume: {folder} is being written by a running qmoe")
-    try:
-        earlier = (folder / "config.yaml").read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise read_error(folder / "config.yaml", exc) from None
+    earlier = read_text(folder / "config.yaml")
     if earlier != config_text:
         old, new = earlier.splitlines(), config_text.splitlines()
         line = next(
@@ -288,6 +285,8 @@ def check_resumable(folder: Path, config_text: str) -> Path:
             f"--resume: {folder}/config.yaml is not the config given ({line}); "
             "resume with the config (and --set/--seeds) the run was started with"
         )
+    if complete:
+        raise NothingToDo(f"nothing to do: {folder} is complete (every training is done)")
     return folder
 
 
@@ -366,11 +365,17 @@ def write_json(path: Path, data) -> None:
     write_text(path, json.dumps(json_finite(data), indent=2, sort_keys=False) + "\n")
 
 
+# A run folder's largest file is a sweep's CSV of every point and seed: tens of MB at most.
+MAX_RUN_FILE_BYTES = 256 * 2**20
+
+
 def read_text(path: str | Path, newline: str | None = None) -> str:
-    """A text file's content; one RunFolderError naming it when it cannot be read."""
+    """A text file's content (a regular file of at most MAX_RUN_FILE_BYTES); one
+    RunFolderError naming it when it cannot be read."""
     try:
-        with Path(path).open(newline=newline) as fh:
-            return fh.read()
+        return files.read_text(path, MAX_RUN_FILE_BYTES, newline=newline)
+    except files.Refused as exc:
+        raise RunFolderError(f"cannot read {path}: {exc.reason}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise read_error(path, exc) from None
 
@@ -383,6 +388,52 @@ def read_json(path: Path):
         raise RunFolderError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except RecursionError:
         raise RunFolderError(f"{path}: not valid JSON (nested too deeply)") from None
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A seed's model.pt as a state dict, loaded with weights_only=True (tensors and plain
+    containers; nothing in the file is executed). A file that does not load is one
+    RunFolderError naming it and the command that trains that seed again."""
+    import pickle
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch's own advice on a file it refuses: not ours
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunFolderError(f"missing file: {path}") from None
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        # torch's own message suggests weights_only=False, which would execute the file
+        reason = "corrupt, or not a state dict of tensors"
+        raise CorruptFile(f"cannot load {path}: {reason} ({type(exc).__name__})", path) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CorruptFile(f"cannot load {path}: not a state dict", path)
+    return state
+
+
+class CorruptFile(RunFolderError):
+    """A seed's file that exists but cannot be used: `problem` says what, the message adds
+    how to train that seed again."""
+
+    def __init__(self, problem: str, path: Path):
+        super().__init__(f"{problem}; {retrain_hint(path)}")
+        self.problem = problem
+
+
+def retrain_hint(path: Path) -> str:
+    """How to train the seed whose file `path` is again: its run's (or variant's) config
+    with that seed, as a new run."""
+    seed_dir = path.parent
+    seed = seed_dir.name.removeprefix("seed-")
+    config = next(
+        (p / "config.yaml" for p in seed_dir.parents if (p / "config.yaml").is_file()), None
+    )
+    if config is None or not seed.isdigit():
+        return "train it again"
+    return f"train it again with `qmoe run {config} --seeds {seed}`"
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

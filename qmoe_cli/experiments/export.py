@@ -33,7 +33,7 @@ from qmoe_cli.config import ExperimentConfig, read_yaml, validate_config
 from qmoe_cli.errors import ConfigError, RunFolderError
 from qmoe_cli.kinds import run_config_kind
 from qmoe_cli.quantum.spec import CircuitSpec
-from qmoe_cli.runs import is_complete_run, read_json
+from qmoe_cli.runs import is_complete_run, load_checkpoint, read_json
 
 FORMATS = {"qasm3": "qasm", "qiskit": "py", "pennylane": "py"}
 
@@ -108,7 +108,7 @@ def load_trained_router(run_dir: str | Path, seed: int | None = None) -> Trained
         )
     except ValueError as exc:
         raise ConfigError(f"{run / 'config.yaml'}: model.router: {exc}") from None
-    state = _load_state(model_path)
+    state = load_checkpoint(model_path)
     weights = _tensor(state, "router.weights", model_path, spec.weight_shape)
     adapter_w = adapter_b = None
     if spec.readout == "expval":
@@ -116,18 +116,6 @@ def load_trained_router(run_dir: str | Path, seed: int | None = None) -> Trained
         adapter_w = _tensor(state, "router.adapter.weight", model_path, shape)
         adapter_b = _tensor(state, "router.adapter.bias", model_path, (spec.n_experts,))
     return TrainedRouter(run, seed, cfg, spec, weights, adapter_w, adapter_b)
-
-
-def _load_state(path: Path) -> dict:
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        raise RunFolderError(f"{path}: cannot load the model ({type(exc).__name__})") from None
-    if not isinstance(state, dict):
-        raise RunFolderError(f"{path}: not a state dict")
-    return state
 
 
 def _tensor(state: dict, key: str, path: Path, shape: tuple[int, ...]) -> np.ndarray:
