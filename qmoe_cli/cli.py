@@ -12,6 +12,10 @@ import typer
 from qmoe_cli.errors import ConfigError, QmoeError
 from qmoe_cli.imports import heavy_imports
 
+# typer prints an argument's Python type beside its metavar (`CONFIG <list[Path]>`,
+# `DATASET <str>`): the metavar and the help say what to give, in the user's words.
+typer.core.TyperArgument.display_type = lambda self, ctx: ""  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="qmoe",
     help="A lab for hybrid quantum-classical Mixture-of-Experts research.",
@@ -81,7 +85,8 @@ def one_line_errors(fn):
         try:
             return fn(*args, **kwargs)
         except QmoeError as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            line = f"error: {exc}" if exc.exit_code else str(exc)  # exit 0: nothing to do
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:  # the last line of defence: a file a write site did not name
             err.print(f"error: {os_error_line(exc)}", markup=False, highlight=False, soft_wrap=True)
@@ -134,7 +139,7 @@ def _with_seeds(overrides: list[str] | None, seeds: str | None) -> list[str]:
     overrides = list(overrides or [])
     if seeds is not None:
         try:
-            values = [int(s) for s in seeds.split(",") if s.strip()]
+            values = [int(s) for s in seeds.split(",")]  # an empty item is a typo, not 0
         except ValueError:
             raise ConfigError(
                 f"--seeds: expected comma-separated integers, got {seeds!r}"
@@ -188,11 +193,14 @@ def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = 
 
     kind = read_yaml(config).get("kind")
     if kind == "sweep":  # with its base config, and base.* overrides
-        from qmoe_cli.experiments.sweep import read_sweep, sweep_yaml
+        from qmoe_cli.experiments.sweep import expand_points, read_sweep, sweep_yaml
 
-        overrides = list(set_ or []) + ([f"seeds=[{seeds}]"] if seeds else [])
-        sweep, _, base_sets = read_sweep(config, overrides)
-        text = sweep_yaml(sweep, base_sets)
+        overrides = _with_seeds(set_, seeds)
+        sweep, base_raw, base_sets = read_sweep(config, overrides)
+        n_points = len(
+            expand_points(sweep, base_raw, str(config))
+        )  # each point validated, as sweep does
+        text = sweep_yaml(sweep, base_sets) + f"# {n_points} points x seeds, each valid\n"
     elif kind == "plan":  # every run of it, with its overrides and these
         from qmoe_cli.experiments.plan import read_plan
 
@@ -450,7 +458,7 @@ def hardware(
         if text is None:
             return None
         try:
-            return [cast(v.strip()) for v in text.split(",") if v.strip()]
+            return [cast(v.strip()) for v in text.split(",")]  # an empty item is a typo
         except ValueError:
             raise ConfigError(f"{option}: expected a comma-separated list, got {text!r}") from None
 

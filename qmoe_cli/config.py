@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from qmoe_cli import files
+
 # The component configs live with their components, each kind in a module of its own with
 # a registry listing them (qmoe_cli/data/__init__.py, qmoe_cli/models/routers/__init__.py,
 # qmoe_cli/models/experts/__init__.py); those modules import no torch or sklearn.
@@ -40,6 +42,7 @@ from qmoe_cli.models.routers import MLPRouterConfig as MLPRouterConfig
 from qmoe_cli.models.routers import NoiseConfig as NoiseConfig
 from qmoe_cli.models.routers import QuantumRouterConfig as QuantumRouterConfig
 from qmoe_cli.models.routers import RouterConfig as RouterConfig
+from qmoe_cli.models.routers import check_training_backend, is_noisy
 from qmoe_cli.schema import NotANumber
 from qmoe_cli.schema import Strict as Strict
 
@@ -138,8 +141,13 @@ class ExperimentConfig(Strict):
         self.model.check_parts()
         self.model.router.check_fit(self.model.experts.count, n_input_features(self.data))
         self.model.experts.check_fit(n_input_features(self.data))
+        router_noise = getattr(self.model.router, "noise", None)
         for part in ("router", "experts"):
             noise = getattr(getattr(self.model, part), "noise", None)
+            backend = getattr(getattr(self.model, part), "backend", None)
+            if backend is not None:  # a circuit; a quantum router's noise is every circuit's
+                noisy = is_noisy(noise) or is_noisy(router_noise) or self._noisy_levels()
+                check_training_backend(f"model.{part}.backend", backend, noisy)
             if self.kind != "noise-sweep" and noise is not None and noise.fake_backend:
                 # training simulates the circuit in torch: the device would be ignored silently
                 raise ValueError(
@@ -147,6 +155,10 @@ class ExperimentConfig(Strict):
                     f"`qmoe noise-sweep` (mode: evaluate), not by `qmoe {self.kind}`; remove it"
                 )
         return self
+
+    def _noisy_levels(self) -> bool:
+        """Whether the experiment adds noise of its own (a noise sweep's levels)."""
+        return False
 
     @field_validator("seeds")
     @classmethod
@@ -240,6 +252,9 @@ class NoiseSweepConfig(ExperimentConfig):
                 )
         return self
 
+    def _noisy_levels(self) -> bool:  # mode evaluate trains noiseless, then adds the noise
+        return self.mode == "train" and any(self.levels)
+
     def at_level(self, level: float) -> ExperimentConfig:
         """The quantum router's config with its circuit at this depolarizing level."""
         raw = self.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
@@ -262,6 +277,13 @@ class EfficiencyConfig(ExperimentConfig):
     thresholds: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
         default_factory=lambda: [0.9, 0.95]
     )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _distinct_thresholds(cls, v: list[float]) -> list[float]:
+        if not v or len(set(v)) != len(v):  # each is a row of the table: once each
+            raise ValueError("give distinct accuracy thresholds")
+        return v
 
     @model_validator(mode="after")
     def _check_variants(self) -> EfficiencyConfig:
@@ -459,23 +481,17 @@ def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping; every failure is a ConfigError naming the file."""
     p = Path(path)
     try:
-        if p.is_file() and p.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                f"config file is too large: {p} ({p.stat().st_size} bytes; the limit is 1 MB)"
-            )
-        text = p.read_text(encoding="utf-8")
+        text = files.read_text(p, MAX_CONFIG_BYTES)
+    except files.Refused as exc:
+        raise ConfigError(f"config file {p}: {exc.reason}") from None
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config path is a directory, not a file: {p}") from None
     except PermissionError:
         raise ConfigError(f"config file not readable (permission denied): {p}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file is not UTF-8 text: {p}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:  # not a regular file
-        raise ConfigError(f"config file is too large: {p} (the limit is 1 MB)")
     try:
         data = load_yaml_text(text)
     except yaml.YAMLError as exc:

@@ -20,8 +20,10 @@ from rich.progress import (
 # Tables are laid out for 120 columns; a file or a pipe gets them at that width.
 TABLE_WIDTH = 120
 # Prose is not cut into lines (soft wrap): a terminal wraps it, a file keeps it whole.
+# With stdout closed (`>&-`) sys.stdout is None: rich then writes nowhere, and so do we.
+_terminal = sys.stdout is not None and sys.stdout.isatty()
 out = Console(
-    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else TABLE_WIDTH,
+    width=None if _terminal or os.environ.get("COLUMNS") else TABLE_WIDTH,
     soft_wrap=True,
 )
 err = Console(stderr=True)
@@ -53,6 +55,7 @@ class TrainingProgress:
 
     def __init__(self, label: str, epochs: list[int]):
         self.epochs, self.seen = list(epochs), [0] * len(epochs)
+        self.part = [0.0] * len(epochs)  # of the epoch under way, from batch rows
         self.finished = 0
         self._lock = threading.Lock()
         self.bar = Progress(
@@ -81,14 +84,27 @@ class TrainingProgress:
         self.bar.stop()
 
     def epoch(self, index: int, row: dict) -> None:
+        """An epoch's history row; or, within a slow training, a `phase` row (what it does
+        now) or a `batch` row (how far the current epoch is)."""
         with self._lock:
+            if "phase" in row:
+                self.bar.update(self.task, latest=row["phase"])
+                return
+            if "batch" in row:
+                part = row["batch"] / max(row["batches"], 1)
+                advance, self.part[index] = part - self.part[index], part
+                latest = f"epoch {row['epoch']}: batch {row['batch']}/{row['batches']}"
+                self.bar.update(self.task, advance=advance, latest=latest)
+                return
+            advance, self.part[index] = 1 - self.part[index], 0.0
             self.seen[index] += 1
             latest = f"loss {row['train_loss']:.3f} val acc {row['val_acc']:.3f}"
-            self.bar.update(self.task, advance=1, latest=latest)
+            self.bar.update(self.task, advance=advance, latest=latest)
 
     def done(self, index: int) -> None:
         with self._lock:
-            rest = max(self.epochs[index] - self.seen[index], 0)
+            rest = max(self.epochs[index] - self.seen[index] - self.part[index], 0)
+            self.part[index] = 0.0
             self.seen[index] = self.epochs[index]
             self.finished += 1
             self.bar.update(self.task, advance=rest, trainings=self._count())

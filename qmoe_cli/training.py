@@ -19,7 +19,10 @@ from qmoe_cli.models import MixtureOfExperts
 from qmoe_cli.optim import FusedAdam, FusedSGD
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# on_epoch gets a row per epoch, and between them, at most this often, a progress row
+# {"epoch", "batch" (done), "batches"}: only an epoch slower than this sends any.
 EpochCallback = Callable[[dict], None]
+BATCH_REPORT_SECONDS = 2.0
 
 
 @dataclass
@@ -85,12 +88,18 @@ def fit(
     best_loss, best_state, waited = float("inf"), None, 0
     start = time.perf_counter()
     n = len(y_train)
+    batches = -(-n // cfg.batch_size)
+    reported = start
 
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(n, generator=shuffler)
         total_loss, total_correct = 0.0, 0
         for lo in range(0, n, cfg.batch_size):
+            if on_epoch is not None and time.perf_counter() - reported > BATCH_REPORT_SECONDS:
+                # a wide circuit's epoch takes minutes: say how far it is
+                reported = time.perf_counter()
+                on_epoch({"epoch": epoch, "batch": lo // cfg.batch_size, "batches": batches})
             idx = order[lo : lo + cfg.batch_size]
             loss, correct = loss_of(model, x_train[idx], y_train[idx], with_aux=True)
             if not torch.isfinite(loss):

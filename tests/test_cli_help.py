@@ -61,3 +61,11 @@ def test_group_tables_fit_120_columns(cli, write_config, tmp_path):
     assert len(table_lines) >= 6
     assert max(len(line) for line in table_lines) <= 120
     assert "…" not in result.output
+
+
+def test_no_python_type_shows_beside_an_argument(cli):
+    """typer printed `CONFIG <list[Path]>` and `DATASET <str>`: placeholders say it all."""
+    for command in (["run"], ["report"], ["data", "fetch"], ["train"], ["export"], ["sweep"]):
+        output = cli(*command, "--help").output
+        arguments = output.split("Arguments:")[1].split("Options:")[0]
+        assert "<" not in arguments, (command, arguments)

@@ -1,7 +1,10 @@
 """Bad config input found by fault hunting: each gets one exact `error:` line and exit 2
 through the CLI, never a traceback or a run that ignores what the config says."""
 
+import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -89,6 +92,81 @@ def test_fake_backend_is_rejected_by_train_not_silently_ignored(write_config, cl
     # a noise sweep in mode evaluate takes it
     ok = cli("validate", write_config(_with_noise(NOISE_SWEEP, fake_backend="FakeManilaV2")))
     assert ok.exit_code == 0, ok.output
+
+
+AER_REFUSED = (
+    "qiskit-aer gives no gradients, so it cannot train; train with torch, pennylane or "
+    "lightning (Aer evaluates trained circuits: `qmoe noise-sweep --simulator qiskit-aer`, "
+    "`qmoe hardware --target aer`)"
+)
+NO_NOISE = "does not simulate noise in qmoe; noisy circuits train with backend torch"
+QUANTUM_EXPERTS = {"type": "quantum", "count": 2, "qubits": 2, "layers": 1}
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (
+            {**QUANTUM, "model": {**QUANTUM["model"], "router": {**QUANTUM["model"]["router"],
+                "backend": "qiskit-aer"}}},
+            f"model.router.backend: {AER_REFUSED}",
+        ),
+        (
+            {**TINY, "model": {"router": {"type": "linear"},
+                "experts": {**QUANTUM_EXPERTS, "backend": "qiskit-aer"}}},
+            f"model.experts.backend: {AER_REFUSED}",
+        ),
+        (
+            _with_noise({**QUANTUM, "model": {**QUANTUM["model"], "router": {
+                **QUANTUM["model"]["router"], "backend": "lightning"}}}, depolarizing=0.01),
+            f"model.router.backend: lightning {NO_NOISE}",
+        ),
+        (  # a quantum router's noise reaches the experts' circuits too
+            _with_noise({**QUANTUM, "model": {**QUANTUM["model"],
+                "experts": {**QUANTUM_EXPERTS, "backend": "pennylane"}}}, readout_error=0.01),
+            f"model.experts.backend: pennylane {NO_NOISE}",
+        ),
+        (  # a train-mode noise sweep trains at every level
+            {**NOISE_SWEEP, "mode": "train", "model": {**NOISE_SWEEP["model"], "router": {
+                **NOISE_SWEEP["model"]["router"], "backend": "pennylane"}}},
+            f"model.router.backend: pennylane {NO_NOISE}",
+        ),
+    ],
+)  # fmt: skip
+def test_validation_refuses_the_backends_training_would_refuse(
+    write_config, cli, tmp_path, config, message
+):
+    """`validate` passed `backend: qiskit-aer`, which `train` then refused without naming
+    the file: both now refuse it the same way, before anything is written."""
+    path = write_config(config)
+    assert one_error(cli("validate", path)) == f"{path}: {message}"
+    command = config.get("kind", "train")
+    assert one_error(cli(command, path, "--out", tmp_path / "runs")) == f"{path}: {message}"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_evaluate_mode_noise_sweep_trains_noiseless_on_any_trainable_backend(write_config, cli):
+    router = {**NOISE_SWEEP["model"]["router"], "backend": "lightning"}
+    config = {**NOISE_SWEEP, "model": {**NOISE_SWEEP["model"], "router": router}}
+    result = cli("validate", write_config(config))
+    assert result.exit_code == 0, result.output
+
+
+def test_repeated_efficiency_thresholds_are_refused(write_config, cli):
+    config = {
+        **{k: v for k, v in TINY.items() if k != "model"},
+        "kind": "efficiency",
+        "thresholds": [0.9, 0.9],
+        "variants": {"A": {"router": {"type": "linear"}}},
+    }
+    message = one_error(cli("validate", write_config(config)))
+    assert message.endswith("thresholds: give distinct accuracy thresholds"), message
+
+
+@pytest.mark.parametrize("seeds", ["0,,1", "0,1,", ",0", "0,x"])
+def test_seeds_with_an_empty_or_bad_item_are_refused(write_config, cli, seeds):
+    message = one_error(cli("validate", write_config(), "--seeds", seeds))
+    assert message == f"--seeds: expected comma-separated integers, got {seeds!r}"
 
 
 # --------------------------------------------------------------------------- 2 non-finite
@@ -197,7 +275,56 @@ def test_config_larger_than_1_mb_is_refused_at_once(write_config, cli):
     start = time.perf_counter()
     message = one_error(cli("validate", path))
     assert time.perf_counter() - start < 5
-    assert message == f"config file is too large: {path} ({size} bytes; the limit is 1 MB)"
+    assert message == f"config file {path}: too large ({size} bytes; the limit is 1 MB)"
+
+
+def test_a_config_that_is_a_device_is_refused_without_reading_it(tmp_path, cli):
+    """A symlink to /dev/zero has size 0 and never ends: refused before a byte is read
+    (it grew until the out-of-memory killer stopped it)."""
+    link = tmp_path / "zero.yaml"
+    link.symlink_to("/dev/zero")
+    start = time.perf_counter()
+    message = one_error(cli("validate", link))
+    assert time.perf_counter() - start < 5
+    assert message == f"config file {link}: a character device, not a regular file"
+
+
+def test_a_config_that_is_a_pipe_is_refused_not_read_as_empty(tmp_path, cli):
+    """A named pipe would block on open and a process substitution (<(cat cfg.yaml)) was
+    read as empty: both are named for what they are."""
+    fifo = tmp_path / "cfg.yaml"
+    os.mkfifo(fifo)
+    message = one_error(cli("validate", fifo))  # returns: nothing opened the pipe
+    assert message == f"config file {fifo}: a pipe, not a regular file"
+
+
+def test_a_file_that_grows_past_its_stat_is_still_capped(tmp_path, monkeypatch):
+    """The cap is on what is read, not on the size stat() reported."""
+    from qmoe_cli import files
+
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"x" * 100)
+    with pytest.raises(files.Refused, match="100 bytes; the limit is 99 bytes"):
+        files.read_bytes(path, 99)
+    assert files.read_bytes(path, 100) == b"x" * 100
+
+
+def test_process_substitution_is_refused_in_a_real_shell(tmp_path):
+    import shutil
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    config = tmp_path / "cfg.yaml"
+    config.write_text("kind: train\n")
+    done = subprocess.run(
+        [bash, "-c", f'"{sys.executable}" -m qmoe_cli.cli validate <(cat {config})'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "a pipe, not a regular file" in done.stderr and "empty" not in done.stderr
 
 
 BILLION_LAUGHS = "kind: train\n" + "".join(

@@ -332,3 +332,25 @@ def test_noise_sweep_on_aer_and_a_fake_device(tmp_path, write_config, cli):
     )
     assert result.exit_code == 0, result.output
     assert "FakeManilaV2's noise model" in result.output
+
+
+def test_one_seed_tables_show_no_nan(capsys):
+    """One seed has no standard deviation: the table and the fake-device line show the
+    mean alone (the fake device's line printed "0.800 ± nan")."""
+    from qmoe_cli.experiments.noise_sweep import print_sweep
+
+    cfg = validate_config({**TINY_SWEEP, "seeds": [0]}, schema=NoiseSweepConfig)
+    rows = [
+        {"level": 0.0, "quantum_mean": 0.8, "quantum_std": float("nan"),
+         "quantum_ci_low": None, "quantum_ci_high": None, "A_mean": 0.75},
+    ]  # fmt: skip
+    summary = {
+        "placement": "paper",
+        "simulator": "torch",
+        "breakdown": None,
+        "fake_backend": {"device": "FakeManilaV2", "accuracy": {"mean": 0.8, "std": float("nan")}},
+    }
+    print_sweep(cfg, rows, summary, "runs/x")
+    output = capsys.readouterr().out
+    assert "nan" not in output.lower(), output
+    assert "test accuracy 0.800\n" in output

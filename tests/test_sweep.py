@@ -241,3 +241,43 @@ def test_a_sweep_without_grid_or_zip_keys_is_rejected(tmp_path, cli, grid):
     # and the same through an override of a good sweep file
     result = cli("sweep", _write(tmp_path, SWEEP), "--set", "grid={}", "--status")
     assert result.exit_code == 2 and "give at least one key to sweep" in result.output
+
+
+def test_a_sweep_with_an_invalid_grid_point_is_refused_before_anything_is_written(tmp_path, cli):
+    """`validate` and `sweep` agree: every grid point is validated up front, the sweep file
+    named, and no sweep folder is created for a grid that cannot run."""
+    path = _write(tmp_path, {**SWEEP, "grid": {"train.epochs": [1, 0]}})
+    for args in (("validate", path), ("sweep", path, "--out", tmp_path / "sweeps")):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == (
+            f"error: {path}: grid point {{'train.epochs': 0}}: train.epochs: "
+            "Input should be greater than or equal to 1"
+        )
+    assert not (tmp_path / "sweeps").exists()
+    good = cli("validate", _write(tmp_path, SWEEP))
+    assert good.exit_code == 0 and "# 8 points x seeds, each valid" in good.output
+
+
+def test_sweep_summary_intervals_stay_within_0_and_1(tmp_path, monkeypatch):
+    """Two seeds at 1.0 and 0.6: the t interval of their mean reaches 3.3; an accuracy's
+    interval is cut to [0, 1] (summary.csv's test_acc_ci_high was 1.435)."""
+    from qmoe_cli.experiments import sweep as sweep_module
+
+    sweep, base = load_sweep(_write(tmp_path, {**SWEEP, "grid": {"train.lr": [0.1]}}))
+    points = expand_points(sweep, base)
+    root = tmp_path / "s"
+    for p in points:
+        folder = root / "points" / p["id"]
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text("{}")
+    accuracy = {p["id"]: acc for p, acc in zip(points, (1.0, 0.6), strict=True)}
+    monkeypatch.setattr(
+        sweep_module,
+        "_metric_rows",
+        lambda folder, command: [{"test_accuracy": accuracy[folder.name]}],
+    )
+    sweep_module.aggregate(root, sweep, points)
+    (row,) = read_csv(root / "summary.csv")
+    assert float(row["test_acc_mean"]) == pytest.approx(0.8)
+    assert float(row["test_acc_ci_high"]) == 1.0 and 0.0 <= float(row["test_acc_ci_low"]) < 0.8

@@ -428,9 +428,10 @@ def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
     fake = summary.get("fake_backend")
     if fake is not None:
         a = fake["accuracy"]
+        acc, _ = accuracy_cells(a["mean"], a["std"], None, None)  # no "± nan" for one seed
         out.print(
             f"on {fake['device']}'s noise model (Aer, transpiled for the device): "
-            f"test accuracy {a['mean']:.3f} ± {a['std']:.3f}"
+            f"test accuracy {acc}"
         )
     out.print(f"run folder: {path}")
 

@@ -145,8 +145,9 @@ def _has_key(data: dict, dotted: str) -> bool:
     return True
 
 
-def expand_points(sweep: SweepConfig, base_raw: dict) -> list[dict]:
-    """Every (overrides, seed) of the sweep with its resolved config and stable id."""
+def expand_points(sweep: SweepConfig, base_raw: dict, where: str = "sweep") -> list[dict]:
+    """Every (overrides, seed) of the sweep with its resolved config and stable id; an
+    invalid point is a ConfigError led by `where` (the sweep file)."""
     grid_keys = list(sweep.grid)
     combos = list(itertools.product(*sweep.grid.values())) if grid_keys else [()]
     zipped = list(zip(*sweep.zip.values(), strict=True)) if sweep.zip else [()]
@@ -160,7 +161,7 @@ def expand_points(sweep: SweepConfig, base_raw: dict) -> list[dict]:
                     base_raw,
                     [f"{k}={json.dumps(v)}" for k, v in swept.items()] + [f"seeds=[{seed}]"],
                 )
-                cfg = validate_config(raw, f"sweep point {swept}", _schema(sweep.command))
+                cfg = validate_config(raw, f"{where}: grid point {swept}", _schema(sweep.command))
                 text = dump_config(cfg)
                 pid = hashlib.sha256(f"{sweep.command}\n{text}".encode()).hexdigest()[:12]
                 points.append({"id": pid, "swept": swept, "seed": seed, "config": text})
@@ -316,10 +317,10 @@ def run_sweep(
     from qmoe_cli.progress import out
 
     sweep, base_raw, base_sets = read_sweep(sweep_path, overrides)
+    points = expand_points(sweep, base_raw, str(sweep_path))  # all valid before any write
     root = Path(out_dir or sweep.output_dir) / sweep.name
     (root / "points").mkdir(parents=True, exist_ok=True)
     (root / "sweep.yaml").write_text(sweep_yaml(sweep, base_sets))
-    points = expand_points(sweep, base_raw)
     todo = [p for p in points if point_state(root, p["id"]) not in ("done", "running")]
     out.print(
         f"{sweep.name}: {len(points)} points ({len(points) - len(todo)} already done "
@@ -423,7 +424,7 @@ def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:
     for key, members in groups.items():
         row = {k: json.loads(v) if k in sweep.grid or k in sweep.zip else v for k, v in key}
         accs = [float(m["test_accuracy"]) for m in members if m.get("test_accuracy") != ""]
-        ci = metrics.mean_ci(accs) if accs else {}
+        ci = metrics.mean_ci(accs, bounds=metrics.ACCURACY_RANGE) if accs else {}
         row.update(
             {
                 "n_seeds": len(members),
@@ -445,7 +446,7 @@ def _metric_rows(folder: Path, command: str) -> list[dict]:
 def sweep_status(sweep_path: Path, overrides: list[str], out_dir: str | None = None) -> None:
     sweep, base_raw = load_sweep(sweep_path, overrides)
     root = Path(out_dir or sweep.output_dir) / sweep.name
-    print_status(root, sweep, expand_points(sweep, base_raw))
+    print_status(root, sweep, expand_points(sweep, base_raw, str(sweep_path)))
 
 
 def print_status(root: Path, sweep: SweepConfig, points: list[dict]) -> None:

@@ -17,7 +17,12 @@ from qmoe_cli.models.routers.fourier import FourierRouterConfig
 from qmoe_cli.models.routers.linear import LinearRouterConfig
 from qmoe_cli.models.routers.mlp import MLPRouterConfig
 from qmoe_cli.models.routers.none import NoRouterConfig
-from qmoe_cli.models.routers.quantum import NoiseConfig, QuantumRouterConfig
+from qmoe_cli.models.routers.quantum import (
+    NoiseConfig,
+    QuantumRouterConfig,
+    check_training_backend,
+    is_noisy,
+)
 
 __all__ = [
     "ROUTERS",
@@ -28,6 +33,8 @@ __all__ = [
     "NoRouterConfig",
     "NoiseConfig",
     "QuantumRouterConfig",
+    "check_training_backend",
+    "is_noisy",
     "RouterConfig",
     "RouterConfigBase",
 ]

@@ -78,6 +78,35 @@ class NoiseConfig(Strict):
         return self
 
 
+# Aer gives no gradients: it evaluates trained circuits (noise-sweep --simulator, hardware).
+TRAINING_BACKENDS = ("torch", "pennylane", "lightning")
+
+
+def check_training_backend(key: str, backend: str, noisy: bool) -> None:
+    """Refuse at validation what training would refuse: `key` is the backend's dotted key."""
+    if backend not in TRAINING_BACKENDS:
+        raise ValueError(
+            f"{key}: {backend} gives no gradients, so it cannot train; train with torch, "
+            "pennylane or lightning (Aer evaluates trained circuits: `qmoe noise-sweep "
+            "--simulator qiskit-aer`, `qmoe hardware --target aer`)"
+        )
+    if noisy and backend != "torch":
+        raise ValueError(
+            f"{key}: {backend} does not simulate noise in qmoe; noisy circuits train with "
+            "backend torch"
+        )
+
+
+def is_noisy(noise: NoiseConfig | None) -> bool:
+    return noise is not None and bool(
+        noise.depolarizing
+        or noise.depolarizing_2q
+        or noise.readout_error
+        or noise.shots is not None
+        or noise.fake_backend is not None
+    )
+
+
 class QuantumRouterConfig(RouterConfigBase):
     """A parameterised circuit whose measurement gives the gate: the paper's Model B.
 
