@@ -94,8 +94,12 @@ def one_line_errors(fn):
 
 
 def interrupted_line(exc: KeyboardInterrupt) -> str:
-    """What an interrupt kept and how to go on."""
+    """What an interrupt kept and how to go on: `exc.rerun` when the command said it, else
+    the trainings kept in `exc.folder` (`exc.resume_option`: the command takes --resume)."""
     what = f"interrupted ({getattr(exc, 'signal_name', 'SIGINT')})"
+    rerun = getattr(exc, "rerun", None)
+    if rerun is not None:
+        return f"{what}: {rerun}"
     folder = getattr(exc, "folder", None)
     if folder is None:
         return what

@@ -325,14 +325,25 @@ def run_sweep(
         f"{sweep.name}: {len(points)} points ({len(points) - len(todo)} already done "
         f"or running), executor {executor}"
     )
-    if todo and executor == "local":
-        with heavy_imports():  # torch: once the sweep file and every point are valid
-            from qmoe_cli.orchestration import run_parallel
+    try:
+        if todo and executor == "local":
+            with heavy_imports():  # torch: once the sweep file and every point are valid
+                from qmoe_cli.orchestration import run_parallel
 
-        calls = [(str(root), unit, sweep.command) for unit in work_units(todo, sweep, jobs)]
-        run_parallel(run_points, calls, jobs, f"{sweep.name}: sweep")
-    elif todo:
-        submit_slurm(root, sweep, todo)
+            calls = [(str(root), unit, sweep.command) for unit in work_units(todo, sweep, jobs)]
+            run_parallel(run_points, calls, jobs, f"{sweep.name}: sweep")
+        elif todo:
+            submit_slurm(root, sweep, todo)
+    except KeyboardInterrupt as exc:  # the CLI's last line says what is kept and how to go on
+        if executor == "slurm":  # its queued tasks would run twice if submitted again now
+            then = "submitted SLURM jobs run on (--status shows them); once they end, run"
+        else:
+            then = "run"
+        exc.rerun = (
+            f"finished points are kept in {root}; {then} the same command again to run only "
+            "the missing ones"
+        )
+        raise
     aggregate(root, sweep, points)
     print_status(root, sweep, points)
     return root
