@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import shlex
 import sys
 from pathlib import Path
 
@@ -476,7 +477,21 @@ def hardware(
     with heavy_imports():  # torch, qiskit: after validation
         from qmoe_cli.experiments.hardware import run_hardware
 
-    run_hardware(cfg, _out_dir(out_path, cfg), dry_run)
+    try:
+        run_hardware(cfg, _out_dir(out_path, cfg), dry_run)
+    except KeyboardInterrupt as exc:  # no --resume: a rerun samples everything again
+        exc.rerun = _hardware_rerun(getattr(exc, "folder", None))
+        raise
+
+
+def _hardware_rerun(folder: Path | None) -> str:
+    """What an interrupted `qmoe hardware` kept, and the command that starts it over."""
+    kept = f" ({folder} holds the plan and cost estimate)" if folder is not None else ""
+    command = shlex.join(["qmoe", *sys.argv[1:]])
+    return (
+        f"nothing sampled is kept{kept}, and qmoe hardware does not resume; to start "
+        f"over, run: {command}"
+    )
 
 
 data_app = typer.Typer(
