@@ -87,7 +87,7 @@ def one_line_errors(fn):
         except OSError as exc:  # the last line of defence: a file a write site did not name
             err.print(f"error: {os_error_line(exc)}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (workers.Interrupted)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM, SIGHUP (workers.Interrupted)
             err.print(interrupted_line(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(getattr(exc, "exit_code", 130)) from None
 
