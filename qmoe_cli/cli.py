@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import shlex
 import sys
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def one_line_errors(fn):
         except OSError as exc:  # the last line of defence: a file a write site did not name
             err.print(f"error: {os_error_line(exc)}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (workers.Interrupted)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM, SIGHUP (workers.Interrupted)
             err.print(interrupted_line(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(getattr(exc, "exit_code", 130)) from None
 
@@ -99,8 +100,12 @@ def one_line_errors(fn):
 
 
 def interrupted_line(exc: KeyboardInterrupt) -> str:
-    """What an interrupt kept and how to go on."""
+    """What an interrupt kept and how to go on: `exc.rerun` when the command said it, else
+    the trainings kept in `exc.folder` (`exc.resume_option`: the command takes --resume)."""
     what = f"interrupted ({getattr(exc, 'signal_name', 'SIGINT')})"
+    rerun = getattr(exc, "rerun", None)
+    if rerun is not None:
+        return f"{what}: {rerun}"
     folder = getattr(exc, "folder", None)
     if folder is None:
         return what
@@ -480,7 +485,21 @@ def hardware(
     with heavy_imports():  # torch, qiskit: after validation
         from qmoe_cli.experiments.hardware import run_hardware
 
-    run_hardware(cfg, _out_dir(out_path, cfg), dry_run)
+    try:
+        run_hardware(cfg, _out_dir(out_path, cfg), dry_run)
+    except KeyboardInterrupt as exc:  # no --resume: a rerun samples everything again
+        exc.rerun = _hardware_rerun(getattr(exc, "folder", None))
+        raise
+
+
+def _hardware_rerun(folder: Path | None) -> str:
+    """What an interrupted `qmoe hardware` kept, and the command that starts it over."""
+    kept = f" ({folder} holds the plan and cost estimate)" if folder is not None else ""
+    command = shlex.join(["qmoe", *sys.argv[1:]])
+    return (
+        f"nothing sampled is kept{kept}, and qmoe hardware does not resume; to start "
+        f"over, run: {command}"
+    )
 
 
 data_app = typer.Typer(

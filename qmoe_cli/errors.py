@@ -38,7 +38,7 @@ class NothingToDo(QmoeError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM: the command stops, keeping every training that finished.
+    """SIGINT, SIGTERM or SIGHUP: the command stops, keeping every training that finished.
 
     A KeyboardInterrupt, so that nothing that catches Exception swallows it; `folder` is
     set to the (resumable) run folder when there is one."""

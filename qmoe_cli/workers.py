@@ -1,12 +1,17 @@
 """Worker processes that stop when asked: the pool every experiment uses, and the signals.
 
-`install_signal_handlers()` (the CLI calls it) turns SIGINT and SIGTERM into `Interrupted`
-in the main thread, once: a second signal during the clean-up is ignored so that the
-clean-up finishes. `map_calls` runs calls in spawn worker processes; when anything stops it
-(an interrupt, an error in one call) the workers are terminated and reaped before the
-exception goes on, queued calls never start, and the calls that finished have already been
-handed to `on_result`. Workers ignore SIGINT: a Ctrl-C reaches the whole process group, and
-the parent decides.
+`install_signal_handlers()` (the CLI calls it) turns SIGINT, SIGTERM and SIGHUP (a closed
+terminal or ssh session) into `Interrupted` in the main thread, once: a second signal during
+the clean-up is ignored so that the clean-up finishes. `map_calls` runs calls in spawn worker
+processes; when anything stops it (an interrupt, an error in one call) the workers are
+terminated and reaped before the exception goes on, queued calls never start, and the calls
+that finished have already been handed to `on_result`. Workers ignore SIGINT and SIGHUP: a
+Ctrl-C or a hang-up reaches the whole process group, and the parent decides.
+
+A parent that cannot decide (killed with SIGKILL, or crashed) takes its workers with it:
+on Linux the kernel sends each worker SIGKILL when its parent dies (PR_SET_PDEATHSIG),
+elsewhere a thread in the worker waits on the pipe its parent holds open and kills the
+worker when it closes (`_die_with_parent`).
 
 Per-epoch progress from workers travels through one queue given to each worker when it
 starts (a multiprocessing queue cannot be passed with a call); `report_epoch(row)` in a
@@ -21,9 +26,12 @@ exit) ends it; an error or an interrupt ends it at once, as above.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import multiprocessing
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +44,7 @@ from qmoe_cli.errors import Interrupted
 REAP_SECONDS = 1.0  # terminate, then wait this long before SIGKILL
 
 _handled = False
+_terminals: set[int] = set()  # of stdout (1) and stderr (2), those that were a terminal
 
 
 def _raise_interrupted(signum, frame) -> None:
@@ -43,17 +52,40 @@ def _raise_interrupted(signum, frame) -> None:
     if _handled:  # the first one is being handled: let its clean-up finish
         return
     _handled = True
+    if signum == signal.SIGHUP:
+        _leave_hung_up_terminal()
     raise Interrupted(signum, signal.Signals(signum).name)
 
 
+def _leave_hung_up_terminal() -> None:
+    """Point stdout and stderr at /dev/null when they were a terminal that has hung up:
+    every write there fails (EIO), and the clean-up (a progress bar's last frame, the
+    message) must not fail with it. A terminal still there (`kill -HUP`) is kept."""
+    for fd in (1, 2):
+        if fd in _terminals and not os.isatty(fd):  # a hung-up terminal answers no ioctl
+            try:
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
+            except OSError:
+                pass
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def install_signal_handlers() -> None:
-    """SIGINT and SIGTERM raise `Interrupted` (exit codes 130 and 143) in the main thread."""
+    """SIGINT, SIGTERM and SIGHUP raise `Interrupted` (exit codes 130, 143 and 129) in the
+    main thread. A signal ignored when qmoe started stays ignored (`nohup qmoe ...` runs on
+    after a hang-up)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    global _handled
+    global _handled, _terminals
     _handled = False
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _raise_interrupted)
+    _terminals = {fd for fd in (1, 2) if os.isatty(fd)}
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _raise_interrupted)
 
 
 # --- in a worker ------------------------------------------------------------------------------
@@ -62,12 +94,46 @@ _events = None  # the parent's queue, in a worker process
 _call = (-1, -1)  # (map_calls generation, call index) this worker runs now
 
 
-def _init_worker(events) -> None:
+PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
+
+
+def _init_worker(events, kernel_watch: bool) -> None:
     global _events
+    _die_with_parent(kernel_watch)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _events = events
     imports.pause()  # the first call's unpickling imports torch and scikit-learn: no collections
+
+
+def _die_with_parent(kernel_watch: bool) -> None:
+    """Make this worker die when the parent process does, however the parent ends.
+
+    `kernel_watch`: the parent started this worker from its main thread, so the kernel's
+    parent-death signal can be used (it fires when the *thread* that started the child
+    ends, which for the main thread is the process)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if kernel_watch and sys.platform == "linux" and _set_pdeathsig(signal.SIGKILL):
+        if os.getppid() != parent.pid:  # it died before the request: nobody will signal
+            os._exit(1)
+        return
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _set_pdeathsig(sig: int) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent) -> None:
+    parent.join()  # returns when the parent's end of the spawn pipe closes: it has died
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _run_call(generation: int, index: int, fn: Callable, args: tuple) -> Any:
@@ -97,8 +163,15 @@ class _Pool:
         self.jobs, self.generation, self.on_epoch = jobs, 0, None
         self.flushed, self.flushed_token = threading.Condition(), None
         self.events = ctx.Queue()
+        # workers start in submit(), so in the thread that calls map_calls (CPython 3.11+
+        # with spawn): the kernel's watch is right only when that is the main thread
+        self.thread = threading.current_thread()
+        kernel_watch = self.thread is threading.main_thread()
         self.executor = ProcessPoolExecutor(
-            max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(self.events,)
+            max_workers=jobs,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(self.events, kernel_watch),
         )
         self.drain = threading.Thread(target=self._drain, daemon=True)
         self.drain.start()
@@ -155,7 +228,7 @@ def map_calls(
     its arguments must pickle (a module-level function). The first exception of a call, or
     an interrupt, stops every worker and is raised here."""
     global _pool
-    if _pool is not None and _pool.jobs != jobs:
+    if _pool is not None and (_pool.jobs != jobs or _pool.thread is not threading.current_thread()):
         shutdown()
     if _pool is None:
         _pool = _Pool(jobs)

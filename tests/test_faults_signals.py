@@ -1,14 +1,20 @@
-"""Interrupts and resume: SIGINT and SIGTERM stop a real command within 2 s, no process
-outlives it, every finished training is kept, and the same command (or --resume) trains
-only the missing ones, giving the numbers an uninterrupted run gives."""
+"""Interrupts and resume: SIGINT, SIGTERM and SIGHUP stop a real command within 2 s, no
+process outlives it (nor a command killed with SIGKILL), every finished training is kept,
+and the same command (or --resume) trains only the missing ones, giving the numbers an
+uninterrupted run gives."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -172,6 +178,163 @@ def test_ctrl_c_stops_a_local_sweep_and_the_rerun_finishes_it(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert f"({len(done)} already done or running)" in rerun.stdout
     assert "6 done, 0 running, 0 failed, 0 pending" in rerun.stdout
+
+
+# --- a parent killed (SIGKILL) or hung up (SIGHUP): its workers go with it ------------------
+
+
+def _all_gone_within(family: list, seconds: float = STOP_WITHIN) -> list:
+    """Poll until every process of `family` has ended (a zombie has); those still running."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = []
+        for p in family:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _kill_leftovers(processes: list) -> None:
+    for p in processes:  # so that a failing test leaves nothing training
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+class _Terminal:
+    """A terminal (pty) for a command, read all along as a terminal window would;
+    `close()` hangs it up like a closed window or a dropped ssh session."""
+
+    def __init__(self):
+        self.master, self.slave = pty.openpty()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+
+    def start(self, args) -> subprocess.Popen:
+        def controlling_terminal():  # in the child, after setsid: this pty is its terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qmoe_cli.cli", *map(str, args)],
+            cwd=ROOT,
+            env=dict(os.environ, COLUMNS="200"),
+            stdin=self.slave,
+            stdout=self.slave,
+            stderr=self.slave,
+            start_new_session=True,
+            preexec_fn=controlling_terminal,
+        )
+        os.close(self.slave)
+        self.reader.start()
+        return proc
+
+    def _read(self) -> None:
+        while True:
+            try:
+                if select.select([self.master], [], [], 0.2)[0]:
+                    os.read(self.master, 65536)
+            except OSError:  # closed, or hung up
+                return
+
+    def close(self) -> None:
+        os.close(self.master)
+
+
+def _rerun(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "qmoe_cli.cli", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigkill", "terminal-closed"])
+def test_a_killed_or_hung_up_ablate_leaves_no_process_and_the_rerun_finishes_it(tmp_path, how):
+    config = tmp_path / "sig.yaml"
+    config.write_text(yaml.safe_dump(ABLATE))
+    out = tmp_path / "runs"
+    args = ["ablate", config, "--out", out, "--jobs", "2"]
+    terminal = _Terminal() if how == "terminal-closed" else None
+    proc = terminal.start(args) if terminal else _start(args, tmp_path / "stderr.txt")
+    _wait_for(lambda: len(_cells(out)) >= 1)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    assert len(family) >= 3  # two workers and the resource tracker
+    if terminal:
+        terminal.close()
+    else:
+        proc.kill()
+    proc.wait(timeout=30)
+    alive = _all_gone_within(family)
+    _kill_leftovers(alive)
+    assert alive == [], f"{len(alive)} processes outlived the command"
+
+    (left,) = list(out.iterdir())
+    if terminal:  # handled: stopped as for SIGTERM, the folder marked failed
+        assert proc.returncode == 129
+        assert left.name.endswith(".failed")
+    else:  # no say in it: the folder stays the hidden .tmp one
+        assert proc.returncode == -signal.SIGKILL
+        assert left.name.startswith(".") and left.name.endswith(".tmp")
+    kept = len(set(_cells(out)))  # (a hidden .tmp folder matches both globs)
+    rerun = _rerun(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming: {kept} of 8 trainings already done" in rerun.stderr
+    assert len(list(only_complete_run(out).glob("variants/*/seed-*/model.pt"))) == 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP], ids=["sigkill", "sighup"])
+def test_a_killed_or_hung_up_sweep_leaves_no_process_and_the_rerun_finishes_it(tmp_path, sig):
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump({**TINY, "train": {"epochs": 60, "batch_size": 16}}))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "sweep",
+                "name": "s",
+                "base": str(base),
+                "grid": {"train.lr": [0.01, 0.02, 0.03, 0.05]},
+                "seeds": [0],
+            }
+        )
+    )
+    out, log = tmp_path / "sweeps", tmp_path / "stderr.txt"
+    args = ["sweep", sweep, "--out", out, "--jobs", "2"]
+    proc = _start(args, log)
+    points = out / "s" / "points"
+    # both workers have claimed their points: training
+    _wait_for(lambda: points.is_dir() and len(list(points.glob(".*.work"))) == 4)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    assert len(family) >= 3
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    alive = _all_gone_within(family)
+    _kill_leftovers(alive)
+    assert alive == [], f"{len(alive)} processes outlived the command"
+
+    if sig == signal.SIGHUP:
+        assert proc.returncode == 129
+        last = log.read_text().strip().splitlines()[-1]
+        assert last == (
+            f"interrupted (SIGHUP): finished points are kept in {out / 's'}; run the same "
+            "command again to run only the missing ones"
+        )
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    status = _rerun("sweep", sweep, "--out", out, "--status")
+    assert "0 running" in status.stdout, status.stdout  # the killed points are not running
+    rerun = _rerun(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "4 done, 0 running, 0 failed, 0 pending" in rerun.stdout
 
 
 # --- resume, in process: an interrupt injected after some trainings have finished ---------

@@ -4,6 +4,11 @@ with the seeds fixed so a run is reproducible), and each has a check that it has
 
 import json
 import math
+import shlex
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -22,7 +27,7 @@ from qmoe_cli.quantum import mitigation as mit
 from qmoe_cli.quantum import runtime as rt
 from qmoe_cli.records import HardwareRecord, read_record
 
-from .conftest import only_complete_run
+from .conftest import ROOT, only_complete_run
 
 ABLATION = {
     "kind": "ablate",
@@ -515,3 +520,86 @@ def test_a_real_device_without_an_account_is_one_line(ablation, tmp_path, monkey
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error: --target ibm:ibm_torino: cannot open the IBM Quantum service")
     assert "save_account" in line
+
+
+# --- interrupts ------------------------------------------------------------------------------
+
+
+class _Job:
+    def __init__(self):
+        self.cancelled = False
+
+    def result(self):
+        raise KeyboardInterrupt  # Ctrl-C while the job runs
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_an_interrupt_cancels_the_job_it_waits_for():
+    """On a real device the job would run on (and be billed)."""
+    job = _Job()
+    with pytest.raises(KeyboardInterrupt):
+        rt._result(job)
+    assert job.cancelled
+
+
+@pytest.fixture(scope="module")
+def longer_ablation(tmp_path_factory):
+    """A one-seed ablation with 80 test inputs: sampling them takes seconds."""
+    root = tmp_path_factory.mktemp("hwlong")
+    config = {**ABLATION, "data": {**ABLATION["data"], "n_samples": 400}, "seeds": [0]}
+    (root / "abl.yaml").write_text(yaml.safe_dump(config))
+    result = invoke("ablate", root / "abl.yaml", "--out", root / "runs", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    return only_complete_run(root / "runs")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"]
+)
+def test_a_signal_stops_sampling_within_2_s_and_says_how_to_start_over(
+    longer_ablation, tmp_path, sig, code
+):
+    """Aer holds the GIL for as long as it simulates: in this process no signal handler
+    could run until it is done; the job runs in a worker process, killed at the signal."""
+    out, log = tmp_path / "out", tmp_path / "stderr.txt"
+    args = ["hardware", longer_ablation, "--target", "FakeManilaV2", "--seeds", "0"]
+    args += ["--out", out]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qmoe_cli.cli", *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    deadline = time.monotonic() + 240
+    while "sampling on" not in log.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the Sampler job
+    assert proc.poll() is None
+    start = time.monotonic()
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    seconds = time.monotonic() - start
+    assert seconds < 2.0, f"stopped {seconds:.2f} s after {sig.name}"
+    assert proc.returncode == code
+
+    last = log.read_text().strip().splitlines()[-1]
+    (failed,) = out.iterdir()
+    assert failed.name.endswith(".failed")
+    assert last.startswith(f"interrupted ({sig.name}): nothing sampled is kept ({failed} ")
+    assert "does not resume" in last and "--resume" not in last
+    command = last.split("to start over, run: ", 1)[1]
+    assert shlex.split(command) == ["qmoe", *map(str, args)]
+    if sig == signal.SIGINT:  # the command it gives does the work
+        again = subprocess.run(
+            [sys.executable, "-m", "qmoe_cli.cli", *shlex.split(command)[1:]],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert again.returncode == 0, again.stderr
+        assert (only_complete_run(out) / "accuracy.csv").is_file()

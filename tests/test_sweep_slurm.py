@@ -3,6 +3,7 @@
 The cluster (munge, MariaDB, slurmdbd, slurmctld, slurmd) is started by
 tests/slurm/start_cluster.sh and stopped afterwards. CI sets QMOE_SLURM_TESTS=1: there a
 cluster that does not come up fails the test; elsewhere (no root, no packages) it skips.
+The last tests need no cluster: a submission SLURM refuses, with a stand-in sbatch.
 """
 
 import os
@@ -165,3 +166,56 @@ def test_killed_slurm_task_is_recorded_and_resumed(slurm, tmp_path):
     points = out / "slurm-kill" / "points"
     assert len([p for p in points.iterdir() if is_complete_run(p)]) == 4
     assert not [p for p in points.iterdir() if p.name.startswith(".")]
+
+
+# --- SLURM not there: no cluster needed --------------------------------------------------------
+
+DOWN = "Batch job submission failed: Unable to contact slurm controller (connect failure)"
+SBATCH_DOWN = f"#!/bin/sh\necho 'sbatch: error: {DOWN}' >&2\nexit 1\n"
+
+
+@pytest.mark.parametrize("sbatch", ["controller-down", "missing"])
+def test_a_submission_slurm_refuses_is_one_line_and_leaves_the_points_pending(tmp_path, sbatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    path = os.environ.get("PATH", "")
+    if sbatch == "controller-down":  # sbatch as it fails when slurmctld is down
+        for name, text in [("sbatch", SBATCH_DOWN), ("srun", "#!/bin/sh\nexit 1\n")]:
+            (bin_dir / name).write_text(text)
+            (bin_dir / name).chmod(0o755)
+        path = f"{bin_dir}{os.pathsep}{path}"
+    else:  # no SLURM client on PATH at all
+        path = str(bin_dir)
+    env = dict(os.environ, PATH=path)
+    sweep, out = _sweep(tmp_path, 3), tmp_path / "sweeps"
+
+    proc = _qmoe(env, "sweep", sweep, "--executor", "slurm", "--out", out, timeout=120)
+    assert proc.returncode == 1
+    reason = DOWN if sbatch == "controller-down" else "sbatch not found"
+    assert proc.stderr.splitlines() == [f"error: cannot submit to SLURM: {reason}"]
+    root = out / "slurm-sweep"
+    assert not (root / "submitit").exists()  # no pickles of a submission that never was
+    assert not (root / "status").exists()
+    status = _qmoe(env, "sweep", sweep, "--out", out, "--status", timeout=120)
+    assert status.returncode == 0
+    assert "0 done, 0 running, 0 failed, 4 pending" in status.stdout
+
+
+def test_the_reason_is_the_line_of_sbatch_that_says_why():
+    from qmoe_cli.experiments.sweep import sbatch_reason
+
+    no_config = (  # sbatch 22.05 with no slurm.conf and no DNS SRV record
+        "sbatch: error: resolve_ctls_from_dns_srv: res_nsearch error: Unknown host\n"
+        "sbatch: error: fetch_config: DNS SRV lookup failed\n"
+        "sbatch: error: _establish_config_source: failed to fetch config\n"
+        "sbatch: fatal: Could not establish a configuration source\n"
+    )
+    assert sbatch_reason(no_config) == "Could not establish a configuration source"
+    partition = (
+        "sbatch: error: invalid partition specified: gpu\n"
+        "sbatch: error: Batch job submission failed: Invalid partition name specified\n"
+    )
+    assert (
+        sbatch_reason(partition) == "Batch job submission failed: Invalid partition name specified"
+    )
+    assert sbatch_reason("\nsomething else\n") == "something else"

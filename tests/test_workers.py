@@ -84,3 +84,78 @@ def test_shutdown_ends_every_worker():
         except psutil.NoSuchProcess:
             continue
         assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+
+
+# --- a parent that dies without a word (SIGKILL) takes its workers with it --------------------
+
+PARENT = """
+import os, signal, sys, threading, time
+from qmoe_cli import workers
+
+def start():
+    workers.map_calls(os.getpid, [(), ()], 2, lambda i, r: None)
+
+if __name__ == "__main__":
+    if sys.argv[1] == "thread":  # a thread that ends: the kernel's parent-death signal
+        thread = threading.Thread(target=start)  # would fire now, killing the workers
+        thread.start()
+        thread.join()
+        time.sleep(0.5)
+    else:
+        start()
+    processes = list(workers._pool.executor._processes.values())
+    print(" ".join(str(p.pid) for p in processes if p.is_alive()), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_workers_die_with_a_killed_parent(tmp_path, where):
+    """From the main thread the kernel signals them; started from another thread, a thread
+    in each worker watches the parent's pipe."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    # (not subprocess.run: it would wait for the output pipe, which the workers hold too)
+    proc = subprocess.Popen([sys.executable, script, where], cwd=ROOT, stdout=subprocess.PIPE)
+    with proc.stdout:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert proc.wait(timeout=120) == -9
+    assert len(pids) == 2  # both workers were alive when the parent died
+    deadline = time.monotonic() + 2.0
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for pid in alive:  # nothing left behind by a failing test
+        os.kill(pid, 9)
+    assert alive == []
+
+
+def test_a_hang_up_ignored_at_start_stays_ignored():
+    """`nohup qmoe ...`: the command runs on after the terminal closes."""
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in workers.STOP_SIGNALS}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        workers.install_signal_handlers()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is workers._raise_interrupted
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -19,10 +19,13 @@ any other key is the sweep file's own (`seeds=[0,1]`, `grid.train.lr=[0.1]`, `ba
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import itertools
 import json
 import os
+import re
 import shutil
 import time
 import traceback
@@ -326,14 +329,25 @@ def run_sweep(
         f"{sweep.name}: {len(points)} points ({len(points) - len(todo)} already done "
         f"or running), executor {executor}"
     )
-    if todo and executor == "local":
-        with heavy_imports():  # torch: once the sweep file and every point are valid
-            from qmoe_cli.orchestration import run_parallel
+    try:
+        if todo and executor == "local":
+            with heavy_imports():  # torch: once the sweep file and every point are valid
+                from qmoe_cli.orchestration import run_parallel
 
-        calls = [(str(root), unit, sweep.command) for unit in work_units(todo, sweep, jobs)]
-        run_parallel(run_points, calls, jobs, f"{sweep.name}: sweep")
-    elif todo:
-        submit_slurm(root, sweep, todo)
+            calls = [(str(root), unit, sweep.command) for unit in work_units(todo, sweep, jobs)]
+            run_parallel(run_points, calls, jobs, f"{sweep.name}: sweep")
+        elif todo:
+            submit_slurm(root, sweep, todo)
+    except KeyboardInterrupt as exc:  # the CLI's last line says what is kept and how to go on
+        if executor == "slurm":  # its queued tasks would run twice if submitted again now
+            then = "submitted SLURM jobs run on (--status shows them); once they end, run"
+        else:
+            then = "run"
+        exc.rerun = (
+            f"finished points are kept in {root}; {then} the same command again to run only "
+            "the missing ones"
+        )
+        raise
     aggregate(root, sweep, points)
     print_status(root, sweep, points)
     return root
@@ -365,6 +379,9 @@ def submit_slurm(root: Path, sweep: SweepConfig, todo: list[dict]) -> None:
         raise QmoeError("--executor slurm needs submitit: pip install submitit") from None
     from qmoe_cli.progress import out
 
+    missing = next((c for c in ("sbatch", "srun") if shutil.which(c) is None), None)
+    if missing is not None:
+        raise QmoeError(f"cannot submit to SLURM: {missing} not found")
     folder = root / "submitit" / time.strftime("%Y%m%d-%H%M%S")  # fresh per submission
     executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
     s = sweep.slurm
@@ -380,8 +397,8 @@ def submit_slurm(root: Path, sweep: SweepConfig, todo: list[dict]) -> None:
     executor.update_parameters(**params)
     size = s.points_per_task
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-    jobs = executor.map_array(
-        run_chunk, [str(root)] * len(chunks), chunks, [sweep.command] * len(chunks)
+    jobs = _submit_array(
+        executor, folder, [str(root)] * len(chunks), chunks, [sweep.command] * len(chunks)
     )
     out.print(f"submitted {len(chunks)} array tasks to SLURM (job {jobs[0].job_id.split('_')[0]})")
     for job, chunk in zip(jobs, chunks, strict=True):
@@ -400,6 +417,38 @@ def submit_slurm(root: Path, sweep: SweepConfig, todo: list[dict]) -> None:
                             "error": f"SLURM task {job.job_id}: {str(exc).splitlines()[0][:300]}",
                         },
                     )
+
+
+def _submit_array(executor, folder: Path, *args: list) -> list:
+    """executor.map_array(run_chunk, *args). A submission sbatch refuses (the controller
+    down, a bad partition) is one QmoeError with sbatch's reason, and leaves no submitit
+    files behind: nothing was submitted, so the points stay pending."""
+    from submitit.core.utils import FailedJobError
+
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):  # submitit prints sbatch's error as well
+            return executor.map_array(run_chunk, *args)
+    except (FailedJobError, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # submitit/, unless an earlier submission is in it
+        reason = sbatch_reason(str(exc)) or sbatch_reason(said.getvalue())
+        raise QmoeError(f"cannot submit to SLURM: {reason or type(exc).__name__}") from None
+
+
+def sbatch_reason(text: str) -> str:
+    """The line of sbatch's error output that says why, without sbatch's prefix: the
+    fatal one, else the one saying the submission failed, else the first error (sbatch
+    first lists the steps that led there: DNS lookups, config sources)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for mark in ("fatal:", "submission failed", "error"):
+        line = next((x for x in lines if mark in x.lower()), None)
+        if line is not None:
+            break
+    else:
+        line = lines[0] if lines else ""
+    return re.sub(r"^sbatch: (?:error: |fatal: )?", "", line)
 
 
 def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:

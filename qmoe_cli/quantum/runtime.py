@@ -32,6 +32,7 @@ import numpy as np
 
 from qmoe_cli.config import parse_target
 from qmoe_cli.errors import ConfigError, QmoeError
+from qmoe_cli.workers import map_calls
 
 # IBM's job limits (docs: quantum.cloud.ibm.com/docs/guides/job-limits): "At most, 10 million
 # executions are allowed for Sampler jobs", executions = circuits x shots.
@@ -400,46 +401,82 @@ def sample(
 ) -> tuple[dict, list[dict]]:
     """Every PUB sampled `shots` times through SamplerV2 on the device, in as few jobs as
     the limit allows -> ({pub key: big-endian outcomes (rows, shots)}, per-job records).
-    `on_job(i, n_jobs, record)` is told when each job has finished."""
+    `on_job(i, n_jobs, record)` is told when each job has finished.
+
+    A local simulator's jobs run in a worker process (qmoe_cli.workers): Aer holds the GIL
+    while it simulates, seconds on end, and this process must be free to stop at a signal
+    (the worker is then killed, its job with it)."""
+    jobs = plan_jobs(pubs, shots)
+    batches = [[_pub_rows(pubs[i], start, stop) for i, start, stop in plan.pieces] for plan in jobs]
+    parts: dict[int, dict[int, np.ndarray]] = {i: {} for i in range(len(pubs))}
+    records: list[dict] = [{} for _ in jobs]
+
+    def finished(j: int, done: tuple[dict, list[np.ndarray]]) -> None:
+        records[j], samples = done
+        for (i, _, _), outcome in zip(jobs[j].pieces, samples, strict=True):
+            parts[i][j] = outcome
+        if on_job is not None:
+            on_job(j, len(jobs), records[j])
+
+    if device.simulator:
+        seeds = [
+            None if device.seed is None else simulator_seed(device.seed, j)
+            for j in range(len(jobs))
+        ]
+        calls = [
+            (device.backend, batch, shots, seed) for batch, seed in zip(batches, seeds, strict=True)
+        ]
+        map_calls(run_job, calls, 1, finished)
+    else:
+        with _mode(device, len(jobs)) as mode:
+            for j, batch in enumerate(batches):
+                finished(j, run_job(mode, batch, shots, None))
+    return {
+        pubs[i].key: np.concatenate([got[j] for j in sorted(got)]) for i, got in parts.items()
+    }, records
+
+
+def _pub_rows(pub: Pub, start: int, stop: int) -> tuple:
+    return (pub.circuit,) if pub.values is None else (pub.circuit, pub.values[start:stop])
+
+
+def run_job(mode, batch: list[tuple], shots: int, seed: int | None) -> tuple[dict, list]:
+    """One Sampler job of `batch` (PUB tuples) on `mode` (a backend or a Batch) -> its
+    record and each PUB's outcomes (rows, shots)."""
     from qiskit_ibm_runtime import SamplerV2
 
-    jobs = plan_jobs(pubs, shots)
-    parts: dict[int, list[np.ndarray]] = {i: [] for i in range(len(pubs))}
-    records = []
-    with _mode(device, len(jobs)) as mode:
-        for j, plan in enumerate(jobs):
-            sampler = SamplerV2(mode=mode)
-            sampler.options.default_shots = shots
-            if device.simulator and device.seed is not None:
-                sampler.options.simulator.seed_simulator = simulator_seed(device.seed, j)
-            batch = []
-            for i, start, stop in plan.pieces:
-                pub = pubs[i]
-                batch.append(
-                    (pub.circuit,) if pub.values is None else (pub.circuit, pub.values[start:stop])
-                )
-            started = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*no effect in local testing mode")
-                job = sampler.run(batch, shots=shots)
-                estimate = _usage_estimation(job)
-                result = job.result()
-            record = {
-                "pubs": len(batch),
-                "circuits": sum(stop - start for _, start, stop in plan.pieces),
-                "executions": plan.executions(pubs, shots),
-                "seconds": time.perf_counter() - started,
-                "job_id": _job_id(job),
-                "usage_estimation_seconds": estimate,
-                "quantum_seconds": _quantum_seconds(job),
-            }
-            for (i, _, _), pub_result in zip(plan.pieces, result, strict=True):
-                bits = getattr(pub_result.data, REGISTER)
-                parts[i].append(outcomes(bits, pubs[i].circuit))
-            records.append(record)
-            if on_job is not None:
-                on_job(j, len(jobs), record)
-    return {pubs[i].key: np.concatenate(parts[i]) for i in parts}, records
+    sampler = SamplerV2(mode=mode)
+    sampler.options.default_shots = shots
+    if seed is not None:
+        sampler.options.simulator.seed_simulator = seed
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*no effect in local testing mode")
+        job = sampler.run(batch, shots=shots)
+        estimate = _usage_estimation(job)
+        result = _result(job)
+    circuits = sum(1 if len(pub) == 1 else len(pub[1]) for pub in batch)
+    record = {
+        "pubs": len(batch),
+        "circuits": circuits,
+        "executions": circuits * shots,
+        "seconds": time.perf_counter() - started,
+        "job_id": _job_id(job),
+        "usage_estimation_seconds": estimate,
+        "quantum_seconds": _quantum_seconds(job),
+    }
+    return record, [outcomes(getattr(r.data, REGISTER)) for r in result]
+
+
+def _result(job):
+    """job.result(); an interrupt while it runs cancels the job (on a real device it would
+    run on, and be billed)."""
+    try:
+        return job.result()
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            job.cancel()
+        raise
 
 
 def simulator_seed(seed: int, job: int) -> int:
@@ -482,7 +519,7 @@ def _quantum_seconds(job) -> float | None:
     return None
 
 
-def outcomes(bits, circuit) -> np.ndarray:
+def outcomes(bits) -> np.ndarray:
     """A PUB's BitArray (register `meas`) -> outcomes (rows, shots) as big-endian basis
     indices: bit q of Qiskit's integer (little-endian) is logical qubit q, which is the
     (n - 1 - q)-th bit of qmoe's index."""
