@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast lint format demo reproduce-paper reproduce-hardware clean
+.PHONY: install test test-fast lint format demo data-fashion-mnist reproduce-paper reproduce-hardware clean
 
 install: $(STAMP)
 
@@ -40,9 +40,20 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/qmoe ablate configs/two_moons.yaml
 
+# Fashion-MNIST offline, for reproduce-paper's Fashion-MNIST study: Debian's package (Zalando's
+# four IDX files, MIT) in /usr/share/datasets/fashion-mnist/, where qmoe looks after
+# data.data_dir and the user cache. Without apt: qmoe data fetch fashion-mnist.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+data-fashion-mnist:
+	@$(SUDO) $(APT_INSTALL) dataset-fashion-mnist \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) $(APT_INSTALL) dataset-fashion-mnist; }
+	@ls /usr/share/datasets/fashion-mnist/
+
 # Every experiment of the paper (the plan configs/paper/reproduce.yaml: configs/paper/, its
 # Sec. VI-E fully quantum comparison included, and that model's evaluate-mode noise sweep
-# configs/fully_quantum_noise.yaml), then the report. FAST=1: 2 seeds, a quick look (the
+# configs/fully_quantum_noise.yaml), then the report. Its Fashion-MNIST study needs the files
+# (make data-fashion-mnist, or qmoe data fetch fashion-mnist); without them it is skipped. FAST=1: 2 seeds, a quick look (the
 # report then says which claims fewer than 5 seeds cannot judge).
 comma := ,
 PAPER_SEEDS := $(if $(FAST),--seeds 0$(comma)1,)

@@ -379,11 +379,12 @@ def noise_sweep(
 @app.command()
 @one_line_errors
 def export(
-    run_dir: Path = typer.Argument(
+    run_dirs: list[Path] = typer.Argument(
         ...,
-        help="A train-format run folder with a quantum router.",
+        help="A train-format run folder with a quantum router (qasm3, qiskit, pennylane); "
+        "for mlflow: run folders of any kind, sweep folders, or a folder of them.",
         show_default=False,
-        metavar="RUN_DIR",
+        metavar="RUN_DIR...",
     ),
     seed: int = typer.Option(
         None, "--seed", metavar="SEED", help="Which seed's model (default: the first)."
@@ -391,8 +392,9 @@ def export(
     format_: str = typer.Option(
         "qasm3",
         "--format",
-        metavar="qasm3|qiskit|pennylane",
-        help="qasm3 (OpenQASM 3 text), qiskit or pennylane (Python source).",
+        metavar="qasm3|qiskit|pennylane|mlflow",
+        help="qasm3 (OpenQASM 3 text), qiskit or pennylane (Python source) of the router; "
+        "mlflow: every run of the folders into an MLflow tracking store.",
     ),
     out: str = typer.Option(
         None,
@@ -400,13 +402,72 @@ def export(
         metavar="FILE",
         help="Output file (default: <RUN_DIR>/router_seed<S>.qasm or .py).",
     ),
+    tracking_uri: str = typer.Option(
+        None,
+        "--tracking-uri",
+        metavar="URI",
+        help="mlflow: the tracking store (default: MLflow's own, $MLFLOW_TRACKING_URI or "
+        "sqlite:///mlflow.db).",
+    ),
+    experiment: str = typer.Option(
+        None,
+        "--experiment",
+        metavar="NAME",
+        help="mlflow: the experiment (default: each folder's config name).",
+    ),
 ):
-    """Write a trained quantum router's circuit as OpenQASM 3, Qiskit or PennyLane code."""
-    from qmoe_cli.experiments.export import run_export
+    """Write a trained quantum router's circuit as OpenQASM 3, Qiskit or PennyLane code, or
+    log run folders to MLflow."""
     from qmoe_cli.progress import out as console
 
-    path = run_export(run_dir, seed, format_, _out_path(out, "--out", "a file"))
+    if format_ == "mlflow":
+        _export_mlflow(run_dirs, seed, out, tracking_uri, experiment)
+        return
+    from qmoe_cli.experiments.export import FORMATS, run_export
+
+    if format_ not in FORMATS:
+        raise ConfigError(
+            f"--format: expected one of {', '.join(FORMATS)}, mlflow; got {format_!r}"
+        )
+    for given, option in ((tracking_uri, "--tracking-uri"), (experiment, "--experiment")):
+        if given is not None:
+            raise ConfigError(f"{option}: only for --format mlflow")
+    if len(run_dirs) != 1:
+        raise ConfigError(f"--format {format_}: give one run folder (got {len(run_dirs)})")
+    path = run_export(run_dirs[0], seed, format_, _out_path(out, "--out", "a file"))
     console.print(str(path), markup=False, highlight=False, soft_wrap=True)
+
+
+def _export_mlflow(run_dirs, seed, out, tracking_uri, experiment) -> None:
+    from qmoe_cli.experiments.export_mlflow import export_mlflow
+    from qmoe_cli.progress import out as console
+    from qmoe_cli.progress import progress_bar
+
+    for given, option in ((seed, "--seed"), (out, "--out")):
+        if given is not None:
+            raise ConfigError(f"{option}: not for --format mlflow (every seed is exported)")
+    if tracking_uri is not None and not tracking_uri.strip():
+        raise ConfigError("--tracking-uri: give a URI (got an empty one)")
+    if experiment is not None and not experiment.strip():
+        raise ConfigError("--experiment: give a name (got an empty one)")
+    with progress_bar() as bar:
+
+        def progress(total):
+            task = bar.add_task("MLflow runs", total=total)
+            return lambda n: bar.advance(task, n)
+
+        done = export_mlflow(run_dirs, tracking_uri, experiment, progress)
+    for d in done:
+        console.print(
+            f"{d.folder}: {d.created + d.kept} MLflow runs in experiment {d.experiment!r} "
+            f"({d.created} new, {d.kept} already there)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"tracking store: {done[0].tracking_uri}", markup=False, highlight=False, soft_wrap=True
+    )
 
 
 @app.command()

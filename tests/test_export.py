@@ -1,8 +1,10 @@
 """`qmoe export`: the exported circuits reproduce the trained router's probabilities."""
 
 import importlib.util
+import json
 import re
 import runpy
+import shutil
 import subprocess
 import sys
 
@@ -121,7 +123,7 @@ def test_qasm3_export_reproduces_the_model(cli, write_config, tmp_path):
     text = open(path).read()
     assert "readout: probs" in text and "i mod 3 == e" in text
     assert "big-endian" in text and "little-endian" in text
-    assert f"run: {run.resolve()}  seed: 0" in text
+    assert f'run: "{run.resolve()}"  seed: 0' in text
     inputs, qc = parse_qasm_gates(text)
     assert inputs == ["x_0", "x_1"]
     assert "rx(x_0) q[0];" in text and "rx(x_1) q[1];" in text and "cz q[0], q[1];" in text
@@ -192,6 +194,54 @@ def test_python_export_runs_as_a_script(cli, write_config, tmp_path):
     expected, _ = model_probs(model_of(run, 0), XS[:1])
     shown = re.search(r"probs at x = 0: \[(.*?)\]", proc.stdout, re.S).group(1)
     np.testing.assert_allclose(np.array(shown.split(), dtype=float), expected[0], atol=1e-6)
+
+
+# --------------------------------------------------------------------------- hostile names
+
+
+def hostile_copy(run, tmp_path, marker):
+    """The run folder copied under a name that would end a docstring or a comment and run
+    code creating `marker` (in OpenQASM: add a gate)."""
+    payload = f"import pathlib; pathlib.Path({str(marker)!r}).touch()"
+    name = f'run\'\'\'"""\n{payload}\nr"""\r\nx q[0];\n\\\u2028\x1b[2J\\'
+    hostile = tmp_path / "hostile" / name
+    shutil.copytree(run, hostile)
+    return hostile
+
+
+@pytest.mark.parametrize("fmt", ["qiskit", "pennylane"])
+@pytest.mark.parametrize("router", [PROBS_ROUTER, EXPVAL_ROUTER], ids=["probs", "expval"])
+def test_a_hostile_folder_name_is_not_run_by_the_python_export(
+    cli, write_config, tmp_path, fmt, router
+):
+    marker = tmp_path / "pwned"
+    run = hostile_copy(trained_run(cli, write_config, tmp_path, router), tmp_path, marker)
+    seed = 1 if router["readout"] == "expval" else 0
+    out = tmp_path / f"router_{fmt}.py"  # not qiskit.py: run as a script, it would shadow qiskit
+    path = export(cli, run, "--format", fmt, "--seed", seed, "--out", out)
+    ns = runpy.run_path(path)
+    assert not marker.exists()
+    assert json.dumps(str(run.resolve())) in ns["__doc__"]  # named, escaped, in the docstring
+    proc = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+    expected_probs, expected_gates = model_probs(model_of(run, seed))
+    for i, x in enumerate(XS):
+        np.testing.assert_allclose(ns["probs"](x), expected_probs[i], atol=1e-6)
+        np.testing.assert_allclose(ns["gates"](x), expected_gates[i], atol=1e-6)
+
+
+def test_a_hostile_folder_name_stays_in_a_qasm_comment(cli, write_config, tmp_path):
+    run = hostile_copy(trained_run(cli, write_config, tmp_path, PROBS_ROUTER), tmp_path, "m")
+    text = open(export(cli, run, "--out", tmp_path / "h.qasm")).read()
+    head, _ = text.split("OPENQASM", 1)
+    assert head.isascii() and all(line.startswith("// ") for line in head.splitlines())
+    assert f"// run: {json.dumps(str(run.resolve()))}  seed: 0\n" in head
+    _, qc = parse_qasm_gates(text)  # every statement after the header is one qmoe wrote
+    assert qc.count_ops() == {"rx": 2, "ry": 4, "cz": 2}
+    expected, _ = model_probs(model_of(run, 0))
+    for x, want in zip(XS, expected, strict=True):
+        np.testing.assert_allclose(big_endian_probs(qc, x), want, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- errors

@@ -74,11 +74,7 @@ class IdxImages(Images):
                 f"{folder}; " + fetch_hint
             )
         if files is not None:
-            X, y, (n_train, n_t10k) = load_idx_dataset(files)
-            source = (
-                f"{info.title} IDX files in {folder} ({len(y)} images: {n_train} train + "
-                f"{n_t10k} t10k, pooled"
-            )
+            X, y, source = read_idx_folder(info, files, folder)
         else:
             offline = cls.offline(folder, fetch_hint)
             if offline is None:
@@ -95,6 +91,16 @@ class IdxImages(Images):
         """A copy used when the IDX files are not found: (uint8 pixels, labels, the start
         of `source`, its parenthesis left open), or None when there is none."""
         return None
+
+
+def read_idx_folder(
+    image_set: ImageSet, files: dict[str, Path], folder: Path, what: str = ""
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The pooled images and labels of `files` and the start of `source` naming `folder` (and
+    `what` copy it is), its parenthesis left open."""
+    X, y, (n_train, n_t10k) = load_idx_dataset(files)
+    counts = f"{len(y)} images: {n_train} train + {n_t10k} t10k, pooled"
+    return X, y, f"{image_set.title} IDX files in {folder} ({what + '; ' if what else ''}{counts}"
 
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:
@@ -195,6 +201,21 @@ def _files_in(folder: Path) -> dict[str, Path | None]:
     }
 
 
+def idx_files_at(folder: Path, image_set: ImageSet) -> dict[str, Path] | None:
+    """The four IDX files in `folder` (each raw or gzipped), or None when none is there; some
+    but not all four is an error naming the missing one."""
+    files = _files_in(folder)
+    if not any(files.values()):
+        return None
+    missing = [stem for stem, f in files.items() if f is None]
+    if missing:
+        raise DataError(
+            f"{folder}: {image_set.title} IDX file {missing[0]}(.gz) is missing "
+            f"(found {', '.join(f.name for f in files.values() if f)})"
+        )
+    return files  # type: ignore[return-value]
+
+
 def find_idx_files(
     name: str, data_dir: str | None, image_set: ImageSet
 ) -> tuple[dict[str, Path] | None, Path]:
@@ -215,15 +236,9 @@ def find_idx_files(
     else:
         folders = [default_data_dir(name)]
     for folder in folders:
-        files = _files_in(folder)
-        if any(files.values()):
-            missing = [stem for stem, f in files.items() if f is None]
-            if missing:
-                raise DataError(
-                    f"{folder}: {image_set.title} IDX file {missing[0]}(.gz) is missing "
-                    f"(found {', '.join(f.name for f in files.values() if f)})"
-                )
-            return files, folder  # type: ignore[return-value]
+        files = idx_files_at(folder, image_set)
+        if files is not None:
+            return files, folder
     if not data_dir and os.environ.get("QMOE_DATA_DIR") and any(_files_in(root).values()):
         raise DataError(
             f"$QMOE_DATA_DIR={root} holds IDX files itself; it is a root with one folder per "

@@ -137,7 +137,7 @@ def header_lines(tr: TrainedRouter, fmt: str) -> list[str]:
     inputs = f"x_0 .. x_{d - 1}" if fmt == "qasm3" else f"x[0] .. x[{d - 1}]"
     lines = [
         "qmoe quantum router, exported by `qmoe export`",
-        f"run: {tr.run.resolve()}  seed: {tr.seed}",
+        f"run: {quoted(tr.run.resolve())}  seed: {tr.seed}",
         f"circuit: {n} qubits, {spec.n_layers} layers, ansatz {spec.ansatz}, "
         f"embedding {spec.embedding}, {d} input features, {e} experts",
         f"inputs: {inputs} = the scaled features (data.scaling: {tr.config.data.scaling}); "
@@ -163,6 +163,13 @@ def header_lines(tr: TrainedRouter, fmt: str) -> list[str]:
     return lines
 
 
+def quoted(text) -> str:
+    """Free text (a folder name may hold quotes, newlines, control characters) as a JSON
+    string: one line of printable ASCII, no bare quote inside, so it can end neither a comment
+    nor a docstring of the generated file."""
+    return json.dumps(str(text), ensure_ascii=True)
+
+
 def _array_literal(a: np.ndarray) -> str:
     return json.dumps(np.asarray(a, dtype=float).tolist())
 
@@ -176,7 +183,10 @@ def render_qasm3(tr: TrainedRouter) -> str:
     qc = build_circuit(tr.spec, tr.weights)
     # x[f] would be written as the mangled identifier _x_f_: name the inputs x_f instead.
     qc = qc.assign_parameters({p: Parameter(f"x_{p.index}") for p in qc.parameters})
-    header = "".join(f"// {line}\n" for line in header_lines(tr, "qasm3"))
+    lines = header_lines(tr, "qasm3")
+    header = "".join(f"// {line}\n" for line in lines)
+    if header.count("\n") != len(lines) or not header.isascii() or "\r" in header:
+        raise AssertionError("a header line of the OpenQASM export is not one comment line")
     return header + qasm3.dumps(qc)
 
 
@@ -298,7 +308,22 @@ def _python_file(tr: TrainedRouter, fmt: str, imports, body, spec: CircuitSpec) 
     text = parts[0]
     for s, part in zip(sep, parts[1:], strict=True):
         text += s + part
+    _check_docstring(text, doc + "\n")
     return text + "\n"
+
+
+def _check_docstring(text: str, doc: str) -> None:
+    """The generated module's docstring is exactly the header: no text in it ended it early."""
+    import ast
+
+    tree = ast.parse(text)
+    first = tree.body[0] if tree.body else None
+    if not (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and first.value.value == doc
+    ):
+        raise AssertionError("the docstring of the Python export is not its header")
 
 
 RENDERERS = {"qasm3": render_qasm3, "qiskit": render_qiskit, "pennylane": render_pennylane}
