@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def one_line_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from qmoe_cli.progress import err
-        from qmoe_cli.workers import install_signal_handlers
+        from qmoe_cli.workers import install_signal_handlers, interrupt_seen
 
         install_signal_handlers()
         try:
@@ -93,6 +94,7 @@ def one_line_errors(fn):
             err.print(f"error: {os_error_line(exc)}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM, SIGHUP (workers.Interrupted)
+            interrupt_seen()
             err.print(interrupted_line(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(getattr(exc, "exit_code", 130)) from None
 
@@ -663,7 +665,15 @@ def run() -> None:
     finally:
         workers = sys.modules.get("qmoe_cli.workers")
         if workers is not None:  # the kept worker pool (workers.map_calls) ends with us
-            workers.shutdown()
+            lost = workers.interrupt_seen()  # a signal whose exception was swallowed
+            signum = workers.end_of_command()
+            signum = lost.exit_code - 128 if lost is not None else signum
+            if signum is not None:  # the command's work was done and written meanwhile
+                from qmoe_cli.progress import err
+
+                name = signal.Signals(signum).name
+                err.print(f"interrupted ({name}) as the command ended; its work is complete")
+                raise SystemExit(128 + signum)
         gc.freeze()
 
 

@@ -17,19 +17,63 @@ after each test (tests/conftest.py).
 from __future__ import annotations
 
 import gc
+import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 
 @contextmanager
 def heavy_imports() -> Iterator[None]:
-    """Import inside this block with the collector paused; on leaving, freeze and resume."""
+    """Import inside this block with the collector paused; on leaving, freeze and resume.
+    Stop signals are held meanwhile (`signals_held`)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        with signals_held():
+            yield
     finally:
         resume(enabled)
+
+
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP end the process at once inside the block, with one line.
+
+    torch's import runs Python from C++ (pybind11): an exception that a Python signal
+    handler raises there escapes as a C++ exception and aborts the process (SIGABRT, a core
+    dump); holding the signal until the import ends would take up to its 2 s. The heavy
+    imports come before a command starts its work (or after it has written it), so there is
+    nothing to clean up. Signals whose action is the default or ignore are left as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {}
+    for sig in STOP_SIGNALS:
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            saved[sig] = handler
+            signal.signal(sig, _exit_now)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _exit_now(signum: int, frame) -> None:
+    line = f"interrupted ({signal.Signals(signum).name}) while loading libraries\n"
+    try:
+        os.write(2, line.encode())
+    except OSError:  # a hung-up terminal
+        pass
+    os._exit(128 + signum)
 
 
 def pause() -> None:

@@ -56,7 +56,7 @@ from qmoe_cli.runs import (
     write_text,
 )
 from qmoe_cli.training import DTYPES, FitResult, fit, seed_everything
-from qmoe_cli.workers import map_calls, report_epoch
+from qmoe_cli.workers import map_calls, raise_if_interrupted, report_epoch
 
 # aggregated over seeds, each with the range its confidence interval is truncated to
 SUMMARY_METRICS = {
@@ -462,6 +462,7 @@ def train_all(
                 results[todo[i].key, todo[i].seed] = run
                 progress.done(i)
             report_done([repr(todo[i].key) for i in groups[g] if complete(todo[i].key)])
+            raise_if_interrupted()  # one swallowed while the figures were drawn
 
         def on_epoch(g: int, j: int, row: dict) -> None:
             progress.epoch(groups[g][j], row)

@@ -72,6 +72,7 @@ from qmoe_cli.optim import adam_step, sgd_step
 from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS, MAX_UNITARY_QUBITS
 from qmoe_cli.quantum.torch_density import SUPEROPERATOR_MAX_QUBITS, TorchDensityMatrix
 from qmoe_cli.training import DTYPES, FitResult
+from qmoe_cli.workers import raise_if_interrupted
 
 StackedEpochCallback = Callable[[int, dict], None]  # (index of the model in `models`, row)
 
@@ -369,6 +370,7 @@ class StackedTrainer:
     def epoch(self, on_epoch: StackedEpochCallback | None = None) -> None:
         """One epoch of every model still training: batches, validation, history rows,
         early stopping (stopped models leave the stack)."""
+        raise_if_interrupted()
         cfg = self.cfg
         self.epoch_count += 1
         epoch = self.epoch_count

@@ -17,6 +17,7 @@ from qmoe_cli.data import Splits
 from qmoe_cli.errors import ConfigError, TrainingError
 from qmoe_cli.models import MixtureOfExperts
 from qmoe_cli.optim import FusedAdam, FusedSGD
+from qmoe_cli.workers import raise_if_interrupted
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # on_epoch gets a row per epoch, and between them, at most this often, a progress row
@@ -92,6 +93,7 @@ def fit(
     reported = start
 
     for epoch in range(1, cfg.epochs + 1):
+        raise_if_interrupted()
         model.train()
         order = torch.randperm(n, generator=shuffler)
         total_loss, total_correct = 0.0, 0

@@ -47,14 +47,33 @@ _handled = False
 _terminals: set[int] = set()  # of stdout (1) and stderr (2), those that were a terminal
 
 
+_pending: Interrupted | None = None  # raised, and not yet seen by the CLI
+
+
 def _raise_interrupted(signum, frame) -> None:
-    global _handled
+    global _handled, _pending
     if _handled:  # the first one is being handled: let its clean-up finish
         return
     _handled = True
     if signum == signal.SIGHUP:
         _leave_hung_up_terminal()
-    raise Interrupted(signum, signal.Signals(signum).name)
+    _pending = Interrupted(signum, signal.Signals(signum).name)
+    raise _pending
+
+
+def raise_if_interrupted() -> None:
+    """Raise again an interrupt whose exception was swallowed where the signal landed:
+    Python prints and drops an exception raised in a C callback (Numba's cache notifier) or
+    a destructor, and the command would run on. Called where work loops."""
+    if _pending is not None:
+        raise _pending
+
+
+def interrupt_seen() -> Interrupted | None:
+    """The CLI has the interrupt in hand; returns it (None when there was none)."""
+    global _pending
+    seen, _pending = _pending, None
+    return seen
 
 
 def _leave_hung_up_terminal() -> None:
@@ -80,12 +99,39 @@ def install_signal_handlers() -> None:
     after a hang-up)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    global _handled, _terminals
-    _handled = False
+    global _handled, _terminals, _pending
+    _handled, _pending = False, None
     _terminals = {fd for fd in (1, 2) if os.isatty(fd)}
     for sig in STOP_SIGNALS:
         if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, _raise_interrupted)
+
+
+_deferred: int | None = None  # a stop signal that came while the command was ending
+
+
+def _remember(signum, frame) -> None:
+    global _deferred
+    _deferred = signum
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+
+
+def end_of_command() -> int | None:
+    """End the kept pool with stop signals remembered, not raised: the command's work is
+    done, and an exception raised in the middle of the shutdown (in a weakref callback, in
+    the interpreter's own clean-up) would be a traceback or lost. Then the default action
+    again. Returns the signal that came meanwhile, if one did."""
+    global _deferred
+    _deferred = None
+    main = threading.current_thread() is threading.main_thread()
+    for sig in STOP_SIGNALS if main else ():
+        if signal.getsignal(sig) is _raise_interrupted:
+            signal.signal(sig, _remember)
+    shutdown()
+    for sig in STOP_SIGNALS if main else ():
+        if signal.getsignal(sig) in (_raise_interrupted, _remember):
+            signal.signal(sig, signal.SIG_DFL)
+    return _deferred
 
 
 # --- in a worker ------------------------------------------------------------------------------
@@ -246,6 +292,7 @@ def map_calls(
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
                 on_result(futures[future], future.result())
+            raise_if_interrupted()
     except BaseException:
         _pool = None
         pool.close(kill=True)
@@ -262,7 +309,11 @@ def shutdown() -> None:
     global _pool
     pool, _pool = _pool, None
     if pool is not None:
-        pool.close(kill=False)
+        try:
+            pool.close(kill=False)
+        except KeyboardInterrupt:  # a signal while it winds down: end it at once instead
+            pool.close(kill=True)
+            raise
 
 
 def stop(pool: ProcessPoolExecutor) -> None:
