@@ -200,3 +200,18 @@ def test_mlflow_is_imported_only_when_an_export_to_it_runs():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_artifacts_go_beside_the_sqlite_store_not_into_the_working_folder(
+    ablation, tmp_path, monkeypatch, cli
+):
+    """MLflow's default artifact root is ./mlruns of wherever the command runs: a store
+    given as a SQLite file keeps its artifacts beside it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    db = tmp_path / "store" / "mlflow.db"
+    export(cli, f"sqlite:///{db}", ablation)
+    assert list(elsewhere.iterdir()) == []
+    assert any((db.parent / "mlartifacts").rglob("metrics.json"))

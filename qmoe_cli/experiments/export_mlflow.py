@@ -337,7 +337,8 @@ def export_mlflow(
         client = mlflow.MlflowClient(tracking_uri=uri)
         for top, root in zip(tops, trees, strict=True):
             name = experiment or _experiment_name(root)
-            created, kept = _export_tree(client, _experiment_id(client, name), top, root, advance)
+            experiment_id = _experiment_id(client, name, _artifact_root(uri))
+            created, kept = _export_tree(client, experiment_id, top, root, advance)
             done.append(Exported(top, name, uri, created, kept))
     except _store_errors() as exc:
         first = (str(getattr(exc, "message", "") or exc).strip().splitlines() or [""])[0]
@@ -385,10 +386,24 @@ def _experiment_name(root: Node) -> str:
     return str(name) if name else root.path.name
 
 
-def _experiment_id(client, name: str) -> str:
+def _artifact_root(uri: str) -> str | None:
+    """Where a new experiment's artifacts go: beside a SQLite store's file (MLflow's own
+    default, ./mlruns, is wherever the command happens to run), else the store's choice."""
+    if not uri.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(uri).database
+    if not database or database == ":memory:":
+        return None
+    return (Path(database).absolute().parent / "mlartifacts").as_uri()
+
+
+def _experiment_id(client, name: str, artifact_root: str | None = None) -> str:
     found = client.get_experiment_by_name(name)
     if found is None:
-        return client.create_experiment(name)
+        location = f"{artifact_root}/{name}" if artifact_root else None
+        return client.create_experiment(name, artifact_location=location)
     if found.lifecycle_stage != "active":
         raise ConfigError(
             f"--experiment: MLflow experiment {name!r} is deleted; restore it or choose "
