@@ -520,7 +520,8 @@ def hardware(
     ),
 ):
     """Run a run folder's trained quantum routers on a device through IBM's runtime."""
-    from qmoe_cli.config import hardware_config, target_slug
+    from qmoe_cli.config import hardware_config
+    from qmoe_cli.quantum.targets import target_slug
 
     def listed(text: str | None, option: str, cast=str) -> list | None:
         if text is None:

@@ -217,7 +217,7 @@ INTRO = """\
 <!-- Generated from the pydantic models by `make docs` (python -m qmoe_cli.docs); do not edit
 by hand: change the config models (or the descriptions in qmoe_cli/docs.py) and rerun. -->
 
-Every key is declared in a pydantic model: `qmoe_cli/config.py` for the experiment, `data:`
+Every key is declared in a pydantic model: `qmoe_cli/config/` for the experiment, `data:`
 in `qmoe_cli/data/` (`DataConfig`, with each dataset's own keys in its module) and each
 router and experts kind in its module under `qmoe_cli/models/` (see
 [extending.md](extending.md)); an unknown key anywhere is an error. Ranges
@@ -553,14 +553,15 @@ def sections() -> list[Section]:
 
 
 def config_modules() -> list[types.ModuleType]:
-    """The modules that declare config models: config.py, the dataset registry (DataConfig;
+    """The modules that declare config models: the config package, the dataset registry (DataConfig;
     the datasets' own keys are documented there) and the module of every router and experts
     kind in the registries."""
     from qmoe_cli import data
     from qmoe_cli.models.experts import EXPERTS
     from qmoe_cli.models.routers import ROUTERS
 
-    out = [C, data]
+    out = [sys.modules[name] for name in sorted(sys.modules) if name.startswith(f"{C.__name__}.")]
+    out.append(data)
     for kind in (*ROUTERS, *EXPERTS):
         module = sys.modules[kind.__module__]
         if module not in out:

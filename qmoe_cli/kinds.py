@@ -5,7 +5,7 @@ Every config file states its kind (`kind: ablate`, ...); the command line, `qmoe
 `qmoe sweep`, `qmoe export` and `qmoe report` all look it up here, never by sniffing keys.
 Runners and sections are named by import path and resolved when used, so this table sits
 low in the layers (it imports only config) and every layer above can read it. A new kind is
-one schema in config.py, one runner and one line here (plus a command in cli.py).
+one schema module in qmoe_cli/config/, one runner and one line here (plus a command in cli.py).
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_configuration_md_is_current():
 def test_every_field_of_every_config_model_is_in_the_reference():
     tables = tables_by_model(docs.config_reference())
     shared = set(config_module.ExperimentConfig.model_fields)
-    experiment = f"{config_module.__name__}.ExperimentConfig"
+    experiment = f"{config_module.ExperimentConfig.__module__}.ExperimentConfig"
     models = config_models()
     assert {"ExperimentConfig", "DataConfig", "NoiseConfig", "SweepConfig", "SlurmConfig"} <= {
         m.__name__ for m in models

@@ -21,10 +21,11 @@ from qiskit_aer.noise import NoiseModel, ReadoutError
 from typer.testing import CliRunner
 
 from qmoe_cli.cli import app
-from qmoe_cli.config import HardwareConfig, hardware_config, parse_target
+from qmoe_cli.config import HardwareConfig, hardware_config
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.quantum import mitigation as mit
 from qmoe_cli.quantum import runtime as rt
+from qmoe_cli.quantum.targets import parse_target
 from qmoe_cli.records import HardwareRecord, read_record
 
 from .conftest import ROOT, only_complete_run

@@ -24,7 +24,7 @@ about the dataset:
   relative paths (`--set`) against the working directory, so every resolved config (a run
   folder's config.yaml) holds absolute paths.
 
-This module, the kinds' modules and qmoe_cli/data/__init__.py are imported by config.py,
+This module, the kinds' modules and qmoe_cli/data/__init__.py are imported by the config package,
 so they import no numpy, sklearn or torch at module level: loaders import them inside.
 """
 

@@ -1,7 +1,7 @@
 """What every dataset shares: stratified train/val/test splits by seed, PCA and scaling
 fitted on the training rows only, and the class filter of the image datasets.
 
-Imported (through qmoe_cli/data/__init__.py) by config.py, so numpy, sklearn and torch are
+Imported (through qmoe_cli/data/__init__.py) by the config package, so numpy, sklearn and torch are
 imported inside the functions that use them.
 """
 

@@ -4,7 +4,7 @@ downloading them for `qmoe data fetch`.
 A dataset stored as the four standard IDX files is a subclass of `IdxImages` naming its
 `ImageSet` (title, fetch name, torchvision folder, mirrors, published MD5s): see mnist.py
 and fashion_mnist.py. Images are flattened, scaled to [0, 1] (/ 255) and filtered to
-`data.classes` before the split. numpy is imported inside the functions (config.py imports
+`data.classes` before the split. numpy is imported inside the functions (the config package imports
 this module through the dataset registry).
 """
 

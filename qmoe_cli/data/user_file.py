@@ -16,7 +16,7 @@ keys, the label mapping and the checks that run before any split.
   column: a missing or unreadable file, an empty file, a non-numeric or non-finite cell, a
   single class, test labels the training file lacks, different column counts.
 
-Nothing here imports numpy at module level (config.py imports this package).
+Nothing here imports numpy at module level (the config package imports this package).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Router kinds are in routers/ (registry `ROUTERS`), experts kinds in experts/ (re
 `EXPERTS`), each a config class whose `build` makes its torch module (see base.py). The
 torch modules: torch_routers.py, torch_experts.py, quantum_router.py, moe.py.
 
-config.py imports the kinds' configs through this package, so it imports no torch when
+the config package imports the kinds' configs through this package, so it imports no torch when
 loaded: `MixtureOfExperts`, `MoEOutput`, `count_params`, `param_counts` (moe.py) and
 `QuantumRouter` are loaded on first use.
 """

@@ -8,7 +8,7 @@ other fields are its keys (with ranges and descriptions), and its `build` method
 torch module. The registries build the config unions, and `build_model` calls `build`: no
 other file names a kind.
 
-config.py imports these modules, so they import no torch at module level: `build` imports
+the config package imports these modules, so they import no torch at module level: `build` imports
 the module it returns (torch_routers.py, torch_experts.py, quantum_router.py, or a module
 of the new kind's own) when called.
 """

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from qmoe_cli.quantum.spec import CircuitSpec
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the package is imported for targets.py by config validation: no numpy
+    from qmoe_cli.quantum.spec import CircuitSpec
 
 BACKENDS = ("torch", "pennylane", "lightning", "qiskit-aer")
 TRAINABLE_BACKENDS = ("torch", "pennylane", "lightning")

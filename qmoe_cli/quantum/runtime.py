@@ -1,7 +1,7 @@
 """Router circuits on a device through qiskit-ibm-runtime's SamplerV2: the code path of a
 real IBM QPU, run offline on fake devices (the runtime's local testing mode) and on Aer.
 
-* Targets (`open_target`, syntax in config.parse_target): a fake device of
+* Targets (`open_target`, syntax in quantum/targets.py): a fake device of
   qiskit_ibm_runtime.fake_provider (SamplerV2 in local testing mode: Aer with the device's
   noise model), Aer (noiseless, or with depolarizing and readout noise of
   quantum/qiskit_backend.noise_model) or a real device through QiskitRuntimeService (the
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qmoe_cli.config import parse_target
 from qmoe_cli.errors import ConfigError, QmoeError
+from qmoe_cli.quantum.targets import parse_target
 from qmoe_cli.workers import map_calls
 
 # IBM's job limits (docs: quantum.cloud.ibm.com/docs/guides/job-limits): "At most, 10 million
@@ -122,7 +122,7 @@ def _configuration(backend):
 
 
 def open_target(text: str, seed: int | None = 0) -> Device:
-    """The backend of a target (syntax: config.parse_target); a real device needs a saved
+    """The backend of a target (syntax: quantum/targets.py); a real device needs a saved
     IBM Quantum account (QiskitRuntimeService.save_account, docs/hardware.md)."""
     try:
         parsed = parse_target(text)

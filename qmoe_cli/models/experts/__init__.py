@@ -3,7 +3,7 @@
 Each kind is one module here holding its config class (an `ExpertsConfigBase`: `type`,
 `count`, its own keys and its `build`); `EXPERTS` lists them once, and `ExpertsConfig`
 (the `model.experts` union, selected by `type`, `linear` when not given) and
-`EXPERT_TYPES` follow from it. No torch is imported here (config.py imports this package).
+`EXPERT_TYPES` follow from it. No torch is imported here (the config package imports this package).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each kind is one module here holding its config class (a `RouterConfigBase`: its keys and
 its `build`); `ROUTERS` lists them once, and `RouterConfig` (the `model.router` union,
 selected by `type`) and `ROUTER_TYPES` follow from it. No torch is imported here
-(config.py imports this package): each `build` imports its torch module when called.
+(the config package imports this package): each `build` imports its torch module when called.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ module is models/quantum_router.py.
 
 from __future__ import annotations
 
-from difflib import get_close_matches
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -15,8 +14,6 @@ from pydantic import Field, field_validator, model_validator
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.models.base import RouterConfigBase
 from qmoe_cli.schema import Strict
-
-_EXAMPLE = "FakeManilaV2"
 
 
 class NoiseConfig(Strict):
@@ -46,23 +43,9 @@ class NoiseConfig(Strict):
     def _known_device(cls, name: str | None) -> str | None:
         if name is None:
             return None
-        from qmoe_cli.quantum.fake_devices import fake_backend_names  # only when set
+        from qmoe_cli.quantum.fake_devices import check_fake_device  # only when set
 
-        try:
-            names = fake_backend_names()
-        except ImportError:
-            raise ValueError(
-                "needs qiskit-ibm-runtime, which is not installed (pip install qiskit-ibm-runtime)"
-            ) from None
-        if name in names:
-            return name
-        lower = {n.lower(): n for n in names}
-        close = [lower[n] for n in get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)]
-        hint = f"did you mean {', '.join(close)}?" if close else f"e.g. {_EXAMPLE}"
-        raise ValueError(
-            f"'{name}' is not a fake device of qiskit_ibm_runtime.fake_provider "
-            f"({len(names)} devices; {hint})"
-        )
+        return check_fake_device(name)
 
     @model_validator(mode="after")
     def _check(self) -> NoiseConfig:

@@ -1,0 +1,178 @@
+"""The `train` kind's schema, and the pieces every run kind shares: the model, the training,
+the variants of a group."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from qmoe_cli.config.messages import format_validation_error
+from qmoe_cli.data import DataConfig, n_input_features
+from qmoe_cli.errors import ConfigError
+from qmoe_cli.models.experts import ExpertsConfig, LinearExpertsConfig
+from qmoe_cli.models.routers import (
+    LinearRouterConfig,
+    RouterConfig,
+    check_training_backend,
+    is_noisy,
+)
+from qmoe_cli.schema import Strict
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ModelConfig(Strict):
+    router: RouterConfig = Field(default_factory=LinearRouterConfig)
+    experts: ExpertsConfig = Field(default_factory=LinearExpertsConfig)
+    top_k: int | None = Field(
+        None, ge=1, description="keep the k largest gates and renormalise (default: dense)"
+    )
+    balance_weight: float = Field(
+        0.0, ge=0.0, description="weight of the Switch-Transformer load-balancing loss"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.top_k is not None and self.top_k > self.experts.count:
+            raise ValueError(
+                f"top_k: {self.top_k} exceeds the {self.experts.count} experts "
+                "(model.experts.count)"
+            )
+        return self
+
+    def check_parts(self) -> None:
+        """Router and experts together (raised by ExperimentConfig, led by the full key)."""
+        if self.experts.count == 1 and self.router.type != "none":
+            raise ValueError(
+                "model.experts.count: one expert is no mixture; set model.router.type: none "
+                "for a monolithic model, or give at least 2 experts"
+            )
+        if self.router.type == "quantum" and getattr(self.experts, "noise", None) is not None:
+            raise ValueError(
+                "model.experts.noise: with a quantum router, model.router.noise applies to "
+                "every circuit of the model (the experts' too); set the noise there"
+            )
+
+
+class TrainConfig(Strict):
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(0.01, gt=0.0, le=10.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd only")
+    weight_decay: float = Field(0.0, ge=0.0)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(100, ge=1, le=100_000)
+    early_stopping: bool = True
+    patience: int = Field(10, ge=1, description="epochs without val-loss improvement")
+    min_delta: float = Field(0.0, ge=0.0, description="improvement smaller than this is none")
+    dtype: Literal["float32", "float64"] = Field(
+        "float64",
+        description="float64: the stacked engine and the sequential reference agree to "
+        "1e-6 (in practice 1e-9); float32 trains one model at a time",
+    )
+    threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="torch threads per run; seeds and variants run in parallel processes instead",
+    )
+    engine: Literal["stacked", "sequential"] = Field(
+        "stacked",
+        description="stacked: the seeds of a config trained together as one batched model "
+        "where it applies (qmoe_cli/stacked.py), same numbers; sequential: one at a time",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError("'momentum' applies only to optimizer: sgd")
+        return self
+
+
+KIND_HELP = "the experiment kind: which command runs this config (qmoe_cli/kinds.py)"
+
+
+class ExperimentConfig(Strict):
+    """One experiment: data + model + training, run once per seed."""
+
+    kind: Literal["train"] = Field("train", description=KIND_HELP)
+    name: str = Field("experiment", pattern=NAME_PATTERN)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4]
+    )
+    output_dir: str = "runs"
+
+    @model_validator(mode="after")
+    def _router_fits_data_and_experts(self) -> ExperimentConfig:
+        # each router kind states its own checks against the experts and the input width
+        self.model.check_parts()
+        self.model.router.check_fit(self.model.experts.count, n_input_features(self.data))
+        self.model.experts.check_fit(n_input_features(self.data))
+        router_noise = getattr(self.model.router, "noise", None)
+        for part in ("router", "experts"):
+            noise = getattr(getattr(self.model, part), "noise", None)
+            backend = getattr(getattr(self.model, part), "backend", None)
+            if backend is not None:  # a circuit; a quantum router's noise is every circuit's
+                noisy = is_noisy(noise) or is_noisy(router_noise) or self._noisy_levels()
+                check_training_backend(f"model.{part}.backend", backend, noisy)
+            if self.kind != "noise-sweep" and noise is not None and noise.fake_backend:
+                # training simulates the circuit in torch: the device would be ignored silently
+                raise ValueError(
+                    f"model.{part}.noise.fake_backend: a fake device is evaluated only by "
+                    f"`qmoe noise-sweep` (mode: evaluate), not by `qmoe {self.kind}`; remove it"
+                )
+        return self
+
+    def _noisy_levels(self) -> bool:
+        """Whether the experiment adds noise of its own (a noise sweep's levels)."""
+        return False
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one seed")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must not repeat")
+        return v
+
+
+def check_names(named: dict, key: str, allow_empty: bool = False) -> None:
+    """Variant and baseline names become folder names: keep them plain."""
+    if not named and not allow_empty:
+        raise ValueError(f"{key}: give at least one")
+    for name in named:
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError(f"{key}.{name}: names use letters, digits, '_', '.', '-'")
+
+
+class VariantConfig(Strict):
+    """One arm of an ablation: the shared config with this router (and experts, if given)."""
+
+    label: str = Field("", max_length=80, description="shown in tables and figures")
+    router: RouterConfig
+    experts: ExpertsConfig | None = None
+
+
+def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> ExperimentConfig:
+    """The shared part of a group config (its ExperimentConfig fields) with a variant's
+    router (and experts, if given), validated like any config."""
+    raw = base.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
+    raw["name"] = f"{base.name}-{name}"[:64]
+    raw["kind"] = "train"
+    raw["model"]["router"] = variant.router.model_dump(mode="json")
+    if variant.experts is not None:
+        raw["model"]["experts"] = variant.experts.model_dump(mode="json")
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None

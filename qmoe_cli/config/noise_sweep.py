@@ -1,0 +1,66 @@
+"""The `noise-sweep` kind: a quantum router under several depolarizing levels."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    model_validator,
+)
+
+from qmoe_cli.config.experiment import (
+    KIND_HELP,
+    ExperimentConfig,
+    VariantConfig,
+    check_names,
+    with_variant,
+)
+
+
+class NoiseSweepConfig(ExperimentConfig):
+    """A quantum router (the shared model) under several depolarizing levels, with classical
+    baselines trained once per seed as flat references."""
+
+    kind: Literal["noise-sweep"] = Field("noise-sweep", description=KIND_HELP)
+    levels: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: [0.0, 0.005, 0.01, 0.02, 0.03, 0.05]
+    )
+    mode: Literal["evaluate", "train"] = "evaluate"
+    baselines: dict[str, VariantConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_sweep(self) -> NoiseSweepConfig:
+        if self.model.router.type != "quantum":
+            raise ValueError("model.router.type: a noise sweep needs a quantum router")
+        if self.model.router.noise.fake_backend and self.mode != "evaluate":
+            raise ValueError("model.router.noise.fake_backend: evaluated in mode evaluate only")
+        if not self.levels or len(set(self.levels)) != len(self.levels):
+            raise ValueError("levels: give distinct noise levels")
+        check_names(self.baselines, "baselines", allow_empty=True)
+        if "quantum" in self.baselines:
+            raise ValueError("baselines.quantum: the name is the quantum router's; pick another")
+        for name, variant in self.baselines.items():
+            if variant.router.type == "quantum":
+                raise ValueError(f"baselines.{name}: baselines are classical routers")
+            if (variant.experts or self.model.experts).type == "quantum":
+                raise ValueError(
+                    f"baselines.{name}.experts: baselines are classical; give the baseline "
+                    "classical experts (e.g. experts: {count: 4}, linear)"
+                )
+        return self
+
+    def _noisy_levels(self) -> bool:  # mode evaluate trains noiseless, then adds the noise
+        return self.mode == "train" and any(self.levels)
+
+    def at_level(self, level: float) -> ExperimentConfig:
+        """The quantum router's config with its circuit at this depolarizing level."""
+        raw = self.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
+        raw["name"] = f"{self.name}-eps{level:g}"[:64]
+        raw["kind"] = "train"
+        raw["model"]["router"]["noise"]["depolarizing"] = level
+        raw["model"]["router"]["noise"]["fake_backend"] = None  # evaluated on its own
+        return ExperimentConfig.model_validate(raw)
+
+    def baseline(self, name: str) -> ExperimentConfig:
+        return with_variant(self, name, self.baselines[name])
