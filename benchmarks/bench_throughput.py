@@ -5,20 +5,21 @@
     .venv/bin/python benchmarks/bench_throughput.py --json out.json
     .venv/bin/python benchmarks/bench_throughput.py --routers "B noisy"   # some routers only
 
-Per model-epoch training time of S seeds of one architecture, trained by qmoe_cli/stacked.py
-(`fit_stacked`, the seeds as one stacked model) and by training.fit one seed after another
-(the sequential reference), for each router of the paper's ablation: Model A (linear),
-B (quantum, 2 qubits x 12 ry_cz layers, probs), C (MLP 12-12), D (Fourier, frequency 1),
-and Model B noisy (its circuit under depolarizing noise 0.01 after every gate, the paper's
-placement, as the noise sweep trains it in mode train: density matrices); 4 linear experts,
-Two Moons 1000 points (700 training rows), batch 32, Adam, float64 (the default), no early
-stopping (every model runs every epoch), one torch thread. Target: stacked >= 10x faster
+Per model-epoch training time of S seeds of one architecture, trained by
+qmoe_cli/training/stacked.py (`fit_stacked`, the seeds as one stacked model) and by
+training.fit one seed after another (the sequential reference), for each router of the
+paper's ablation: Model A (linear), B (quantum, 2 qubits x 12 ry_cz layers, probs), C (MLP
+12-12), D (Fourier, frequency 1), and Model B noisy (its circuit under depolarizing noise
+0.01 after every gate, the paper's placement, as the noise sweep trains it in mode train:
+density matrices); 4 linear experts, Two Moons 1000 points (700 training rows), batch 32,
+Adam, float64 (the default), no early stopping (every model runs every epoch), one torch
+thread. Target: stacked >= 10x faster
 per model-epoch at S = 20 for Models A and B.
 
 Both sides are measured in the same run, alternately, `--repeats` times per S (the
 sequential side on min(S, 3) of the seeds: its per-model time does not depend on S), and
 each side's median is reported, so that load on a shared machine hits both sides of a ratio
-alike. Models are built as orchestration.run_seed builds them (seed_everything(seed), then
+alike. Models are built as training.seeds.run_seed builds them (seed_everything(seed), then
 build_model), outside the timed region.
 """
 
@@ -41,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qmoe_cli.config import validate_config  # noqa: E402
 from qmoe_cli.data import load_dataset  # noqa: E402
 from qmoe_cli.models import build_model  # noqa: E402
-from qmoe_cli.stacked import fit_stacked, supports  # noqa: E402
 from qmoe_cli.training import fit, seed_everything  # noqa: E402
+from qmoe_cli.training.stacked import fit_stacked, supports  # noqa: E402
 
 console = Console(width=160)
 ROUTERS = {

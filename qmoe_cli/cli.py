@@ -339,7 +339,7 @@ def run_configs(
 
     planned = read_plan(configs, _with_seeds(set_, seeds))
     with heavy_imports():  # what every run needs (torch, scikit-learn), before the first
-        import qmoe_cli.orchestration  # noqa: F401
+        import qmoe_cli.runs.group  # noqa: F401
     try:
         folders = run_plan(planned, out_path, jobs)
     except KeyboardInterrupt as exc:

@@ -173,7 +173,7 @@ class SeedRecord(Part):
 
 
 class Aggregate(Part):
-    """orchestration.aggregate: the SUMMARY_METRICS over seeds."""
+    """runs/train_format.aggregate: the SUMMARY_METRICS over seeds."""
 
     test_accuracy: Stat
     test_f1_macro: Stat
@@ -205,7 +205,7 @@ class TrainRecord(Record):
 
 
 class VariantSummary(Part):
-    """One variant over seeds (orchestration.summarize_variant): a row of summary.csv."""
+    """One variant over seeds (runs/train_format.summarize_variant): a row of summary.csv."""
 
     _omit_if_none = ("plateau", "share_above_plateau", "qubits_total", "qubits_largest")
 

@@ -185,7 +185,7 @@ def test_balance_loss_is_one_when_balanced_and_e_when_collapsed():
 
 
 def test_balance_weight_spreads_the_load_in_training():
-    from qmoe_cli.orchestration import run_seed
+    from qmoe_cli.training.seeds import run_seed
 
     base = {
         "data": {"n_samples": 300},

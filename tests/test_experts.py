@@ -285,7 +285,7 @@ def test_fully_quantum_and_monolithic_models_train_on_two_moons():
     (experts that ignore the input) FQ measured 0.875, 0.900, 0.888 and the QNN 0.5; a wrong
     gradient falls further. (configs/fully_quantum.yaml, 1000 points, 100 epochs, 5 seeds:
     FQ 0.994, QNN 0.999.)"""
-    from qmoe_cli.orchestration import run_seed
+    from qmoe_cli.training.seeds import run_seed
 
     base = {
         "data": {"name": "two_moons", "n_samples": 400, "noise": 0.1, "scaling": "minmax_pi"},

@@ -113,7 +113,7 @@ def test_an_unnamed_os_error_is_still_one_line(tmp_path, write_config, cli, monk
 def test_a_run_folder_on_a_full_disk_ends_failed_not_complete(tmp_path, monkeypatch):
     # torch.save says RuntimeError, not OSError, when the disk fills: the folder still fails,
     # and the error says why
-    monkeypatch.setattr(runs, "_disk_full", lambda path: True)
+    monkeypatch.setattr(runs.folder, "_disk_full", lambda path: True)
     with pytest.raises(RunFolderError, match=ENOSPC), runs.RunFolder(tmp_path, "x", "a: 1\n"):
         raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos")
     (folder,) = tmp_path.iterdir()

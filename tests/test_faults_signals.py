@@ -22,9 +22,8 @@ import psutil
 import pytest
 import yaml
 
-from qmoe_cli import orchestration
 from qmoe_cli.records import as_json, read_record
-from qmoe_cli.runs import owner
+from qmoe_cli.runs import group, owner
 from tests.conftest import ROOT, TINY, only_complete_run
 
 STOP_WITHIN = 2.0  # seconds from the signal to the command's exit (issue 13)
@@ -340,11 +339,11 @@ def test_a_killed_or_hung_up_sweep_leaves_no_process_and_the_rerun_finishes_it(t
 # --- resume, in process: an interrupt injected after some trainings have finished ---------
 
 
-REAL_RUN_SEEDS = orchestration.run_seeds
+REAL_RUN_SEEDS = group.run_seeds
 
 
 class _StopAfter:
-    """Wraps orchestration.run_seeds (a stack of seeds of one config: the unit of work) in
+    """Wraps run_seeds (a stack of seeds of one config: the unit of work) in
     this process: records every seed trained, and raises KeyboardInterrupt (as Ctrl-C
     does) before the next stack once `stop_at` seeds are done (None: never)."""
 
@@ -357,7 +356,7 @@ class _StopAfter:
             self.calls += [(cfg.model.router.type, s) for s in seeds]
             return REAL_RUN_SEEDS(cfg, seeds, on_epoch)
 
-        monkeypatch.setattr(orchestration, "run_seeds", run_seeds)
+        monkeypatch.setattr(group, "run_seeds", run_seeds)
 
 
 GROUPS = {

@@ -6,7 +6,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qmoe_cli import orchestration as train_module
 from qmoe_cli.config import NoiseSweepConfig, validate_config
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.experiments.noise_sweep import (
@@ -16,9 +15,10 @@ from qmoe_cli.experiments.noise_sweep import (
     crossings,
     training_config,
 )
-from qmoe_cli.orchestration import run_seed
 from qmoe_cli.runs import read_csv
+from qmoe_cli.runs import train_format as train_module
 from qmoe_cli.training import DTYPES
+from qmoe_cli.training.seeds import run_seed
 
 from .conftest import only_complete_run, run_group
 

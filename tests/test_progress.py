@@ -45,9 +45,9 @@ def test_a_slow_epoch_moves_the_bar_by_batches_and_says_what_it_does():
 
 
 def test_fit_reports_batches_only_when_an_epoch_is_slow(monkeypatch):
-    from qmoe_cli import training
     from qmoe_cli.config import ExperimentConfig
-    from qmoe_cli.orchestration import run_seed
+    from qmoe_cli.training import sequential as training
+    from qmoe_cli.training.seeds import run_seed
     from tests.conftest import TINY
 
     cfg = ExperimentConfig.model_validate({**TINY, "train": {"epochs": 2, "batch_size": 16}})

@@ -4,10 +4,11 @@ import pytest
 import torch
 import yaml
 
-from qmoe_cli import stacked, training
+from qmoe_cli import training
 from qmoe_cli.config import validate_config
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.runs import RunFolder, is_complete_run, read_csv
+from qmoe_cli.training import stacked
 
 from .conftest import TINY, run_qmoe
 
@@ -63,7 +64,7 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(
     if engine == "sequential":
         original = training.fit
         monkeypatch.setattr(
-            "qmoe_cli.orchestration.fit",
+            "qmoe_cli.training.seeds.fit",
             lambda model, splits, cfg, seed, on_epoch=None: original(
                 model, splits, cfg, seed, crash
             ),
@@ -71,7 +72,7 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(
     else:
         original = stacked.fit_stacked
         monkeypatch.setattr(
-            "qmoe_cli.stacked.fit_stacked",
+            "qmoe_cli.training.stacked.fit_stacked",
             lambda models, splits, cfg, seeds, on_epoch=None: original(
                 models, splits, cfg, seeds, crash
             ),
@@ -140,7 +141,7 @@ def test_nan_training_exits_1_with_one_line(tmp_path, write_config, cli, monkeyp
         splits.X_train[0, 0] = np.inf
         return splits
 
-    monkeypatch.setattr("qmoe_cli.orchestration.load_dataset", poisoned)
+    monkeypatch.setattr("qmoe_cli.training.seeds.load_dataset", poisoned)
     result = cli("train", write_config(), "--out", tmp_path)
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()

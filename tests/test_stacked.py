@@ -1,4 +1,4 @@
-"""The stacked engine (qmoe_cli/stacked.py) against the sequential reference, training.fit:
+"""The stacked engine (qmoe_cli/training/stacked.py) against the sequential reference, training.fit:
 per seed, the same trained parameters, history and early stopping (float64, 1e-6)."""
 
 import copy
@@ -7,15 +7,14 @@ import dataclasses
 import pytest
 import torch
 
-from qmoe_cli import stacked
 from qmoe_cli.config import validate_config
 from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import TrainingError
 from qmoe_cli.models import build_model
 from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel, run_kernel, run_stacked_kernel
 from qmoe_cli.quantum.spec import CircuitSpec
-from qmoe_cli.stacked import StackedTrainer, fit_stacked, supports
-from qmoe_cli.training import fit, seed_everything
+from qmoe_cli.training import fit, seed_everything, stacked
+from qmoe_cli.training.stacked import StackedTrainer, fit_stacked, supports
 
 TOL = 1e-6
 SEEDS = [0, 1, 2]
@@ -59,7 +58,7 @@ def make_config(router: dict, train: dict, seeds=SEEDS, experts: int = 2, **mode
 
 
 def build(cfg):
-    """Models and splits exactly as orchestration.run_seed makes them."""
+    """Models and splits exactly as training.seeds.run_seed makes them."""
     models, splits = [], []
     for seed in cfg.seeds:
         split = load_dataset(cfg.data, seed)
@@ -316,9 +315,9 @@ def test_stacked_kernel_matches_the_one_model_kernel(case):
 
 
 def test_workers_take_the_costliest_stacks_first():
-    """orchestration.stacks orders its units by a rough cost (epochs x circuit size x
+    """training.plan.stacks orders its units by a rough cost (epochs x circuit size x
     models), so that a big stack never starts last on an otherwise idle pool."""
-    from qmoe_cli.orchestration import Training, stacks
+    from qmoe_cli.training.plan import Training, stacks
 
     cheap = make_config(ROUTERS["linear"], NO_STOP, seeds=[0, 1, 2, 3])
     small = make_config(ROUTERS["quantum"], NO_STOP, seeds=[0, 1])

@@ -10,12 +10,12 @@ import torch
 
 from qmoe_cli.config import NoiseSweepConfig, validate_config
 from qmoe_cli.experiments.noise_sweep import training_config
-from qmoe_cli.models.stacked_modules import StackedMoE, stacked_circuit_outputs
-from qmoe_cli.orchestration import Training, stacks
 from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.quantum.spec import CircuitSpec
 from qmoe_cli.quantum.torch_density import TorchDensityMatrix
-from qmoe_cli.stacked import NOISY_STACKED_MAX_QUBITS, supports
+from qmoe_cli.training.plan import Training, stacks
+from qmoe_cli.training.stacked import NOISY_STACKED_MAX_QUBITS, supports
+from qmoe_cli.training.stacked_modules import StackedMoE, stacked_circuit_outputs
 
 from .test_stacked import EARLY_STOP, NO_STOP, build, compare, experts_config, make_config
 
@@ -139,7 +139,7 @@ NOISE_SWEEP = {
 
 @pytest.mark.parametrize("mode", ["train", "evaluate"])
 def test_noise_sweep_trainings_are_stacked(mode):
-    """orchestration.stacks puts the seeds of each level together in both modes: in train
+    """training.plan.stacks puts the seeds of each level together in both modes: in train
     mode every level (noisy, shots left for evaluation) is one stack per worker share."""
     cfg = validate_config({**NOISE_SWEEP, "mode": mode}, schema=NoiseSweepConfig)
     keys = cfg.levels if mode == "train" else [None]

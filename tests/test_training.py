@@ -7,8 +7,9 @@ from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import TrainingError
 from qmoe_cli.metrics import efficiency, evaluate, expert_usage, mean_ci
 from qmoe_cli.models import build_model, param_counts
-from qmoe_cli.orchestration import aggregate, run_seed, summary_row
+from qmoe_cli.runs.train_format import aggregate, summary_row
 from qmoe_cli.training import DTYPES, fit, seed_everything
+from qmoe_cli.training.seeds import run_seed
 
 from .conftest import TINY
 

@@ -85,7 +85,7 @@ class TrainConfig(Strict):
     engine: Literal["stacked", "sequential"] = Field(
         "stacked",
         description="stacked: the seeds of a config trained together as one batched model "
-        "where it applies (qmoe_cli/stacked.py), same numbers; sequential: one at a time",
+        "where it applies (qmoe_cli/training/stacked.py), same numbers; sequential: one at a time",
     )
 
     @model_validator(mode="after")

@@ -6,7 +6,8 @@ generators: hidden_manifold.py, two_curves.py, hyperplanes_parity.py,
 linearly_separable.py) holding one `Dataset` subclass: its name, its own config keys and its
 loader (see base.py). `DATASET_KINDS` below is the registry; everything else here is derived
 from it: `DataConfig` (the `data:` section: `name`, every kind's own keys, and the split and
-scaling keys all datasets share), the tables the config package and the report read, and the loaders.
+scaling keys all datasets share), the tables the config package and the report read, and
+the loaders.
 
 `load_dataset(cfg, seed)` loads the rows and splits them (common.py): stratified
 train/val/test splits by seed (or a user's fixed test file), PCA and scaling fitted on the

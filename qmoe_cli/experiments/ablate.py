@@ -41,16 +41,13 @@ from rich.table import Table
 
 from qmoe_cli.config import AblationConfig, dump_config
 from qmoe_cli.metrics import ETA_DEFINITION, compare_to_reference
-from qmoe_cli.orchestration import (
-    SeedRun,
-    Training,
-    summarize_variant,
-    train_all,
-    write_variant_folder,
-)
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.records import AblateRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
+from qmoe_cli.runs.group import train_all
+from qmoe_cli.runs.train_format import summarize_variant, write_variant_folder
+from qmoe_cli.training.plan import Training
+from qmoe_cli.training.seeds import SeedRun
 
 
 def run_ablation(

@@ -29,10 +29,12 @@ from qmoe_cli.config import EfficiencyConfig, dump_config
 from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import DataError
 from qmoe_cli.metrics import ACCURACY_RANGE, ETA_DEFINITION, mean_ci
-from qmoe_cli.orchestration import Training, summarize_variant, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.records import EfficiencyRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json
+from qmoe_cli.runs.group import train_all
+from qmoe_cli.runs.train_format import summarize_variant, write_variant_folder
+from qmoe_cli.training.plan import Training
 
 SELECTED_BY = "mean validation accuracy"
 SELECTION_KEY = "val_acc_mean"  # what the Pareto front and the thresholds look at

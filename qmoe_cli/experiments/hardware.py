@@ -46,7 +46,6 @@ from qmoe_cli.errors import ConfigError, RunFolderError
 from qmoe_cli.kinds import run_config_kind
 from qmoe_cli.metrics import ACCURACY_RANGE, mean_ci
 from qmoe_cli.models.moe import top_k_gates
-from qmoe_cli.orchestration import read_cell
 from qmoe_cli.progress import err, out
 from qmoe_cli.quantum import make_backend
 from qmoe_cli.quantum import mitigation as mit
@@ -54,6 +53,7 @@ from qmoe_cli.quantum import runtime as rt
 from qmoe_cli.quantum.spec import basis_bits
 from qmoe_cli.records import HardwareRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, is_complete_run, write_csv, write_json
+from qmoe_cli.runs.cells import read_cell
 
 CLASSICAL_ROUTERS = ("linear", "mlp", "fourier")
 CONFIDENCE = 0.95

@@ -31,12 +31,15 @@ from rich.table import Table
 
 from qmoe_cli.config import ExperimentConfig, NoiseSweepConfig, dump_config
 from qmoe_cli.metrics import ACCURACY_RANGE, evaluate, mean_ci
-from qmoe_cli.orchestration import SeedRun, Training, train_all, write_variant_folder
 from qmoe_cli.progress import accuracy_cells, out
 from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.records import LevelRecord, NoiseSweepRecord, write_record
 from qmoe_cli.runs import RunFolder, environment, write_csv, write_json, write_text
+from qmoe_cli.runs.group import train_all
+from qmoe_cli.runs.train_format import write_variant_folder
 from qmoe_cli.training import DTYPES
+from qmoe_cli.training.plan import Training
+from qmoe_cli.training.seeds import SeedRun
 
 
 def training_config(cfg: NoiseSweepConfig, level: float | None) -> ExperimentConfig:

@@ -195,10 +195,10 @@ def run_point(root: str, point: dict, command: str) -> str:
 def run_points(root: str, points: list[dict], command: str) -> list[str]:
     """Run points into points/<id> ("done" or "failed" each). Points of `train` configs
     that differ only in seed, train.lr and train.weight_decay are trained as one stacked
-    model (orchestration.run_stack: the same numbers as one at a time); each still gets its
+    model (training.seeds.run_stack: the same numbers as one at a time); each still gets its
     own run folder, renamed into place when complete, and its own status."""
     with heavy_imports():  # torch, scikit-learn (in a worker or a SLURM job: its first call)
-        import qmoe_cli.orchestration  # noqa: F401
+        import qmoe_cli.runs.group  # noqa: F401
     root_path = Path(root)
     states = {}
     for group in stackable_groups(points, command):
@@ -291,8 +291,8 @@ def _run_one(command: str, point: dict, work: Path) -> Path:
 def _run_stack(root: Path, points: list[dict], works: dict) -> dict:
     """`train` points trained as one stack, then each written as `qmoe train` writes it."""
     from qmoe_cli.experiments.train import write_trained
-    from qmoe_cli.orchestration import run_stack
     from qmoe_cli.progress import out as console
+    from qmoe_cli.training.seeds import run_stack
 
     cfgs = [_point_config(p, "train") for p in points]
     runs = run_stack(cfgs, [p["seed"] for p in points])
@@ -332,7 +332,7 @@ def run_sweep(
     try:
         if todo and executor == "local":
             with heavy_imports():  # torch: once the sweep file and every point are valid
-                from qmoe_cli.orchestration import run_parallel
+                from qmoe_cli.training.pool import run_parallel
 
             calls = [(str(root), unit, sweep.command) for unit in work_units(todo, sweep, jobs)]
             run_parallel(run_points, calls, jobs, f"{sweep.name}: sweep")
@@ -356,7 +356,7 @@ def run_sweep(
 def work_units(todo: list[dict], sweep: SweepConfig, jobs: int) -> list[list[dict]]:
     """The points each worker call takes: stackable groups (stackable_groups), each cut in
     about `jobs / groups` parts so that every worker has one."""
-    from qmoe_cli.orchestration import split_for_workers
+    from qmoe_cli.training.plan import split_for_workers
 
     return split_for_workers(stackable_groups(todo, sweep.command), jobs)
 

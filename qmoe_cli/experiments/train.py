@@ -5,7 +5,8 @@
 <run>/seed-<s>/metrics.json  history.csv  model.pt
 
 The single-model core (run_seed) and the train-format folder (write_train_results) are in
-qmoe_cli/orchestration.py, shared with the other experiments; its docstring lists the
+qmoe_cli/training/seeds.py and qmoe_cli/runs/train_format.py, shared with the other
+experiments; train_format.py's docstring lists the
 per-seed metrics (effective parameters, eta_effective) and summary.csv's columns.
 """
 
@@ -17,16 +18,12 @@ from rich.table import Table
 
 from qmoe_cli.config import ExperimentConfig, dump_config
 from qmoe_cli.metrics import ETA_DEFINITION
-from qmoe_cli.orchestration import (
-    SeedRun,
-    Training,
-    aggregate,
-    summary_row,
-    train_all,
-    write_train_results,
-)
 from qmoe_cli.progress import out
 from qmoe_cli.runs import RunFolder, environment, write_json
+from qmoe_cli.runs.group import train_all
+from qmoe_cli.runs.train_format import aggregate, summary_row, write_train_results
+from qmoe_cli.training.plan import Training
+from qmoe_cli.training.seeds import SeedRun
 
 
 def run_train(

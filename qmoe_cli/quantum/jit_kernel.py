@@ -294,7 +294,7 @@ def run_kernel(kernel, weights, x, grouped, adapter_weight=None, adapter_bias=No
 
 # ----------------------------------------------------------------- many parameter sets
 #
-# The stacked engine (qmoe_cli/stacked.py) trains S models of one circuit at once, its
+# The stacked engine (qmoe_cli/training/stacked.py) trains S models of one circuit at once, its
 # activations laid out (S, width, B) with the batch innermost: inputs x (S, F, B), outputs
 # (S, E, B). Its kernel loops over the S parameter sets inside one compiled call, and
 # differentiates by an adjoint sweep over the layers instead of P shifted unitaries: with
@@ -698,7 +698,7 @@ def compile_ahead() -> None:
         x = torch.zeros(3, 2, dtype=dtype)
         run_kernel(kernel, weights, x, True, adapter, bias).sum().backward()  # the router's
         run_kernel(kernel, weights, x, True).sum().backward()  # TorchStatevector.outputs
-        # the stacked engine's (qmoe_cli/stacked.py): S parameter sets at once, by the
+        # the stacked engine's (qmoe_cli/training/stacked.py): S parameter sets at once, by the
         # complex sweep (strongly entangling) and the real one (ry_cz)
         for circuit in (kernel, SmallCircuitKernel(CircuitSpec(2, 1, 2, 2, "ry_cz"))):
             shape = (2, *circuit.spec.weight_shape)

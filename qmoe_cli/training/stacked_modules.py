@@ -1,6 +1,6 @@
 """S models of one architecture as one computation: every tensor gains a leading model axis.
 
-The stacked training engine (qmoe_cli/stacked.py) keeps each parameter of S models of one
+The stacked training engine (qmoe_cli/training/stacked.py) keeps each parameter of S models of one
 architecture as one tensor with a leading model axis (S, *shape) (`ParamLayout`: which,
 and a model's values as one flat row), and `StackedMoE` computes the mixture of all S
 models on their own inputs in one pass of batched operations (bmm instead of mm, a leading
@@ -16,7 +16,7 @@ are x (S, F, B), gates (S, E, B), expert logits (S, E, C, B), logits (S, C, B).
 Every stacked form computes, per model, what the module computes alone (tests hold them to
 agree): the same functions on the same values, only batched. A component kind without a
 stacked form here is simply trained one model at a time (`stacked_router`/`stacked_experts`
-return None, and qmoe_cli/stacked.py's `supports` gives the reason); to add one, write its
+return None, and qmoe_cli/training/stacked.py's `supports` gives the reason); to add one, write its
 forward below and list its module class in `ROUTER_FORMS` / `EXPERT_FORMS`, and its config
 type in `STACKED_ROUTER_TYPES` / `STACKED_EXPERT_TYPES`.
 """

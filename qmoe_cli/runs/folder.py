@@ -7,7 +7,7 @@
 Only the first kind counts as a run anywhere in qmoe.
 
 Group commands (train, ablate, noise-sweep, efficiency) are resumable: each training is its
-own seed folder, renamed into place when written whole (orchestration.write_cell), so an
+own seed folder, renamed into place when written whole (runs/cells.py: write_cell), so an
 interrupted or failed group keeps every training that finished. Run again with the same
 config and `--out`, the newest `.failed` (or abandoned `.tmp`) folder of that config (same
 name, same config id, same config.yaml) is taken up again under its own name and only the

@@ -4,7 +4,7 @@ qmoe's work is many tiny models (variants x seeds, levels x seeds), and for thes
 training step costs per-operation overhead (autograd, optimizer, Python), not arithmetic.
 This engine trains the seeds of one config together: each parameter becomes one tensor with
 a leading model axis (S, *shape), the mixture runs on all S at once
-(models/stacked_modules.py: bmm instead of mm, a leading parameter-set axis through the
+(training/stacked_modules.py: bmm instead of mm, a leading parameter-set axis through the
 quantum unitary or the compiled circuit kernel, and through a noisy circuit's density-matrix
 superoperators, quantum/torch_density.py), the S losses are summed so that each
 model's gradient is exactly its own, and training.make_optimizer's fused Adam (or SGD)
@@ -42,9 +42,9 @@ backend of up to STACKED_MAX_QUBITS qubits, noiseless or with depolarizing noise
 readout error (noisy ones up to NOISY_STACKED_MAX_QUBITS); not shots or fake devices
 (evaluation only).
 
-Entry points, for orchestration: `supports(cfg)` (None when this engine applies, else why
-not) and `fit_stacked(models, splits, cfg, seeds, on_epoch)` (training.fit's contract per
-model).
+Entry points, for training/seeds.py and training/plan.py: `supports(cfg)` (None when this
+engine applies, else why not) and `fit_stacked(models, splits, cfg, seeds, on_epoch)`
+(training.fit's contract per model).
 """
 
 from __future__ import annotations
@@ -60,7 +60,11 @@ from qmoe_cli.config import ExperimentConfig, TrainConfig
 from qmoe_cli.data import Splits
 from qmoe_cli.errors import ConfigError, TrainingError
 from qmoe_cli.models import MixtureOfExperts
-from qmoe_cli.models.stacked_modules import (
+from qmoe_cli.optim import adam_step, sgd_step
+from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS, MAX_UNITARY_QUBITS
+from qmoe_cli.quantum.torch_density import SUPEROPERATOR_MAX_QUBITS, TorchDensityMatrix
+from qmoe_cli.training.sequential import DTYPES, FitResult
+from qmoe_cli.training.stacked_modules import (
     STACKED_EXPERT_TYPES,
     STACKED_ROUTER_TYPES,
     ParamLayout,
@@ -68,10 +72,6 @@ from qmoe_cli.models.stacked_modules import (
     correct_count,
     stack_buffers,
 )
-from qmoe_cli.optim import adam_step, sgd_step
-from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS, MAX_UNITARY_QUBITS
-from qmoe_cli.quantum.torch_density import SUPEROPERATOR_MAX_QUBITS, TorchDensityMatrix
-from qmoe_cli.training import DTYPES, FitResult
 from qmoe_cli.workers import raise_if_interrupted
 
 StackedEpochCallback = Callable[[int, dict], None]  # (index of the model in `models`, row)
