@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from qmoe_cli import records
+from qmoe_cli.config import ExperimentConfig
 from qmoe_cli.metrics import holm, prediction_interval
 from qmoe_cli.paper import hybrid_qmoe as H
 from qmoe_cli.report import verdicts as V
@@ -21,7 +23,7 @@ def _claim(cid: str) -> V.Claim:
 
 def _run(label="R1", epochs=100, kind="ablate") -> Run:
     config = {"data": {"name": "two_moons"}, "train": {"epochs": epochs, "early_stopping": False}}
-    return Run(Path(f"/x/{label}"), label, kind, {}, None, config, "")
+    return Run(Path(f"/x/{label}"), label, kind, None, None, ExperimentConfig(**config), "")
 
 
 def _model(run, variant, router, params, accs, epochs90=None, eff=None) -> ModelResult:
@@ -35,10 +37,9 @@ def _model(run, variant, router, params, accs, epochs90=None, eff=None) -> Model
         Stat(float(np.mean(accs)), n=len(accs)),
         epochs90 if epochs90 is not None else [5] * len(accs),
         run.epoch_budget,
-        {},
-        list(accs),
-        eff,
-        False,
+        per_seed_acc=list(accs),
+        effective_params=eff,
+        early_stopping=False,
     )
 
 
@@ -234,15 +235,16 @@ def _sweep(run, breakdown, per_level=None, mode="evaluate") -> NoiseSweep:
                       breakdown, per_level or {})  # fmt: skip
 
 
-def _breakdown(low, high, high_censored=False, n=20):
-    return {
-        "eps": (low + high) / 2,
-        "per_seed": [0.01] * n,
-        "seeds_never": 3 if high_censored else 0,
-        "seeds_at_first_level": 0,
-        "interval": {"low": low, "high": high, "low_censored": False,
-                     "high_censored": high_censored},
-    }  # fmt: skip
+def _breakdown(low, high, high_censored=False, n=20) -> records.Breakdown:
+    interval = records.BreakdownInterval(
+        low=low, high=high, low_censored=False, high_censored=high_censored, confidence=0.95,
+        resamples=1000, share_never=0.0, method="percentile bootstrap over seeds",
+    )  # fmt: skip
+    return records.Breakdown(
+        eps=(low + high) / 2, baseline="A", baseline_accuracy=0.65, levels=[0, 0.01, 0.02, 0.03],
+        per_seed=[0.01] * n, seeds_never=3 if high_censored else 0, seeds_at_first_level=0,
+        interval=interval,
+    )  # fmt: skip
 
 
 def test_breakdown_against_the_bootstrap_interval_with_censoring():
@@ -270,7 +272,11 @@ def test_breakdown_against_the_bootstrap_interval_with_censoring():
 def test_both_noise_modes_are_one_row_setup_dependent_when_they_disagree():
     claim = _claim("table2.eps=0.02")  # 82 %
     run1, run2 = _run("R1", kind="noise-sweep"), _run("R2", kind="noise-sweep")
-    rows = [{"level": x} for x in (0, 0.01, 0.02, 0.03)]
+    rows = [
+        records.NoiseRow(level=x, mode="evaluate", placement="paper", quantum_mean=None,
+                         quantum_std=None, quantum_ci_low=None, quantum_ci_high=None)
+        for x in (0, 0.01, 0.02, 0.03)
+    ]  # fmt: skip
     ev_sweeps = []
     for run, mode, accs in ((run1, "evaluate", [0.82, 0.81, 0.83, 0.82, 0.82]),
                             (run2, "train", [0.95, 0.94, 0.96, 0.95, 0.95])):  # fmt: skip

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qmoe_cli import records
+from qmoe_cli.config import ExperimentConfig, ModelConfig
 from qmoe_cli.paper import hybrid_qmoe as H
 from qmoe_cli.report import verdicts as V
 from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, Stat
@@ -26,14 +28,14 @@ def _run(label="R1", kind="ablate", experts=None) -> Run:
         "seeds": [0, 1, 2, 3, 4],
         "model": {"router": ROUTER, "experts": experts or LINEAR},
     }
-    return Run(Path(f"/x/{label}"), label, kind, {}, None, config, "")
+    return Run(Path(f"/x/{label}"), label, kind, None, None, ExperimentConfig(**config), "")
 
 
 def _model(run, variant, router, experts, accs, router_params=24) -> ModelResult:
-    model = {"router": router, "experts": experts}
+    model = ModelConfig(router=router, experts=experts)
     return ModelResult(run, variant, variant, router["type"], router_params, router_params + 12,
                        Stat(float(np.mean(accs)), n=len(accs)), [5] * len(accs), 100,
-                       {"model": model}, list(accs), None, True)  # fmt: skip
+                       model=model, per_seed_acc=list(accs), early_stopping=True)  # fmt: skip
 
 
 def _evidence(*models, runs=None, sweeps=()) -> V.Evidence:
@@ -91,7 +93,14 @@ def _noise_sweep(label, experts, per_seed: np.ndarray, mode="evaluate") -> Noise
     levels = [0.0, 0.01, 0.02, 0.03]
     run = _run(label, "noise-sweep", experts)
     per_level = {lv: list(per_seed[:, i]) for i, lv in enumerate(levels)}
-    breakdown = {"eps": 0.02, "per_seed": [0.02] * 5, "interval": {"low": 0.015, "high": 0.025}}
+    interval = records.BreakdownInterval(
+        low=0.015, high=0.025, low_censored=False, high_censored=False, confidence=0.95,
+        resamples=1000, share_never=0.0, method="percentile bootstrap over seeds",
+    )  # fmt: skip
+    breakdown = records.Breakdown(
+        eps=0.02, baseline="A", baseline_accuracy=0.65, levels=levels, per_seed=[0.02] * 5,
+        seeds_never=0, seeds_at_first_level=0, interval=interval,
+    )  # fmt: skip
     return NoiseSweep(run, mode, "torch", "paper", levels, [], {}, "A", breakdown, per_level)
 
 

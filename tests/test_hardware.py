@@ -399,7 +399,7 @@ def _synthetic(template, target: str, hw: list[float], base: list[float], method
     ]
     raw["baselines"] = {"A": {"router": "linear", "per_seed": base}}
     rec = HardwareRecord.model_validate(raw)
-    return Run(template, target, "hardware", raw, None, None, None, record=rec)
+    return Run(template, target, "hardware", rec, None, None, None)
 
 
 def test_the_nisq_verdict_follows_the_rules(hardware_run):

