@@ -172,7 +172,7 @@ def test_runs_that_disagree_make_the_claim_setup_dependent():
 
 
 def test_claims_without_runs_are_not_measured_and_say_why():
-    findings = V.evaluate(_evidence(runs=[_run()]), H.CLAIMS, H.MEASURES, H.PAPER_EPOCHS)
+    findings = V.evaluate(_evidence(runs=[_run()]), H.CLAIMS, H.PAPER_EPOCHS)
     by_id = {v.claim.id: v for v in V.verdicts(findings, H.CLAIMS)}
     assert set(by_id) == {c.id for c in H.CLAIMS}
     assert by_id["mnist.quantum"].category == V.NOT_MEASURED
@@ -190,11 +190,9 @@ def test_comparisons_are_paired_and_holm_adjusted_within_an_ablation():
     b.per_seed_acc = [x + 0.001 * rng.standard_normal() for x in b.per_seed_acc]
     c = _model(run, "C", "mlp", 244, [x + 0.05 for x in a.per_seed_acc])
     ev = _evidence(a, b, c)
-    (beats,) = V.comparison(
-        _claim("cmp.quantum_vs_linear"), ev, *_claim("cmp.quantum_vs_linear").args
-    )
+    (beats,) = V.comparison(_claim("cmp.quantum_vs_linear"), ev)
     assert beats.category == V.REPRODUCED and "Holm-adjusted" in beats.measured
-    (deep,) = V.comparison(_claim("cmp.quantum_vs_deep"), ev, *_claim("cmp.quantum_vs_deep").args)
+    (deep,) = V.comparison(_claim("cmp.quantum_vs_deep"), ev)
     assert deep.category == V.NOT_REPRODUCED and "significantly lower" in deep.reason
     # the Holm family: every comparative test on the ablation (here one pair each, 5 claims)
     n_tests = {m.split(" over ")[1].split(" tests")[0] for m in (beats.measured, deep.measured)}
@@ -213,7 +211,7 @@ def test_a_comparison_that_flips_between_layouts_is_setup_dependent():
     b = _model(run, "B", "quantum", 24, [0.97, 0.98, 0.96, 0.975, 0.99, 0.985])
     b4 = _model(run, "B4", "quantum", 24, [0.90, 0.92, 0.88, 0.91, 0.91, 0.90])
     claim = _claim("cmp.quantum_vs_linear")
-    (f,) = V.comparison(claim, _evidence(a, b, b4), *claim.args)
+    (f,) = V.comparison(claim, _evidence(a, b, b4))
     assert f.category == V.SETUP_DEPENDENT
 
 
@@ -223,7 +221,7 @@ def test_convergence_faster_counts_seeds_that_never_converge_at_the_budget():
     c = _model(run, "C", "mlp", 244, [0.99] * 6, epochs90=[3, 4, 3, 3, 4, 3])
     assert V.epochs_to_90(b) == [5.0, 6.0, 101.0, 5.0, 4.0, 6.0]
     claim = _claim("convergence.faster")
-    (f,) = V.comparison(claim, _evidence(b, c), *claim.args)
+    (f,) = V.comparison(claim, _evidence(b, c))
     assert f.category == V.NOT_REPRODUCED
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -39,6 +40,7 @@ from qmoe_cli.errors import ConfigError, RunFolderError
 from qmoe_cli.kinds import RUN_KINDS, run_config_kind
 from qmoe_cli.metrics import mean_ci
 from qmoe_cli.models import config_qubits
+from qmoe_cli.models.base import ExpertsConfigBase, RouterConfigBase
 from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json, read_text
 
 KINDS = RUN_KINDS  # the kinds of run folder (qmoe_cli/kinds.py)
@@ -183,7 +185,7 @@ class Run:
         """The data source (for a sweep: the distinct sources of its points)."""
         if self.sweep is not None:
             sources = _distinct(p.run.data_source for p in self.sweep.points)
-            return "; ".join(map(str, sources)) if sources else None
+            return "; ".join(sources) if sources else None
         data = self.data_info
         return data.source if data is not None else None
 
@@ -605,18 +607,18 @@ class SweepFolder:
 
     @property
     def datasets(self) -> list[str]:
-        return [str(d) for d in _distinct(p.run.dataset for p in self.points)]
+        return _distinct(p.run.dataset for p in self.points)
 
 
 def is_sweep_folder(path: Path) -> bool:
     return path.is_dir() and all((path / name).is_file() for name in SWEEP_FILES)
 
 
-def _distinct(values) -> list:
+def _distinct(values: Iterable[str | None]) -> list[str]:
     """The distinct non-empty values in first-seen order."""
-    seen: list = []
+    seen: list[str] = []
     for v in values:
-        if v not in (None, "") and v not in seen:
+        if v is not None and v != "" and v not in seen:
             seen.append(v)
     return seen
 
@@ -763,7 +765,7 @@ class ModelResult:
     @property
     def experts(self) -> str:
         """The experts' type (`linear` unless the config says otherwise)."""
-        return self.model.experts.type if self.model is not None else "linear"
+        return experts_type(self.model)
 
     @property
     def qubits(self) -> records.Qubits:
@@ -792,6 +794,19 @@ class ModelResult:
     def source(self) -> str:
         what = f" variant {self.variant}" if self.variant else ""
         return f"{self.run.label}{what}: {self.router} router, P = {self.router_params}"
+
+
+def experts_type(model: ModelConfig | None) -> str:
+    """A model's experts type (`linear` when its config was not read)."""
+    if model is None:
+        return "linear"
+    experts: ExpertsConfigBase = model.experts  # the registry's union: every kind has `type`
+    return experts.type
+
+
+def router_config(model: ModelConfig | None) -> RouterConfigBase | None:
+    """A model's router config (the registry's union, as its base class)."""
+    return model.router if model is not None else None
 
 
 def model_results(run: Run) -> list[ModelResult]:
@@ -935,7 +950,7 @@ class NoiseSweep:
     def experts(self) -> str:
         """The swept model's experts type: `linear` (the paper's hybrid) or `quantum` (the
         fully quantum QMoE, every circuit under the same noise)."""
-        return self.model.experts.type if self.model is not None else "linear"
+        return experts_type(self.model)
 
     @property
     def seeds(self) -> list[int]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from qmoe_cli import records
 from qmoe_cli.report import fmt
+from qmoe_cli.report.audit import Paper
 from qmoe_cli.report.inputs import (
     ModelResult,
     NoiseSweep,
@@ -21,7 +22,7 @@ from qmoe_cli.report.inputs import (
     noise_sweep,
 )
 from qmoe_cli.report.render import Block, Bullets, Code, Figure, Heading, Para, Table
-from qmoe_cli.report.verdicts import CATEGORIES, Claim, Finding
+from qmoe_cli.report.verdicts import CATEGORIES, Claim, Finding, Unit
 from qmoe_cli.report.verdicts import counts as count_categories
 from qmoe_cli.report.verdicts import verdicts as claim_verdicts
 
@@ -89,7 +90,9 @@ METHODS_TEXT = (
 )
 
 
-def claims_section(findings: list[Finding], paper, scorecard: Figure | None = None) -> list[Block]:
+def claims_section(
+    findings: list[Finding], paper: Paper, scorecard: Figure | None = None
+) -> list[Block]:
     """The counts per category, the scorecard, one verdict per claim, every measurement."""
     claims = paper.claims
     by_claim = claim_verdicts(findings, claims)
@@ -168,17 +171,20 @@ def scorecard_rows(findings: list[Finding], claims: tuple[Claim, ...]) -> list[d
     return rows
 
 
-def _scorecard_unit(claim, f) -> str:
+def _scorecard_unit(claim: Claim, f: Finding | None) -> Unit:
     # paired differences of accuracies are drawn in percentage points
-    paired = f is not None and f.interval.startswith("95 % CI of the paired difference")
-    if paired and (claim.unit == "accuracy" or "points" in f.interval):
+    if (
+        f is not None
+        and f.interval.startswith("95 % CI of the paired difference")
+        and (claim.unit == "accuracy" or "points" in f.interval)
+    ):
         return "points"
     return claim.unit
 
 
-def _scorecard_paper(claim, unit: str):
+def _scorecard_paper(claim: Claim, unit: Unit) -> float | tuple[float, float] | None:
     if unit == "points":  # the paper's difference, if it states one in accuracy
-        return 100 * claim.paper if claim.unit == "accuracy" else None
+        return 100 * claim.value if claim.unit == "accuracy" else None
     return claim.paper
 
 
@@ -194,11 +200,11 @@ def claims_definitions(claims: tuple[Claim, ...]) -> Table:
 # --- Table I: ablations ---------------------------------------------------------------------
 
 
-def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
+def ablation_section(run: Run, figure: FigureFn, paper: Paper) -> list[Block]:
     """One ablation's table (the paper's values beside it where the paper has them),
     its paired comparisons and figures."""
     dataset = run.dataset or "an unknown dataset"
-    title = paper.section_titles.get(("ablate", run.dataset)) or f"Ablation on {dataset}"
+    title = paper.section_titles.get(("ablate", run.dataset or "")) or f"Ablation on {dataset}"
     title = f"{title} ({run.label})"
     models = model_results(run)
     paper_cells = [paper.ablation_columns(run, m) for m in models]
@@ -325,7 +331,8 @@ def multiclass_blocks(run: Run, models: list[ModelResult]) -> list[Block]:
             f1 = run.record.aggregate.test_f1_macro.mean
         per_class = m.per_class_acc if m.per_class_acc and len(m.per_class_acc) == n else None
         cells = [m.variant or m.label, fmt.num(f1) if fmt.finite(f1) else fmt.NA]
-        cells += [fmt.num(v) if fmt.finite(v) else fmt.NA for v in per_class or [None] * n]
+        values: list[float | None] = list(per_class) if per_class else [None] * n
+        cells += [fmt.num(v) if fmt.finite(v) else fmt.NA for v in values]
         rows.append(cells)
     return [
         Table(
@@ -340,7 +347,7 @@ def multiclass_blocks(run: Run, models: list[ModelResult]) -> list[Block]:
 # --- Table II: noise ------------------------------------------------------------------------
 
 
-def noise_section(run: Run, figure: FigureFn, paper) -> list[Block]:
+def noise_section(run: Run, figure: FigureFn, paper: Paper) -> list[Block]:
     """One noise sweep's table (the paper's values beside it where it has them)."""
     sweep = noise_sweep(run)
     n = len(run.seeds)
@@ -365,7 +372,7 @@ def noise_section(run: Run, figure: FigureFn, paper) -> list[Block]:
                 *(extra.get(h, "") for h in paper_headers),
             ]
         )
-    title = paper.section_titles.get(("noise-sweep", run.dataset)) or "Noise sweep"
+    title = paper.section_titles.get(("noise-sweep", run.dataset or "")) or "Noise sweep"
     blocks: list[Block] = [
         Heading(3, f"{title} ({run.label}, {sweep.mode} mode)"),
         Para(_mode_text(sweep.mode)),
@@ -425,7 +432,7 @@ def _breakdown_text(sweep: NoiseSweep) -> str:
     return head + text + ". The paper: ~0.025."
 
 
-def _float(x) -> float:
+def _float(x: str) -> float:
     try:
         return float(x)
     except (TypeError, ValueError):
@@ -783,7 +790,9 @@ def _command(env: records.EnvRecord | None) -> str:
 # --- one entry per run kind, named in qmoe_cli/kinds.py: (runs, figure, paper) -> blocks ----
 
 
-def _each(title: str, kind: str, runs: list[Run], section) -> list[Block]:
+def _each(
+    title: str, kind: str, runs: list[Run], section: Callable[[Run], list[Block]]
+) -> list[Block]:
     blocks: list[Block] = [Heading(2, title)]
     if not runs:
         blocks.append(Para(f"Not measured: no {kind} run was given."))
@@ -792,19 +801,19 @@ def _each(title: str, kind: str, runs: list[Run], section) -> list[Block]:
     return blocks
 
 
-def ablate_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+def ablate_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     return _each("Ablations", "ablate", runs, lambda r: ablation_section(r, figure, paper))
 
 
-def noise_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+def noise_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     return _each("Noise sweeps", "noise-sweep", runs, lambda r: noise_section(r, figure, paper))
 
 
-def efficiency_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+def efficiency_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     return _each(
         "Parameter efficiency", "efficiency", runs, lambda r: efficiency_section(r, figure)
     )
 
 
-def train_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+def train_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     return train_section(runs, figure) if runs else []
