@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from qmoe_cli.cli import app
 from qmoe_cli.experiments.efficiency import SELECTED_BY, TEST_KEYS
 from qmoe_cli.metrics import ETA_DEFINITION, mean_ci
-from qmoe_cli.paper.hybrid_qmoe import CLAIMS, PAPER_CLASSICAL, PAPER_TABLE_II
+from qmoe_cli.paper.hybrid_qmoe.claims import CLAIMS
+from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_CLASSICAL, PAPER_TABLE_II
 from qmoe_cli.records import (
     Aggregate,
     DataInfo,
