@@ -18,7 +18,8 @@ from qmoe_cli.paper.hybrid_qmoe.noise import noise_breakdown, noise_level
 from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
 from qmoe_cli.paper.hybrid_qmoe.table_i import model_accuracy, model_eta
 from qmoe_cli.report import verdicts as V
-from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, Stat
+from qmoe_cli.report.inputs import Run, Stat
+from qmoe_cli.report.measured import ModelResult, NoiseSweep
 
 
 def _claim(cid: str) -> V.Claim:

@@ -14,7 +14,8 @@ from qmoe_cli.paper.hybrid_qmoe.noise import noise_columns, noise_level
 from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
 from qmoe_cli.paper.hybrid_qmoe.table_i import ablation_columns, model_accuracy
 from qmoe_cli.report import verdicts as V
-from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, Stat
+from qmoe_cli.report.inputs import Run, Stat
+from qmoe_cli.report.measured import ModelResult, NoiseSweep
 
 ROUTER = {"type": "quantum", "qubits": 2, "layers": 12, "readout": "probs"}
 LINEAR = {"type": "linear", "count": 4}

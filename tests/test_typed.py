@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Report code with the typos a report table could make; each line must be an error.
 MISSPELT = """
 from qmoe_cli import records
-from qmoe_cli.report.inputs import ModelResult, Run
+from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import ModelResult
 
 
 def fit_time(run: Run) -> float:
@@ -37,7 +38,8 @@ def stat() -> records.Stat:
 """
 SPELT = """
 from qmoe_cli import records
-from qmoe_cli.report.inputs import ModelResult, Run
+from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import ModelResult
 
 
 def fit_time(run: Run) -> float:

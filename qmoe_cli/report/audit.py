@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from qmoe_cli.report.inputs import ModelResult, Run
+from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import ModelResult
 from qmoe_cli.report.verdicts import Claim
 
 

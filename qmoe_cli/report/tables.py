@@ -11,16 +11,8 @@ from collections.abc import Callable
 from qmoe_cli import records
 from qmoe_cli.report import fmt
 from qmoe_cli.report.audit import Paper
-from qmoe_cli.report.inputs import (
-    ModelResult,
-    NoiseSweep,
-    Run,
-    Stat,
-    SweepFolder,
-    eta_of,
-    model_results,
-    noise_sweep,
-)
+from qmoe_cli.report.inputs import Run, Stat, SweepFolder, eta_of
+from qmoe_cli.report.measured import ModelResult, NoiseSweep, model_results, noise_sweep
 from qmoe_cli.report.render import Block, Bullets, Code, Figure, Heading, Para, Table
 from qmoe_cli.report.verdicts import CATEGORIES, Claim, Finding, Unit
 from qmoe_cli.report.verdicts import counts as count_categories

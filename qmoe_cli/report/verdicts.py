@@ -38,7 +38,8 @@ from qmoe_cli.metrics import (
     prediction_interval,
 )
 from qmoe_cli.report import fmt
-from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, model_results, noise_sweep
+from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import ModelResult, NoiseSweep, model_results, noise_sweep
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"

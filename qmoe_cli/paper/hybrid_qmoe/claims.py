@@ -26,7 +26,8 @@ from qmoe_cli.paper.hybrid_qmoe.printed import (
     PAPER_TABLE_II,
 )
 from qmoe_cli.paper.hybrid_qmoe.table_i import convergence, model_accuracy, model_eta, model_params
-from qmoe_cli.report.inputs import ModelResult, Run
+from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import ModelResult
 from qmoe_cli.report.verdicts import (
     COUNT,
     PAIRED,

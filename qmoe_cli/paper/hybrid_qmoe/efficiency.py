@@ -9,7 +9,8 @@ from qmoe_cli import records
 from qmoe_cli.metrics import COUNT_RANGE
 from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS, PAPER_MNIST, PAPER_TABLE_I
 from qmoe_cli.report import fmt
-from qmoe_cli.report.inputs import ModelResult, Run, Stat, model_results
+from qmoe_cli.report.inputs import Run, Stat
+from qmoe_cli.report.measured import ModelResult, model_results
 from qmoe_cli.report.verdicts import (
     NOT_MEASURED,
     NOT_REPRODUCED,

@@ -14,7 +14,8 @@ from qmoe_cli.paper.hybrid_qmoe.printed import (
     PAPER_FEWER_QUBITS,
 )
 from qmoe_cli.report import fmt
-from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, router_config
+from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import ModelResult, NoiseSweep, router_config
 from qmoe_cli.report.verdicts import (
     ALPHA,
     NOT_MEASURED,

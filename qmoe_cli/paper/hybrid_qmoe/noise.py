@@ -13,7 +13,8 @@ from qmoe_cli.paper.hybrid_qmoe.printed import (
     PAPER_TABLE_II,
 )
 from qmoe_cli.report import fmt
-from qmoe_cli.report.inputs import NoiseSweep, Run, experts_type
+from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import NoiseSweep, experts_type
 from qmoe_cli.report.verdicts import (
     ALPHA,
     NOT_MEASURED,

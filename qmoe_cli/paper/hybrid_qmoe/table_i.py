@@ -11,7 +11,8 @@ import numpy as np
 from qmoe_cli.metrics import COUNT_RANGE
 from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS, PAPER_MODEL_NAMES, PAPER_TABLE_I
 from qmoe_cli.report import fmt
-from qmoe_cli.report.inputs import ModelResult, Run, Stat
+from qmoe_cli.report.inputs import Run, Stat
+from qmoe_cli.report.measured import ModelResult
 from qmoe_cli.report.verdicts import (
     INCONSISTENT,
     NOT_MEASURED,
