@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy qmoe_cli/report qmoe_cli/paper
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -84,7 +85,7 @@ reproduce-hardware: $(STAMP)
 	echo "reproduce-hardware: $$(( $$(date +%s) - start )) s; report: $$out/report/report.html"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
 
 # docs/configuration.md, generated from the config models (tests/test_docs.py checks it is current).
 .PHONY: docs

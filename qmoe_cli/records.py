@@ -19,6 +19,10 @@ it back once through `read_record`:
     HardwareRecord       command "hardware": trained routers run through SamplerV2 on a target
                          (circuits, cost estimate, accuracy per mitigation and shot count)
 
+The other files of a run folder the report reads are read back tolerantly (`Tolerant`: keys
+of older versions may be missing): `EnvRecord` (env.json), and a sweep folder's
+`SweepPointRecord` (points/<id>/point.json) and `SweepStatusRecord` (status/<id>.json).
+
 Field names are those written before this module existed, so older folders parse. Numbers
 that may be undefined (a std over one seed, an eta without a rank, ...) are `float | None`:
 NaN in memory, `null` in the file (`write_record` writes every non-finite number as null).
@@ -599,6 +603,50 @@ class HardwareRecord(Record):
     baselines: dict[str, HardwareBaseline]
     jobs: list[HardwareJob]
     wall_seconds: float
+
+
+# --- what else a run folder holds --------------------------------------------------------------
+
+
+class Tolerant(BaseModel):
+    """A file read back from folders of every qmoe version: a key it lacks is None (or
+    empty), a key it does not know is ignored; a key of the wrong type is still an error."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class GitRevision(Tolerant):
+    revision: str | None = None
+    dirty: bool = False
+
+
+class EnvRecord(Tolerant):
+    """env.json (runs.environment): what produced a run."""
+
+    python: str | None = None
+    platform: str | None = None
+    host: str | None = None
+    packages: dict[str, str] = Field(default_factory=dict)  # distribution -> version
+    git: GitRevision | None = None  # None: not a git checkout
+    command: str | None = None
+    cwd: str | None = None
+    torch_threads: int | None = None
+    time: str | None = None
+
+
+class SweepPointRecord(Tolerant):
+    """points/<id>/point.json of a sweep folder: the point's swept values and seed."""
+
+    id: str | None = None
+    swept: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = None
+
+
+class SweepStatusRecord(Tolerant):
+    """status/<id>.json of a sweep folder: what happened to a point (failed: the error)."""
+
+    state: str | None = None
+    error: str | None = None
 
 
 RECORDS: dict[str, type[Record]] = {

@@ -9,19 +9,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from qmoe_cli import records
+from qmoe_cli.config import ExperimentConfig
 from qmoe_cli.metrics import holm, prediction_interval
-from qmoe_cli.paper import hybrid_qmoe as H
+from qmoe_cli.paper.hybrid_qmoe.claims import CLAIMS
+from qmoe_cli.paper.hybrid_qmoe.efficiency import eta_ratio
+from qmoe_cli.paper.hybrid_qmoe.noise import noise_breakdown, noise_level
+from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
+from qmoe_cli.paper.hybrid_qmoe.table_i import model_accuracy, model_eta
 from qmoe_cli.report import verdicts as V
-from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, Stat
+from qmoe_cli.report.inputs import Run, Stat
+from qmoe_cli.report.measured import ModelResult, NoiseSweep
 
 
 def _claim(cid: str) -> V.Claim:
-    return next(c for c in H.CLAIMS if c.id == cid)
+    return next(c for c in CLAIMS if c.id == cid)
 
 
 def _run(label="R1", epochs=100, kind="ablate") -> Run:
     config = {"data": {"name": "two_moons"}, "train": {"epochs": epochs, "early_stopping": False}}
-    return Run(Path(f"/x/{label}"), label, kind, {}, None, config, "")
+    return Run(Path(f"/x/{label}"), label, kind, None, None, ExperimentConfig(**config), "")
 
 
 def _model(run, variant, router, params, accs, epochs90=None, eff=None) -> ModelResult:
@@ -35,10 +42,9 @@ def _model(run, variant, router, params, accs, epochs90=None, eff=None) -> Model
         Stat(float(np.mean(accs)), n=len(accs)),
         epochs90 if epochs90 is not None else [5] * len(accs),
         run.epoch_budget,
-        {},
-        list(accs),
-        eff,
-        False,
+        per_seed_acc=list(accs),
+        effective_params=eff,
+        early_stopping=False,
     )
 
 
@@ -48,7 +54,7 @@ def _evidence(*models, runs=None, sweeps=()) -> V.Evidence:
         for m in models:
             if not any(m.run is r for r in runs):
                 runs.append(m.run)
-    return V.Evidence(runs, list(models), list(sweeps), [], H.CLAIMS, H.PAPER_EPOCHS)
+    return V.Evidence(runs, list(models), list(sweeps), [], CLAIMS, PAPER_EPOCHS)
 
 
 # --- single-run numbers ---------------------------------------------------------------------
@@ -132,9 +138,9 @@ def test_alternatives_that_disagree_are_setup_dependent():
     run = _run()
     b2 = _model(run, "B", "quantum", 24, [0.98, 0.985, 0.98, 0.985, 0.98])
     b4 = _model(run, "B4", "quantum", 24, [0.94, 0.93, 0.95, 0.94, 0.95])
-    (f,) = H.model_accuracy(_claim("table1.B.accuracy"), _evidence(b2, b4), "quantum", 24)
+    (f,) = model_accuracy(_claim("table1.B.accuracy"), _evidence(b2, b4), "quantum", 24)
     assert f.category == V.SETUP_DEPENDENT and "B4" in f.measured
-    (same,) = H.model_accuracy(_claim("table1.B.accuracy"), _evidence(b4), "quantum", 24)
+    (same,) = model_accuracy(_claim("table1.B.accuracy"), _evidence(b4), "quantum", 24)
     assert same.category == V.REPRODUCED
 
 
@@ -142,7 +148,7 @@ def test_only_the_size_closest_to_the_papers_measures_a_table_i_claim():
     run = _run()
     c = _model(run, "C", "mlp", 244, [0.93, 0.92, 0.94, 0.93, 0.93])
     c16 = _model(run, "C16", "mlp", 116, [0.5] * 5)
-    (f,) = H.model_accuracy(_claim("table1.C.accuracy"), _evidence(c, c16), "mlp", 240)
+    (f,) = model_accuracy(_claim("table1.C.accuracy"), _evidence(c, c16), "mlp", 240)
     assert f.category == V.REPRODUCED and "C16" not in f.source
 
 
@@ -156,7 +162,7 @@ def test_the_same_numbers_are_counted_once():
     V.count_once(findings)
     assert first.counted and not again.counted and other.counted
     assert "table1.B.accuracy" in again.reason
-    by_id = {v.claim.id: v for v in V.verdicts(findings, H.CLAIMS)}
+    by_id = {v.claim.id: v for v in V.verdicts(findings, CLAIMS)}
     assert not by_id["table2.eps=0"].counted and by_id["table1.B.accuracy"].counted
     tally = V.counts(list(by_id.values()))
     assert tally[V.REPRODUCED] == 2  # table1.B and eps = 0.005; eps = 0 not again
@@ -166,14 +172,14 @@ def test_runs_that_disagree_make_the_claim_setup_dependent():
     claim = _claim("table1.A.accuracy")
     fixed = V.judge_single(claim, "R1 (no early stopping)", [0.95, 0.96, 0.94, 0.95, 0.96])
     stopped = V.judge_single(claim, "R2 (early stopping)", [0.66, 0.64, 0.65, 0.65, 0.66])
-    verdict = next(v for v in V.verdicts([fixed, stopped], H.CLAIMS) if v.claim.id == claim.id)
+    verdict = next(v for v in V.verdicts([fixed, stopped], CLAIMS) if v.claim.id == claim.id)
     assert verdict.category == V.SETUP_DEPENDENT and "R2 (early stopping)" in verdict.reason
 
 
 def test_claims_without_runs_are_not_measured_and_say_why():
-    findings = V.evaluate(_evidence(runs=[_run()]), H.CLAIMS, H.MEASURES, H.PAPER_EPOCHS)
-    by_id = {v.claim.id: v for v in V.verdicts(findings, H.CLAIMS)}
-    assert set(by_id) == {c.id for c in H.CLAIMS}
+    findings = V.evaluate(_evidence(runs=[_run()]), CLAIMS, PAPER_EPOCHS)
+    by_id = {v.claim.id: v for v in V.verdicts(findings, CLAIMS)}
+    assert set(by_id) == {c.id for c in CLAIMS}
     assert by_id["mnist.quantum"].category == V.NOT_MEASURED
     assert "no efficiency run on mnist" in by_id["mnist.quantum"].reason
 
@@ -189,11 +195,9 @@ def test_comparisons_are_paired_and_holm_adjusted_within_an_ablation():
     b.per_seed_acc = [x + 0.001 * rng.standard_normal() for x in b.per_seed_acc]
     c = _model(run, "C", "mlp", 244, [x + 0.05 for x in a.per_seed_acc])
     ev = _evidence(a, b, c)
-    (beats,) = V.comparison(
-        _claim("cmp.quantum_vs_linear"), ev, *_claim("cmp.quantum_vs_linear").args
-    )
+    (beats,) = V.comparison(_claim("cmp.quantum_vs_linear"), ev)
     assert beats.category == V.REPRODUCED and "Holm-adjusted" in beats.measured
-    (deep,) = V.comparison(_claim("cmp.quantum_vs_deep"), ev, *_claim("cmp.quantum_vs_deep").args)
+    (deep,) = V.comparison(_claim("cmp.quantum_vs_deep"), ev)
     assert deep.category == V.NOT_REPRODUCED and "significantly lower" in deep.reason
     # the Holm family: every comparative test on the ablation (here one pair each, 5 claims)
     n_tests = {m.split(" over ")[1].split(" tests")[0] for m in (beats.measured, deep.measured)}
@@ -212,7 +216,7 @@ def test_a_comparison_that_flips_between_layouts_is_setup_dependent():
     b = _model(run, "B", "quantum", 24, [0.97, 0.98, 0.96, 0.975, 0.99, 0.985])
     b4 = _model(run, "B4", "quantum", 24, [0.90, 0.92, 0.88, 0.91, 0.91, 0.90])
     claim = _claim("cmp.quantum_vs_linear")
-    (f,) = V.comparison(claim, _evidence(a, b, b4), *claim.args)
+    (f,) = V.comparison(claim, _evidence(a, b, b4))
     assert f.category == V.SETUP_DEPENDENT
 
 
@@ -222,7 +226,7 @@ def test_convergence_faster_counts_seeds_that_never_converge_at_the_budget():
     c = _model(run, "C", "mlp", 244, [0.99] * 6, epochs90=[3, 4, 3, 3, 4, 3])
     assert V.epochs_to_90(b) == [5.0, 6.0, 101.0, 5.0, 4.0, 6.0]
     claim = _claim("convergence.faster")
-    (f,) = V.comparison(claim, _evidence(b, c), *claim.args)
+    (f,) = V.comparison(claim, _evidence(b, c))
     assert f.category == V.NOT_REPRODUCED
 
 
@@ -234,34 +238,35 @@ def _sweep(run, breakdown, per_level=None, mode="evaluate") -> NoiseSweep:
                       breakdown, per_level or {})  # fmt: skip
 
 
-def _breakdown(low, high, high_censored=False, n=20):
-    return {
-        "eps": (low + high) / 2,
-        "per_seed": [0.01] * n,
-        "seeds_never": 3 if high_censored else 0,
-        "seeds_at_first_level": 0,
-        "interval": {"low": low, "high": high, "low_censored": False,
-                     "high_censored": high_censored},
-    }  # fmt: skip
+def _breakdown(low, high, high_censored=False, n=20) -> records.Breakdown:
+    interval = records.BreakdownInterval(
+        low=low, high=high, low_censored=False, high_censored=high_censored, confidence=0.95,
+        resamples=1000, share_never=0.0, method="percentile bootstrap over seeds",
+    )  # fmt: skip
+    return records.Breakdown(
+        eps=(low + high) / 2, baseline="A", baseline_accuracy=0.65, levels=[0, 0.01, 0.02, 0.03],
+        per_seed=[0.01] * n, seeds_never=3 if high_censored else 0, seeds_at_first_level=0,
+        interval=interval,
+    )  # fmt: skip
 
 
 def test_breakdown_against_the_bootstrap_interval_with_censoring():
     claim = _claim("noise.breakdown")
     run = _run(kind="noise-sweep")
-    inside = H.noise_breakdown(
+    inside = noise_breakdown(
         claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.02, 0.03))])
     )
     assert inside[0].category == V.REPRODUCED
-    below = H.noise_breakdown(
+    below = noise_breakdown(
         claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.005, 0.012))])
     )
     assert below[0].category == V.NOT_REPRODUCED and "overstates" in below[0].reason
     # an interval censored above (some resamples never cross) is open upwards
-    open_top = H.noise_breakdown(
+    open_top = noise_breakdown(
         claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.01, 0.03, True))])
     )
     assert open_top[0].category == V.REPRODUCED and ">= 0.0300" in open_top[0].measured
-    few = H.noise_breakdown(
+    few = noise_breakdown(
         claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.02, 0.03, n=2))])
     )
     assert few[0].category == V.NOT_MEASURED
@@ -270,14 +275,18 @@ def test_breakdown_against_the_bootstrap_interval_with_censoring():
 def test_both_noise_modes_are_one_row_setup_dependent_when_they_disagree():
     claim = _claim("table2.eps=0.02")  # 82 %
     run1, run2 = _run("R1", kind="noise-sweep"), _run("R2", kind="noise-sweep")
-    rows = [{"level": x} for x in (0, 0.01, 0.02, 0.03)]
+    rows = [
+        records.NoiseRow(level=x, mode="evaluate", placement="paper", quantum_mean=None,
+                         quantum_std=None, quantum_ci_low=None, quantum_ci_high=None)
+        for x in (0, 0.01, 0.02, 0.03)
+    ]  # fmt: skip
     ev_sweeps = []
     for run, mode, accs in ((run1, "evaluate", [0.82, 0.81, 0.83, 0.82, 0.82]),
                             (run2, "train", [0.95, 0.94, 0.96, 0.95, 0.95])):  # fmt: skip
         s = _sweep(run, None, {0.02: accs}, mode)
         s.rows = rows
         ev_sweeps.append(s)
-    (f,) = H.noise_level(claim, _evidence(runs=[run1, run2], sweeps=ev_sweeps), 0.02)
+    (f,) = noise_level(claim, _evidence(runs=[run1, run2], sweeps=ev_sweeps), 0.02)
     assert f.category == V.SETUP_DEPENDENT and "evaluate mode" in f.measured
 
 
@@ -287,7 +296,7 @@ def test_both_noise_modes_are_one_row_setup_dependent_when_they_disagree():
 def test_the_printed_eta_is_inconsistent_within_the_paper():
     run = _run()
     b = _model(run, "B", "quantum", 24, [0.94] * 5, eff=6)
-    (f,) = H.model_eta(_claim("table1.B.eta"), _evidence(b), "quantum", 0.94, 24)
+    (f,) = model_eta(_claim("table1.B.eta"), _evidence(b), "quantum", 0.94, 24)
     assert f.category == V.INCONSISTENT and "effective P = 6" in f.measured
 
 
@@ -299,8 +308,8 @@ def test_eta_ratio_depends_on_the_mlp_size():
     small = _model(run, "C16", "mlp", 116, accs)  # ratio ln(117)/ln(25) = 1.48
     ev = _evidence(b, big, small)
     ev.runs = [run]
-    (f,) = H.eta_ratio(_claim("eta.ratio"), ev)
+    (f,) = eta_ratio(_claim("eta.ratio"), ev)
     assert f.category == V.SETUP_DEPENDENT
     ev_big = _evidence(b, big)
-    (g,) = H.eta_ratio(_claim("eta.ratio"), ev_big)
+    (g,) = eta_ratio(_claim("eta.ratio"), ev_big)
     assert g.category == V.REPRODUCED

@@ -1,14 +1,21 @@
 """The paper's Sec. VI-E comparison with the fully quantum QMoE, as three measured sub-claims
-(qmoe_cli/paper/hybrid_qmoe.py: fq.accuracy, fq.qubits, fq.noise), on hand-made runs; and
-that a fully quantum variant or sweep measures none of the paper's hybrid claims."""
+(qmoe_cli/paper/hybrid_qmoe/fully_quantum.py: fq.accuracy, fq.qubits, fq.noise), on hand-made
+runs; and that a fully quantum variant or sweep measures none of the paper's hybrid claims."""
 
 from pathlib import Path
 
 import numpy as np
 
-from qmoe_cli.paper import hybrid_qmoe as H
+from qmoe_cli import records
+from qmoe_cli.config import ExperimentConfig, ModelConfig
+from qmoe_cli.paper.hybrid_qmoe.claims import CLAIMS, fq_comparison_run
+from qmoe_cli.paper.hybrid_qmoe.fully_quantum import fq_accuracy, fq_noise, fq_qubits
+from qmoe_cli.paper.hybrid_qmoe.noise import noise_columns, noise_level
+from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
+from qmoe_cli.paper.hybrid_qmoe.table_i import ablation_columns, model_accuracy
 from qmoe_cli.report import verdicts as V
-from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, Stat
+from qmoe_cli.report.inputs import Run, Stat
+from qmoe_cli.report.measured import ModelResult, NoiseSweep
 
 ROUTER = {"type": "quantum", "qubits": 2, "layers": 12, "readout": "probs"}
 LINEAR = {"type": "linear", "count": 4}
@@ -16,7 +23,7 @@ QUANTUM = {"type": "quantum", "count": 4, "qubits": 2, "layers": 3}
 
 
 def _claim(cid: str) -> V.Claim:
-    return next(c for c in H.CLAIMS if c.id == cid)
+    return next(c for c in CLAIMS if c.id == cid)
 
 
 def _run(label="R1", kind="ablate", experts=None) -> Run:
@@ -26,19 +33,19 @@ def _run(label="R1", kind="ablate", experts=None) -> Run:
         "seeds": [0, 1, 2, 3, 4],
         "model": {"router": ROUTER, "experts": experts or LINEAR},
     }
-    return Run(Path(f"/x/{label}"), label, kind, {}, None, config, "")
+    return Run(Path(f"/x/{label}"), label, kind, None, None, ExperimentConfig(**config), "")
 
 
 def _model(run, variant, router, experts, accs, router_params=24) -> ModelResult:
-    model = {"router": router, "experts": experts}
+    model = ModelConfig(router=router, experts=experts)
     return ModelResult(run, variant, variant, router["type"], router_params, router_params + 12,
                        Stat(float(np.mean(accs)), n=len(accs)), [5] * len(accs), 100,
-                       {"model": model}, list(accs), None, True)  # fmt: skip
+                       model=model, per_seed_acc=list(accs), early_stopping=True)  # fmt: skip
 
 
 def _evidence(*models, runs=None, sweeps=()) -> V.Evidence:
     runs = runs if runs is not None else list({id(m.run): m.run for m in models}.values())
-    return V.Evidence(runs, list(models), list(sweeps), [], H.CLAIMS, H.PAPER_EPOCHS)
+    return V.Evidence(runs, list(models), list(sweeps), [], CLAIMS, PAPER_EPOCHS)
 
 
 def _pair(hybrid_accs, fq_accs):
@@ -51,22 +58,22 @@ def _pair(hybrid_accs, fq_accs):
 def test_comparable_accuracy_needs_the_paired_interval_inside_the_margin():
     claim = _claim("fq.accuracy")
     _, b, fq = _pair([0.97, 0.96, 0.98, 0.97, 0.96], [0.98, 0.97, 0.98, 0.98, 0.97])
-    (f,) = H.fq_accuracy(claim, _evidence(b, fq))
+    (f,) = fq_accuracy(claim, _evidence(b, fq))
     assert f.category == V.REPRODUCED and -5 <= f.low <= f.high <= 5
     assert "qubits 2 vs 10" in f.measured
     # the hybrid 20 points below: the paper overstates
     _, b, fq = _pair([0.77, 0.76, 0.78, 0.77, 0.76], [0.98, 0.97, 0.98, 0.98, 0.97])
-    (f,) = H.fq_accuracy(claim, _evidence(b, fq))
+    (f,) = fq_accuracy(claim, _evidence(b, fq))
     assert f.category == V.NOT_REPRODUCED and "overstates" in f.reason
     # a wide interval shows no comparability
     _, b, fq = _pair([0.97, 0.70, 0.98, 0.75, 0.96], [0.98, 0.97, 0.98, 0.98, 0.97])
-    (f,) = H.fq_accuracy(claim, _evidence(b, fq))
+    (f,) = fq_accuracy(claim, _evidence(b, fq))
     assert f.category == V.NOT_REPRODUCED and "not shown" in f.reason
     # four seeds give no verdict
     _, b, fq = _pair([0.97] * 4, [0.98] * 4)
-    assert H.fq_accuracy(claim, _evidence(b, fq))[0].category == V.NOT_MEASURED
+    assert fq_accuracy(claim, _evidence(b, fq))[0].category == V.NOT_MEASURED
     # without a fully quantum variant: not measured, saying what to run
-    (f,) = H.fq_accuracy(claim, _evidence(b))
+    (f,) = fq_accuracy(claim, _evidence(b))
     assert f.category == V.NOT_MEASURED and "fully_quantum.yaml" in f.reason
 
 
@@ -74,7 +81,7 @@ def test_the_qubit_share_is_set_by_the_configs():
     claim = _claim("fq.qubits")
     run, b, fq = _pair([0.97] * 5, [0.98] * 5)
     qnn = _model(run, "QNN", {"type": "none"}, {**QUANTUM, "count": 1, "qubits": 10}, [0.99] * 5)
-    (f,) = H.fq_qubits(claim, _evidence(b, fq, qnn))
+    (f,) = fq_qubits(claim, _evidence(b, fq, qnn))
     assert f.value == 2 / 10 and f.category == V.SETUP_DEPENDENT
     assert "80 % fewer (2 vs 10 qubits" in f.measured and "QNN: 10 qubits" in f.measured
     assert "2 n_r / 3" in f.reason
@@ -83,7 +90,7 @@ def test_the_qubit_share_is_set_by_the_configs():
     run = _run("R2")
     b = _model(run, "B", router3, LINEAR, [0.97] * 5)
     fq = _model(run, "FQ", router3, {**QUANTUM, "count": 2, "qubits": 1}, [0.98] * 5)
-    (f,) = H.fq_qubits(claim, _evidence(b, fq))
+    (f,) = fq_qubits(claim, _evidence(b, fq))
     assert abs(f.value - 0.6) < 1e-12 and f.category == V.REPRODUCED
 
 
@@ -91,7 +98,14 @@ def _noise_sweep(label, experts, per_seed: np.ndarray, mode="evaluate") -> Noise
     levels = [0.0, 0.01, 0.02, 0.03]
     run = _run(label, "noise-sweep", experts)
     per_level = {lv: list(per_seed[:, i]) for i, lv in enumerate(levels)}
-    breakdown = {"eps": 0.02, "per_seed": [0.02] * 5, "interval": {"low": 0.015, "high": 0.025}}
+    interval = records.BreakdownInterval(
+        low=0.015, high=0.025, low_censored=False, high_censored=False, confidence=0.95,
+        resamples=1000, share_never=0.0, method="percentile bootstrap over seeds",
+    )  # fmt: skip
+    breakdown = records.Breakdown(
+        eps=0.02, baseline="A", baseline_accuracy=0.65, levels=levels, per_seed=[0.02] * 5,
+        seeds_never=0, seeds_at_first_level=0, interval=interval,
+    )  # fmt: skip
     return NoiseSweep(run, mode, "torch", "paper", levels, [], {}, "A", breakdown, per_level)
 
 
@@ -103,43 +117,41 @@ def test_noise_resilience_compares_paired_slopes():
     full = 0.98 - 6.0 * levels + jitter[::-1]  # 6 points per 0.01 eps
     h = _noise_sweep("H", LINEAR, hybrid)
     f = _noise_sweep("F", QUANTUM, full)
-    (row,) = H.fq_noise(claim, _evidence(runs=[h.run, f.run], sweeps=[h, f]))
+    (row,) = fq_noise(claim, _evidence(runs=[h.run, f.run], sweeps=[h, f]))
     assert row.category == V.REPRODUCED and row.value > 3.5
     assert "breakdown vs the best baseline: hybrid 0.0200 [0.0150, 0.0250]" in row.measured
     # the other way round: the paper overstates
     h2, f2 = _noise_sweep("H", LINEAR, full), _noise_sweep("F", QUANTUM, hybrid)
-    (row,) = H.fq_noise(claim, _evidence(runs=[h2.run, f2.run], sweeps=[h2, f2]))
+    (row,) = fq_noise(claim, _evidence(runs=[h2.run, f2.run], sweeps=[h2, f2]))
     assert row.category == V.NOT_REPRODUCED and "overstates" in row.reason
     # modes are alternatives of one row: disagreeing modes are setup-dependent
     h3 = _noise_sweep("H3", LINEAR, full, "train")
     f3 = _noise_sweep("F3", QUANTUM, hybrid, "train")
     runs = [h.run, f.run, h3.run, f3.run]
-    (row,) = H.fq_noise(claim, _evidence(runs=runs, sweeps=[h, f, h3, f3]))
+    (row,) = fq_noise(claim, _evidence(runs=runs, sweeps=[h, f, h3, f3]))
     assert row.category == V.SETUP_DEPENDENT and "train mode" in row.measured
     # a fully quantum sweep without its hybrid partner is not measured
-    (row,) = H.fq_noise(claim, _evidence(runs=[f.run], sweeps=[f]))
+    (row,) = fq_noise(claim, _evidence(runs=[f.run], sweeps=[f]))
     assert row.category == V.NOT_MEASURED and "no hybrid sweep matches" in row.reason
-    (row,) = H.fq_noise(claim, _evidence(runs=[h.run], sweeps=[h]))
+    (row,) = fq_noise(claim, _evidence(runs=[h.run], sweeps=[h]))
     assert row.category == V.NOT_MEASURED
 
 
 def test_fully_quantum_runs_measure_none_of_the_papers_hybrid_claims():
     run, b, fq = _pair([0.94] * 5, [0.99] * 5)
     ev = _evidence(b, fq)
-    (f,) = H.model_accuracy(_claim("table1.B.accuracy"), ev, "quantum", 24)
+    (f,) = model_accuracy(_claim("table1.B.accuracy"), ev, "quantum", 24)
     assert "FQ" not in f.source and f.category == V.REPRODUCED
     fq_only = _evidence(fq)
-    (f,) = H.model_accuracy(_claim("table1.B.accuracy"), fq_only, "quantum", 24)
+    (f,) = model_accuracy(_claim("table1.B.accuracy"), fq_only, "quantum", 24)
     assert f.category == V.NOT_MEASURED
     sweep = _noise_sweep("F", QUANTUM, np.full((5, 4), 0.9))
-    (f,) = H.noise_level(
-        _claim("table2.eps=0.01"), _evidence(runs=[sweep.run], sweeps=[sweep]), 0.01
-    )
+    (f,) = noise_level(_claim("table2.eps=0.01"), _evidence(runs=[sweep.run], sweeps=[sweep]), 0.01)
     assert f.category == V.NOT_MEASURED
-    assert H.ablation_columns(run, fq) == {
+    assert ablation_columns(run, fq) == {
         "paper model": "— (not in the paper: experts of another type)"
     }
-    assert H.noise_columns(sweep.run, 0.01) == {}
+    assert noise_columns(sweep.run, 0.01) == {}
 
 
 def test_an_fq_comparison_run_is_not_evidence_for_table_i():
@@ -148,12 +160,12 @@ def test_an_fq_comparison_run_is_not_evidence_for_table_i():
     claim = _claim("table1.B.accuracy")
     accs = [0.94, 0.95, 0.93, 0.94, 0.95]
     run, b, fq = _pair(accs, [0.98, 0.97, 0.98, 0.98, 0.97])
-    measure = H.MEASURES[claim.measure]
-    assert H.fq_comparison_run(run, [b, fq])
-    assert measure(claim, _evidence(b, fq), *claim.args) == [] or all(
-        f.category == V.NOT_MEASURED for f in measure(claim, _evidence(b, fq), *claim.args)
+    measure = claim.measure  # on the paper's runs: without fully quantum comparison runs
+    assert fq_comparison_run(run, [b, fq])
+    assert measure(claim, _evidence(b, fq)) == [] or all(
+        f.category == V.NOT_MEASURED for f in measure(claim, _evidence(b, fq))
     )
     alone = _model(_run("R2"), "B", ROUTER, LINEAR, accs)
-    assert not H.fq_comparison_run(alone.run, [alone])
-    findings = measure(claim, _evidence(alone), *claim.args)
+    assert not fq_comparison_run(alone.run, [alone])
+    findings = measure(claim, _evidence(alone))
     assert any(f.category != V.NOT_MEASURED for f in findings)

@@ -400,22 +400,24 @@ def _synthetic(template, target: str, hw: list[float], base: list[float], method
     ]
     raw["baselines"] = {"A": {"router": "linear", "per_seed": base}}
     rec = HardwareRecord.model_validate(raw)
-    return Run(template, target, "hardware", raw, None, None, None, record=rec)
+    return Run(template, target, "hardware", rec, None, None, None)
 
 
 def test_the_nisq_verdict_follows_the_rules(hardware_run):
-    from qmoe_cli.paper import hybrid_qmoe as H
+    from qmoe_cli.paper.hybrid_qmoe.claims import CLAIMS
+    from qmoe_cli.paper.hybrid_qmoe.hardware import hardware_nisq
+    from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
     from qmoe_cli.report import verdicts as V
 
-    claim = next(c for c in H.CLAIMS if c.id == "hardware.nisq")
+    claim = next(c for c in CLAIMS if c.id == "hardware.nisq")
     base = [0.85, 0.86, 0.84, 0.88, 0.85]
     good = _synthetic(hardware_run, "FakeTorino", [0.95, 0.96, 0.94, 0.97, 0.95], base)
     bad = _synthetic(hardware_run, "FakeManilaV2", [0.80, 0.78, 0.83, 0.80, 0.79], base)
     tie = _synthetic(hardware_run, "FakeLagosV2", [0.86, 0.85, 0.85, 0.87, 0.86], base)
 
     def verdict(*runs):
-        ev = V.Evidence(list(runs), claims=H.CLAIMS, min_epochs=H.PAPER_EPOCHS)
-        findings = H.hardware_nisq(claim, ev)
+        ev = V.Evidence(list(runs), claims=CLAIMS, min_epochs=PAPER_EPOCHS)
+        findings = hardware_nisq(claim, ev)
         return findings, V.verdicts(findings, (claim,))[0]
 
     (f,), v = verdict(good)
@@ -434,17 +436,19 @@ def test_the_nisq_verdict_follows_the_rules(hardware_run):
 def test_the_nisq_tests_of_one_run_are_holm_adjusted(hardware_run):
     """Each variant x mitigation of a run is a test against the same baseline: a raw p of
     about 0.03 passes alone and fails as one of four (Holm: 4 p > 0.05)."""
-    from qmoe_cli.paper import hybrid_qmoe as H
+    from qmoe_cli.paper.hybrid_qmoe.claims import CLAIMS
+    from qmoe_cli.paper.hybrid_qmoe.hardware import hardware_nisq
+    from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
     from qmoe_cli.report import verdicts as V
 
-    claim = next(c for c in H.CLAIMS if c.id == "hardware.nisq")
+    claim = next(c for c in CLAIMS if c.id == "hardware.nisq")
     base = [0.85, 0.86, 0.84, 0.88, 0.85]
     hw = [b + d for b, d in zip(base, [0.02, 0.04, 0.0, 0.02, 0.03], strict=True)]
     categories = {}
     for methods in (("none",), ("none", "readout", "zne", "readout+zne")):
         run = _synthetic(hardware_run, "FakeTorino", hw, base, methods)
-        ev = V.Evidence([run], claims=H.CLAIMS, min_epochs=H.PAPER_EPOCHS)
-        (finding,) = H.hardware_nisq(claim, ev)
+        ev = V.Evidence([run], claims=CLAIMS, min_epochs=PAPER_EPOCHS)
+        (finding,) = hardware_nisq(claim, ev)
         categories[len(methods)] = finding.category
         assert f"over {len(methods)} tests" in finding.measured
     assert categories == {1: V.REPRODUCED, 4: V.NOT_REPRODUCED}

@@ -98,7 +98,7 @@ def test_more_experts_than_basis_states_is_refused_for_ten_classes(write_config)
 
 
 def test_report_averages_per_class_accuracy_over_the_seeds_that_record_it():
-    from qmoe_cli.report.inputs import _per_class
+    from qmoe_cli.report.measured import _per_class
 
     class Seed:
         def __init__(self, values):

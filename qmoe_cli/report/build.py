@@ -17,14 +17,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from qmoe_cli import figures as plots  # the scorecard
+from qmoe_cli import records
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.kinds import KINDS, REPORT_ORDER, resolve
 from qmoe_cli.report import render, tables, verdicts
+from qmoe_cli.report.audit import Paper
 from qmoe_cli.report.inputs import SWEEP, Run, Skipped, gather
 from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
 
@@ -37,12 +40,12 @@ RESULTS_HEADER = (
 )
 
 
-def title_of(paper) -> str:
+def title_of(paper: Paper) -> str:
     return f"qmoe report: {paper.title}, paper vs measured"
 
 
-def build_report(run_dirs: list[Path], paper, out: Path | None = None) -> tuple[Path, Path]:
-    """Read the runs, judge the paper's claims on them (`paper`: a qmoe_cli.paper.Paper),
+def build_report(run_dirs: list[Path], paper: Paper, out: Path | None = None) -> tuple[Path, Path]:
+    """Read the runs, judge the paper's claims on them (`paper`: one of qmoe_cli.paper's),
     write the report; return the paths of report.md and report.html."""
     found = gather(list(run_dirs))
     runs, skipped = found.runs, found.skipped
@@ -60,7 +63,7 @@ def build_report(run_dirs: list[Path], paper, out: Path | None = None) -> tuple[
         folder = writable_dir(out)
         write_report(folder, runs, env, paper, skipped)
         return folder / "report.md", folder / "report.html"
-    inputs = {
+    inputs: dict[str, object] = {
         "command": "report",
         "paper": paper.name,
         "runs": [str(r.path.resolve()) for r in runs],
@@ -85,7 +88,11 @@ def build_report(run_dirs: list[Path], paper, out: Path | None = None) -> tuple[
 
 
 def write_report(
-    folder: Path, runs: list[Run], env: dict | None, paper, skipped: list[Skipped] = ()
+    folder: Path,
+    runs: list[Run],
+    env: dict | None,
+    paper: Paper,
+    skipped: Sequence[Skipped] = (),
 ) -> list[verdicts.Finding]:
     figures_dir = folder / "figures"
 
@@ -102,7 +109,7 @@ def write_report(
         return render.Figure(dest, f"figures/{dest.name}", caption)
 
     evidence = verdicts.Evidence.gather(runs)
-    findings = verdicts.evaluate(evidence, paper.claims, paper.measures, paper.min_epochs)
+    findings = verdicts.evaluate(evidence, paper.claims, paper.min_epochs)
     figures_dir.mkdir(exist_ok=True)
     scorecard = figures_dir / "scorecard.png"
     plots.scorecard(scorecard, tables.scorecard_rows(findings, paper.claims))
@@ -132,7 +139,15 @@ def write_report(
     return findings
 
 
-def assemble(runs, findings, figure, env, paper, scorecard=None, skipped=()) -> list[render.Block]:
+def assemble(
+    runs: list[Run],
+    findings: list[verdicts.Finding],
+    figure: tables.FigureFn,
+    env: dict | None,
+    paper: Paper,
+    scorecard: render.Figure | None = None,
+    skipped: Sequence[Skipped] = (),
+) -> list[render.Block]:
     B = render
     blocks: list[render.Block] = [
         B.Heading(1, title_of(paper)),
@@ -143,16 +158,21 @@ def assemble(runs, findings, figure, env, paper, scorecard=None, skipped=()) -> 
         ),
         *tables.claims_section(findings, paper, scorecard),
         tables.runs_table(runs),
+        *tables.problems_list(runs),
         *tables.skipped_list(list(skipped)),
     ]
     for kind in REPORT_ORDER:  # each kind's section, as the kinds table names it
-        section = resolve(KINDS[kind].section)
-        blocks += section([r for r in runs if r.kind == kind], figure, paper)
+        target = KINDS[kind].section
+        if target is not None:
+            section = resolve(target)
+            blocks += section([r for r in runs if r.kind == kind], figure, paper)
     sweeps = [r for r in runs if r.kind == SWEEP]
     if sweeps:
         blocks += tables.sweeps_section(sweeps)
     blocks += [B.Heading(2, "How each claim is measured"), tables.claims_definitions(paper.claims)]
-    blocks += tables.provenance_section(runs, env)
+    blocks += tables.provenance_section(
+        runs, records.EnvRecord.model_validate(env) if env else None
+    )
     return blocks
 
 

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 from qmoe_cli.report.inputs import Stat
 
 NA = "n/a"
 
 
-def finite(x) -> bool:
+def finite(x: object) -> TypeGuard[float]:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def num(x, digits: int = 3) -> str:
+def num(x: object, digits: int = 3) -> str:
     if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:.{digits}f}" if finite(x) else NA
 
 
-def pct(x, digits: int = 1) -> str:
+def pct(x: object, digits: int = 1) -> str:
     """An accuracy fraction as a percentage: 0.9412 -> '94.1 %'."""
     return f"{100 * x:.{digits}f} %" if finite(x) else NA
 
 
-def eps(x) -> str:
+def eps(x: object) -> str:
     return f"{x:g}" if finite(x) else NA
 
 
@@ -43,7 +44,7 @@ def ci(s: Stat, unit: str = "accuracy") -> str:
     return f"[{scale * s.ci_low:.{digits}f}, {scale * s.ci_high:.{digits}f}]{suffix}"
 
 
-def value(x, unit: str) -> str:
+def value(x: object, unit: str) -> str:
     scale, digits, suffix = _style(unit)
     if isinstance(x, tuple):
         return " to ".join(value(v, unit) for v in x)

@@ -10,8 +10,10 @@ import numpy as np
 
 from qmoe_cli import records
 from qmoe_cli.report import fmt
+from qmoe_cli.report.audit import Paper
 from qmoe_cli.report.inputs import Run
 from qmoe_cli.report.render import Block, Bullets, Heading, Para, Table
+from qmoe_cli.report.tables import FigureFn
 
 METHOD_NAMES = {
     "gates": "Gates and accuracy",
@@ -23,7 +25,7 @@ METHOD_NAMES = {
 }
 
 
-def sections(runs: list[Run], figure, paper) -> list[Block]:
+def sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Hardware runs")]
     if not runs:
         blocks.append(Para("Not measured: no hardware run was given (`qmoe hardware`)."))
@@ -32,7 +34,7 @@ def sections(runs: list[Run], figure, paper) -> list[Block]:
     return blocks
 
 
-def _pct(x) -> str:
+def _pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f} %"
 
 
@@ -49,7 +51,7 @@ def device_text(rec: records.HardwareRecord) -> str:
     return f"{t.text} ({'; '.join(parts)}; {where})"
 
 
-def section(run: Run, figure) -> list[Block]:
+def section(run: Run, figure: FigureFn) -> list[Block]:
     rec = run.record
     if not isinstance(rec, records.HardwareRecord):
         return []
@@ -156,7 +158,7 @@ def within_text(rec: records.HardwareRecord) -> str:
     )
 
 
-def _seconds(x) -> str:
+def _seconds(x: float | None) -> str:
     if x is None:
         return "n/a"
     return f"{x:.1f} s" if x < 120 else f"{x / 60:.1f} min" if x < 7200 else f"{x / 3600:.1f} h"

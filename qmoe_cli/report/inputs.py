@@ -1,13 +1,16 @@
-"""The run folders given to `qmoe report`: checked, read once, and turned into plain records.
+"""The run folders given to `qmoe report`: checked, and read once into typed records.
 
-Every kind of run the report reads (train, ablate, noise-sweep, efficiency) becomes a `Run`
-whose metrics.json is parsed once into its record (qmoe_cli/records.py: `Run.record`, and
-`Run.metrics` its plain mapping); a metrics.json that does not validate is one error naming
-the file and the key. The models it measured become `ModelResult`s (one per ablation
-variant, train run or efficiency point) and a noise sweep a `NoiseSweep`. A sweep folder
-written by `qmoe sweep` (not a run folder: no metrics.json at its top, but sweep.yaml and
-summary.csv) becomes a `Run` of kind "sweep" carrying a `SweepFolder`. Nothing here formats
-or judges.
+Every kind of run the report reads (train, ablate, noise-sweep, efficiency, hardware)
+becomes a `Run`: its metrics.json parsed into its record (qmoe_cli/records.py), its
+env.json into an `EnvRecord` and its config.yaml validated by its kind's schema
+(qmoe_cli/kinds.py), and so are the metrics.json and config.yaml of its sub-folders. A
+metrics.json that does not validate is one error naming the file and the key; a config.yaml
+or env.json of an older folder that no longer validates is None, and `Run.problems` says so.
+What it measured is read from these by qmoe_cli/report/measured.py (`ModelResult`,
+`NoiseSweep`). A sweep folder written by `qmoe sweep`
+(not a run folder: no metrics.json at its top, but sweep.yaml and summary.csv) becomes a
+`Run` of kind "sweep" carrying a `SweepFolder`. Nothing here formats or judges, and nothing
+downstream reads a file or looks a field up by its name.
 """
 
 from __future__ import annotations
@@ -15,27 +18,40 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from qmoe_cli import records
+from qmoe_cli.config import (
+    AblationConfig,
+    ExperimentConfig,
+    ModelConfig,
+    SweepConfig,
+    load_yaml_text,
+    validate_config,
+)
 from qmoe_cli.data import DATASETS  # data.name values, from the dataset registry
 from qmoe_cli.errors import ConfigError, RunFolderError
-from qmoe_cli.kinds import RUN_KINDS
+from qmoe_cli.kinds import RUN_KINDS, run_config_kind
+from qmoe_cli.metrics import mean_ci
 from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json, read_text
 
 KINDS = RUN_KINDS  # the kinds of run folder (qmoe_cli/kinds.py)
 SWEEP = "sweep"  # the kind of a sweep folder (it is not a run folder, so not in KINDS)
 SWEEP_FILES = ("sweep.yaml", "summary.csv")
-# summary.csv's statistics columns; every other column names the point (swept keys, ...)
-SWEEP_STATS = ("n_seeds", "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high")
 CLASSICAL_ROUTERS = ("mlp", "linear", "fourier")
 
+R = TypeVar("R", bound=records.Record)
+T = TypeVar("T", bound=records.Tolerant)
 
-def _num(value) -> float:
-    """A JSON number, or NaN for null / missing (NaN is written as null in run folders)."""
+
+def to_float(value: float | str | None) -> float:
+    """A record's number (or a CSV cell), NaN for null / empty (NaN is written as null)."""
     if value is None or isinstance(value, bool):
         return math.nan
     try:
@@ -55,31 +71,26 @@ class Stat:
     n: int | None = None
 
     @classmethod
-    def from_ci(cls, d: dict | None) -> Stat:
-        d = d or {}
-        n = d.get("n")
-        return cls(
-            _num(d.get("mean")),
-            _num(d.get("std")),
-            _num(d.get("ci_low")),
-            _num(d.get("ci_high")),
-            int(n) if isinstance(n, int | float) and not isinstance(n, bool) else None,
-        )
-
-    @classmethod
     def of(cls, s: records.Stat) -> Stat:
         """A record's mean_ci (None in the file: NaN)."""
-        return cls(_num(s.mean), _num(s.std), _num(s.ci_low), _num(s.ci_high), s.n)
+        return cls.of_values(s.mean, s.std, s.ci_low, s.ci_high, s.n)
 
     @classmethod
-    def from_row(cls, row: dict, prefix: str, n: int | None = None) -> Stat:
-        return cls(
-            _num(row.get(f"{prefix}_mean")),
-            _num(row.get(f"{prefix}_std")),
-            _num(row.get(f"{prefix}_ci_low")),
-            _num(row.get(f"{prefix}_ci_high")),
-            n,
-        )
+    def of_values(
+        cls,
+        mean: float | str | None,
+        std: float | str | None,
+        ci_low: float | str | None,
+        ci_high: float | str | None,
+        n: int | None = None,
+    ) -> Stat:
+        """From a record's (or a CSV row's) columns; null or empty: NaN."""
+        return cls(to_float(mean), to_float(std), to_float(ci_low), to_float(ci_high), n)
+
+    @classmethod
+    def over(cls, values: list[float], bounds: tuple[float, float]) -> Stat:
+        """metrics.mean_ci of these values, the interval truncated to `bounds`."""
+        return cls.of(records.Stat.model_validate(mean_ci(values, bounds=bounds)))
 
     @property
     def has_ci(self) -> bool:
@@ -112,29 +123,33 @@ class Run:
     path: Path
     label: str  # R1, R2, ... in the order given
     kind: str
-    metrics: dict  # the record's plain mapping ({} for a sweep folder)
-    env: dict | None
-    config: dict | None
+    record: records.Record | None  # metrics.json, parsed (None for a sweep folder)
+    env: records.EnvRecord | None  # env.json (None: absent or not readable)
+    # config.yaml validated by its kind's schema (a sweep folder: sweep.yaml by the sweep
+    # schema); None when absent or no longer valid (see `problems`)
+    config: BaseModel | None
     config_text: str | None
     sweep: SweepFolder | None = None  # kind "sweep" only
-    record: records.Record | None = None  # metrics.json, parsed (None for a sweep folder)
     # the sub-folders' metrics.json, parsed: "variants/A/metrics.json" -> its record
     subs: dict[str, records.Record] = field(default_factory=dict)
+    # the sub-folders' config.yaml, validated: "variants/A/config.yaml" -> its config
+    sub_configs: dict[str, ExperimentConfig] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # its files that could not be read
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    def read(self, relative: str) -> dict | None:
-        """A JSON file inside the folder, or None when it is missing or unreadable."""
-        path = self.path / relative
-        if not path.is_file():
-            return None
-        try:
-            data = read_json(path)
-        except RunFolderError:
-            return None
-        return data if isinstance(data, dict) else None
+    def record_as(self, kind: type[R]) -> R:
+        """The run's record, which must be of this kind."""
+        if not isinstance(self.record, kind):
+            raise ConfigError(f"{self.path}: not a {kind.__name__} run (command {self.kind!r})")
+        return self.record
+
+    @property
+    def experiment(self) -> ExperimentConfig | None:
+        """The config of a train, ablate, noise-sweep or efficiency run (None otherwise)."""
+        return self.config if isinstance(self.config, ExperimentConfig) else None
 
     def read_train(self, relative: str) -> records.TrainRecord | None:
         """A train-format sub-folder's record (`variants/<name>/metrics.json`, ...), read and
@@ -142,34 +157,58 @@ class Run:
         record = self.subs.get(relative)
         return record if isinstance(record, records.TrainRecord) else None
 
-    def read_config(self, relative: str) -> dict | None:
-        return _read_yaml(self.path / relative)
-
     @property
-    def data_info(self) -> dict:
-        """What was loaded: the metrics' `data` block, else the first sub-run's (for a sweep:
-        the distinct data sources of its points)."""
-        if self.sweep is not None:
-            sources = _distinct(p.run.data_info.get("source") for p in self.sweep.points)
-            return {"source": "; ".join(map(str, sources))} if sources else {}
-        data = self.metrics.get("data")
-        if isinstance(data, dict) and data:
-            return data
+    def data_info(self) -> records.DataInfo | None:
+        """What was loaded: the record's `data`, else the first sub-run's (None for a
+        sweep folder: see data_source)."""
+        record = self.record
+        if isinstance(
+            record,
+            records.TrainRecord
+            | records.AblateRecord
+            | records.EfficiencyRecord
+            | records.HardwareRecord,
+        ):
+            if record.data is not None:
+                return record.data
         subs = ("quantum", *_subfolders(self.path, "baselines"), *_subfolders(self.path, "levels"))
         for sub in subs:
-            record = self.read_train(f"{sub}/{COMPLETE_MARKER}")
-            if record is not None:
-                return records.as_json(record.data)
-        return {}
+            train = self.read_train(f"{sub}/{COMPLETE_MARKER}")
+            if train is not None:
+                return train.data
+        return None
+
+    @property
+    def data_source(self) -> str | None:
+        """The data source (for a sweep: the distinct sources of its points)."""
+        if self.sweep is not None:
+            sources = _distinct(p.run.data_source for p in self.sweep.points)
+            return "; ".join(sources) if sources else None
+        data = self.data_info
+        return data.source if data is not None else None
+
+    @property
+    def record_name(self) -> str:
+        """The name in the record ("" for kinds that record none)."""
+        record = self.record
+        if isinstance(
+            record,
+            records.TrainRecord
+            | records.AblateRecord
+            | records.EfficiencyRecord
+            | records.HardwareRecord,
+        ):
+            return record.name
+        return ""
 
     @property
     def dataset(self) -> str | None:
         if self.sweep is not None:
             return ", ".join(self.sweep.datasets) or None
-        data = (self.config or {}).get("data")
-        if isinstance(data, dict) and data.get("name") in DATASETS:
-            return data["name"]
-        text = f"{self.data_info.get('source', '')} {self.metrics.get('name', '')}".lower()
+        cfg = self.experiment
+        if cfg is not None and cfg.data.name in DATASETS:
+            return str(cfg.data.name)
+        text = f"{self.data_source or ''} {self.record_name}".lower()
         if "make_moons" in text or "two_moons" in text or "two-moons" in text:
             return "two_moons"
         if "make_circles" in text or "circles" in text:
@@ -186,17 +225,38 @@ class Run:
     def seeds(self) -> list[int]:
         if self.sweep is not None:
             return list(self.sweep.seeds)
-        if isinstance(self.metrics.get("seeds"), list):
-            return list(self.metrics["seeds"])
-        if self.kind == "train" and isinstance(self.metrics.get("per_seed"), list):
-            return [m.get("seed") for m in self.metrics["per_seed"] if isinstance(m, dict)]
-        seeds = (self.config or {}).get("seeds")
-        return list(seeds) if isinstance(seeds, list) else []
+        record = self.record
+        if isinstance(
+            record, records.AblateRecord | records.NoiseSweepRecord | records.HardwareRecord
+        ):
+            return list(record.seeds)
+        if isinstance(record, records.EfficiencyRecord) and record.seeds is not None:
+            return list(record.seeds)
+        if isinstance(record, records.TrainRecord):
+            return [s.seed for s in record.per_seed]
+        cfg = self.experiment
+        return list(cfg.seeds) if cfg is not None else []
 
     @property
     def epoch_budget(self) -> int | None:
-        train = (self.config or {}).get("train")
-        return train.get("epochs") if isinstance(train, dict) else None
+        cfg = self.experiment
+        return cfg.train.epochs if cfg is not None else None
+
+    @property
+    def early_stopping(self) -> bool | None:
+        cfg = self.experiment
+        return cfg.train.early_stopping if cfg is not None else None
+
+    @property
+    def model(self) -> ModelConfig | None:
+        """The model section of the config (None when not read)."""
+        cfg = self.experiment
+        return cfg.model if cfg is not None else None
+
+    @property
+    def plateau(self) -> float | None:
+        """An ablation's accuracy plateau (its config's `plateau`), if it sets one."""
+        return self.config.plateau if isinstance(self.config, AblationConfig) else None
 
 
 def _subfolders(path: Path, under: str) -> list[str]:
@@ -205,12 +265,42 @@ def _subfolders(path: Path, under: str) -> list[str]:
     return sorted(f"{under}/{p.name}" for p in (path / under).iterdir() if p.is_dir())
 
 
-def _read_yaml(path: Path) -> dict | None:
+def read_config(path: Path, source: str) -> tuple[str | None, BaseModel | None, str | None]:
+    """A config.yaml: its text, the config validated by the schema of the kind it states
+    (folders written before configs stated it: the kind its keys imply), and why it could
+    not be read (None when it could, or when there is no such file)."""
+    if not path.is_file():
+        return None, None, None
     try:
-        data = yaml.safe_load(read_text(path))
-    except (RunFolderError, yaml.YAMLError):
-        return None
-    return data if isinstance(data, dict) else None
+        text = read_text(path)
+    except RunFolderError as exc:
+        return None, None, str(exc)
+    try:
+        raw = load_yaml_text(text)
+    except (yaml.YAMLError, ValueError):
+        return text, None, f"{source}: not valid YAML"
+    if not isinstance(raw, dict):
+        return text, None, f"{source}: not a mapping of keys"
+    try:
+        return text, validate_config(raw, source, run_config_kind(raw).schema), None
+    except ConfigError as exc:
+        return text, None, str(exc)
+
+
+def read_env(path: Path) -> tuple[records.EnvRecord | None, str | None]:
+    """env.json (None when absent) and why it could not be read."""
+    if not path.is_file():
+        return None, None
+    try:
+        raw = read_json(path)
+    except RunFolderError as exc:
+        raise ConfigError(str(exc)) from None
+    if not isinstance(raw, dict):
+        return None, f"{path.name}: not a JSON object"
+    try:
+        return records.EnvRecord.model_validate(raw), None
+    except ValidationError as exc:
+        return None, f"{path.name}: {records.validation_message(exc, raw)}"
 
 
 @dataclass(frozen=True)
@@ -390,32 +480,37 @@ def load_run(path: Path, label: str) -> Run:
         record = records.parse_record(raw, str(path / COMPLETE_MARKER))
     except RunFolderError as exc:
         raise ConfigError(str(exc)) from None
-    env = None
-    if (path / "env.json").is_file():
-        try:
-            env = read_json(path / "env.json")
-        except RunFolderError as exc:
-            raise ConfigError(str(exc)) from None
-    config_path = path / "config.yaml"
-    try:
-        config_text = read_text(config_path) if config_path.is_file() else None
-    except RunFolderError:
-        config_text = None
-    config = _read_yaml(config_path) if config_text is not None else None
-    env = env if isinstance(env, dict) else None
-    metrics = records.as_json(record)
-    subs = _sub_records(path)
-    return Run(path, label, kind, metrics, env, config, config_text, record=record, subs=subs)
+    env, env_problem = read_env(path / "env.json")
+    config_text, config, config_problem = read_config(path / "config.yaml", "config.yaml")
+    subs, sub_configs, sub_problems = _sub_folders(path)
+    problems = [p for p in (env_problem, config_problem, *sub_problems) if p]
+    return Run(
+        path,
+        label,
+        kind,
+        record,
+        env,
+        config,
+        config_text,
+        subs=subs,
+        sub_configs=sub_configs,
+        problems=problems,
+    )
 
 
 TRAIN_SUBFOLDERS = ("variants", "baselines")  # train-format sub-folders of a run group
 
 
-def _sub_records(path: Path) -> dict[str, records.Record]:
-    """Every sub-folder's metrics.json (quantum/, variants/*/, baselines/*/, levels/*/), read
-    once and checked: one error naming the file and key when one does not validate, or when
-    a train-format sub-folder holds another kind of record."""
+def _sub_folders(
+    path: Path,
+) -> tuple[dict[str, records.Record], dict[str, ExperimentConfig], list[str]]:
+    """Every sub-folder's metrics.json and config.yaml (quantum/, variants/*/, baselines/*/,
+    levels/*/), read once and checked: one error naming the file and key when a metrics.json
+    does not validate, or when a train-format sub-folder holds another kind of record; a
+    config.yaml that no longer validates is left out and said why."""
     found: dict[str, records.Record] = {}
+    configs: dict[str, ExperimentConfig] = {}
+    problems: list[str] = []
     subs = ["quantum", *(s for u in (*TRAIN_SUBFOLDERS, "levels") for s in _subfolders(path, u))]
     for sub in subs:
         file = path / sub / COMPLETE_MARKER
@@ -428,10 +523,49 @@ def _sub_records(path: Path) -> dict[str, records.Record]:
         if sub.split("/")[0] != "levels" and not isinstance(record, records.TrainRecord):
             raise ConfigError(f"{file}: command: {record.command!r}, expected 'train'")
         found[f"{sub}/{COMPLETE_MARKER}"] = record
-    return found
+        _, config, problem = read_config(path / sub / "config.yaml", f"{sub}/config.yaml")
+        if isinstance(config, ExperimentConfig):
+            configs[f"{sub}/config.yaml"] = config
+        elif problem:
+            problems.append(problem)
+    return found, configs, problems
 
 
 # --- sweep folders (`qmoe sweep`) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """A row of a sweep folder's summary.csv (one per point) or sweep.csv (one per point
+    and seed): the columns naming its point as written, and the statistics read as numbers
+    (NaN / None where the file has none)."""
+
+    cells: dict[str, str]
+    n_seeds: int | None
+    acc: Stat  # test accuracy over the point's seeds (summary.csv)
+    router_params: str | None  # sweep.csv: the run's router parameters, as written
+
+    STATS = ("n_seeds", "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high")
+
+    @classmethod
+    def parse(cls, cells: dict[str, str]) -> SweepRow:
+        n = cells.get("n_seeds")
+        return cls(
+            cells,
+            int(n) if n is not None and n.isdigit() else None,
+            Stat.of_values(
+                cells.get("test_acc_mean"),
+                cells.get("test_acc_std"),
+                cells.get("test_acc_ci_low"),
+                cells.get("test_acc_ci_high"),
+                int(n) if n is not None and n.isdigit() else None,
+            ),
+            cells.get("router_params") or None,
+        )
+
+    def point(self, keys: list[str]) -> tuple[str, ...]:
+        """The values of the columns naming the point, as written."""
+        return tuple(str(self.cells.get(k, "")) for k in keys)
 
 
 @dataclass
@@ -453,15 +587,15 @@ class SweepFolder:
     base: str
     grid: dict[str, list]
     zip: dict[str, list]
-    seeds: list
+    seeds: list[int]
     expected: int | None  # points x seeds the sweep file asks for (None: cannot tell)
     points: list[SweepPoint]  # done: complete folders under points/
     failed: dict[str, str]  # point id -> the error in status/<id>.json
     unfinished: list[str]  # point ids with a points/.<id>.work folder (running or killed)
     unreadable: dict[str, str]  # point id -> why its complete folder could not be read
     keys: list[str]  # summary.csv's columns naming a point (swept keys, variant, level)
-    summary: list[dict]  # summary.csv rows
-    rows: list[dict]  # sweep.csv rows (one per point and seed)
+    summary: list[SweepRow]  # summary.csv
+    rows: list[SweepRow]  # sweep.csv (one per point and seed)
 
     @property
     def pending(self) -> int | None:
@@ -471,26 +605,26 @@ class SweepFolder:
 
     @property
     def datasets(self) -> list[str]:
-        return [str(d) for d in _distinct(p.run.dataset for p in self.points)]
+        return _distinct(p.run.dataset for p in self.points)
 
 
 def is_sweep_folder(path: Path) -> bool:
     return path.is_dir() and all((path / name).is_file() for name in SWEEP_FILES)
 
 
-def _distinct(values) -> list:
+def _distinct(values: Iterable[str | None]) -> list[str]:
     """The distinct non-empty values in first-seen order."""
-    seen: list = []
+    seen: list[str] = []
     for v in values:
-        if v not in (None, "") and v not in seen:
+        if v is not None and v != "" and v not in seen:
             seen.append(v)
     return seen
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+def _read_csv(path: Path) -> tuple[list[str], list[SweepRow]]:
     try:
         reader = csv.DictReader(io.StringIO(read_text(path, newline=""), newline=""))
-        rows = list(reader)
+        rows = [SweepRow.parse(row) for row in reader]
         return list(reader.fieldnames or []), rows
     except RunFolderError as exc:
         raise ConfigError(str(exc)) from None
@@ -498,19 +632,12 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
         raise ConfigError(f"cannot read {path}: {exc}") from None
 
 
-def _sweep_defaults() -> tuple[str, list]:
-    """The sweep file's defaults for `command` and `seeds`, from the sweep schema itself."""
-    from qmoe_cli.config import SweepConfig
-
-    fields = SweepConfig.model_fields
-    # sweep files written before the kinds registry default to train runs
-    return "train", fields["seeds"].get_default(call_default_factory=True)
-
-
-def _mapping_of_lists(value) -> dict[str, list]:
-    if not isinstance(value, dict):
-        return {}
-    return {str(k): v if isinstance(v, list) else [v] for k, v in value.items()}
+def _read_model(model: type[T], path: Path) -> T | None:
+    """A small JSON file of a sweep folder, or None when it is missing or unreadable."""
+    try:
+        return model.model_validate(read_json(path)) if path.is_file() else None
+    except (RunFolderError, ValidationError):
+        return None
 
 
 def load_sweep(path: Path, label: str) -> Run:
@@ -520,17 +647,23 @@ def load_sweep(path: Path, label: str) -> Run:
         config_text = read_text(sweep_file)
     except RunFolderError as exc:
         raise ConfigError(str(exc)) from None
-    config = _read_yaml(sweep_file)
-    if config is None:
+    try:
+        raw = load_yaml_text(config_text)
+    except (yaml.YAMLError, ValueError):
+        raw = None
+    if not isinstance(raw, dict):
         raise ConfigError(f"{sweep_file}: not a sweep file (expected a YAML mapping)")
-    default_command, default_seeds = _sweep_defaults()
-    grid, zipped = _mapping_of_lists(config.get("grid")), _mapping_of_lists(config.get("zip"))
-    seeds = config.get("seeds", default_seeds)
-    seeds = seeds if isinstance(seeds, list) else [seeds]
-    expected = math.prod(len(v) for v in grid.values()) * len(seeds)
-    if zipped:
-        lengths = {len(v) for v in zipped.values()}
-        expected = expected * lengths.pop() if len(lengths) == 1 else None
+    problems = []
+    try:
+        config: SweepConfig | None = validate_config(raw, "sweep.yaml", SweepConfig)
+    except ConfigError as exc:
+        config, problems = None, [str(exc)]
+    grid = config.grid if config is not None else {}
+    zipped = config.zip if config is not None else {}
+    seeds = list(config.seeds) if config is not None else []
+    expected = math.prod(len(v) for v in grid.values()) * len(seeds) if config is not None else None
+    if zipped and expected is not None:
+        expected *= len(next(iter(zipped.values())))
 
     points, unreadable = [], {}
     points_dir = path / "points"
@@ -543,9 +676,9 @@ def load_sweep(path: Path, label: str) -> Run:
         except ConfigError as exc:
             unreadable[folder.name] = str(exc)
             continue
-        info = run.read("point.json") or {}
-        swept = info.get("swept") if isinstance(info.get("swept"), dict) else {}
-        points.append(SweepPoint(folder.name, swept, _int(info.get("seed")), run))
+        point = _read_model(records.SweepPointRecord, folder / "point.json")
+        point = point or records.SweepPointRecord()
+        points.append(SweepPoint(folder.name, point.swept, point.seed, run))
     done = {p.id for p in points} | set(unreadable)
     unfinished = [
         f.name[1 : -len(".work")]
@@ -556,21 +689,19 @@ def load_sweep(path: Path, label: str) -> Run:
     status_dir = path / "status"
     for status in sorted(status_dir.glob("*.json")) if status_dir.is_dir() else []:
         pid = status.stem
-        try:
-            state = read_json(status)
-        except RunFolderError:
-            continue
-        if isinstance(state, dict) and state.get("state") == "failed" and pid not in done:
-            if pid not in unfinished:
-                failed[pid] = str(state.get("error") or "no error recorded").splitlines()[0]
+        state = _read_model(records.SweepStatusRecord, status)
+        if state is not None and state.state == "failed":
+            if pid not in done and pid not in unfinished:
+                failed[pid] = (state.error or "no error recorded").splitlines()[0]
 
     fields, summary = _read_csv(path / "summary.csv")
-    keys = [f for f in fields if f not in SWEEP_STATS]
+    keys = [f for f in fields if f not in SweepRow.STATS]
     rows = _read_csv(path / "sweep.csv")[1] if (path / "sweep.csv").is_file() else []
     sweep = SweepFolder(
         name=path.name,  # `qmoe sweep` names the folder after the sweep
-        command=str(config.get("command") or default_command),
-        base=str(config.get("base", "?")),
+        # sweep files written before the kinds registry run train points
+        command=str(config.command or "train") if config is not None else "?",
+        base=config.base if config is not None else "?",
         grid=grid,
         zip=zipped,
         seeds=seeds,
@@ -583,293 +714,4 @@ def load_sweep(path: Path, label: str) -> Run:
         summary=summary,
         rows=rows,
     )
-    return Run(path, label, SWEEP, {}, None, config, config_text, sweep)
-
-
-# --- models measured by a run -------------------------------------------------------------
-
-
-@dataclass
-class ModelResult:
-    """One model's test accuracy over seeds: an ablation variant, a train run or an
-    efficiency point."""
-
-    run: Run
-    variant: str | None
-    label: str
-    router: str
-    router_params: int | None
-    total_params: int | None
-    acc: Stat
-    epochs_to_90: list[int | None] | None = None  # per seed (validation accuracy)
-    epoch_budget: int | None = None
-    extra: dict = field(default_factory=dict)
-    per_seed_acc: list[float] | None = None  # test accuracy per seed, in seed order
-    effective_params: float | None = None  # median Jacobian rank at the trained point
-    early_stopping: bool | None = None
-    # test accuracy of each class (index 0..C-1), mean over the seeds that record it
-    per_class_acc: list[float] | None = None
-
-    @property
-    def n_seeds(self) -> int:
-        return len(self.per_seed_acc) if self.per_seed_acc else (self.acc.n or 0)
-
-    @property
-    def model_config(self) -> dict:
-        """The model section of this model's resolved config ({} when not read)."""
-        model = self.extra.get("model")
-        return model if isinstance(model, dict) else {}
-
-    @property
-    def experts(self) -> str:
-        """The experts' type (`linear` unless the config says otherwise)."""
-        experts = self.model_config.get("experts")
-        kind = experts.get("type") if isinstance(experts, dict) else None
-        return kind if isinstance(kind, str) else "linear"
-
-    @property
-    def qubits(self) -> dict:
-        """Qubits of every circuit of the model, from its config (models.config_qubits)."""
-        from qmoe_cli.models import config_qubits
-
-        return config_qubits(self.model_config)
-
-    @property
-    def per_seed_eta(self) -> list[float] | None:
-        if not self.per_seed_acc or not self.router_params:
-            return None
-        return [a / math.log1p(self.router_params) for a in self.per_seed_acc]
-
-    @property
-    def setup(self) -> str:
-        """How it was trained, as far as a verdict may depend on it."""
-        budget = f"{self.epoch_budget} epochs" if self.epoch_budget else "? epochs"
-        if self.early_stopping is None:
-            return budget
-        return budget + (", early stopping" if self.early_stopping else ", no early stopping")
-
-    @property
-    def eta(self) -> Stat:
-        return eta_of(self.acc, self.router_params)
-
-    @property
-    def source(self) -> str:
-        what = f" variant {self.variant}" if self.variant else ""
-        return f"{self.run.label}{what}: {self.router} router, P = {self.router_params}"
-
-
-def _int(value) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def model_results(run: Run) -> list[ModelResult]:
-    """The models of an ablate, train or efficiency run (none for a skipped efficiency run)."""
-    record = run.record
-    if isinstance(record, records.AblateRecord):
-        return [_variant(run, row) for row in record.summary]
-    if isinstance(record, records.TrainRecord):
-        train = (run.config or {}).get("train")
-        stopping = train.get("early_stopping") if isinstance(train, dict) else None
-        model = (run.config or {}).get("model")
-        model = model if isinstance(model, dict) else None
-        return [_train_model(run, record, None, run.epoch_budget, stopping, model)]
-    if isinstance(record, records.EfficiencyRecord):
-        return [_variant(run, p) for p in record.points]
-    return []
-
-
-def _variant(run: Run, row: records.VariantSummary) -> ModelResult:
-    """An ablation variant (a summary row) or an efficiency point, with its per-seed
-    numbers from variants/<name>/."""
-    sub = run.read_train(f"variants/{row.variant}/metrics.json")
-    cfg = run.read_config(f"variants/{row.variant}/config.yaml") or {}
-    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
-    budget = train.get("epochs")
-    per_seed = sub.per_seed if sub is not None else None
-    return ModelResult(
-        run,
-        row.variant,
-        row.label,
-        row.router or (sub.router if sub is not None else "") or "?",
-        row.router_params,
-        row.total_params,
-        Stat(
-            _num(row.test_acc_mean),
-            _num(row.test_acc_std),
-            _num(row.test_acc_ci_low),
-            _num(row.test_acc_ci_high),
-            row.n_seeds,
-        ),
-        [m.epochs_to_90_val for m in per_seed] if per_seed else None,
-        budget if budget is not None else run.epoch_budget,
-        {"row": records.as_json(row), "model": cfg.get("model")},
-        _accuracies(per_seed),
-        _median_effective(per_seed),
-        train.get("early_stopping") if isinstance(train.get("early_stopping"), bool) else None,
-        _per_class(per_seed),
-    )
-
-
-def _train_model(
-    run: Run,
-    m: records.TrainRecord,
-    variant: str | None,
-    budget: int | None,
-    stopping: bool | None = None,
-    model: dict | None = None,
-) -> ModelResult:
-    return ModelResult(
-        run,
-        variant,
-        m.name,
-        m.router or "?",
-        m.params.router,
-        m.params.total,
-        Stat.of(m.aggregate.test_accuracy),
-        [s.epochs_to_90_val for s in m.per_seed],
-        budget,
-        {"model": model} if model is not None else {},
-        per_seed_acc=_accuracies(m.per_seed),
-        effective_params=_median_effective(m.per_seed),
-        early_stopping=stopping,
-        per_class_acc=_per_class(m.per_seed),
-    )
-
-
-def _accuracies(per_seed: list[records.SeedRecord] | None) -> list[float] | None:
-    if not per_seed:
-        return None
-    values = [_num(m.test_accuracy) for m in per_seed]
-    return values if all(math.isfinite(v) for v in values) else None
-
-
-def _per_class(per_seed: list[records.SeedRecord] | None) -> list[float] | None:
-    """Each class's test accuracy, mean over the seeds (None when no seed records it)."""
-    rows = [m.test_per_class_accuracy for m in per_seed or [] if m.test_per_class_accuracy]
-    if not rows or len({len(r) for r in rows}) != 1:
-        return None
-    out = []
-    for values in zip(*rows, strict=True):
-        finite = [v for v in values if v is not None and math.isfinite(v)]
-        out.append(sum(finite) / len(finite) if finite else math.nan)
-    return out
-
-
-def _median_effective(per_seed: list[records.SeedRecord] | None) -> float | None:
-    """Median over seeds of the router's Jacobian rank at the trained point."""
-    ranks = sorted(
-        float(m.effective_params.trained)
-        for m in per_seed or []
-        if m.effective_params.trained is not None
-    )
-    if not ranks:
-        return None
-    mid = len(ranks) // 2
-    return ranks[mid] if len(ranks) % 2 else (ranks[mid - 1] + ranks[mid]) / 2
-
-
-# --- noise sweeps -------------------------------------------------------------------------
-
-
-@dataclass
-class NoiseSweep:
-    run: Run
-    mode: str
-    simulator: str
-    placement: str
-    levels: list[float]
-    rows: list[dict]
-    baselines: dict[str, ModelResult]  # name -> the classical baseline's train-format result
-    best_baseline: str | None
-    breakdown: dict | None
-    per_level: dict[float, list[float]] = field(default_factory=dict)  # quantum, per seed
-
-    def row_at(self, level: float) -> dict | None:
-        return next((r for r in self.rows if math.isclose(_num(r.get("level")), level)), None)
-
-    def seeds_at(self, level: float) -> list[float] | None:
-        """The quantum router's test accuracy per seed at this level."""
-        return next((v for k, v in self.per_level.items() if math.isclose(k, level)), None)
-
-    @property
-    def epoch_budget(self) -> int | None:
-        return self.run.epoch_budget
-
-    @property
-    def early_stopping(self) -> bool | None:
-        train = (self.run.config or {}).get("train")
-        value = train.get("early_stopping") if isinstance(train, dict) else None
-        return value if isinstance(value, bool) else None
-
-    @property
-    def model_config(self) -> dict:
-        """The swept model's section of the sweep's config ({} when not read)."""
-        model = (self.run.config or {}).get("model")
-        return model if isinstance(model, dict) else {}
-
-    @property
-    def experts(self) -> str:
-        """The swept model's experts type: `linear` (the paper's hybrid) or `quantum` (the
-        fully quantum QMoE, every circuit under the same noise)."""
-        experts = self.model_config.get("experts")
-        kind = experts.get("type") if isinstance(experts, dict) else None
-        return kind if isinstance(kind, str) else "linear"
-
-    @property
-    def seeds(self) -> list:
-        seeds = (self.run.config or {}).get("seeds")
-        return list(seeds) if isinstance(seeds, list) else []
-
-    @property
-    def classical(self) -> ModelResult | None:
-        """The paper's classical baseline: a linear router (Model A) if swept, else the best."""
-        linear = [b for b in self.baselines.values() if b.router == "linear"]
-        if linear:
-            return linear[0]
-        return self.baselines.get(self.best_baseline or "")
-
-    @property
-    def source(self) -> str:
-        return f"{self.run.label} ({self.mode} mode, {self.simulator}, {self.placement} placement)"
-
-
-def noise_sweep(run: Run) -> NoiseSweep:
-    m = run.record
-    if not isinstance(m, records.NoiseSweepRecord):
-        raise ConfigError(f"{run.path}: not a noise sweep (command {run.kind!r})")
-    means = m.table[0].baseline_means if m.table else {}
-    baselines = {}
-    train = (run.config or {}).get("train")
-    stopping = train.get("early_stopping") if isinstance(train, dict) else None
-    for name, mean in means.items():
-        sub = run.read_train(f"baselines/{name}/metrics.json")
-        if sub is not None:
-            result = _train_model(run, sub, name, run.epoch_budget, stopping)
-        else:  # only the mean is in the table
-            result = ModelResult(run, name, name, "?", None, None, Stat(_num(mean)))
-        baselines[name] = result
-    return NoiseSweep(
-        run,
-        m.mode,
-        m.simulator,
-        m.placement,
-        [float(x) for x in m.levels],
-        [records.as_json(r) for r in m.table],
-        baselines,
-        m.best_baseline,
-        records.as_json(m.breakdown) if m.breakdown is not None else None,
-        _per_level(m.per_seed.quantum),
-    )
-
-
-def _per_level(quantum: dict[str, list[float | None]]) -> dict[float, list[float]]:
-    """metrics.json `per_seed.quantum`: {"<level>": [accuracy per seed]} as floats (levels
-    with an undefined accuracy are left out)."""
-    out = {}
-    for key, values in quantum.items():
-        level = _num(key)
-        if math.isfinite(level):
-            accs = [_num(v) for v in values]
-            if accs and all(math.isfinite(a) for a in accs):
-                out[level] = accs
-    return out
+    return Run(path, label, SWEEP, None, None, config, config_text, sweep, problems=problems)

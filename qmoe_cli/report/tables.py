@@ -8,17 +8,13 @@ import math
 from collections import Counter
 from collections.abc import Callable
 
+from qmoe_cli import records
 from qmoe_cli.report import fmt
-from qmoe_cli.report.inputs import (
-    Run,
-    Stat,
-    SweepFolder,
-    eta_of,
-    model_results,
-    noise_sweep,
-)
+from qmoe_cli.report.audit import Paper
+from qmoe_cli.report.inputs import Run, Stat, SweepFolder, eta_of
+from qmoe_cli.report.measured import ModelResult, NoiseSweep, model_results, noise_sweep
 from qmoe_cli.report.render import Block, Bullets, Code, Figure, Heading, Para, Table
-from qmoe_cli.report.verdicts import CATEGORIES, Claim, Finding
+from qmoe_cli.report.verdicts import CATEGORIES, Claim, Finding, Unit
 from qmoe_cli.report.verdicts import counts as count_categories
 from qmoe_cli.report.verdicts import verdicts as claim_verdicts
 
@@ -29,6 +25,19 @@ FigureFn = Callable[[Run, str, str], Figure | None]
 def runs_table(runs: list[Run]) -> Table:
     rows = [[r.label, r.kind, r.dataset or "?", _seeds(r.seeds), str(r.path)] for r in runs]
     return Table(["run", "kind", "dataset", "seeds", "folder"], rows, "Runs read by this report")
+
+
+def problems_list(runs: list[Run]) -> list[Block]:
+    """The files of the runs that could not be read (an older folder's config.yaml that no
+    longer validates, ...): the report uses none of their settings."""
+    items = [f"{r.label}: {p}" for r in runs for p in r.problems]
+    if not items:
+        return []
+    note = Para(
+        "Files not readable (config not readable: the report uses none of its settings, such "
+        "as the epochs, early stopping, data set or model):"
+    )
+    return [note, Bullets(items)]
 
 
 def skipped_list(skipped: list) -> list[Block]:
@@ -73,7 +82,9 @@ METHODS_TEXT = (
 )
 
 
-def claims_section(findings: list[Finding], paper, scorecard: Figure | None = None) -> list[Block]:
+def claims_section(
+    findings: list[Finding], paper: Paper, scorecard: Figure | None = None
+) -> list[Block]:
     """The counts per category, the scorecard, one verdict per claim, every measurement."""
     claims = paper.claims
     by_claim = claim_verdicts(findings, claims)
@@ -152,17 +163,20 @@ def scorecard_rows(findings: list[Finding], claims: tuple[Claim, ...]) -> list[d
     return rows
 
 
-def _scorecard_unit(claim, f) -> str:
+def _scorecard_unit(claim: Claim, f: Finding | None) -> Unit:
     # paired differences of accuracies are drawn in percentage points
-    paired = f is not None and f.interval.startswith("95 % CI of the paired difference")
-    if paired and (claim.unit == "accuracy" or "points" in f.interval):
+    if (
+        f is not None
+        and f.interval.startswith("95 % CI of the paired difference")
+        and (claim.unit == "accuracy" or "points" in f.interval)
+    ):
         return "points"
     return claim.unit
 
 
-def _scorecard_paper(claim, unit: str):
+def _scorecard_paper(claim: Claim, unit: Unit) -> float | tuple[float, float] | None:
     if unit == "points":  # the paper's difference, if it states one in accuracy
-        return 100 * claim.paper if claim.unit == "accuracy" else None
+        return 100 * claim.value if claim.unit == "accuracy" else None
     return claim.paper
 
 
@@ -178,11 +192,11 @@ def claims_definitions(claims: tuple[Claim, ...]) -> Table:
 # --- Table I: ablations ---------------------------------------------------------------------
 
 
-def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
+def ablation_section(run: Run, figure: FigureFn, paper: Paper) -> list[Block]:
     """One ablation's table (the paper's values beside it where the paper has them),
     its paired comparisons and figures."""
     dataset = run.dataset or "an unknown dataset"
-    title = paper.section_titles.get(("ablate", run.dataset)) or f"Ablation on {dataset}"
+    title = paper.section_titles.get(("ablate", run.dataset or "")) or f"Ablation on {dataset}"
     title = f"{title} ({run.label})"
     models = model_results(run)
     paper_cells = [paper.ablation_columns(run, m) for m in models]
@@ -202,7 +216,7 @@ def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
         "eta on effective P",
         "epochs to 90 % val (seeds)",
     ]
-    plateau = run.metrics.get("plateau") or (run.config or {}).get("plateau")
+    plateau = run.plateau
     if fmt.finite(plateau):
         headers.append(f"seeds above {fmt.pct(plateau, 1)}")
     # experts other than linear (docs/experts.md): their type and every circuit's qubits
@@ -212,49 +226,46 @@ def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
     headers += paper_headers
     rows = []
     for m, extra in zip(models, paper_cells, strict=True):
-        row = m.extra.get("row", {})
-        reached = row.get("seeds_reaching_90_val")
+        row = m.row
+        reached = row.seeds_reaching_90_val
         ep90 = (
-            "never"
-            if not reached
-            else f"{fmt.num(row.get('epochs_to_90_val_mean'), 1)} ({reached}/{n})"
+            "never" if not reached else f"{fmt.num(row.epochs_to_90_val_mean, 1)} ({reached}/{n})"
         )
-        eff_init, eff = row.get("router_params_effective_init"), row.get("router_params_effective")
+        eff_init, eff = row.router_params_effective_init, row.router_params_effective
         cells = [
             f"{m.variant}: {m.label}" if m.label else str(m.variant),
             m.router,
             fmt.mean_std(m.acc),
-            fmt.pct(row.get("test_acc_median")),
+            fmt.pct(row.test_acc_median),
             fmt.ci(m.acc),
             str(m.router_params),
             f"{fmt.num(eff_init, 0)} → {fmt.num(eff, 0)}" if fmt.finite(eff) else fmt.NA,
             str(m.total_params),
             fmt.num(m.eta.mean),
             fmt.ci(m.eta, "eta"),
-            fmt.num(row.get("eta_effective_mean")),
+            fmt.num(row.eta_effective_mean),
             ep90,
         ]
         if fmt.finite(plateau):
-            share = row.get("share_above_plateau")
+            share = row.share_above_plateau
             cells.append(f"{fmt.num(100 * share, 0)} %" if fmt.finite(share) else fmt.NA)
         if expert_types:
             q = m.qubits
-            circuits = ([q["router"]] if q["router"] else []) + q["experts"]
-            cells += [m.experts, f"{q['total']} ({' + '.join(map(str, circuits)) or 'none'})"]
+            circuits = ([q.router] if q.router else []) + q.experts
+            cells += [m.experts, f"{q.total} ({' + '.join(map(str, circuits)) or 'none'})"]
         cells += [extra.get(h, "") for h in paper_headers]
         rows.append(cells)
     data = run.data_info
+    about = (
+        f"{data.source}; {data.n_train} train / {data.n_val} val / {data.n_test} test rows"
+        if data is not None
+        else "data source ?; ? train / ? val / ? test rows"
+    )
     blocks: list[Block] = [
         Heading(3, title),
-        Table(
-            headers,
-            rows,
-            f"{run.name}: test accuracy over {n} seeds ({data.get('source', 'data source ?')}; "
-            f"{data.get('n_train', '?')} train / {data.get('n_val', '?')} val / "
-            f"{data.get('n_test', '?')} test rows)",
-        ),
+        Table(headers, rows, f"{run.name}: test accuracy over {n} seeds ({about})"),
     ]
-    comparisons = [c.get("verdict") for c in run.metrics.get("comparisons") or [] if c]
+    comparisons = [c.verdict for c in run.record_as(records.AblateRecord).comparisons]
     if comparisons:
         blocks.append(
             Para(
@@ -278,43 +289,42 @@ def ablation_section(run: Run, figure: FigureFn, paper) -> list[Block]:
     return blocks
 
 
-def boundary_note(data: dict) -> str | None:
+def boundary_note(data: records.DataInfo | None) -> str | None:
     """Why a run has no decision-boundary or routing figures when its inputs are not 2-D."""
-    width = data.get("n_features")
-    if not isinstance(width, int) or width == 2:
+    if data is None or data.n_features == 2:
         return None
+    width = data.n_features
     return (
         f"No decision-boundary or routing figures: they are drawn for 2-feature inputs only, "
         f"and this model's inputs have {width} features."
     )
 
 
-def class_names(data: dict) -> list[str]:
+def class_names(data: records.DataInfo) -> list[str]:
     """Column names of a per-class table: the original labels when mapped (user files),
     else the class indices."""
-    n = data.get("n_classes")
-    labels = data.get("labels")
-    if isinstance(labels, list) and len(labels) == n:
-        return [str(x) for x in labels]
-    return [str(i) for i in range(n)] if isinstance(n, int) else []
+    if data.labels is not None and len(data.labels) == data.n_classes:
+        return [str(x) for x in data.labels]
+    return [str(i) for i in range(data.n_classes)]
 
 
-def multiclass_blocks(run: Run, models: list) -> list[Block]:
+def multiclass_blocks(run: Run, models: list[ModelResult]) -> list[Block]:
     """For more than two classes: macro-F1 and each class's test accuracy per model (mean
     over seeds), when the run records them."""
     data = run.data_info
-    n = data.get("n_classes")
-    if not isinstance(n, int) or n <= 2:
+    if data is None or data.n_classes <= 2:
         return []
+    n = data.n_classes
     names = class_names(data)
     rows = []
     for m in models:
-        f1 = m.extra.get("row", {}).get("f1_mean")
-        if f1 is None:  # a train run: its aggregate
-            f1 = ((run.metrics.get("aggregate") or {}).get("test_f1_macro") or {}).get("mean")
+        f1 = m.summary.f1_mean if m.summary is not None else None
+        if f1 is None and isinstance(run.record, records.TrainRecord):  # its aggregate
+            f1 = run.record.aggregate.test_f1_macro.mean
         per_class = m.per_class_acc if m.per_class_acc and len(m.per_class_acc) == n else None
         cells = [m.variant or m.label, fmt.num(f1) if fmt.finite(f1) else fmt.NA]
-        cells += [fmt.num(v) if fmt.finite(v) else fmt.NA for v in per_class or [None] * n]
+        values: list[float | None] = list(per_class) if per_class else [None] * n
+        cells += [fmt.num(v) if fmt.finite(v) else fmt.NA for v in values]
         rows.append(cells)
     return [
         Table(
@@ -329,12 +339,12 @@ def multiclass_blocks(run: Run, models: list) -> list[Block]:
 # --- Table II: noise ------------------------------------------------------------------------
 
 
-def noise_section(run: Run, figure: FigureFn, paper) -> list[Block]:
+def noise_section(run: Run, figure: FigureFn, paper: Paper) -> list[Block]:
     """One noise sweep's table (the paper's values beside it where it has them)."""
     sweep = noise_sweep(run)
     n = len(run.seeds)
     base_names = list(sweep.baselines)
-    levels = [_float(row.get("level")) for row in sweep.rows]
+    levels = [row.level for row in sweep.rows]
     paper_cells = [paper.noise_columns(run, level) for level in levels]
     paper_headers = list(dict.fromkeys(k for cells in paper_cells for k in cells))
     headers = ["eps", "quantum mean ± std", "95 % CI"]
@@ -342,7 +352,9 @@ def noise_section(run: Run, figure: FigureFn, paper) -> list[Block]:
     headers += paper_headers
     rows = []
     for row, level, extra in zip(sweep.rows, levels, paper_cells, strict=True):
-        q = Stat.from_row(row, "quantum", n)
+        q = Stat.of_values(
+            row.quantum_mean, row.quantum_std, row.quantum_ci_low, row.quantum_ci_high, n
+        )
         rows.append(
             [
                 fmt.eps(level),
@@ -352,7 +364,7 @@ def noise_section(run: Run, figure: FigureFn, paper) -> list[Block]:
                 *(extra.get(h, "") for h in paper_headers),
             ]
         )
-    title = paper.section_titles.get(("noise-sweep", run.dataset)) or "Noise sweep"
+    title = paper.section_titles.get(("noise-sweep", run.dataset or "")) or "Noise sweep"
     blocks: list[Block] = [
         Heading(3, f"{title} ({run.label}, {sweep.mode} mode)"),
         Para(_mode_text(sweep.mode)),
@@ -364,12 +376,12 @@ def noise_section(run: Run, figure: FigureFn, paper) -> list[Block]:
         ),
         Para(_breakdown_text(sweep)),
     ]
-    fake = run.metrics.get("fake_backend")
-    if isinstance(fake, dict):
-        acc = Stat.from_ci(fake.get("accuracy"))
+    fake = run.record_as(records.NoiseSweepRecord).fake_backend
+    if fake is not None:
+        acc = Stat.of(fake.accuracy)
         blocks.append(
             Para(
-                f"On {fake.get('device')}'s noise model (Aer, transpiled for the device): test "
+                f"On {fake.device}'s noise model (Aer, transpiled for the device): test "
                 f"accuracy {fmt.with_ci(acc, 'accuracy')}."
             )
         )
@@ -393,28 +405,26 @@ def _mode_text(mode: str) -> str:
     return f"Mode: {mode}."
 
 
-def _breakdown_text(sweep) -> str:
+def _breakdown_text(sweep: NoiseSweep) -> str:
     b = sweep.breakdown
     if b is None:
         return "Breakdown point: not computed (the sweep has no classical baseline)."
     head = f"Breakdown point (quantum falls to the best baseline, {sweep.best_baseline}): "
-    eps = b.get("eps")
     top = max(sweep.levels) if sweep.levels else math.nan
-    text = f"eps = {fmt.num(eps, 4)}" if fmt.finite(eps) else f"never up to {fmt.eps(top)}"
-    interval = b.get("interval")
-    if isinstance(interval, dict):
-        low = ("<= " if interval.get("low_censored") else "") + fmt.num(interval.get("low"), 4)
-        high = (">= " if interval.get("high_censored") else "") + fmt.num(interval.get("high"), 4)
+    text = f"eps = {fmt.num(b.eps, 4)}" if fmt.finite(b.eps) else f"never up to {fmt.eps(top)}"
+    iv = b.interval
+    if iv is not None:
+        low = ("<= " if iv.low_censored else "") + fmt.num(iv.low, 4)
+        high = (">= " if iv.high_censored else "") + fmt.num(iv.high, 4)
         text += f", 95 % bootstrap interval over seeds [{low}, {high}]"
-    n = len(b.get("per_seed") or [])
     text += (
-        f"; {b.get('seeds_never', 0)} of {n} seeds never fall to the baseline within the "
-        f"levels, {b.get('seeds_at_first_level', 0)} are at or below it at the first level"
+        f"; {b.seeds_never} of {len(b.per_seed)} seeds never fall to the baseline within the "
+        f"levels, {b.seeds_at_first_level} are at or below it at the first level"
     )
     return head + text + ". The paper: ~0.025."
 
 
-def _float(x) -> float:
+def _float(x: str) -> float:
     try:
         return float(x)
     except (TypeError, ValueError):
@@ -425,22 +435,22 @@ def _float(x) -> float:
 
 
 def efficiency_section(run: Run, figure: FigureFn) -> list[Block]:
-    m = run.metrics
-    data = m.get("data") or {}
+    m = run.record_as(records.EfficiencyRecord)
+    data = m.data
     about = (
-        f"{run.name}: {data.get('source', 'data source ?')}; {data.get('n_train', '?')} "
-        f"train / {data.get('n_test', '?')} test rows, {data.get('n_features', '?')} features."
-        if data
+        f"{run.name}: {data.source}; {data.n_train} train / {data.n_test} test rows, "
+        f"{data.n_features} features."
+        if data is not None
         else f"{run.name}: no data loaded."
     )
     blocks: list[Block] = [
         Heading(3, f"Parameter efficiency on {run.dataset or '?'} ({run.label})"),
         Para(about),
     ]
-    if m.get("skipped"):
-        blocks.append(Para(f"Skipped: {m['skipped']}"))
+    if m.skipped:
+        blocks.append(Para(f"Skipped: {m.skipped}"))
         return blocks
-    pareto = set(m.get("pareto") or [])
+    pareto = set(m.pareto)
     points = sorted(
         model_results(run), key=lambda p: (p.router, p.router_params or 0, str(p.variant))
     )
@@ -451,7 +461,7 @@ def efficiency_section(run: Run, figure: FigureFn) -> list[Block]:
             str(p.router_params),
             fmt.num(p.effective_params, 0),
             str(p.total_params),
-            fmt.pct((p.extra.get("row") or {}).get("val_acc_mean")),
+            fmt.pct(p.val_acc_mean),
             fmt.mean_std(p.acc),
             fmt.ci(p.acc),
             fmt.num(eta_of(p.acc, p.router_params).mean),
@@ -480,19 +490,15 @@ def efficiency_section(run: Run, figure: FigureFn) -> list[Block]:
             "mean validation accuracy; test accuracy reported for what was chosen)",
         )
     )
-    reaching = m.get("smallest_reaching") or {}
+    reaching = m.smallest_reaching
     routers = sorted({r for entry in reaching.values() if entry for r in entry})
     if reaching and routers:
         rows = []
         for threshold, entry in sorted(reaching.items(), key=lambda kv: _float(kv[0])):
             cells = [fmt.pct(_float(threshold))]
             for r in routers:
-                hit = (entry or {}).get(r)
-                cells.append(
-                    f"{hit.get('variant')} (P = {hit.get('router_params')})"
-                    if hit
-                    else "not reached"
-                )
+                hit = entry.get(r)
+                cells.append(f"{hit.variant} (P = {hit.router_params})" if hit else "not reached")
             rows.append(cells)
         blocks.append(
             Table(["accuracy threshold", *routers], rows, "Smallest router reaching each accuracy")
@@ -510,13 +516,13 @@ def train_section(runs: list[Run], figure: FigureFn) -> list[Block]:
     rows = []
     figures: list[Block] = []
     for run in runs:
-        m = run.metrics
+        m = run.record_as(records.TrainRecord)
         model = model_results(run)[0]
-        f1 = Stat.from_ci((m.get("aggregate") or {}).get("test_f1_macro"))
+        f1 = Stat.of(m.aggregate.test_f1_macro)
         rows.append(
             [
                 run.label,
-                str(m.get("name", "")),
+                m.name,
                 run.dataset or "?",
                 model.router,
                 str(model.router_params),
@@ -615,12 +621,11 @@ def sweep_section(run: Run) -> list[Block]:
     headers += ["n seeds", "test accuracy mean ± std", "95 % CI"]
     rows = []
     for row in s.summary:
-        n = row.get("n_seeds")
-        acc = Stat.from_row(row, "test_acc", int(n) if str(n).isdigit() else None)
-        cells = [str(row.get(k, "")) for k in s.keys]
+        cells = list(row.point(s.keys))
         if router_params:
-            cells.append(router_params.get(_point_key(row, s.keys), "?"))
-        cells += [str(n or "?"), fmt.mean_std(acc), fmt.ci(acc)]
+            cells.append(router_params.get(row.point(s.keys), "?"))
+        n = "?" if row.n_seeds is None else str(row.n_seeds)
+        cells += [n, fmt.mean_std(row.acc), fmt.ci(row.acc)]
         rows.append(cells)
     caption = (
         f"{s.name}: test accuracy per point over {len(s.seeds)} seed(s), from summary.csv "
@@ -634,17 +639,13 @@ def _values(values: list) -> str:
     return ", ".join(str(v) for v in values)
 
 
-def _point_key(row: dict, keys: list[str]) -> tuple:
-    return tuple(str(row.get(k, "")) for k in keys)
-
-
-def _sweep_router_params(s: SweepFolder) -> dict[tuple, str]:
+def _sweep_router_params(s: SweepFolder) -> dict[tuple[str, ...], str]:
     """Router parameters per point, from sweep.csv (empty when it does not record them)."""
-    found: dict[tuple, list[str]] = {}
+    found: dict[tuple[str, ...], list[str]] = {}
     for row in s.rows:
-        value = row.get("router_params")
-        if value not in (None, ""):
-            values = found.setdefault(_point_key(row, s.keys), [])
+        value = row.router_params
+        if value is not None:
+            values = found.setdefault(row.point(s.keys), [])
             if value not in values:
                 values.append(value)
     return {k: ", ".join(v) for k, v in found.items()}
@@ -653,37 +654,39 @@ def _sweep_router_params(s: SweepFolder) -> dict[tuple, str]:
 # --- environment and provenance -------------------------------------------------------------
 
 
-def provenance_section(runs: list[Run], report_env: dict | None) -> list[Block]:
+def provenance_section(runs: list[Run], report_env: records.EnvRecord | None) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Environment and provenance")]
     if report_env:
         blocks.append(
             Para(
-                f"This report: generated {report_env.get('time', '?')} on "
-                f"{report_env.get('host', '?')} by qmoe-cli "
-                f"{(report_env.get('packages') or {}).get('qmoe-cli', '?')} at git "
-                f"{_git(report_env.get('git'))}; command: {_command(report_env)}"
+                f"This report: generated {report_env.time or '?'} on "
+                f"{report_env.host or '?'} by qmoe-cli "
+                f"{report_env.packages.get('qmoe-cli', '?')} at git "
+                f"{_git(report_env.git)}; command: {_command(report_env)}"
             )
         )
     rows = []
     for r in runs:
-        env = r.env or {}
-        data = r.data_info
         if r.sweep is not None:
             rows.append([r.label, r.kind, *_sweep_env(r)])
+        elif r.env is None:
+            not_recorded = ["not recorded", "?", "not recorded", "?", "?", "?"]
+            rows.append([r.label, r.kind, *not_recorded])
         else:
+            env = r.env
             rows.append(
                 [
                     r.label,
                     r.kind,
                     _command(env),
-                    env.get("time", "?"),
-                    _git(env.get("git")) if r.env else "not recorded",
-                    env.get("python", "?"),
-                    env.get("platform", "?"),
-                    env.get("host", "?"),
+                    env.time or "?",
+                    _git(env.git),
+                    env.python or "?",
+                    env.platform or "?",
+                    env.host or "?",
                 ]
             )
-        rows[-1] += [_seeds(r.seeds), str(data.get("source", "?"))]
+        rows[-1] += [_seeds(r.seeds), r.data_source or "?"]
     blocks.append(
         Table(
             [
@@ -706,7 +709,7 @@ def provenance_section(runs: list[Run], report_env: dict | None) -> list[Block]:
     packages: list[str] = []
     for r in runs:
         for env in _envs(r):
-            packages += [p for p in (env.get("packages") or {}) if p not in packages]
+            packages += [p for p in env.packages if p not in packages]
     if packages:
         rows = []
         for pkg in packages:
@@ -727,14 +730,14 @@ def provenance_section(runs: list[Run], report_env: dict | None) -> list[Block]:
     return blocks
 
 
-def _envs(run: Run) -> list[dict]:
+def _envs(run: Run) -> list[records.EnvRecord]:
     if run.sweep is not None:
         return [p.run.env for p in run.sweep.points if p.run.env]
     return [run.env] if run.env else []
 
 
 def _package_version(run: Run, pkg: str) -> str:
-    versions = [str(v) for env in _envs(run) if (v := (env.get("packages") or {}).get(pkg))]
+    versions = [v for env in _envs(run) if (v := env.packages.get(pkg))]
     return " / ".join(dict.fromkeys(versions)) or "—"
 
 
@@ -744,14 +747,16 @@ def _sweep_env(run: Run) -> list[str]:
     points = run.sweep.points if run.sweep else []
     if not points:
         return ["no finished point", "?", "not recorded", "?", "?", "?"]
-    envs = [p.run.env or {} for p in points]
-    times = sorted(str(e["time"]) for e in envs if e.get("time"))
+    envs = [p.run.env for p in points]
+    times = sorted(e.time for e in envs if e is not None and e.time)
     span = "?" if not times else times[0] if times[0] == times[-1] else f"{times[0]} to {times[-1]}"
     return [
         _compact([_command(e) for e in envs]),
         span,
-        _compact([_git(e.get("git")) if e else "not recorded" for e in envs]),
-        *(_compact([str(e.get(k, "?")) for e in envs]) for k in ("python", "platform", "host")),
+        _compact([_git(e.git) if e else "not recorded" for e in envs]),
+        _compact([(e.python if e else None) or "?" for e in envs]),
+        _compact([(e.platform if e else None) or "?" for e in envs]),
+        _compact([(e.host if e else None) or "?" for e in envs]),
     ]
 
 
@@ -762,22 +767,24 @@ def _compact(values: list[str]) -> str:
     return "; ".join(f"{v} ({n} points)" for v, n in counts.items())
 
 
-def _git(git) -> str:
-    if not isinstance(git, dict) or not git.get("revision"):
+def _git(git: records.GitRevision | None) -> str:
+    if git is None or not git.revision:
         return "not a git checkout"
-    return git["revision"][:12] + (" (uncommitted changes)" if git.get("dirty") else "")
+    return git.revision[:12] + (" (uncommitted changes)" if git.dirty else "")
 
 
-def _command(env: dict) -> str:
-    if not env.get("command"):
+def _command(env: records.EnvRecord | None) -> str:
+    if env is None or not env.command:
         return "not recorded"
-    return env["command"] + (f" (in {env['cwd']})" if env.get("cwd") else "")
+    return env.command + (f" (in {env.cwd})" if env.cwd else "")
 
 
 # --- one entry per run kind, named in qmoe_cli/kinds.py: (runs, figure, paper) -> blocks ----
 
 
-def _each(title: str, kind: str, runs: list[Run], section) -> list[Block]:
+def _each(
+    title: str, kind: str, runs: list[Run], section: Callable[[Run], list[Block]]
+) -> list[Block]:
     blocks: list[Block] = [Heading(2, title)]
     if not runs:
         blocks.append(Para(f"Not measured: no {kind} run was given."))
@@ -786,19 +793,19 @@ def _each(title: str, kind: str, runs: list[Run], section) -> list[Block]:
     return blocks
 
 
-def ablate_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+def ablate_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     return _each("Ablations", "ablate", runs, lambda r: ablation_section(r, figure, paper))
 
 
-def noise_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+def noise_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     return _each("Noise sweeps", "noise-sweep", runs, lambda r: noise_section(r, figure, paper))
 
 
-def efficiency_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+def efficiency_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     return _each(
         "Parameter efficiency", "efficiency", runs, lambda r: efficiency_section(r, figure)
     )
 
 
-def train_sections(runs: list[Run], figure: FigureFn, paper) -> list[Block]:
+def train_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
     return train_section(runs, figure) if runs else []

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from qmoe_cli.metrics import (
     ACCURACY_RANGE,
@@ -36,7 +38,8 @@ from qmoe_cli.metrics import (
     prediction_interval,
 )
 from qmoe_cli.report import fmt
-from qmoe_cli.report.inputs import ModelResult, NoiseSweep, Run, model_results, noise_sweep
+from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import ModelResult, NoiseSweep, model_results, noise_sweep
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -58,19 +61,51 @@ RANGES = {
 }
 
 
+Unit = Literal["accuracy", "params", "eta", "epochs", "eps", "ratio", "points"]
+# A claim's measuring function: (the claim, the evidence) -> its findings, one per run.
+Measure = Callable[["Claim", "Evidence"], list["Finding"]]
+
+
 @dataclass(frozen=True)
+class Compare:
+    """What a comparative claim compares: per seed on the same splits, `metric` of the
+    variants with router `a` against those with router `b`; `expect` is the paper's
+    direction (a greater, a less, or a not less than b)."""
+
+    metric: Literal["accuracy", "eta", "epochs"]
+    a: str  # router type
+    b: str
+    expect: Literal["greater", "less", "not less"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Claim:
+    """One number or comparison a paper states, and how it is measured (named fields only:
+    a paper's claims read as a table)."""
+
     id: str
     where: str  # place in the paper
     text: str  # the claim in words
     paper: float | tuple[float, float]  # accuracy as a fraction; a range for eta.ratio
     paper_text: str  # as the paper prints it
-    unit: str  # accuracy | params | eta | epochs | eps | ratio
+    unit: Unit
     rule: str  # how it is judged, in words (shown in the report)
     run_kind: str  # which kind of run measures it
-    measure: str  # the name of its measuring function in the paper's `measures`
-    args: tuple = ()
+    measure: Measure  # the function measuring it (its own arguments bound)
+    compare: Compare | None = None  # a comparative claim's test (measure: `comparison`)
     dataset: str | None = None  # the data set its runs must be on (None: any)
+
+    @property
+    def value(self) -> float:
+        """The paper's value, for a claim stating one number (not a range)."""
+        if isinstance(self.paper, tuple):
+            raise TypeError(f"{self.id}: the paper states a range, not one value")
+        return self.paper
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """The paper's range (one value v: (v, v))."""
+        return self.paper if isinstance(self.paper, tuple) else (self.paper, self.paper)
 
     @property
     def rounding(self) -> float:
@@ -157,9 +192,10 @@ class Evidence:
     models: list[ModelResult] = field(default_factory=list)  # ablate variants, train runs
     sweeps: list[NoiseSweep] = field(default_factory=list)
     efficiency: list[Run] = field(default_factory=list)
-    claims: tuple = ()  # the audited paper's claims (set by evaluate)
+    claims: tuple[Claim, ...] = ()  # the audited paper's claims (set by evaluate)
     min_epochs: int | None = None  # the paper's training budget: fewer epochs test nothing
-    _comparisons: dict | None = None
+    _comparisons: dict[tuple[str, str], list[tuple[str, Finding]]] | None = None
+    _views: dict[str, Evidence] = field(default_factory=dict)
 
     @classmethod
     def gather(cls, runs: list[Run]) -> Evidence:
@@ -173,23 +209,35 @@ class Evidence:
                 ev.efficiency.append(run)
         return ev
 
-    def comparisons(self) -> dict:
+    def comparisons(self) -> dict[tuple[str, str], list[tuple[str, Finding]]]:
         if self._comparisons is None:
             self._comparisons = all_comparisons(self)
         return self._comparisons
 
+    def without(self, name: str, drop: Callable[[Run, list[ModelResult]], bool]) -> Evidence:
+        """The evidence without the runs `drop` rejects (given the run and every model), built
+        once per evaluation under `name`, so its comparisons and their Holm families are too."""
+        view = self._views.get(name)
+        if view is None or view.claims is not self.claims:
+            gone = {id(r) for r in self.runs if drop(r, self.models)}
+            view = Evidence(
+                [r for r in self.runs if id(r) not in gone],
+                [m for m in self.models if id(m.run) not in gone],
+                list(self.sweeps),
+                list(self.efficiency),
+                self.claims,
+                self.min_epochs,
+            )
+            self._views[name] = view
+        return view
 
-Measure = Callable[..., list["Finding"]]
 
-
-def evaluate(
-    ev: Evidence, claims: tuple[Claim, ...], measures: dict[str, Measure], min_epochs: int | None
-) -> list[Finding]:
+def evaluate(ev: Evidence, claims: tuple[Claim, ...], min_epochs: int | None) -> list[Finding]:
     """Every claim measured on the evidence, then the repeated numbers marked."""
-    ev.claims, ev.min_epochs, ev._comparisons = claims, min_epochs, None
+    ev.claims, ev.min_epochs, ev._comparisons, ev._views = claims, min_epochs, None, {}
     findings = []
     for claim in claims:
-        findings += measures[claim.measure](claim, ev, *claim.args)
+        findings += claim.measure(claim, ev)
     count_once(findings)
     return findings
 
@@ -204,7 +252,8 @@ def count_once(findings: list[Finding]) -> None:
         if None not in first:
             f.counted = False
             f.reason += (
-                f" [the same per-seed numbers as {', '.join(sorted(first))}: shown, counted there]"
+                f" [the same per-seed numbers as {', '.join(sorted(w for w in first if w))}: "
+                "shown, counted there]"
             )
             continue
         where = f"{f.claim.id} ({f.source.split(' ')[0]})" if f.source else f.claim.id
@@ -257,7 +306,7 @@ def budget_problem(n: int, epochs: int | None, min_epochs: int | None) -> str:
     return ""
 
 
-def numbers_of(unit: str, *vectors) -> frozenset:
+def numbers_of(unit: str, *vectors: Sequence[float]) -> frozenset:
     return frozenset((unit, tuple(round(float(v), 12) for v in vec)) for vec in vectors if vec)
 
 
@@ -288,7 +337,7 @@ def judge_single(
         measured = f"{fmt.value(mean, claim.unit)} (n = {len(values)})"
         return Finding(claim, source, measured, NOT_MEASURED, problem, mean)
     low, high = prediction_interval(values, bounds=RANGES[claim.unit])
-    paper, r = float(claim.paper), claim.rounding
+    paper, r = claim.value, claim.rounding
     half = f"{100 * r:g} %" if claim.unit == "accuracy" else f"{r:g}"
     shown = f"the paper's {claim.paper_text}" + (f" (+- {half})" if r else "")
     interval = f"[{fmt.value(low, claim.unit)}, {fmt.value(high, claim.unit)}]"
@@ -362,7 +411,7 @@ def missing(claim: Claim, reason: str) -> list[Finding]:
 
 def runs_on(ev: Evidence, dataset: str | None) -> list[Run]:
     """The ablate and train runs on this data set (any, for None), each once, in order."""
-    runs = []
+    runs: list[Run] = []
     for m in ev.models:
         if (dataset is None or m.run.dataset == dataset) and not any(m.run is r for r in runs):
             runs.append(m.run)
@@ -377,11 +426,11 @@ def models_of(ev: Evidence, run: Run, router: str, experts: str = "linear") -> l
 
 def closest(models: list[ModelResult], params: int) -> list[ModelResult]:
     """The models whose router size is closest to the paper's (ties: all of them)."""
-    sized = [m for m in models if m.router_params]
-    if not sized:
+    distance = {id(m): abs(math.log(p / params)) for m in models if (p := m.router_params)}
+    if not distance:
         return models[:1]
-    best = min(abs(math.log(m.router_params / params)) for m in sized)
-    return [m for m in sized if abs(math.log(m.router_params / params)) == best]
+    best = min(distance.values())
+    return [m for m in models if distance.get(id(m)) == best]
 
 
 def model_label(m: ModelResult) -> str:
@@ -402,7 +451,13 @@ def no_model_reason(ev: Evidence, router: str, dataset: str | None) -> str:
     return reason + (f" (given runs {', '.join(others)} are on other datasets)" if others else "")
 
 
-def per_run(ev: Evidence, claim: Claim, router: str, judge, size: int | None) -> list[Finding]:
+def per_run(
+    ev: Evidence,
+    claim: Claim,
+    router: str,
+    judge: Callable[[ModelResult], Finding],
+    size: int | None,
+) -> list[Finding]:
     """For each Two Moons run with this router: judge each model of the size closest to the
     paper's (all of them without a size), the alternatives combined into one row."""
     findings = []
@@ -418,19 +473,45 @@ def per_run(ev: Evidence, claim: Claim, router: str, judge, size: int | None) ->
 def epochs_to_90(m: ModelResult) -> list[float] | None:
     """Epochs to 90 % validation accuracy per seed; a seed that never got there counts as
     the budget + 1 (censored: it would have needed more)."""
-    if not m.epochs_to_90 or (None in m.epochs_to_90 and not m.epoch_budget):
+    budget = m.epoch_budget
+    if not m.epochs_to_90 or (None in m.epochs_to_90 and not budget):
         return None
-    return [float(e) if e is not None else float(m.epoch_budget + 1) for e in m.epochs_to_90]
+    return [float(e) if e is not None else float((budget or 0) + 1) for e in m.epochs_to_90]
 
 
 # --- comparative claims: paired, Holm-adjusted within an ablation ---------------------------
 
 
+@dataclass(frozen=True)
+class Paired:
+    """metrics.paired_comparison of a - b over seeds: the mean difference, its 95 % CI, and
+    the primary test's p (NaN: no test, every difference 0)."""
+
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    p: float
+    n_seeds: int
+
+
+def paired(a: npt.ArrayLike, b: npt.ArrayLike) -> Paired:
+    d = paired_comparison(a, b, "a", "b")
+    p = d["p"]
+    return Paired(
+        d["mean_diff"],
+        d["ci_low"],
+        d["ci_high"],
+        float(p) if fmt.finite(p) else math.nan,
+        d["n_seeds"],
+    )
+
+
 @dataclass
 class _Test:
     claim: Claim
+    compare: Compare
     label: str  # "B vs A"
-    diff: dict  # paired_comparison's result
+    diff: Paired
     a: list[float]
     b: list[float]
     p_holm: float = math.nan
@@ -444,21 +525,20 @@ def values_of(m: ModelResult, metric: str) -> list[float] | None:
     return epochs_to_90(m)
 
 
-def all_comparisons(ev: Evidence) -> dict:
+def all_comparisons(ev: Evidence) -> dict[tuple[str, str], list[tuple[str, Finding]]]:
     """(claim id, run label) -> [(alternative label, Finding)] for every comparative claim
-    (measure "comparison"), with the p-values of each run Holm-adjusted together."""
-    out: dict = {}
-    comparative = [c for c in ev.claims if c.measure == "comparison"]
+    (those with a `compare`), with the p-values of each run Holm-adjusted together."""
+    out: dict[tuple[str, str], list[tuple[str, Finding]]] = {}
+    comparative = [(c, c.compare) for c in ev.claims if c.compare is not None]
     for run in runs_on(ev, None):
         tests: list[_Test] = []
         problems: list[tuple[Claim, str, str]] = []
-        for claim in comparative:
+        for claim, compare in comparative:
             if claim.dataset is not None and run.dataset != claim.dataset:
                 continue
-            metric, a_router, b_router, _ = claim.args
-            for a in models_of(ev, run, a_router):
-                for b in models_of(ev, run, b_router):
-                    av, bv = values_of(a, metric), values_of(b, metric)
+            for a in models_of(ev, run, compare.a):
+                for b in models_of(ev, run, compare.b):
+                    av, bv = values_of(a, compare.metric), values_of(b, compare.metric)
                     label = f"{a.variant or a.router} vs {b.variant or b.router}"
                     n = min(len(av or []), len(bv or []))
                     problem = budget_problem(n, a.epoch_budget, ev.min_epochs)
@@ -466,9 +546,8 @@ def all_comparisons(ev: Evidence) -> dict:
                         why = problem or "the runs recorded no paired per-seed values"
                         problems.append((claim, label, why))
                         continue
-                    diff = paired_comparison(av, bv, "a", "b")
-                    tests.append(_Test(claim, label, diff, av, bv))
-        for t, p in zip(tests, holm([p_of(t.diff) for t in tests]), strict=True):
+                    tests.append(_Test(claim, compare, label, paired(av, bv), av, bv))
+        for t, p in zip(tests, holm([t.diff.p for t in tests]), strict=True):
             t.p_holm = p
         for t in tests:
             out.setdefault((t.claim.id, run.label), []).append((t.label, judge_test(t, len(tests))))
@@ -478,25 +557,19 @@ def all_comparisons(ev: Evidence) -> dict:
     return out
 
 
-def p_of(diff: dict) -> float:
-    p = diff.get("p", diff.get("t_test_p"))
-    return float(p) if fmt.finite(p) else math.nan
-
-
 def judge_test(t: _Test, n_tests: int) -> Finding:
-    claim, d = t.claim, t.diff
-    _, _, _, expect = claim.args
+    claim, d, expect = t.claim, t.diff, t.compare.expect
     unit = claim.unit
     scale = 100 if unit == "accuracy" else 1
     what = {"accuracy": "points", "eta": "", "epochs": "epochs"}[unit]
-    mean, low, high = d["mean_diff"], d["ci_low"], d["ci_high"]
+    mean, low, high = d.mean_diff, d.ci_low, d.ci_high
     p = t.p_holm
     significant = fmt.finite(p) and p < ALPHA
     k = 3 if unit == "eta" else 1
     text = (
         f"{scale * mean:+.{k}f} {what} (95 % CI [{scale * low:+.{k}f}, "
         f"{scale * high:+.{k}f}], Holm-adjusted p = {fmt_p(p)} over {n_tests} tests, "
-        f"n = {d['n_seeds']})"
+        f"n = {d.n_seeds})"
     ).replace("  ", " ")
     if expect == "greater":
         ok = significant and mean > 0
@@ -529,9 +602,12 @@ def fmt_p(p: float) -> str:
     return "n/a" if not fmt.finite(p) else (f"{p:.3g}" if p >= 1e-4 else f"{p:.1e}")
 
 
-def comparison(claim: Claim, ev: Evidence, metric, a_router, b_router, expect) -> list[Finding]:
-    """A comparative claim: per run, the paired tests of every pair of the two routers'
-    variants (the layouts the paper leaves open), combined into one row."""
+def comparison(claim: Claim, ev: Evidence) -> list[Finding]:
+    """A comparative claim (its `compare`): per run, the paired tests of every pair of the two
+    routers' variants (the layouts the paper leaves open), combined into one row."""
+    if claim.compare is None:
+        raise TypeError(f"{claim.id}: a comparison needs `compare`")
+    a_router, b_router = claim.compare.a, claim.compare.b
     found = ev.comparisons()
     findings = []
     for run in runs_on(ev, claim.dataset):
@@ -539,7 +615,7 @@ def comparison(claim: Claim, ev: Evidence, metric, a_router, b_router, expect) -
         if alts:
             models = models_of(ev, run, a_router) + models_of(ev, run, b_router)
             f = combine(claim, run_source(run, models), alts)
-            if metric == "eta":
+            if claim.compare.metric == "eta":
                 f.reason += "; " + effective_eta_note(ev, run)
             findings.append(f)
     if findings:
@@ -558,7 +634,9 @@ def effective_eta_note(ev: Evidence, run: Run) -> str:
     return ("eta on effective parameters: " + ", ".join(parts)) if parts else ""
 
 
-def over_sweeps(claim: Claim, ev: Evidence, judge) -> list[Finding]:
+def over_sweeps(
+    claim: Claim, ev: Evidence, judge: Callable[[NoiseSweep], Finding]
+) -> list[Finding]:
     """The sweeps' modes (trained noiseless or under noise) are the alternatives of one
     setup the paper leaves open; sweeps with other training budgets are rows of their own."""
     sweeps = [s for s in ev.sweeps if claim.dataset is None or s.run.dataset == claim.dataset]
