@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import inspect
 import shlex
 import signal
 import sys
@@ -13,6 +14,7 @@ import typer
 
 from qmoe_cli.errors import ConfigError, QmoeError
 from qmoe_cli.imports import heavy_imports
+from qmoe_cli.kinds import KINDS, Kind, Option, resolve
 
 # typer prints an argument's Python type beside its metavar (`CONFIG <list[Path]>`,
 # `DATASET <str>`): the metavar and the help say what to give, in the user's words.
@@ -221,59 +223,55 @@ def validate(config: Path = CONFIG_ARG, set_: list[str] = SET_OPT, seeds: str = 
     out.print(f"# {config}: valid", markup=False, highlight=False)
 
 
-@app.command()
-@one_line_errors
-def train(
-    config: Path = CONFIG_ARG,
-    set_: list[str] = SET_OPT,
-    seeds: str = SEEDS_OPT,
-    out: str = OUT_OPT,
-    resume: str = RESUME_OPT,
-):
-    """Train one model per seed and write a run folder."""
-    cfg, out_dir, resume_path = _group_setup("train", config, set_, seeds, out, resume)
-    with heavy_imports():  # torch: after the config is valid
-        from qmoe_cli.experiments.train import run_train
-
-    run_train(cfg, out_dir, resume_path)
+JOBS_OPT = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP)
 
 
-@app.command()
-@one_line_errors
-def ablate(
-    config: Path = CONFIG_ARG,
-    set_: list[str] = SET_OPT,
-    seeds: str = SEEDS_OPT,
-    out: str = OUT_OPT,
-    jobs: int = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP),
-    resume: str = RESUME_OPT,
-):
-    """Compare routers (variants) on the same data, experts, budget and seeds."""
-    cfg, out_dir, resume_path = _group_setup("ablate", config, set_, seeds, out, resume, jobs)
-    n_tasks = len(cfg.variants) * len(cfg.seeds)
-    with heavy_imports():  # torch: after the config is valid
-        from qmoe_cli.experiments.ablate import run_ablation
+def _run_command(kind: Kind) -> None:
+    """`qmoe <command> CONFIG` for a kind of the table (kinds.py): the options every run
+    command shares, then the kind's own flags, each one config key set (`--simulator X` is
+    `--set simulator=X`); then the kind's runner, run(cfg, out_dir, *, jobs, resume)."""
 
-    run_ablation(cfg, out_dir, _workers(jobs, n_tasks), resume_path)
+    def command(config, set_, seeds, out, jobs, resume, **flags) -> None:
+        own = [f"{o.key}={flags[_param(o)]}" for o in kind.options if flags[_param(o)] is not None]
+        cfg, out_dir, resume_path = _group_setup(
+            kind.name, config, [*(set_ or []), *own], seeds, out, resume, jobs
+        )
+        with heavy_imports():  # torch: after the config is valid
+            runner = resolve(kind.runner)
+        runner(cfg, out_dir, jobs=_workers(jobs, cfg.parallel_units()), resume=resume_path)
+
+    shared = {
+        "config": (Path, CONFIG_ARG),
+        "set_": (list[str], SET_OPT),
+        "seeds": (str, SEEDS_OPT),
+        "out": (str, OUT_OPT),
+        "jobs": (int, JOBS_OPT),
+        "resume": (str, RESUME_OPT),
+    }
+    own = {
+        _param(o): (str, typer.Option(None, o.flag, metavar=o.metavar, help=o.help))
+        for o in kind.options
+    }
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d, annotation=t
+            )
+            for name, (t, d) in {**shared, **own}.items()
+        ]
+    )
+    command.__doc__ = kind.what
+    command.__name__ = kind.command.replace("-", "_")
+    app.command(kind.command)(one_line_errors(command))
 
 
-@app.command()
-@one_line_errors
-def efficiency(
-    config: Path = CONFIG_ARG,
-    set_: list[str] = SET_OPT,
-    seeds: str = SEEDS_OPT,
-    out: str = OUT_OPT,
-    jobs: int = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP),
-    resume: str = RESUME_OPT,
-):
-    """Accuracy against router size: the Pareto front and the smallest router per threshold."""
-    cfg, out_dir, resume_path = _group_setup("efficiency", config, set_, seeds, out, resume, jobs)
-    n_tasks = len(cfg.variants) * len(cfg.seeds)
-    with heavy_imports():  # torch: after validation
-        from qmoe_cli.experiments.efficiency import run_efficiency
+def _param(option: Option) -> str:
+    return option.key.replace(".", "_")
 
-    run_efficiency(cfg, out_dir, _workers(jobs, n_tasks), resume_path)
+
+for _kind in KINDS.values():
+    if _kind.config_command:
+        _run_command(_kind)
 
 
 @app.command()
@@ -320,7 +318,7 @@ def run_configs(
     set_: list[str] = SET_OPT,
     seeds: str = SEEDS_OPT,
     out: str = OUT_OPT,
-    jobs: int = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP),
+    jobs: int = JOBS_OPT,
     report_dir: str = typer.Option(
         None,
         "--report",
@@ -347,35 +345,6 @@ def run_configs(
         raise
     if report_path is not None:
         _write_report(folders, "hybrid-qmoe", report_path)
-
-
-@app.command("noise-sweep")
-@one_line_errors
-def noise_sweep(
-    config: Path = CONFIG_ARG,
-    set_: list[str] = SET_OPT,
-    seeds: str = SEEDS_OPT,
-    out: str = OUT_OPT,
-    jobs: int = typer.Option(0, "--jobs", metavar="N", help=JOBS_HELP),
-    simulator: str = typer.Option(
-        "torch",
-        "--simulator",
-        metavar="torch|qiskit-aer",
-        help="Evaluate the noisy circuit with torch or qiskit-aer.",
-    ),
-    resume: str = RESUME_OPT,
-):
-    """A quantum router under each depolarizing level, beside classical baselines."""
-    if simulator not in ("torch", "qiskit-aer"):
-        raise ConfigError(f"--simulator: expected torch or qiskit-aer, got {simulator!r}")
-    cfg, out_dir, resume_path = _group_setup("noise-sweep", config, set_, seeds, out, resume, jobs)
-    n_tasks = len(cfg.seeds) * (
-        (1 if cfg.mode == "evaluate" else len(cfg.levels)) + len(cfg.baselines)
-    )
-    with heavy_imports():  # torch: after validation
-        from qmoe_cli.experiments.noise_sweep import run_noise_sweep
-
-    run_noise_sweep(cfg, out_dir, _workers(jobs, n_tasks), simulator, resume_path)
 
 
 @app.command()

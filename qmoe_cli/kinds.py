@@ -5,7 +5,9 @@ Every config file states its kind (`kind: ablate`, ...); the command line, `qmoe
 `qmoe sweep`, `qmoe export` and `qmoe report` all look it up here, never by sniffing keys.
 Runners and sections are named by import path and resolved when used, so this table sits
 low in the layers (it imports only config) and every layer above can read it. A new kind is
-one schema module in qmoe_cli/config/, one runner and one line here (plus a command in cli.py).
+one schema module in qmoe_cli/config/, one runner and one line here: with
+`config_command=True` cli.py builds its command, with the options every such command shares
+(and the kind's own flags, each setting one config key).
 """
 
 from __future__ import annotations
@@ -13,59 +15,97 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-from qmoe_cli.config import (
-    AblationConfig,
-    EfficiencyConfig,
-    ExperimentConfig,
-    HardwareConfig,
-    NoiseSweepConfig,
-    PlanConfig,
-    SweepConfig,
-    load_raw,
-    validate_config,
-)
 from qmoe_cli.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line flag of a kind's command that sets one config key (`--simulator X` is
+    `--set simulator=X`), so every command shares one runner signature."""
+
+    flag: str
+    key: str
+    metavar: str
+    help: str
 
 
 @dataclass(frozen=True)
 class Kind:
     name: str  # the value of `kind:` and of metrics.json's `command`
     command: str  # the `qmoe` command that runs it
-    schema: type[BaseModel]
-    runner: str | None  # "module:function" (cfg, out_dir, jobs) -> run folder; sweeps run it
+    schema_path: str  # "module:class" of its config schema (resolved when used: no import here)
+    # "module:function" run(cfg, out_dir, *, jobs, resume) -> the run folder; the command
+    # line, sweeps and plans all call it
+    runner: str | None
     sweep_rows: str | None  # "module:function" (metrics.json) -> rows of a sweep's sweep.csv
     section: str | None  # "module:function" (runs, figure, paper) -> the report's blocks
     what: str
+    # a command CONFIG with the shared options (cli.py builds it); False: a command of its own
+    config_command: bool = False
+    options: tuple[Option, ...] = ()
+
+    @property
+    def schema(self) -> type[BaseModel]:
+        return resolve(self.schema_path)
+
+
+EXP = "qmoe_cli.experiments"
+
+
+def _kind(
+    name: str,
+    schema: str,
+    *,
+    command: str | None = None,
+    runs: str | None = None,
+    section: str | None = None,
+    **rest: Any,
+) -> Kind:
+    """A table row: `runs` names the experiments module whose `run` and `sweep_rows` it uses."""
+    return Kind(
+        name=name,
+        command=command or name,
+        schema_path=f"qmoe_cli.config:{schema}",
+        runner=f"{EXP}.{runs}:run" if runs else None,
+        sweep_rows=f"{EXP}.{runs}:sweep_rows" if runs else None,
+        section=section,
+        **rest,
+    )
 
 
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind("train", "train", ExperimentConfig, "qmoe_cli.experiments.train:run",
-             "qmoe_cli.experiments.train:sweep_rows", "qmoe_cli.report.tables:train_sections",
-             "one model, trained once per seed"),
-        Kind("ablate", "ablate", AblationConfig, "qmoe_cli.experiments.ablate:run",
-             "qmoe_cli.experiments.ablate:sweep_rows", "qmoe_cli.report.tables:ablate_sections",
-             "several routers on the same data, experts, budget and seeds"),
-        Kind("noise-sweep", "noise-sweep", NoiseSweepConfig,
-             "qmoe_cli.experiments.noise_sweep:run", "qmoe_cli.experiments.noise_sweep:sweep_rows",
-             "qmoe_cli.report.tables:noise_sections",
-             "a quantum router under each depolarizing level, beside classical baselines"),
-        Kind("efficiency", "efficiency", EfficiencyConfig, "qmoe_cli.experiments.efficiency:run",
-             "qmoe_cli.experiments.efficiency:sweep_rows",
-             "qmoe_cli.report.tables:efficiency_sections",
-             "accuracy against router size, Pareto front, smallest router per threshold"),
-        Kind("hardware", "hardware", HardwareConfig, "qmoe_cli.experiments.hardware:run",
-             "qmoe_cli.experiments.hardware:sweep_rows", "qmoe_cli.report.hardware:sections",
-             "trained quantum routers on a device through IBM's runtime (SamplerV2)"),
-        Kind("sweep", "sweep", SweepConfig, None, None, None,
-             "a grid of overrides x seeds over a base config of another kind"),
-        Kind("plan", "run", PlanConfig, None, None, None,
-             "run configs one after another in one process (one start-up, one worker pool)"),
+        _kind("train", "ExperimentConfig", runs="train",
+              section="qmoe_cli.report.tables:train_sections", config_command=True,
+              what="Train one model per seed and write a run folder."),
+        _kind("ablate", "AblationConfig", runs="ablate",
+              section="qmoe_cli.report.tables:ablate_sections", config_command=True,
+              what="Compare routers (variants) on the same data, experts, budget and seeds."),
+        _kind("noise-sweep", "NoiseSweepConfig", runs="noise_sweep",
+              section="qmoe_cli.report.tables:noise_sections", config_command=True,
+              what="A quantum router under each depolarizing level, beside classical "
+                   "baselines.",
+              options=(Option("--simulator", "simulator", "torch|qiskit-aer",
+                              "Evaluate the noisy circuit with torch or qiskit-aer (sets the "
+                              "config's `simulator`)."),)),
+        _kind("efficiency", "EfficiencyConfig", runs="efficiency",
+              section="qmoe_cli.report.tables:efficiency_sections", config_command=True,
+              what="Accuracy against router size: the Pareto front and the smallest router "
+                   "per threshold."),
+        _kind("hardware", "HardwareConfig", runs="hardware",
+              section="qmoe_cli.report.hardware:sections",
+              what="Trained quantum routers on a device through IBM's runtime (SamplerV2)."),
+        _kind("sweep", "SweepConfig",
+              what="A grid of overrides x seeds over a base config of another kind."),
+        _kind("plan", "PlanConfig", command="run",
+              what="Run configs one after another in one process (one start-up, one worker "
+                   "pool)."),
     )
 }  # fmt: skip
 RUN_KINDS = tuple(k for k in KINDS if KINDS[k].runner)  # kinds that write a run folder
@@ -94,6 +134,8 @@ def kind_of(raw: dict, source: str) -> Kind:
 def load(path: str | Path, overrides: list[str] | None = None, expect: str | None = None):
     """YAML file + overrides -> the validated config of the kind it states (`expect`: the
     kind the calling command runs; another kind is one error naming the right command)."""
+    from qmoe_cli.config import load_raw, validate_config
+
     raw = load_raw(path, overrides)
     kind = kind_of(raw, str(path))
     if expect is not None and kind.name != expect:

@@ -105,7 +105,7 @@ def test_an_unnamed_os_error_is_still_one_line(tmp_path, write_config, cli, monk
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, ENOSPC, str(tmp_path / "somewhere.bin"))
 
-    monkeypatch.setattr("qmoe_cli.experiments.train.run_train", full)
+    monkeypatch.setattr("qmoe_cli.experiments.train.run", full)
     line = _one_error_line(cli("train", write_config(), "--out", tmp_path), 1)
     assert line == f"error: {tmp_path / 'somewhere.bin'}: {ENOSPC}"
 

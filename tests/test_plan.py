@@ -123,15 +123,15 @@ def test_an_interrupted_plan_goes_on_where_it_stopped(cli, tmp_path, monkeypatch
 
     plan = plan_files(tmp_path)
     out = tmp_path / "out"
-    real = ablate.run_ablation
+    real = ablate.run
 
-    def interrupted(cfg, out_dir, jobs, resume=None):
+    def interrupted(cfg, out_dir, *, jobs, resume=None):
         from qmoe_cli.runs import RunFolder
 
         with RunFolder(out_dir, cfg.name, "x", resumable=True):
             raise Interrupted(signal.SIGTERM, "SIGTERM")
 
-    monkeypatch.setattr(ablate, "run_ablation", interrupted)
+    monkeypatch.setattr(ablate, "run", interrupted)
     result = cli("run", plan, "--out", out, "--jobs", "1")
     assert result.exit_code == 143, result.output
     line = result.output.strip().splitlines()[-1]
@@ -140,7 +140,7 @@ def test_an_interrupted_plan_goes_on_where_it_stopped(cli, tmp_path, monkeypatch
     assert "--resume" not in line
     assert [p.name.split("-")[2] for p in complete_runs(out)] == ["tiny"]
 
-    monkeypatch.setattr(ablate, "run_ablation", real)
+    monkeypatch.setattr(ablate, "run", real)
     again = cli("run", plan, "--out", out, "--jobs", "1")
     assert again.exit_code == 0, again.output
     assert again.output.count("done already") == 1

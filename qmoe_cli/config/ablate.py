@@ -47,6 +47,9 @@ class AblationConfig(ExperimentConfig):
             )
         return self
 
+    def parallel_units(self) -> int:
+        return len(self.variants) * len(self.seeds)
+
     def variant(self, name: str) -> ExperimentConfig:
         """The full ExperimentConfig of one variant (validated like any config)."""
         return with_variant(self, name, self.variants[name])

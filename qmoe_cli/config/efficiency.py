@@ -47,5 +47,8 @@ class EfficiencyConfig(ExperimentConfig):
                 raise ValueError(f"variants.{name}: {exc}") from None
         return self
 
+    def parallel_units(self) -> int:
+        return len(self.variants) * len(self.seeds)
+
     def variant(self, name: str) -> ExperimentConfig:
         return with_variant(self, name, self.variants[name])

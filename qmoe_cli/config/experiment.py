@@ -136,6 +136,11 @@ class ExperimentConfig(Strict):
         """Whether the experiment adds noise of its own (a noise sweep's levels)."""
         return False
 
+    def parallel_units(self) -> int:
+        """Trainings that may run side by side in worker processes: configs of their own
+        (a config's seeds train together as one stack, in one process)."""
+        return 1
+
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:

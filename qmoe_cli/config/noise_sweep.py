@@ -27,6 +27,12 @@ class NoiseSweepConfig(ExperimentConfig):
         default_factory=lambda: [0.0, 0.005, 0.01, 0.02, 0.03, 0.05]
     )
     mode: Literal["evaluate", "train"] = "evaluate"
+    simulator: Literal["torch", "qiskit-aer"] = Field(
+        "torch",
+        description="what evaluates the noisy circuit at each level: the torch simulator or "
+        "Aer's density matrix (the exact methods agree to 1e-6); `qmoe noise-sweep "
+        "--simulator` sets it",
+    )
     baselines: dict[str, VariantConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -52,6 +58,10 @@ class NoiseSweepConfig(ExperimentConfig):
 
     def _noisy_levels(self) -> bool:  # mode evaluate trains noiseless, then adds the noise
         return self.mode == "train" and any(self.levels)
+
+    def parallel_units(self) -> int:
+        quantum = 1 if self.mode == "evaluate" else len(self.levels)
+        return len(self.seeds) * (quantum + len(self.baselines))
 
     def at_level(self, level: float) -> ExperimentConfig:
         """The quantum router's config with its circuit at this depolarizing level."""

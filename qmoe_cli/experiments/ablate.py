@@ -50,9 +50,10 @@ from qmoe_cli.training.plan import Training
 from qmoe_cli.training.seeds import SeedRun
 
 
-def run_ablation(
-    cfg: AblationConfig, out_dir: str | Path, jobs: int, resume: Path | None = None
+def run(
+    cfg: AblationConfig, out_dir: str | Path, *, jobs: int = 1, resume: Path | None = None
 ) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py): every variant x seed on `jobs` workers."""
     variants = {name: cfg.variant(name) for name in cfg.variants}
     with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as group:
         write_json(group.path / "env.json", environment())
@@ -242,11 +243,6 @@ def print_ablation(
     ]  # decision boundaries and routing maps for 2-feature data only
     out.print(f"figures: {path}/{', '.join(figures)}")
     out.print(f"run folder: {path}")
-
-
-def run(cfg: AblationConfig, out_dir: str | Path, jobs: int = 1) -> Path:
-    """The kind's runner (qmoe_cli/kinds.py)."""
-    return run_ablation(cfg, out_dir, jobs)
 
 
 def sweep_rows(metrics: dict) -> list[dict]:

@@ -97,9 +97,10 @@ def smallest_reaching(points: list[dict], thresholds: list[float]) -> dict:
     return out_
 
 
-def run_efficiency(
-    cfg: EfficiencyConfig, out_dir: str | Path, jobs: int, resume: Path | None = None
+def run(
+    cfg: EfficiencyConfig, out_dir: str | Path, *, jobs: int = 1, resume: Path | None = None
 ) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py): every router size x seed on `jobs` workers."""
     with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as group:
         write_json(group.path / "env.json", environment())
         try:
@@ -217,11 +218,6 @@ def _reached_text(router: str, v: dict | None) -> str:
         v["test_acc_mean"], v["test_acc_std"], v["test_acc_ci_low"], v["test_acc_ci_high"]
     )
     return f"{router}: {v['router_params']} params ({v['variant']}), test acc {acc} {ci}"
-
-
-def run(cfg: EfficiencyConfig, out_dir: str | Path, jobs: int = 1) -> Path:
-    """The kind's runner (qmoe_cli/kinds.py)."""
-    return run_efficiency(cfg, out_dir, jobs)
 
 
 def sweep_rows(metrics: dict) -> list[dict]:

@@ -838,8 +838,13 @@ def print_results(plan: Plan, record: HardwareRecord, path: Path) -> None:
 # --- the kind's entries (qmoe_cli/kinds.py) -------------------------------------------------------
 
 
-def run(cfg: HardwareConfig, out_dir: str | Path, jobs: int = 1) -> Path:
-    """The kind's runner: one process (the Sampler jobs are the work)."""
+def run(
+    cfg: HardwareConfig, out_dir: str | Path, *, jobs: int = 1, resume: Path | None = None
+) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py): the Sampler jobs are the work; a hardware run
+    does not resume (`resume` must be None)."""
+    if resume is not None:
+        raise ConfigError("--resume: a hardware run does not resume; run it again")
     path = run_hardware(cfg, out_dir)
     assert path is not None
     return path

@@ -213,13 +213,12 @@ def breakdown_interval(
     return result
 
 
-def run_noise_sweep(
-    cfg: NoiseSweepConfig,
-    out_dir: str | Path,
-    jobs: int,
-    simulator: str = "torch",
-    resume: Path | None = None,
+def run(
+    cfg: NoiseSweepConfig, out_dir: str | Path, *, jobs: int = 1, resume: Path | None = None
 ) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py): the quantum router's trainings and the
+    baselines' on `jobs` workers, then every level evaluated on `cfg.simulator`."""
+    simulator = cfg.simulator
     levels = sorted(cfg.levels)
     quantum_keys = [None] if cfg.mode == "evaluate" else levels
     with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as group:
@@ -437,11 +436,6 @@ def print_sweep(cfg: NoiseSweepConfig, rows, summary, path: Path) -> None:
             f"test accuracy {acc}"
         )
     out.print(f"run folder: {path}")
-
-
-def run(cfg: NoiseSweepConfig, out_dir: str | Path, jobs: int = 1) -> Path:
-    """The kind's runner (qmoe_cli/kinds.py): torch simulator."""
-    return run_noise_sweep(cfg, out_dir, jobs)
 
 
 def sweep_rows(metrics: dict) -> list[dict]:

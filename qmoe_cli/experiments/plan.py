@@ -96,5 +96,7 @@ def run_plan(planned: list[PlannedRun], out_dir: Path | None, jobs: int) -> list
             folders.append(done)
             continue
         out.print(f"{head}: qmoe {run.kind.command}", markup=False, highlight=False)
-        folders.append(Path(resolve(run.kind.runner)(run.cfg, where, workers)))
+        runner = resolve(run.kind.runner)
+        jobs_here = max(1, min(workers, run.cfg.parallel_units()))
+        folders.append(Path(runner(run.cfg, where, jobs=jobs_here)))
     return folders

@@ -26,10 +26,12 @@ from qmoe_cli.training.plan import Training
 from qmoe_cli.training.seeds import SeedRun
 
 
-def run_train(
-    cfg: ExperimentConfig, out_dir: str | Path, resume: Path | None = None
-) -> tuple[Path, list[dict]]:
-    """Train every seed, write the run folder, print the table; return (folder, per-seed)."""
+def run(
+    cfg: ExperimentConfig, out_dir: str | Path, *, jobs: int = 1, resume: Path | None = None
+) -> Path:
+    """The kind's runner (qmoe_cli/kinds.py): train every seed (one stack, in this process:
+    `jobs` is for kinds with configs to run side by side), write the run folder, print the
+    table; returns the folder."""
     with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as folder:
         write_json(folder.path / "env.json", environment())
         trainings = [Training(cfg.name, cfg, s, folder.path / f"seed-{s}") for s in cfg.seeds]
@@ -37,12 +39,12 @@ def run_train(
         runs = [results[cfg.name, s] for s in cfg.seeds]
         per_seed = write_train_results(folder.path, cfg, runs)
     print_train_table(cfg, per_seed, folder.path)
-    return folder.path, per_seed
+    return folder.path
 
 
 def write_trained(cfg: ExperimentConfig, out_dir: str | Path, runs: list[SeedRun]) -> Path:
     """The run folder `qmoe train` writes, for seeds trained elsewhere (a sweep's stack of
-    points); prints the table as run_train does."""
+    points); prints the table as `run` does."""
     with RunFolder(out_dir, cfg.name, dump_config(cfg)) as folder:
         write_json(folder.path / "env.json", environment())
         per_seed = write_train_results(folder.path, cfg, runs)
@@ -97,11 +99,6 @@ def _rank(rank: int | None) -> str:
 
 def _pm(stat: dict) -> str:
     return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
-
-
-def run(cfg: ExperimentConfig, out_dir: str | Path, jobs: int = 1) -> Path:
-    """The kind's runner (qmoe_cli/kinds.py): the run folder."""
-    return run_train(cfg, out_dir)[0]
 
 
 def sweep_rows(metrics: dict) -> list[dict]:
