@@ -87,8 +87,8 @@ reproduce-hardware: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
 
-# docs/configuration.md, generated from the config models (tests/test_docs.py checks it is current).
+# The generated docs (tools/docs.py: docs/configuration.md from the config models); run from
+# here, so they describe this checkout's qmoe_cli. tests/test_docs.py checks they are current.
 .PHONY: docs
 docs: $(STAMP)
-	$(BIN)/python -m qmoe_cli.docs > docs/.configuration.md.tmp
-	mv docs/.configuration.md.tmp docs/configuration.md
+	$(BIN)/python -m tools.docs

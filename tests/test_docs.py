@@ -10,12 +10,12 @@ import pytest
 from pydantic import BaseModel
 
 from qmoe_cli import config as config_module
-from qmoe_cli import docs
+from tools import config_reference as docs
+from tools.docs import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-CONFIGURATION = DOCS / "configuration.md"
 README_MAX_BYTES = 12_000
 PAGES = sorted(DOCS.glob("*.md"))
 
@@ -55,11 +55,12 @@ def tables_by_model(text: str) -> dict[str, set[str]]:
     return out
 
 
-def test_configuration_md_is_current():
-    committed = CONFIGURATION.read_text(encoding="utf-8") if CONFIGURATION.exists() else ""
-    assert committed == docs.config_reference(), (
-        "docs/configuration.md is out of date with the config models: run `make docs` and "
-        "commit the result"
+@pytest.mark.parametrize("path", list(generated()), ids=lambda p: p.name)
+def test_generated_docs_are_current(path):
+    committed = path.read_text(encoding="utf-8") if path.exists() else ""
+    assert committed == generated()[path], (
+        f"{path.relative_to(ROOT)} is out of date with the code: run `make docs` and commit "
+        "the result"
     )
 
 

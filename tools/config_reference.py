@@ -1,6 +1,5 @@
-"""The config reference, docs/configuration.md, generated from the pydantic config models.
-
-    python -m qmoe_cli.docs > docs/configuration.md        (what `make docs` runs)
+"""The config reference, docs/configuration.md, generated from the pydantic config models
+(`make docs` writes it: tools/docs.py).
 
 Every key, its type (with its range), its default and its description come from the models'
 `model_fields`; nested models are found by following the annotations, so a new key or a new
@@ -91,8 +90,8 @@ How a sweep runs, resumes and reports: [sweeps.md](sweeps.md).""",
 INTRO = """\
 # Config reference
 
-<!-- Generated from the pydantic models by `make docs` (python -m qmoe_cli.docs); do not edit
-by hand: change the config models' field descriptions and rerun. -->
+<!-- Generated from the pydantic models by `make docs` (tools/config_reference.py); do not
+edit by hand: change the config models (each key's Field(description=...)) and rerun. -->
 
 Every key is declared in a pydantic model: `qmoe_cli/config/` for the experiment, `data:`
 in `qmoe_cli/data/` (`DataConfig`, with each dataset's own keys in its module) and each
@@ -489,13 +488,3 @@ def config_reference() -> str:
     parts += [render_section(s) for s in sections()]
     parts.append(CROSS_FIELD)
     return "\n".join(parts).rstrip("\n") + "\n"
-
-
-def main() -> None:
-    import sys
-
-    sys.stdout.write(config_reference())
-
-
-if __name__ == "__main__":
-    main()
