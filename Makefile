@@ -87,8 +87,9 @@ reproduce-hardware: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
 
-# The generated docs (tools/docs.py: docs/configuration.md from the config models); run from
-# here, so they describe this checkout's qmoe_cli. tests/test_docs.py checks they are current.
+# The generated docs (tools/docs.py: docs/configuration.md from the config models, README.md's
+# dataset list from the dataset registry); run from here, so they describe this checkout's
+# qmoe_cli. tests/test_docs.py checks they are current.
 .PHONY: docs
 docs: $(STAMP)
 	$(BIN)/python -m tools.docs

@@ -1,5 +1,6 @@
-"""The docs: the generated config reference is current and complete, README stays short, and
-every relative link in README.md and docs/*.md leads somewhere."""
+"""The docs: every config field is described on the field, the generated files (the config
+reference, README's dataset list) are current and complete, README stays short, and every
+relative link in README.md and docs/*.md leads somewhere."""
 
 import importlib
 import pkgutil
@@ -146,6 +147,14 @@ def test_index_lists_every_page():
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     unlisted = [p.name for p in PAGES if p.name != "index.md" and f"]({p.name})" not in index]
     assert not unlisted, f"docs/index.md does not link {', '.join(unlisted)}"
+
+
+def test_datasets_page_has_a_row_for_every_dataset_of_the_registry():
+    from qmoe_cli.data import DATASETS
+
+    page = (DOCS / "datasets.md").read_text(encoding="utf-8")
+    missing = [name for name in DATASETS if f"\n| `{name}` |" not in page]
+    assert not missing, f"docs/datasets.md's table has no row for {', '.join(missing)}"
 
 
 # --------------------------------------------------------------------------- links

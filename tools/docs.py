@@ -2,7 +2,8 @@
 
     python -m tools.docs        (from the repository root, what `make docs` runs)
 
-* docs/configuration.md: every config key, from the pydantic models (config_reference.py).
+* docs/configuration.md: every config key, from the pydantic models (config_reference.py);
+* README.md's list of datasets, from the dataset registry (readme.py).
 
 tests/test_docs.py fails when a committed file differs from `generated()`.
 """
@@ -13,13 +14,18 @@ import os
 from pathlib import Path
 
 from tools.config_reference import config_reference
+from tools.readme import with_datasets
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def generated() -> dict[Path, str]:
     """Each generated file -> the text the code gives it."""
-    return {ROOT / "docs" / "configuration.md": config_reference()}
+    readme = ROOT / "README.md"
+    return {
+        ROOT / "docs" / "configuration.md": config_reference(),
+        readme: with_datasets(readme.read_text(encoding="utf-8")),
+    }
 
 
 def main() -> None:
