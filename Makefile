@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	$(BIN)/python -c "from qmoe_cli.quantum.jit_kernel import compile_ahead; compile_ahead()"
 	# An editable install byte-compiles nothing, and where PYTHONDONTWRITEBYTECODE is set
-	# (as on CI machines) every command would compile qmoe_cli again: 0.1 s of each start.
+	# (as on CI machines) every command would compile qmoe_cli again (docs/performance.md).
 	$(BIN)/python -m compileall -q qmoe_cli
 	touch $(STAMP)
 
@@ -87,8 +87,9 @@ reproduce-hardware: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
 
-# docs/configuration.md, generated from the config models (tests/test_docs.py checks it is current).
+# The generated docs (tools/docs.py: docs/configuration.md from the config models, README.md's
+# dataset list from the dataset registry); run from here, so they describe this checkout's
+# qmoe_cli. tests/test_docs.py checks they are current.
 .PHONY: docs
 docs: $(STAMP)
-	$(BIN)/python -m qmoe_cli.docs > docs/.configuration.md.tmp
-	mv docs/.configuration.md.tmp docs/configuration.md
+	$(BIN)/python -m tools.docs

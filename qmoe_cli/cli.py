@@ -629,7 +629,7 @@ def _write_report(run_dirs: list[Path], paper: str, out_path: Path | None) -> No
 
 def run() -> None:
     """The `qmoe` executable. gc.freeze() at the end spares the interpreter's final garbage
-    collection over every torch and matplotlib object, about a second of every exit."""
+    collection over every torch and matplotlib object (docs/performance.md, "Start-up")."""
     try:
         app()
     finally:

@@ -50,8 +50,8 @@ class Grid:
 #   (GRID_BYTES_PER_ENTRY: complex128 with the few copies a layer keeps alive), so memory
 #   stays bounded at any size;
 # * the resolution (GRID_RESOLUTION per axis) is lowered until points x state entries x L
-#   is at most GRID_WORK, the default grid on a 10-qubit, 3-layer statevector router
-#   (seconds on one core);
+#   is at most GRID_WORK, the default grid on a 10-qubit, 3-layer statevector router (its
+#   time: docs/performance.md);
 # * below GRID_MIN_RESOLUTION per axis the figure is skipped with a note instead: that is
 #   state entries x L > GRID_WORK / GRID_MIN_RESOLUTION^2 = 43,200, e.g. 16 qubits, 15
 #   qubits with 2 layers or 14 qubits with 3 layers (statevector), 8 qubits with noise.

@@ -1,13 +1,14 @@
 """Heavy imports with the cyclic garbage collector paused.
 
-torch and scikit-learn (which imports scipy.stats and pandas) build about 300,000 objects while
-they import. CPython's collector counts allocations, so it runs five full collections over
-them along the way, each over a larger heap: 0.4 s of a one-seed `qmoe train` (measured with
-gc.callbacks). None of them can free anything: modules, classes and functions live as long
-as the process. `heavy_imports()` pauses the collector around such imports, then freezes what
-is there (gc.freeze): later collections skip it and look only at what the run itself makes.
-The CLI wraps each command's first heavy import in it; a worker process pauses the collector
-when it starts and resumes it before its first call (qmoe_cli/workers.py).
+torch and scikit-learn (which imports scipy.stats and pandas) build about 300,000 objects
+while they import. CPython's collector counts allocations, so it runs five full collections
+over them along the way, each over a larger heap: a share of a one-seed `qmoe train` worth
+saving (docs/performance.md, "Start-up"). None of them can free anything: modules, classes
+and functions live as long as the process. `heavy_imports()` pauses the collector around
+such imports, then freezes what is there (gc.freeze): later collections skip it and look
+only at what the run itself makes. The CLI wraps each command's first heavy import in it; a
+worker process pauses the collector when it starts and resumes it before its first call
+(qmoe_cli/workers.py).
 
 Objects that are garbage when the freeze comes are kept for the life of the process: the few
 cycles left by parsing a config. A test process that calls the CLI many times unfreezes
@@ -48,7 +49,7 @@ def signals_held() -> Iterator[None]:
 
     torch's import runs Python from C++ (pybind11): an exception that a Python signal
     handler raises there escapes as a C++ exception and aborts the process (SIGABRT, a core
-    dump); holding the signal until the import ends would take up to its 2 s. The heavy
+    dump); holding the signal until the import ends would take as long as the import. The heavy
     imports come before a command starts its work (or after it has written it), so there is
     nothing to clean up. Signals whose action is the default or ignore are left as they are."""
     if threading.current_thread() is not threading.main_thread():

@@ -103,8 +103,9 @@ def gate_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
 
     One forward pass, then one backward pass per output. The quantum router's compiled
     kernel (a custom autograd.Function) supports neither vmap nor forward mode; and for
-    the other routers torch.func's first call in a process imports torch._dynamo (about a
-    second), while the N E <= 256 E backward passes take milliseconds for these routers."""
+    the other routers torch.func's first call in a process imports torch._dynamo, which
+    costs more than the N E <= 256 E backward passes of these routers (docs/performance.md,
+    "Where the code's choices were measured")."""
     model.eval()
     params = [p for p in model.router.parameters() if p.requires_grad]
     with torch.enable_grad():
@@ -120,9 +121,10 @@ def probs_jacobian(model: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
         return jacobian(torch.softmax(model(x).logits, -1).reshape(-1), params)
 
 
-# The batched pass's first use in a process imports torch.fx's symbolic shapes (sympy, about
-# 0.4 s); the first rows of a process, about 0.2 ms each one backward pass at a time, are
-# cheaper so: a one-seed `qmoe train` (two ranks of at most 4 x 122 rows) never pays it.
+# The batched pass's first use in a process imports torch.fx's symbolic shapes (sympy); the
+# first rows of a process are cheaper one backward pass at a time (docs/performance.md,
+# "Where the code's choices were measured"): a one-seed `qmoe train` (two ranks of at most
+# 4 x 122 rows) never pays the import.
 ROWS_BEFORE_BATCHING = 1024
 _rows_one_by_one = 0
 

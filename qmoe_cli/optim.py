@@ -1,7 +1,8 @@
 """Adam and SGD as torch.optim's fused CPU kernels, without torch.optim.
 
 torch.optim.Optimizer wraps its methods so that their first call imports torch._dynamo,
-about a second of start-up for a command whose fit may take less. These classes call the
+start-up that may cost a command more than its fit (docs/performance.md, "Start-up"). These
+classes call the
 very kernels `torch.optim.Adam(..., fused=True)` and `torch.optim.SGD(..., fused=True)` call
 (`torch._fused_adam_`, `torch._fused_sgd_`) with the same state, so every number is the
 same bit for bit (tests/test_optim.py trains both side by side).

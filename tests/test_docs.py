@@ -1,6 +1,9 @@
-"""The docs: the generated config reference is current and complete, README stays short, and
-every relative link in README.md and docs/*.md leads somewhere."""
+"""The docs: every config field is described on the field, the generated files (the config
+reference, README's dataset list) are current and complete, README stays short, and every
+relative link in README.md and docs/*.md leads somewhere."""
 
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 
@@ -8,12 +11,12 @@ import pytest
 from pydantic import BaseModel
 
 from qmoe_cli import config as config_module
-from qmoe_cli import docs
+from tools import config_reference as docs
+from tools.docs import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-CONFIGURATION = DOCS / "configuration.md"
 README_MAX_BYTES = 12_000
 PAGES = sorted(DOCS.glob("*.md"))
 
@@ -53,11 +56,12 @@ def tables_by_model(text: str) -> dict[str, set[str]]:
     return out
 
 
-def test_configuration_md_is_current():
-    committed = CONFIGURATION.read_text(encoding="utf-8") if CONFIGURATION.exists() else ""
-    assert committed == docs.config_reference(), (
-        "docs/configuration.md is out of date with the config models (or the descriptions in "
-        "qmoe_cli/docs.py): run `make docs` and commit the result"
+@pytest.mark.parametrize("path", list(generated()), ids=lambda p: p.name)
+def test_generated_docs_are_current(path):
+    committed = path.read_text(encoding="utf-8") if path.exists() else ""
+    assert committed == generated()[path], (
+        f"{path.relative_to(ROOT)} is out of date with the code: run `make docs` and commit "
+        "the result"
     )
 
 
@@ -80,6 +84,42 @@ def test_every_field_of_every_config_model_is_in_the_reference():
             if name not in (tables[experiment] if in_shared else tables[key]):
                 missing.append(f"{model.__name__}.{name}")
     assert not missing, f"not in docs/configuration.md: {', '.join(missing)} (run `make docs`)"
+
+
+def declared_config_models() -> list[type[BaseModel]]:
+    """Every config model: the packages declaring them imported module by module, then every
+    subclass of the strict config base (schema.Strict), wherever it was declared."""
+    import qmoe_cli.data
+    import qmoe_cli.models.experts
+    import qmoe_cli.models.routers
+    from qmoe_cli.schema import Strict
+
+    for package in (config_module, qmoe_cli.data, qmoe_cli.models.routers, qmoe_cli.models.experts):
+        for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            importlib.import_module(info.name)
+    found: list[type[BaseModel]] = []
+    pending = [Strict]
+    while pending:
+        model = pending.pop()
+        pending += model.__subclasses__()
+        if model not in found:
+            found.append(model)
+    return found
+
+
+def test_every_field_of_every_config_model_has_a_description():
+    """Field descriptions live on the fields (Field(description=...)): the reference reads
+    them from there, and nowhere else holds them."""
+    models = declared_config_models()
+    names = {m.__name__ for m in models}
+    assert {"ExperimentConfig", "DataConfig", "NoiseConfig", "TwoMoons", "Generated"} <= names
+    missing = [
+        f"{model.__module__}.{model.__name__}.{name}"
+        for model in models
+        for name, field in model.model_fields.items()
+        if not (field.description or "").strip()
+    ]
+    assert not missing, "fields without Field(description=...): " + ", ".join(missing)
 
 
 def test_type_and_default_rendering():
@@ -107,6 +147,14 @@ def test_index_lists_every_page():
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     unlisted = [p.name for p in PAGES if p.name != "index.md" and f"]({p.name})" not in index]
     assert not unlisted, f"docs/index.md does not link {', '.join(unlisted)}"
+
+
+def test_datasets_page_has_a_row_for_every_dataset_of_the_registry():
+    from qmoe_cli.data import DATASETS
+
+    page = (DOCS / "datasets.md").read_text(encoding="utf-8")
+    missing = [name for name in DATASETS if f"\n| `{name}` |" not in page]
+    assert not missing, f"docs/datasets.md's table has no row for {', '.join(missing)}"
 
 
 # --------------------------------------------------------------------------- links

@@ -252,7 +252,7 @@ from typer.testing import CliRunner
 
 from qmoe_cli.cli import app
 from qmoe_cli.config import validate_config
-from qmoe_cli.docs import config_reference
+from tools.config_reference import config_reference
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.report.inputs import DATASETS
 
@@ -346,7 +346,8 @@ def test_a_new_dataset_router_and_experts_kind_are_one_file_and_one_registry_ent
     work = tmp_path / "work"
     work.mkdir()
     (work / "checks.py").write_text(textwrap.dedent(CHECKS))
-    env = {"PYTHONPATH": str(pkg.parent), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    path = os.pathsep.join((str(pkg.parent), str(ROOT)))  # the copy's qmoe_cli; tools/
+    env = {"PYTHONPATH": path, "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
     env.update({k: v for k, v in os.environ.items() if k in ("HOME", "TMPDIR")})
     result = subprocess.run(
         [sys.executable, "checks.py"], cwd=work, env=env, capture_output=True, text=True

@@ -23,13 +23,19 @@ class AblationConfig(ExperimentConfig):
     """Shared data, experts, training and seeds, and the routers to compare on them."""
 
     kind: Literal["ablate"] = Field("ablate", description=KIND_HELP)
-    variants: dict[str, VariantConfig]
-    reference: str = Field("B", description="the variant compared, seed by seed, to the others")
+    variants: dict[str, VariantConfig] = Field(
+        description="the routers to compare, at least one; names follow the rules of `name`"
+    )
+    reference: str = Field(
+        "B",
+        description="the variant compared, seed by seed, to the others; must be one of `variants`",
+    )
     plateau: float | None = Field(
         None,
         ge=0.0,
         le=1.0,
-        description="report each variant's share of seeds whose test accuracy lies above this",
+        description="report each variant's share of seeds whose test accuracy lies above "
+        "this; e.g. the top of Model A's loss plateau",
     )
 
     @model_validator(mode="after")

@@ -25,9 +25,13 @@ class EfficiencyConfig(ExperimentConfig):
     router parameters, the Pareto front, and the smallest router reaching each threshold."""
 
     kind: Literal["efficiency"] = Field("efficiency", description=KIND_HELP)
-    variants: dict[str, VariantConfig]
+    variants: dict[str, VariantConfig] = Field(
+        description="routers of several sizes, as in an ablation"
+    )
     thresholds: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
-        default_factory=lambda: [0.9, 0.95]
+        default_factory=lambda: [0.9, 0.95],
+        description="per threshold and router type, the smallest router whose mean validation "
+        "accuracy reaches it is reported, with its test accuracy",
     )
 
     @field_validator("thresholds")

@@ -29,13 +29,24 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class ModelConfig(Strict):
-    router: RouterConfig = Field(default_factory=LinearRouterConfig)
-    experts: ExpertsConfig = Field(default_factory=LinearExpertsConfig)
+    router: RouterConfig = Field(
+        default_factory=LinearRouterConfig,
+        description="the router, selected by its `type` (below)",
+    )
+    experts: ExpertsConfig = Field(
+        default_factory=LinearExpertsConfig, description="the experts (below)"
+    )
     top_k: int | None = Field(
-        None, ge=1, description="keep the k largest gates and renormalise (default: dense)"
+        None,
+        ge=1,
+        description="keep the k largest gates per input, renormalised to sum to 1; null: every "
+        "expert weighted (dense); at most `experts.count`",
     )
     balance_weight: float = Field(
-        0.0, ge=0.0, description="weight of the Switch-Transformer load-balancing loss"
+        0.0,
+        ge=0.0,
+        description="weight of the Switch-Transformer load-balancing loss; added to the "
+        "training loss; 0: none",
     )
 
     @model_validator(mode="after")
@@ -62,19 +73,25 @@ class ModelConfig(Strict):
 
 
 class TrainConfig(Strict):
-    optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(0.01, gt=0.0, le=10.0)
-    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd only")
-    weight_decay: float = Field(0.0, ge=0.0)
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(100, ge=1, le=100_000)
-    early_stopping: bool = True
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="the optimiser")
+    lr: float = Field(0.01, gt=0.0, le=10.0, description="learning rate")
+    momentum: float = Field(
+        0.0, ge=0.0, lt=1.0, description="sgd only; a non-zero value with `adam` is an error"
+    )
+    weight_decay: float = Field(0.0, ge=0.0, description="the optimiser's weight decay")
+    batch_size: int = Field(32, ge=1, description="mini-batch size")
+    epochs: int = Field(100, ge=1, le=100_000, description="maximum epochs")
+    early_stopping: bool = Field(
+        True,
+        description="stop after `patience` epochs without validation-loss improvement and "
+        "restore the best-validation-loss weights; if `false`, the last epoch's weights are kept",
+    )
     patience: int = Field(10, ge=1, description="epochs without val-loss improvement")
     min_delta: float = Field(0.0, ge=0.0, description="improvement smaller than this is none")
     dtype: Literal["float32", "float64"] = Field(
         "float64",
-        description="float64: the stacked engine and the sequential reference agree to "
-        "1e-6 (in practice 1e-9); float32 trains one model at a time",
+        description="model and data precision; float64: the stacked engine and the sequential "
+        "reference agree to 1e-6 (in practice 1e-9); float32 trains one model at a time",
     )
     threads: int = Field(
         1,
@@ -102,14 +119,22 @@ class ExperimentConfig(Strict):
     """One experiment: data + model + training, run once per seed."""
 
     kind: Literal["train"] = Field("train", description=KIND_HELP)
-    name: str = Field("experiment", pattern=NAME_PATTERN)
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
-        default_factory=lambda: [0, 1, 2, 3, 4]
+    name: str = Field(
+        "experiment",
+        pattern=NAME_PATTERN,
+        description="run name, 1-64 characters of `A-Z a-z 0-9 _ . -` starting with a letter "
+        "or digit; when the file has no `name`, its stem (else `experiment`)",
     )
-    output_dir: str = "runs"
+    data: DataConfig = Field(default_factory=DataConfig, description="dataset, split, scaling")
+    model: ModelConfig = Field(
+        default_factory=ModelConfig, description="`router`, `experts`, `top_k`, `balance_weight`"
+    )
+    train: TrainConfig = Field(default_factory=TrainConfig, description="optimiser and fit loop")
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4],
+        description="one training run per seed; non-empty, no repeats",
+    )
+    output_dir: str = Field("runs", description="where run folders go (overridden by `--out`)")
 
     @model_validator(mode="after")
     def _router_fits_data_and_experts(self) -> ExperimentConfig:
@@ -164,8 +189,10 @@ class VariantConfig(Strict):
     """One arm of an ablation: the shared config with this router (and experts, if given)."""
 
     label: str = Field("", max_length=80, description="shown in tables and figures")
-    router: RouterConfig
-    experts: ExpertsConfig | None = None
+    router: RouterConfig = Field(description="any `model.router` above")
+    experts: ExpertsConfig | None = Field(
+        None, description="replaces `model.experts` for this variant"
+    )
 
 
 def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> ExperimentConfig:

@@ -70,7 +70,7 @@ class HardwareConfig(Strict):
         None, description="the quantum variants of a group to evaluate (null: all)"
     )
     seed: int = Field(0, ge=0, description="seeds the simulator, transpiler and resampling")
-    output_dir: str = "runs"
+    output_dir: str = Field("runs", description="where the run folder goes (overridden by `--out`)")
 
     @field_validator("target")
     @classmethod

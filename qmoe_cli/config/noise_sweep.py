@@ -24,16 +24,25 @@ class NoiseSweepConfig(ExperimentConfig):
 
     kind: Literal["noise-sweep"] = Field("noise-sweep", description=KIND_HELP)
     levels: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
-        default_factory=lambda: [0.0, 0.005, 0.01, 0.02, 0.03, 0.05]
+        default_factory=lambda: [0.0, 0.005, 0.01, 0.02, 0.03, 0.05],
+        description="values given to `model.router.noise.depolarizing`; distinct",
     )
-    mode: Literal["evaluate", "train"] = "evaluate"
+    mode: Literal["evaluate", "train"] = Field(
+        "evaluate",
+        description="`evaluate`: train noiseless and evaluate under each level; `train`: train "
+        "under each level and evaluate under the same level",
+    )
     simulator: Literal["torch", "qiskit-aer"] = Field(
         "torch",
         description="what evaluates the noisy circuit at each level: the torch simulator or "
         "Aer's density matrix (the exact methods agree to 1e-6); `qmoe noise-sweep "
         "--simulator` sets it",
     )
-    baselines: dict[str, VariantConfig] = Field(default_factory=dict)
+    baselines: dict[str, VariantConfig] = Field(
+        default_factory=dict,
+        description="classical routers, trained once per seed (each like a variant: `label`, "
+        "`router`, `experts`); not named `quantum`",
+    )
 
     @model_validator(mode="after")
     def _check_sweep(self) -> NoiseSweepConfig:

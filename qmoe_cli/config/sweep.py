@@ -18,27 +18,53 @@ from qmoe_cli.schema import Strict
 
 
 class SlurmConfig(Strict):
-    partition: str | None = None
-    time_min: int = Field(60, ge=1)
-    cpus_per_task: int = Field(1, ge=1)
-    mem: str = "1G"
-    array_parallelism: int = Field(64, ge=1)
-    points_per_task: int = Field(1, ge=1, description="chunk cheap points into one task")
+    partition: str | None = Field(None, description="SLURM partition; null: the cluster's default")
+    time_min: int = Field(60, ge=1, description="time limit of one array task, minutes")
+    cpus_per_task: int = Field(1, ge=1, description="CPUs of one array task")
+    mem: str = Field("1G", description="memory of one array task, in SLURM's syntax (`500M`, `1G`)")
+    array_parallelism: int = Field(
+        64, ge=1, description="at most this many array tasks run at once"
+    )
+    points_per_task: int = Field(
+        1,
+        ge=1,
+        description="chunk cheap points into one task; points x seeds run by one array task",
+    )
 
 
 class SweepConfig(Strict):
     kind: Literal["sweep"] = Field("sweep", description=KIND_HELP)
-    name: str = Field("sweep", pattern=NAME_PATTERN)
-    base: str
+    name: str = Field(
+        "sweep",
+        pattern=NAME_PATTERN,
+        description="the sweep's folder, `<output_dir>/<name>/`; when the file has no `name`, "
+        "its stem",
+    )
+    base: str = Field(
+        description="any config `train`, `ablate` or `noise-sweep` takes; a relative path is "
+        "tried from the working directory, then from the sweep file's folder"
+    )
     command: Literal["train", "ablate", "noise-sweep", "efficiency"] | None = Field(
         None,
-        description="the base config's kind, read from it (give it only to check it)",
+        description="the base config's kind, read from it (give it only to check it); what "
+        "each point runs",
     )
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    zip: dict[str, list[Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
-    output_dir: str = "runs/sweeps"
-    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="dotted keys of the base config -> lists of values; the product is taken",
+    )
+    zip: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="keys varied together (lists of equal length); not also in `grid`",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4],
+        description="every point runs once per seed; distinct",
+    )
+    output_dir: str = Field("runs/sweeps", description="sweeps folder (overridden by `--out`)")
+    slurm: SlurmConfig = Field(
+        default_factory=SlurmConfig, description="job settings for `--executor slurm` (below)"
+    )
 
     @field_validator("grid", "zip")
     @classmethod

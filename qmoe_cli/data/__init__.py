@@ -135,13 +135,37 @@ class DataConfig(keys_model(DATASET_KINDS, DEFAULT_DATASET)):
     """
 
     n_train: int | None = Field(
-        None, ge=2, le=10_000_000, description="training rows (validation included) drawn"
+        None,
+        ge=2,
+        le=10_000_000,
+        description="training rows (validation included) drawn; stratified by seed; set "
+        "together with `n_test`",
     )
-    n_test: int | None = Field(None, ge=1, le=10_000_000, description="test rows drawn")
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
-    scaling: Literal["minmax_pi", "standard", "none"] = "minmax_pi"
-    pca_components: int | None = Field(None, ge=1)
+    n_test: int | None = Field(
+        None, ge=1, le=10_000_000, description="test rows drawn; set together with `n_train`"
+    )
+    test_fraction: float = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="held-out test share (rounded up to whole samples); unused when `n_test` "
+        "is set",
+    )
+    val_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="validation share for early stopping (rounded up): of all rows, or of "
+        "`n_train` when set",
+    )
+    scaling: Literal["minmax_pi", "standard", "none"] = Field(
+        "minmax_pi",
+        description="`minmax_pi`: each feature to [0, pi] (the paper's angle range); "
+        "`standard`: zero mean, unit variance; `none`: left as loaded",
+    )
+    pca_components: int | None = Field(
+        None, ge=1, description="PCA to this many components before scaling"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -85,7 +85,8 @@ class Images(Dataset):
     some labels (`classes`, applied with `common.keep_classes` before the split)."""
 
     classes: list[Annotated[int, Field(ge=0, le=9)]] | None = Field(
-        None, description="keep only these labels (default: all)"
+        None,
+        description="keep only these labels (default: all); at least two, distinct, e.g. `[0, 1]`",
     )
 
     @classmethod
@@ -115,7 +116,8 @@ def dataset_keys(kinds: tuple[type[Dataset], ...]) -> dict[str, tuple[str, ...]]
 
 def keys_model(kinds: tuple[type[Dataset], ...], default: str) -> type[Strict]:
     """A model holding `name` (one of the kinds, `default` if not given) and every kind's own
-    keys, each null by default and described with the datasets it applies to.
+    keys, each null by default and described with the datasets it applies to (and, when
+    they have a default, as null for the others).
 
     A key several kinds declare must be declared alike (type, constraints, description),
     as it is when they inherit it (`Generated`, `Images`); its default may differ.
@@ -123,7 +125,8 @@ def keys_model(kinds: tuple[type[Dataset], ...], default: str) -> type[Strict]:
     names = tuple(kind.name for kind in kinds)
     if len(set(names)) != len(names):
         raise TypeError(f"dataset names repeat in the registry: {names}")
-    fields: dict = {"name": (Literal[names], default)}
+    name_field = Field(default, description="the dataset, see [datasets.md](datasets.md)")
+    fields: dict = {"name": (Literal[names], name_field)}
     for key, applies in dataset_keys(kinds).items():
         decls = [(kind.name, own_fields(kind)[key]) for kind in kinds if kind.name in applies]
         first = decls[0][1]
@@ -140,7 +143,9 @@ def keys_model(kinds: tuple[type[Dataset], ...], default: str) -> type[Strict]:
         else:
             note = " (" + ", ".join(f"{n}: {v}" for n, v in defaults.items()) + ")"
         who = f"{applies[0]} only" if len(applies) == 1 else ", ".join(applies)
-        description = f"{who}: {first.description or key}{note if defaults else ''}"
+        description = f"{who}: {first.description or key}"
+        if defaults:
+            description += f"{note}; null for the other datasets"
         info = FieldInfo.merge_field_infos(first, default=None, description=description)
         fields[key] = (first.annotation | None, info)
     return create_model("DatasetKeys", __base__=Strict, __module__=__name__, **fields)

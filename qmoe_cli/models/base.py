@@ -46,8 +46,14 @@ class ExpertsConfigBase(Strict):
     """Experts: map (batch, features) to logits (batch, experts, classes). Every kind has
     `count`, the number of experts, and its module a `count` attribute."""
 
-    type: str  # each kind narrows it to its Literal
-    count: int = Field(2, ge=2, le=1024, description="number of experts (at least 2)")
+    type: str = Field(description="selects the experts kind")  # each kind narrows it
+    count: int = Field(
+        2,
+        ge=2,
+        le=1024,
+        description="number of experts (at least 2); the shipped configs use 4, the notebook "
+        "ones 2",
+    )
 
     def build(self, n_features: int, n_classes: int) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__}.build")

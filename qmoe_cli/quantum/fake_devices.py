@@ -1,5 +1,5 @@
 """The offline fake IBM devices of qiskit_ibm_runtime.fake_provider, listed once per process
-(the import takes about a second: done only when a config names one)."""
+(a slow import, see docs/performance.md: done only when a config names one)."""
 
 from __future__ import annotations
 

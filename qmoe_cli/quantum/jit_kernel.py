@@ -1,9 +1,10 @@
 """Small circuits as one autograd node, compiled: the forward pass and the gradient in Numba.
 
 For routers of a few qubits the unitary has 4..4096 entries and a training step's cost is
-the number of array operations, not arithmetic: torch spends ~10 us dispatching and
-recording each small op, NumPy a few us, and a router built from 20-40 of them costs as
-much as the rest of the MoE step. So for small circuits on CPU the whole circuit
+the number of array operations, not arithmetic: torch's dispatching and recording of each
+small op (NumPy's is less) make a router built from a few dozen of them as costly as the
+rest of the MoE step (docs/performance.md, "Where the code's choices were measured"). So
+for small circuits on CPU the whole circuit
 (embedding, U, probabilities, readout) is one compiled function inside a single
 torch.autograd.Function, computed in float64/complex128 whatever the weights' dtype.
 
@@ -14,8 +15,8 @@ gate definitions) are spec.py's and the entangler, embedding and readout tables 
 shared with TorchStatevector; the tests hold this kernel to agree with torch autograd,
 PennyLane and Qiskit Aer.
 
-Numba compiles on first use (about 25 s; `make install` does it ahead, see compile_ahead)
-and caches the machine code next to this file.
+Numba compiles on first use, slowly (docs/performance.md; `make install` does it ahead,
+see compile_ahead), and caches the machine code next to this file.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ class SmallCircuitFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weights, x, kernel, grouped, need_grad, adapter_weight, adapter_bias):
-        # NumPy allocations and views: a few us each, against ~10 for torch.empty
+        # NumPy allocations and views: cheaper than torch.empty (docs/performance.md)
         w = weights.detach().numpy()
         readout = kernel.readout if grouped else kernel.identity
         out = np.empty((len(x), readout.shape[1]), dtype=w.dtype)

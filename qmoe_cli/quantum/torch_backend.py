@@ -147,7 +147,7 @@ class TorchStatevector:
         self._cache: dict = {}
         small = n <= KERNEL_MAX_QUBITS and (spec.n_weights + 1) * L * d * d <= KERNEL_MAX_ELEMENTS
         self._kernel = None
-        if small:  # Numba (0.3 s to import) only once a circuit needs the kernel
+        if small:  # Numba (a slow import) only once a circuit needs the kernel
             from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel
 
             self._kernel = SmallCircuitKernel(spec, tables)
@@ -311,9 +311,9 @@ class TorchStatevector:
     def _ry_cz_layers(self, k_a, k_b, signs, psi: torch.Tensor, h: int) -> torch.Tensor:
         """_apply_layers' loop for RY + CZ (real parts psi (k, *S, B, d)) with each set's
         states kept as one (2^h, B 2^(n-h)) matrix: K_A psi and psi K_B^T are then one
-        matmul over the whole batch instead of one small one per input (MNIST's 8-qubit
-        router, 4 layers, 5 sets: 1.6x faster forward and backward). Moving the batch axis
-        in and out costs about a layer, hence from 2 layers."""
+        matmul over the whole batch instead of one small one per input. Moving the batch axis
+        in and out has a cost of its own, hence from 2 layers (both measured:
+        docs/performance.md, "Where the code's choices were measured")."""
         *pre, batch, d = psi.shape
         a, c = 2**h, d // 2**h
         sign = signs[..., 0].reshape(-1, a, 1, c)  # CZ signs per layer, in this layout

@@ -52,7 +52,7 @@ def run_stack(cfgs: list[ExperimentConfig], seeds: list[int], on_epoch=None) -> 
     """run_seed(cfgs[i], seeds[i]) for each i, as one stacked model when the stacked engine
     takes the configs: they may differ only in seed, train.lr and train.weight_decay (sweep
     points), and stacked.supports must accept them. A stack of one is stacked too: its
-    per-step overhead is lower (benchmarks/bench_throughput.py --sizes 1: 1.0-1.4x)."""
+    per-step overhead is lower (docs/performance.md, the stacked engine's S = 1 rows)."""
     from qmoe_cli.training import stacked  # torch modules of every kind: only when training
 
     if any(stacked.supports(c) is not None for c in cfgs):
@@ -84,7 +84,7 @@ class SeedStart:
 
 def prepare_seed(cfg: ExperimentConfig, seed: int) -> SeedStart:
     # before any torch work: with torch's default (one thread per core) the rank's hundreds
-    # of tiny backward passes take seconds instead of milliseconds
+    # of tiny backward passes are far slower (docs/performance.md, "Start-up")
     torch.set_num_threads(cfg.train.threads)
     splits = load_dataset(cfg.data, seed)
     seed_everything(seed)

@@ -34,8 +34,8 @@ cut into stacks of `chunk_size` models: MAX_CHUNK (128), fewer when a model's wo
 (`model_bytes`: its inputs, 8 copies of its parameters (gradients, Adam moments, best and
 frozen states), the activations of its largest pass (a batch or the validation set) and
 for a circuit the kernel's layer matrices, or a noisy circuit's layer superoperators) times
-the stack would exceed CHUNK_BYTES (256 MiB). Larger stacks are faster per model (per
-model-epoch, Model B: 0.79 ms at 16, 0.40 ms at 64, 0.35 ms at 128; docs/performance.md).
+the stack would exceed CHUNK_BYTES (256 MiB). Larger stacks are faster per model
+(docs/performance.md, "The chunk rule").
 
 What it takes (`supports`): float64; every router and expert kind; circuits on the torch
 backend of up to STACKED_MAX_QUBITS qubits, noiseless or with depolarizing noise and
@@ -78,18 +78,15 @@ StackedEpochCallback = Callable[[int, dict], None]  # (index of the model in `mo
 
 MAX_CHUNK = 128
 # Up to 8 qubits the stack takes the path one model takes at its batch (the unitary, or the
-# layers applied to the batched states when 2^n exceeds the batch): configs/paper/
-# mnist_efficiency.yaml's 8-qubit routers, 5 seeds, training seconds summed over seeds,
-# stacked vs one at a time: 1 layer 5.3 vs 15.5, 2 layers 7.7 vs 17.1, 4 layers 13.5 vs
-# 24.5, the same numbers. Wider circuits train one at a time (10 qubits x 5 layers, 20
-# sets: 25 vs 16 ms a model-step: the arithmetic of the 2^n states dominates).
+# layers applied to the batched states when 2^n exceeds the batch), faster than one model at
+# a time with the same numbers. Wider circuits train one at a time: the arithmetic of the
+# 2^n states dominates, and a stack is slower (both measured: docs/performance.md, the
+# stacked engine's "Wide circuits" and "What falls back").
 STACKED_MAX_QUBITS = min(8, MAX_UNITARY_QUBITS)
 # Noisy circuits (density matrices: each model's superoperator, d^2 x d^2 per layer) stack up
-# to 3 qubits. Measured per model-step of the circuit alone (forward and backward, batch 32,
-# one thread, S = 20 vs one model after another, on the shared 2-core machine): 2 qubits x
-# 12 layers 0.29 vs 1.1 ms, 3 x 6 1.0 vs 1.4 ms, 4 x 4 22 vs 19 ms (the d^6 arithmetic of a
-# layer dominates, and a stack's superoperators leave the cache), 5 x 4 (Heisenberg
-# strategy) 66 vs 56 ms.
+# to 3 qubits; from 4, the d^6 arithmetic of a layer dominates and a stack's superoperators
+# leave the cache, so a stack is no faster than one model after another (measured per
+# model-step of the circuit alone: docs/performance.md, "What falls back").
 NOISY_STACKED_MAX_QUBITS = min(3, SUPEROPERATOR_MAX_QUBITS)
 CHUNK_BYTES = 256 * 2**20
 

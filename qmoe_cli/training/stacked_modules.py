@@ -10,7 +10,8 @@ that dominates these tiny models is paid once per step instead of S times.
 
 Layout: activations are (S, width, B), the batch innermost. The widths here are tiny (2
 features, 4 experts, 2 classes) and torch's CPU kernels vectorise along the innermost axis:
-a softmax over an innermost axis of 4 costs ~30x more than over a leading one. So inputs
+a softmax over an innermost axis of 4 costs far more than over a leading one (measured:
+docs/performance.md, the stacked engine's "How"). So inputs
 are x (S, F, B), gates (S, E, B), expert logits (S, E, C, B), logits (S, C, B).
 
 Every stacked form computes, per model, what the module computes alone (tests hold them to
@@ -169,7 +170,7 @@ def stacked_circuit_outputs(
 
 
 def _run_kernel(backend: TorchStatevector, weights, x, *adapter) -> torch.Tensor:
-    # Imported here: Numba takes a quarter of a second to import, and only circuits that
+    # Imported here: Numba is a slow import (docs/performance.md), and only circuits that
     # take the compiled kernel need it (backend._kernel has imported it already).
     from qmoe_cli.quantum.jit_kernel import run_stacked_kernel
 
@@ -369,8 +370,8 @@ def correct_count(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def first_argmax(values: torch.Tensor) -> torch.Tensor:
-    """argmax over axis 1 (the first maximum, as argmax gives it): `max`'s indices, ~10x
-    faster than `argmax` along a leading axis on CPU."""
+    """argmax over axis 1 (the first maximum, as argmax gives it): `max`'s indices, faster
+    than `argmax` along a leading axis on CPU (docs/performance.md)."""
     return values.max(dim=1).indices
 
 

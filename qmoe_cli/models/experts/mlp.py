@@ -15,7 +15,9 @@ class MLPExpertsConfig(ExpertsConfigBase):
     (fan_in + 1) x fan_out. `count: 1` is one MLP classifier (with `model.router.type:
     none`)."""
 
-    type: Literal["mlp"]
+    type: Literal["mlp"] = Field(
+        description="each expert is its own MLP from the input to class logits"
+    )
     count: int = Field(
         2,
         ge=1,
@@ -25,7 +27,9 @@ class MLPExpertsConfig(ExpertsConfigBase):
     hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
         default_factory=lambda: [8], description="hidden layer widths of every expert"
     )
-    activation: Literal["relu", "tanh", "gelu"] = "tanh"
+    activation: Literal["relu", "tanh", "gelu"] = Field(
+        "tanh", description="activation after each hidden layer"
+    )
 
     @field_validator("hidden")
     @classmethod

@@ -49,7 +49,9 @@ class QuantumExpertsConfig(ExpertsConfigBase):
     readout, its own affine map to class logits). `count: 1` with `model.router.type: none`
     is the monolithic QNN."""
 
-    type: Literal["quantum"]
+    type: Literal["quantum"] = Field(
+        description="each expert is its own parameterised circuit ([experts.md](experts.md))"
+    )
     count: int = Field(
         2,
         ge=1,
@@ -58,14 +60,22 @@ class QuantumExpertsConfig(ExpertsConfigBase):
     )
     qubits: int = Field(2, ge=1, le=12, description="qubits of each expert's circuit")
     layers: int = Field(3, ge=1, le=200, description="ansatz layers of each expert's circuit")
-    ansatz: Literal["ry_cz", "strongly_entangling"] = "ry_cz"
-    embedding: Literal["rx", "ry", "rz"] = "rx"
+    ansatz: Literal["ry_cz", "strongly_entangling"] = Field(
+        "ry_cz",
+        description="as the router's: `ry_cz` has L n circuit weights per expert, "
+        "`strongly_entangling` 3 L n",
+    )
+    embedding: Literal["rx", "ry", "rz"] = Field(
+        "rx", description="rotation gate of the angle embedding, as the router's"
+    )
     readout: Literal["expval", "probs"] = Field(
         "expval",
         description="expval: <Z_q> through a trainable affine map to class logits; "
         "probs: log of the basis-state probabilities grouped per class",
     )
-    backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = "torch"
+    backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = Field(
+        "torch", description="simulator, as the router's (`qiskit-aer` cannot train)"
+    )
     noise: NoiseConfig | None = Field(
         None,
         description="noise of the experts' circuits when the router is not quantum "

@@ -21,10 +21,23 @@ class FourierRouterConfig(RouterConfigBase):
     of keeping all (for many features).
     """
 
-    type: Literal["fourier"]
-    max_frequency: int = Field(1, ge=1, le=8)
-    max_order: int | None = Field(None, ge=1, description="default: all features interact")
-    random_features: int | None = Field(None, ge=1, le=100_000)
+    type: Literal["fourier"] = Field(description="selects this router")
+    max_frequency: int = Field(
+        1, ge=1, le=8, description="K: each factor is 1, cos(k x_i) or sin(k x_i) with k <= K"
+    )
+    max_order: int | None = Field(
+        None,
+        ge=1,
+        description="at most this many non-constant factors per product; null: all features "
+        "interact",
+    )
+    random_features: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="keep this many distinct terms, drawn at random (seeded), instead of all "
+        "of them",
+    )
 
     def build(self, n_features: int, n_experts: int):
         from qmoe_cli.models.torch_routers import FourierRouter

@@ -12,9 +12,14 @@ from qmoe_cli.models.base import RouterConfigBase
 class MLPRouterConfig(RouterConfigBase):
     """A multilayer perceptron ending in a softmax: the paper's Model C."""
 
-    type: Literal["mlp"]
-    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=lambda: [32])
-    activation: Literal["relu", "tanh", "gelu"] = "relu"
+    type: Literal["mlp"] = Field(description="selects this router")
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
+        default_factory=lambda: [32],
+        description="hidden layer widths; at least one layer (use `type: linear` for none)",
+    )
+    activation: Literal["relu", "tanh", "gelu"] = Field(
+        "relu", description="activation after each hidden layer"
+    )
 
     @field_validator("hidden")
     @classmethod

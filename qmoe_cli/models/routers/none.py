@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from qmoe_cli.models.base import RouterConfigBase
 
 
@@ -12,7 +14,9 @@ class NoRouterConfig(RouterConfigBase):
     """No mixture: exactly one expert (`model.experts.count: 1`), whose logits are the
     model's. Zero router parameters."""
 
-    type: Literal["none"]
+    type: Literal["none"] = Field(
+        description="selects no router: the model is its one expert (`model.experts.count: 1`)"
+    )
 
     def check_fit(self, n_experts: int, n_features: int | None) -> None:
         if n_experts != 1:

@@ -29,13 +29,50 @@ class NoiseConfig(Strict):
     PennyLane DepolarizingChannel p is eps = 4p/3: the notebooks' p = 0.01 is eps 0.0133).
     """
 
-    depolarizing: float = Field(0.0, ge=0.0, le=1.0)
-    depolarizing_2q: float | None = Field(None, ge=0.0, le=1.0)
-    placement: Literal["paper", "notebook"] = "paper"
-    readout_error: float = Field(0.0, ge=0.0, le=0.5, description="symmetric bit-flip prob")
-    shots: int | None = Field(None, ge=1, description="sample this many shots (evaluation)")
+    depolarizing: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="eps in Qiskit's convention, `depolarizing_error(eps, k)` (the k-qubit "
+        "state is replaced by the maximally mixed one with probability eps), under both "
+        "placements: placement `paper` after every gate as written, placement `notebook` on "
+        "every wire twice (see `placement`)",
+    )
+    depolarizing_2q: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="paper placement: eps of the joint 2-qubit channel after CZ/CNOT "
+        "(default: `depolarizing`)",
+    )
+    placement: Literal["paper", "notebook"] = Field(
+        "paper",
+        description="`paper`: a channel after every gate, embedding rotations included (1-qubit "
+        "channel after RX/RY/RZ/Rot, Rot counting as one gate; Qiskit's joint 16-Kraus 2-qubit "
+        "channel after CZ/CNOT); `notebook`: a 1-qubit channel on every wire after the "
+        "embedding and after the last layer, as the public notebooks did",
+    )
+    readout_error: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.5,
+        description="symmetric readout error: each measured bit flips with this probability",
+    )
+    shots: int | None = Field(
+        None,
+        ge=1,
+        description="sample this many shots (evaluation); multinomial sampling of the "
+        "probabilities; never used for training (sampling has no gradient)",
+    )
     fake_backend: str | None = Field(
-        None, description="noise model of a qiskit-ibm-runtime fake device (Aer, evaluation)"
+        None,
+        description="noise model of a qiskit-ibm-runtime fake device (Aer, evaluation); the "
+        "name of a `qiskit_ibm_runtime.fake_provider` device (e.g. `FakeManilaV2`, offline): "
+        "its noise model (gate errors, relaxation, readout), simulated by Aer on the circuit "
+        "transpiled for the device (optimization level 0, the final layout followed). "
+        "Evaluation only (backend `qiskit-aer`); in a noise sweep (mode `evaluate`) the "
+        "noiselessly trained routers are also evaluated on it, beside the levels. Excludes "
+        "`depolarizing` and `readout_error`",
     )
 
     @field_validator("fake_backend")
@@ -97,14 +134,37 @@ class QuantumRouterConfig(RouterConfigBase):
     qmoe_cli/quantum/spec.py.
     """
 
-    type: Literal["quantum"]
-    qubits: int = Field(2, ge=1, le=20)
-    layers: int = Field(3, ge=1, le=200)
-    ansatz: Literal["ry_cz", "strongly_entangling"] = "ry_cz"
-    embedding: Literal["rx", "ry", "rz"] = "rx"
-    readout: Literal["probs", "expval"] = "probs"
-    backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = "torch"
-    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    type: Literal["quantum"] = Field(description="selects this router")
+    qubits: int = Field(
+        2, ge=1, le=20, description="n; each input feature goes on at least one qubit"
+    )
+    layers: int = Field(3, ge=1, le=200, description="L, layers of the ansatz")
+    ansatz: Literal["ry_cz", "strongly_entangling"] = Field(
+        "ry_cz",
+        description="`ry_cz`: the paper's text, P = L n; `strongly_entangling`: the public "
+        "notebooks, P = 3 L n",
+    )
+    embedding: Literal["rx", "ry", "rz"] = Field(
+        "rx",
+        description="rotation gate of the angle embedding (`rz` on |0> carries no information "
+        "about x)",
+    )
+    readout: Literal["probs", "expval"] = Field(
+        "probs",
+        description="`probs`: basis-state probabilities grouped by index mod E are the gates; "
+        "`expval`: `<Z>` per qubit, then a trainable Linear(n -> E) and a softmax (adds n E + "
+        "E parameters)",
+    )
+    backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = Field(
+        "torch",
+        description="simulator; `qiskit-aer` gives no gradients, so training with it is "
+        "refused (see [quantum.md](quantum.md#backends))",
+    )
+    noise: NoiseConfig = Field(
+        default_factory=NoiseConfig,
+        description="depolarizing noise, readout error, shots (below and [noise.md](noise.md)); "
+        "default: noiseless; only the torch backend simulates noise in training",
+    )
 
     def check_fit(self, n_experts: int, n_features: int | None) -> None:
         if self.readout == "probs" and n_experts > 2**self.qubits:

@@ -1,14 +1,12 @@
-"""The config reference, docs/configuration.md, generated from the pydantic config models.
-
-    python -m qmoe_cli.docs > docs/configuration.md        (what `make docs` runs)
+"""The config reference, docs/configuration.md, generated from the pydantic config models
+(`make docs` writes it: tools/docs.py).
 
 Every key, its type (with its range), its default and its description come from the models'
 `model_fields`; nested models are found by following the annotations, so a new key or a new
-router type shows up without touching this file. Two things still live here until they move
-into the models: `EXTRA_DESCRIPTIONS` (the meaning of fields whose pydantic `description` is
-missing or says less than the old README tables did) and `NOTES` (prose shown under a
-model's table). tests/test_docs.py fails when the committed page differs from
-`config_reference()`.
+router type shows up without touching this file. Only page text lives here: the intro, the
+shipped configs, `NOTES` (prose shown under a model's table) and the cross-field checks.
+tests/test_docs.py fails when the committed page differs from `config_reference()`, and when
+a field has no description.
 """
 
 from __future__ import annotations
@@ -25,128 +23,6 @@ from pydantic.fields import FieldInfo
 
 from qmoe_cli import config as C
 from qmoe_cli.config import SweepConfig
-
-# (model name, field name) -> meaning, from the README's former config tables. Shown after
-# the field's own pydantic description when it has one.
-EXTRA_DESCRIPTIONS: dict[tuple[str, str], str] = {
-    ("ExperimentConfig", "name"): "run name, 1-64 characters of `A-Z a-z 0-9 _ . -` starting "
-    "with a letter or digit; when the file has no `name`, its stem (else `experiment`)",
-    ("ExperimentConfig", "data"): "dataset, split, scaling",
-    ("ExperimentConfig", "model"): "`router`, `experts`, `top_k`, `balance_weight`",
-    ("ExperimentConfig", "train"): "optimiser and fit loop",
-    ("ExperimentConfig", "seeds"): "one training run per seed; non-empty, no repeats",
-    ("ExperimentConfig", "output_dir"): "where run folders go (overridden by `--out`)",
-    ("DataConfig", "name"): "the dataset, see [datasets.md](datasets.md)",
-    ("DataConfig", "n_samples"): "null for the other datasets",
-    ("DataConfig", "noise"): "null for the other datasets",
-    ("DataConfig", "data_dir"): "relative to the working directory; null: "
-    "`$QMOE_DATA_DIR/<name>`, else the user cache, else an offline copy (see "
-    "[datasets.md](datasets.md))",
-    ("DataConfig", "classes"): "at least two, distinct, e.g. `[0, 1]`",
-    ("DataConfig", "n_train"): "stratified by seed; set together with `n_test`",
-    ("DataConfig", "n_test"): "set together with `n_train`",
-    ("DataConfig", "test_fraction"): "held-out test share (rounded up to whole samples); "
-    "unused when `n_test` is set",
-    ("DataConfig", "val_fraction"): "validation share for early stopping (rounded up): of all "
-    "rows, or of `n_train` when set",
-    ("DataConfig", "scaling"): "`minmax_pi`: each feature to [0, pi] (the paper's angle "
-    "range); `standard`: zero mean, unit variance; `none`: left as loaded",
-    ("DataConfig", "pca_components"): "PCA to this many components before scaling",
-    ("ModelConfig", "router"): "the router, selected by its `type` (below)",
-    ("ModelConfig", "experts"): "the experts (below)",
-    ("ModelConfig", "top_k"): "per input, renormalised to sum to 1; null: every expert "
-    "weighted; at most `experts.count`",
-    ("ModelConfig", "balance_weight"): "added to the training loss; 0: none",
-    ("LinearRouterConfig", "type"): "g(x) = Softmax(W x + b); no other keys",
-    ("MLPRouterConfig", "type"): "selects this router",
-    ("MLPRouterConfig", "hidden"): "hidden layer widths; at least one layer (use "
-    "`type: linear` for none)",
-    ("MLPRouterConfig", "activation"): "activation after each hidden layer",
-    ("QuantumRouterConfig", "type"): "selects this router",
-    ("QuantumRouterConfig", "qubits"): "n; each input feature goes on at least one qubit",
-    ("QuantumRouterConfig", "layers"): "L, layers of the ansatz",
-    ("QuantumRouterConfig", "ansatz"): "`ry_cz`: the paper's text, P = L n; "
-    "`strongly_entangling`: the public notebooks, P = 3 L n",
-    ("QuantumRouterConfig", "embedding"): "rotation gate of the angle embedding (`rz` on "
-    "|0> carries no information about x)",
-    ("QuantumRouterConfig", "readout"): "`probs`: basis-state probabilities grouped by index "
-    "mod E are the gates; `expval`: `<Z>` per qubit, then a trainable Linear(n -> E) and a "
-    "softmax (adds n E + E parameters)",
-    ("QuantumRouterConfig", "backend"): "simulator; `qiskit-aer` gives no gradients, so "
-    "training with it is refused (see [quantum.md](quantum.md#backends))",
-    ("QuantumRouterConfig", "noise"): "depolarizing noise, readout error, shots (below and "
-    "[noise.md](noise.md)); default: noiseless; only the torch backend simulates noise in "
-    "training",
-    ("NoiseConfig", "depolarizing"): "eps in Qiskit's convention, `depolarizing_error(eps, "
-    "k)` (the k-qubit state is replaced by the maximally mixed one with probability eps), "
-    "under both placements: placement `paper` after every gate as written, placement "
-    "`notebook` on every wire twice (see `placement`)",
-    ("NoiseConfig", "depolarizing_2q"): "paper placement: eps of the joint 2-qubit channel "
-    "after CZ/CNOT (default: `depolarizing`)",
-    ("NoiseConfig", "placement"): "`paper`: a channel after every gate, embedding rotations "
-    "included (1-qubit channel after RX/RY/RZ/Rot, Rot counting as one gate; Qiskit's joint "
-    "16-Kraus 2-qubit channel after CZ/CNOT); `notebook`: a 1-qubit channel on every wire "
-    "after the embedding and after the last layer, as the public notebooks did",
-    ("NoiseConfig", "readout_error"): "each measured bit flips with this probability",
-    ("NoiseConfig", "shots"): "multinomial sampling of the probabilities; never used for "
-    "training (sampling has no gradient)",
-    ("NoiseConfig", "fake_backend"): "the name of a `qiskit_ibm_runtime.fake_provider` device "
-    "(e.g. `FakeManilaV2`, offline): its noise model (gate errors, relaxation, readout), "
-    "simulated by Aer on the circuit transpiled for the device (optimization level 0, the "
-    "final layout followed). Evaluation only (backend `qiskit-aer`); in a noise sweep (mode "
-    "`evaluate`) the noiselessly trained routers are also evaluated on it, beside the "
-    "levels. Excludes `depolarizing` and `readout_error`",
-    ("FourierRouterConfig", "type"): "selects this router",
-    ("FourierRouterConfig", "max_frequency"): "K: each factor is 1, cos(k x_i) or sin(k x_i) "
-    "with k <= K",
-    ("FourierRouterConfig", "max_order"): "at most this many non-constant factors per product",
-    ("FourierRouterConfig", "random_features"): "keep this many distinct terms, drawn at "
-    "random (seeded), instead of all of them",
-    ("LinearExpertsConfig", "type"): "each expert is a linear map from the input to class "
-    "logits; the default when `type` is not given",
-    ("LinearExpertsConfig", "count"): "the shipped configs use 4, the notebook ones 2",
-    ("TrainConfig", "optimizer"): "the optimiser",
-    ("TrainConfig", "lr"): "learning rate",
-    ("TrainConfig", "momentum"): "a non-zero value with `adam` is an error",
-    ("TrainConfig", "weight_decay"): "the optimiser's weight decay",
-    ("TrainConfig", "batch_size"): "mini-batch size",
-    ("TrainConfig", "epochs"): "maximum epochs",
-    ("TrainConfig", "early_stopping"): "stop after `patience` epochs without validation-loss "
-    "improvement and restore the best-validation-loss weights; if `false`, the last epoch's "
-    "weights are kept",
-    ("TrainConfig", "dtype"): "model and data precision",
-    ("AblationConfig", "variants"): "the routers to compare, at least one; names follow the "
-    "rules of `name`",
-    ("AblationConfig", "reference"): "must be one of `variants`",
-    ("AblationConfig", "plateau"): "e.g. the top of Model A's loss plateau",
-    ("VariantConfig", "router"): "any `model.router` above",
-    ("VariantConfig", "experts"): "replaces `model.experts` for this variant",
-    ("NoiseSweepConfig", "levels"): "values given to `model.router.noise.depolarizing`; distinct",
-    ("NoiseSweepConfig", "mode"): "`evaluate`: train noiseless and evaluate under each level; "
-    "`train`: train under each level and evaluate under the same level",
-    ("NoiseSweepConfig", "baselines"): "classical routers, trained once per seed (each like a "
-    "variant: `label`, `router`, `experts`); not named `quantum`",
-    ("EfficiencyConfig", "variants"): "routers of several sizes, as in an ablation",
-    ("EfficiencyConfig", "thresholds"): "per threshold and router type, the smallest router "
-    "whose mean validation accuracy reaches it is reported, with its test accuracy",
-    ("SweepConfig", "name"): "the sweep's folder, `<output_dir>/<name>/`; when the file has "
-    "no `name`, its stem",
-    ("SweepConfig", "base"): "any config `train`, `ablate` or `noise-sweep` takes; a relative "
-    "path is tried from the working directory, then from the sweep file's folder",
-    ("SweepConfig", "command"): "what each point runs",
-    ("SweepConfig", "grid"): "dotted keys of the base config -> lists of values; the product "
-    "is taken",
-    ("SweepConfig", "zip"): "keys varied together (lists of equal length); not also in `grid`",
-    ("SweepConfig", "seeds"): "every point runs once per seed; distinct",
-    ("SweepConfig", "output_dir"): "sweeps folder (overridden by `--out`)",
-    ("SweepConfig", "slurm"): "job settings for `--executor slurm` (below)",
-    ("SlurmConfig", "partition"): "SLURM partition; null: the cluster's default",
-    ("SlurmConfig", "time_min"): "time limit of one array task, minutes",
-    ("SlurmConfig", "cpus_per_task"): "CPUs of one array task",
-    ("SlurmConfig", "mem"): "memory of one array task, in SLURM's syntax (`500M`, `1G`)",
-    ("SlurmConfig", "array_parallelism"): "at most this many array tasks run at once",
-    ("SlurmConfig", "points_per_task"): "points x seeds run by one array task",
-}
 
 # Model name -> Markdown shown under its table.
 NOTES: dict[str, str] = {
@@ -214,8 +90,8 @@ How a sweep runs, resumes and reports: [sweeps.md](sweeps.md).""",
 INTRO = """\
 # Config reference
 
-<!-- Generated from the pydantic models by `make docs` (python -m qmoe_cli.docs); do not edit
-by hand: change the config models (or the descriptions in qmoe_cli/docs.py) and rerun. -->
+<!-- Generated from the pydantic models by `make docs` (tools/config_reference.py); do not
+edit by hand: change the config models (each key's Field(description=...)) and rerun. -->
 
 Every key is declared in a pydantic model: `qmoe_cli/config/` for the experiment, `data:`
 in `qmoe_cli/data/` (`DataConfig`, with each dataset's own keys in its module) and each
@@ -474,9 +350,7 @@ def default_text(field: FieldInfo) -> str:
 
 
 def description(model: type[BaseModel], name: str) -> str:
-    own = model.model_fields[name].description or ""
-    extra = EXTRA_DESCRIPTIONS.get((model.__name__, name), "")
-    return "; ".join(part for part in (own, extra) if part)
+    return model.model_fields[name].description or ""
 
 
 def _walk(
@@ -614,13 +488,3 @@ def config_reference() -> str:
     parts += [render_section(s) for s in sections()]
     parts.append(CROSS_FIELD)
     return "\n".join(parts).rstrip("\n") + "\n"
-
-
-def main() -> None:
-    import sys
-
-    sys.stdout.write(config_reference())
-
-
-if __name__ == "__main__":
-    main()
