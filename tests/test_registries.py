@@ -200,6 +200,7 @@ class TemperedRouterConfig(RouterConfigBase):
 
     type: Literal["tempered"]
     temperature: float = Field(2.0, gt=0.0, description="T")
+    no_stacked_form = "an nn.Sequential: no stacked form written"
 
     def build(self, n_features, n_experts):
         import torch
@@ -229,6 +230,7 @@ class WideExpertsConfig(ExpertsConfigBase):
 
     type: Literal["wide"]
     hidden: int = Field(8, ge=1, description="hidden units")
+    no_stacked_form = "a shared hidden layer: no stacked form written"
 
     def build(self, n_features, n_classes):
         from torch import nn

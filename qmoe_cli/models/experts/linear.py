@@ -12,6 +12,8 @@ class LinearExpertsConfig(ExpertsConfigBase):
 
     type: Literal["linear"] = "linear"
 
+    stacked_form = "qmoe_cli.models.stacked_forms:linear_experts"
+
     def build(self, n_features: int, n_classes: int):
         from qmoe_cli.models.torch_experts import LinearExperts
 

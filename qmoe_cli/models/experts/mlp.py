@@ -27,6 +27,8 @@ class MLPExpertsConfig(ExpertsConfigBase):
     )
     activation: Literal["relu", "tanh", "gelu"] = "tanh"
 
+    stacked_form = "qmoe_cli.models.stacked_forms:mlp_experts"
+
     @field_validator("hidden")
     @classmethod
     def _not_empty(cls, v: list[int]) -> list[int]:

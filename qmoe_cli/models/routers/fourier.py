@@ -26,6 +26,8 @@ class FourierRouterConfig(RouterConfigBase):
     max_order: int | None = Field(None, ge=1, description="default: all features interact")
     random_features: int | None = Field(None, ge=1, le=100_000)
 
+    stacked_form = "qmoe_cli.models.stacked_forms:fourier_router"
+
     def build(self, n_features: int, n_experts: int):
         from qmoe_cli.models.torch_routers import FourierRouter
 

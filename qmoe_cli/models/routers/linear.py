@@ -12,6 +12,8 @@ class LinearRouterConfig(RouterConfigBase):
 
     type: Literal["linear"] = "linear"
 
+    stacked_form = "qmoe_cli.models.stacked_forms:linear_router"
+
     def build(self, n_features: int, n_experts: int):
         from qmoe_cli.models.torch_routers import LinearRouter
 

@@ -16,6 +16,8 @@ class MLPRouterConfig(RouterConfigBase):
     hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=lambda: [32])
     activation: Literal["relu", "tanh", "gelu"] = "relu"
 
+    stacked_form = "qmoe_cli.models.stacked_forms:mlp_router"
+
     @field_validator("hidden")
     @classmethod
     def _not_empty(cls, v: list[int]) -> list[int]:

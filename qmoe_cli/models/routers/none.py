@@ -14,6 +14,8 @@ class NoRouterConfig(RouterConfigBase):
 
     type: Literal["none"]
 
+    stacked_form = "qmoe_cli.models.stacked_forms:single_expert_router"
+
     def check_fit(self, n_experts: int, n_features: int | None) -> None:
         if n_experts != 1:
             raise ValueError(

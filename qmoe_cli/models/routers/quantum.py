@@ -106,6 +106,8 @@ class QuantumRouterConfig(RouterConfigBase):
     backend: Literal["torch", "pennylane", "lightning", "qiskit-aer"] = "torch"
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
 
+    stacked_form = "qmoe_cli.models.stacked_forms:quantum_router"
+
     def check_fit(self, n_experts: int, n_features: int | None) -> None:
         if self.readout == "probs" and n_experts > 2**self.qubits:
             raise ValueError(
