@@ -39,10 +39,10 @@ the stack would exceed CHUNK_BYTES (256 MiB). Larger stacks are faster per model
 model-epoch, Model B: 0.79 ms at 16, 0.40 ms at 64, 0.35 ms at 128; docs/performance.md).
 
 What it takes (`supports`): float64; a router and experts whose kinds declare a stacked form
-(models/base.py; every shipped kind does, models/stacked_forms.py), for the configs their
-form takes: circuits on the torch backend of up to STACKED_MAX_QUBITS qubits, noiseless or
-with depolarizing noise and readout error (noisy ones up to NOISY_STACKED_MAX_QUBITS); not
-shots or fake devices (evaluation only).
+(models/base.py; every shipped kind does), for the configs their form takes
+(models/stacked_forms.py: circuits on the torch backend of up to STACKED_MAX_QUBITS qubits,
+noiseless or with depolarizing noise and readout error, noisy ones up to
+NOISY_STACKED_MAX_QUBITS; not shots or fake devices, evaluation only).
 
 Entry points, for training/seeds.py and training/plan.py: `supports(cfg)` (None when this
 engine applies, else why not) and `fit_stacked(models, model_cfg, splits, cfg, seeds,
