@@ -95,7 +95,7 @@ def stacked_ms(cfg, built, seeds: list[int]) -> float:
     """ms per model-epoch of fit_stacked over all the seeds (fresh copies)."""
     models, splits = copy.deepcopy(built[0]), built[1]
     start = time.perf_counter()
-    fit_stacked(models, splits, cfg.train, seeds)
+    fit_stacked(models, cfg.model, splits, cfg.train, seeds)
     return (time.perf_counter() - start) * 1e3 / (len(seeds) * cfg.train.epochs)
 
 

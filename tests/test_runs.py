@@ -73,8 +73,8 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(
         original = stacked.fit_stacked
         monkeypatch.setattr(
             "qmoe_cli.training.stacked.fit_stacked",
-            lambda models, splits, cfg, seeds, on_epoch=None: original(
-                models, splits, cfg, seeds, crash
+            lambda models, model_cfg, splits, cfg, seeds, on_epoch=None: original(
+                models, model_cfg, splits, cfg, seeds, crash
             ),
         )
     out = tmp_path / "runs"

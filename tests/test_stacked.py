@@ -11,10 +11,13 @@ from qmoe_cli.config import validate_config
 from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import TrainingError
 from qmoe_cli.models import build_model
+from qmoe_cli.models.experts import LinearExpertsConfig
+from qmoe_cli.models.routers import LinearRouterConfig
 from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel, run_kernel, run_stacked_kernel
 from qmoe_cli.quantum.spec import CircuitSpec
 from qmoe_cli.training import fit, seed_everything, stacked
 from qmoe_cli.training.stacked import StackedTrainer, fit_stacked, supports
+from qmoe_cli.training.stacked_modules import StackedMoE
 
 TOL = 1e-6
 SEEDS = [0, 1, 2]
@@ -97,7 +100,12 @@ def compare(cfg):
     ]
     calls = []
     results = fit_stacked(
-        models, splits, cfg.train, list(cfg.seeds), on_epoch=lambda i, row: calls.append((i, row))
+        models,
+        cfg.model,
+        splits,
+        cfg.train,
+        list(cfg.seeds),
+        on_epoch=lambda i, row: calls.append((i, row)),
     )
     assert_same(reference, results, ref_models, models)
     for i, result in enumerate(results):  # on_epoch: every row of every model, in order
@@ -169,11 +177,12 @@ def test_sweep_points_with_their_own_lr_and_weight_decay():
         fit(m, s, c, seed)
         for m, s, c, seed in zip(ref_models, splits, cfgs, cfg.seeds, strict=True)
     ]
-    results = fit_stacked(models, splits, cfgs, list(cfg.seeds))
+    results = fit_stacked(models, cfg.model, splits, cfgs, list(cfg.seeds))
     assert_same(reference, results, ref_models, models)
     with pytest.raises(ValueError, match="differ in batch_size"):
         fit_stacked(
             models,
+            cfg.model,
             splits,
             [cfgs[0], cfgs[1].model_copy(update={"batch_size": 8})] * 2,
             list(cfg.seeds),
@@ -187,7 +196,7 @@ def test_float32_stays_close():
     ref_models = [copy.deepcopy(m) for m in models]
     for m, s, seed in zip(ref_models, splits, cfg.seeds, strict=True):
         fit(m, s, cfg.train, seed)
-    fit_stacked(models, splits, cfg.train, list(cfg.seeds))
+    fit_stacked(models, cfg.model, splits, cfg.train, list(cfg.seeds))
     for ma, mb in zip(ref_models, models, strict=True):
         for pa, pb in zip(ma.parameters(), mb.parameters(), strict=True):
             assert pb.dtype == torch.float32
@@ -205,14 +214,14 @@ def test_chunks_and_unequal_splits_keep_each_model_its_own(monkeypatch):
     reference = [
         fit(m, s, cfg.train, seed) for m, s, seed in zip(ref_models, splits, cfg.seeds, strict=True)
     ]
-    results = fit_stacked(models, splits, cfg.train, list(cfg.seeds))
+    results = fit_stacked(models, cfg.model, splits, cfg.train, list(cfg.seeds))
     assert_same(reference, results, ref_models, models)
 
 
 def test_a_stopped_model_is_frozen():
     cfg = make_config(ROUTERS["mlp"], EARLY_STOP)
     models, splits = build(cfg)
-    trainer = StackedTrainer(models, splits, cfg.train, list(cfg.seeds))
+    trainer = StackedTrainer(models, cfg.model, splits, cfg.train, list(cfg.seeds))
     at_stop: dict[int, dict] = {}
     while trainer.active and trainer.epoch_count < cfg.train.epochs:
         trainer.epoch()
@@ -240,11 +249,11 @@ def test_divergence_raises_as_fit_does():
     with pytest.raises(TrainingError) as sequential:
         fit(ref, splits[1], cfg.train, cfg.seeds[1])
     with pytest.raises(TrainingError) as together:
-        fit_stacked(models, splits, cfg.train, list(cfg.seeds))
+        fit_stacked(models, cfg.model, splits, cfg.train, list(cfg.seeds))
     assert str(together.value) == str(sequential.value)
 
 
-def test_supports_says_why_not(monkeypatch):
+def test_supports_says_why_not():
     quantum = ROUTERS["quantum"]
     assert supports(make_config(quantum, NO_STOP)) is None
     assert "sequential" in supports(make_config(quantum, {**NO_STOP, "engine": "sequential"}))
@@ -272,9 +281,105 @@ def test_supports_says_why_not(monkeypatch):
         }
     )
     assert "noisy" in supports(noisy_experts)
-    monkeypatch.setattr(stacked, "STACKED_EXPERT_TYPES", ())
-    assert "experts type 'linear'" in supports(make_config(ROUTERS["linear"], NO_STOP))
     assert make_config(ROUTERS["linear"], {}).train.engine == "stacked"  # the default
+
+
+def test_a_kind_without_a_stacked_form_says_why_and_one_declaring_nothing_is_an_error(
+    monkeypatch,
+):
+    cfg = make_config(ROUTERS["linear"], NO_STOP)
+    monkeypatch.delattr(LinearExpertsConfig, "stacked_form")
+    monkeypatch.setattr(LinearExpertsConfig, "no_stacked_form", "not written yet", raising=False)
+    assert supports(cfg) == (
+        "model.experts.type: experts type 'linear' has no stacked form: not written yet"
+    )
+    models, splits = build(cfg)
+    with pytest.raises(ValueError, match="model.experts: LinearExperts has no stacked form"):
+        StackedMoE(models[0], cfg.model)
+    monkeypatch.delattr(LinearExpertsConfig, "no_stacked_form")
+    with pytest.raises(TypeError, match="LinearExpertsConfig declares neither stacked_form"):
+        supports(cfg)
+    monkeypatch.setattr(LinearRouterConfig, "no_stacked_form", "both", raising=False)
+    with pytest.raises(TypeError, match="LinearRouterConfig declares both"):
+        supports(cfg)
+
+
+# What the stacked engine took before the kinds declared their stacked forms (issue 24): the
+# same configs, the same reasons, word for word.
+Q = {"type": "quantum", "qubits": 2, "layers": 1}
+SUPPORTED_BEFORE = [
+    ({"type": "fourier"}, {"type": "mlp", "hidden": [3]}, {}, None),
+    ({"type": "mlp", "hidden": [3]}, {**Q, "qubits": 8}, {}, None),
+    ({"type": "none"}, {"type": "mlp", "count": 1}, {}, None),
+    ({**Q, "qubits": 8}, {"type": "linear"}, {}, None),
+    ({**Q, "qubits": 3, "noise": {"depolarizing": 0.01}}, Q, {}, None),
+    ({**Q, "noise": {"readout_error": 0.01}}, {**Q, "readout": "probs"}, {}, None),
+    ({**Q, "qubits": 4, "noise": {"placement": "notebook"}}, Q, {}, None),
+    ({"type": "none"}, {**Q, "count": 1, "noise": {"depolarizing": 0.01}}, {}, None),
+    (
+        {"type": "linear"},
+        {"type": "linear"},
+        {"dtype": "float32"},
+        "train.dtype is float32: stacked and sequential agree only to its rounding",
+    ),
+    (
+        {"type": "linear"},
+        {"type": "linear"},
+        {"engine": "sequential"},
+        "train.engine is sequential",
+    ),
+    (
+        {**Q, "backend": "lightning"},
+        {**Q, "backend": "pennylane"},
+        {},
+        "model.router.backend is lightning (stacked: torch only)",
+    ),
+    (
+        {"type": "fourier"},
+        {**Q, "backend": "pennylane"},
+        {},
+        "model.experts.backend is pennylane (stacked: torch only)",
+    ),
+    (
+        {**Q, "qubits": 4, "noise": {"depolarizing_2q": 0.01}},
+        Q,
+        {},
+        "model.router.qubits: a noisy circuit of more than 3 qubits (its density-matrix "
+        "arithmetic dominates: one model at a time is as fast or faster)",
+    ),
+    (
+        {**Q, "noise": {"depolarizing": 0.01}},
+        {**Q, "qubits": 4},
+        {},
+        "model.experts.qubits: a noisy circuit of more than 3 qubits (its density-matrix "
+        "arithmetic dominates: one model at a time is as fast or faster)",
+    ),
+    (
+        {**Q, "qubits": 9},
+        {**Q, "qubits": 9},
+        {},
+        "model.router.qubits: more than 8 qubits (there one model at a time is as fast or faster)",
+    ),
+    (
+        {"type": "mlp"},
+        {**Q, "qubits": 9},
+        {},
+        "model.experts.qubits: more than 8 qubits (there one model at a time is as fast or faster)",
+    ),
+    ({**Q, "noise": {"shots": 100}}, Q, {}, "shots or a fake device (evaluation only)"),
+    (
+        {"type": "linear"},
+        {**Q, "noise": {"shots": 10}},
+        {},
+        "shots or a fake device (evaluation only)",
+    ),
+]
+
+
+@pytest.mark.parametrize("router, experts, train, expected", SUPPORTED_BEFORE)
+def test_supports_takes_the_configs_it_took_before(router, experts, train, expected):
+    cfg = validate_config({"model": {"router": router, "experts": experts}, "train": train})
+    assert supports(cfg) == expected
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ import torch
 
 from qmoe_cli.config import NoiseSweepConfig, validate_config
 from qmoe_cli.experiments.noise_sweep import training_config
+from qmoe_cli.models.stacked_forms import NOISY_STACKED_MAX_QUBITS, stacked_circuit_outputs
 from qmoe_cli.quantum.noise import NoiseSpec
 from qmoe_cli.quantum.spec import CircuitSpec
 from qmoe_cli.quantum.torch_density import TorchDensityMatrix
 from qmoe_cli.training.plan import Training, stacks
-from qmoe_cli.training.stacked import NOISY_STACKED_MAX_QUBITS, supports
-from qmoe_cli.training.stacked_modules import StackedMoE, stacked_circuit_outputs
+from qmoe_cli.training.stacked import supports
+from qmoe_cli.training.stacked_modules import StackedMoE
 
 from .test_stacked import EARLY_STOP, NO_STOP, build, compare, experts_config, make_config
 
@@ -56,7 +57,7 @@ def test_noisy_router_stacked_equals_sequential_per_seed(router, train):
     assert supports(cfg) is None
     model = build(cfg)[0][0]
     assert isinstance(model.router.backend, TorchDensityMatrix)
-    assert StackedMoE(model)  # the stacked form takes the density-matrix circuit
+    assert StackedMoE(model, cfg.model)  # the stacked form takes the density-matrix circuit
     reference, _ = compare(cfg)
     if train["early_stopping"]:
         assert any(r.stopped_early for r in reference)  # the test covers stopping

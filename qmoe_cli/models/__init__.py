@@ -2,8 +2,9 @@
 from a validated config.
 
 Router kinds are in routers/ (registry `ROUTERS`), experts kinds in experts/ (registry
-`EXPERTS`), each a config class whose `build` makes its torch module (see base.py). The
-torch modules: torch_routers.py, torch_experts.py, quantum_router.py, moe.py.
+`EXPERTS`), each a config class whose `build` makes its torch module and which declares its
+stacked form (see base.py). The torch modules: torch_routers.py, torch_experts.py,
+quantum_router.py, moe.py, and the stacked forms of the kinds, stacked_forms.py.
 
 the config package imports the kinds' configs through this package, so it imports no torch when
 loaded: `MixtureOfExperts`, `MoEOutput`, `count_params`, `param_counts` (moe.py) and

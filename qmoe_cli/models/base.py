@@ -8,6 +8,14 @@ other fields are its keys (with ranges and descriptions), and its `build` method
 torch module. The registries build the config unions, and `build_model` calls `build`: no
 other file names a kind.
 
+Every kind also declares, beside its config, how the stacked engine trains it (many models
+of one config as one, training/stacked.py), as exactly one of two class attributes:
+`stacked_form = "<module>:<name>"`, the import path of its `StackedForm`
+(models/stacked_forms.py: the shipped kinds' forms, e.g. "qmoe_cli.models.stacked_forms:
+linear_router"), or `no_stacked_form = "<why not>"`, and its seeds train one model at a time
+(`stacked.supports` says so, with that reason). A kind declaring neither, or both, is an error
+(`stacked_declaration`; tests/test_registries.py checks every registered kind).
+
 the config package imports these modules, so they import no torch at module level: `build` imports
 the module it returns (torch_routers.py, torch_experts.py, quantum_router.py, or a module
 of the new kind's own) when called.
@@ -15,7 +23,7 @@ of the new kind's own) when called.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, ClassVar, get_args
 
 from pydantic import Field
 
@@ -31,6 +39,9 @@ class RouterConfigBase(Strict):
     count differentiates its gates (a router whose outputs carry no gradient sets
     `trainable = False` on its module)."""
 
+    stacked_form: ClassVar[str]  # its StackedForm's import path, or:
+    no_stacked_form: ClassVar[str]  # why it has none (module docstring)
+
     def build(self, n_features: int, n_experts: int) -> nn.Module:
         """The router module, its parameters drawn from torch's (seeded) generator. A
         combination only detectable here is a ConfigError naming `model.router`."""
@@ -45,6 +56,9 @@ class RouterConfigBase(Strict):
 class ExpertsConfigBase(Strict):
     """Experts: map (batch, features) to logits (batch, experts, classes). Every kind has
     `count`, the number of experts, and its module a `count` attribute."""
+
+    stacked_form: ClassVar[str]  # its StackedForm's import path, or:
+    no_stacked_form: ClassVar[str]  # why it has none (module docstring)
 
     type: str = Field(description="selects the experts kind")  # each kind narrows it
     count: int = Field(
@@ -66,3 +80,20 @@ class ExpertsConfigBase(Strict):
 def type_tag(kind: type[Strict]) -> str:
     """The value of `type` that selects a kind."""
     return get_args(kind.model_fields["type"].annotation)[0]
+
+
+def stacked_declaration(kind: type[Strict]) -> tuple[str | None, str | None]:
+    """(stacked_form, no_stacked_form) of a router or experts kind, exactly one of them not
+    None: the nearest declaration along its classes (a subclass may redeclare). TypeError when
+    it declares neither or both."""
+    keys = ("stacked_form", "no_stacked_form")
+    for cls in kind.__mro__:
+        declared = [vars(cls).get(key) for key in keys]
+        if all(declared):
+            raise TypeError(f"{kind.__name__} declares both stacked_form and no_stacked_form")
+        if any(declared):
+            return declared[0], declared[1]
+    raise TypeError(
+        f"{kind.__name__} declares neither stacked_form (the import path of its stacked form) "
+        "nor no_stacked_form (why it has none): see docs/extending.md"
+    )

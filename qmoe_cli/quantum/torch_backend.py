@@ -327,7 +327,7 @@ class TorchStatevector:
     def stacked_probs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(S, B, 2^n) probabilities of S parameter sets (S, *weight_shape), each on its own
         inputs (S, B, F), by the path `probs` takes for one set at this batch size (the
-        compiled kernel excepted: training/stacked_modules.py runs its stacked form)."""
+        compiled kernel excepted: models/stacked_forms.py runs its stacked form)."""
         x = x.to(weights.dtype)
         if self._use_unitary(x.shape[1]):
             parts = self._embed_parts(x.flatten(0, 1)).unflatten(1, x.shape[:2])  # (k, S, B, d)

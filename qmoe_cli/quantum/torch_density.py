@@ -14,7 +14,7 @@ projectors |i><i| (the Heisenberg picture: d matrices to evolve instead of B inp
 p_i = Tr(Phi^dagger(|i><i|) rho_in). Strategy "batch" (evolving the inputs) stays for checks.
 Conventions (placement, channel strength, readout error, shots) are in quantum/noise.py.
 
-Stacks of models (the stacked training engine, training/stacked_modules.py): `probs` and
+Stacks of models (the stacked training engine, models/stacked_forms.py): `probs` and
 `outputs` take weights with leading axes (S, *weight_shape) and inputs (S, B, F), model s on
 its own inputs, and return (S, B, 2^n) / (S, B, outputs). The superoperator and Heisenberg
 strategies carry the leading axis through every step (each model's K_l (x) K_l^* times the

@@ -63,6 +63,7 @@ def run_stack(cfgs: list[ExperimentConfig], seeds: list[int], on_epoch=None) -> 
     starts = [prepare_seed(c, s) for c, s in zip(cfgs, seeds, strict=True)]
     fits = stacked.fit_stacked(
         [p.model for p in starts],
+        cfgs[0].model,
         [p.splits for p in starts],
         [c.train for c in cfgs],
         seeds,

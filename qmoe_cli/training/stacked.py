@@ -4,9 +4,10 @@ qmoe's work is many tiny models (variants x seeds, levels x seeds), and for thes
 training step costs per-operation overhead (autograd, optimizer, Python), not arithmetic.
 This engine trains the seeds of one config together: each parameter becomes one tensor with
 a leading model axis (S, *shape), the mixture runs on all S at once
-(training/stacked_modules.py: bmm instead of mm, a leading parameter-set axis through the
-quantum unitary or the compiled circuit kernel, and through a noisy circuit's density-matrix
-superoperators, quantum/torch_density.py), the S losses are summed so that each
+(training/stacked_modules.py, the router and experts by the stacked forms their kinds
+declare, models/stacked_forms.py: bmm instead of mm, a leading parameter-set axis through
+the quantum unitary or the compiled circuit kernel, and through a noisy circuit's
+density-matrix superoperators, quantum/torch_density.py), the S losses are summed so that each
 model's gradient is exactly its own, and training.make_optimizer's fused Adam (or SGD)
 kernel updates every model in one call.
 
@@ -37,14 +38,15 @@ for a circuit the kernel's layer matrices, or a noisy circuit's layer superopera
 the stack would exceed CHUNK_BYTES (256 MiB). Larger stacks are faster per model
 (docs/performance.md, "The chunk rule").
 
-What it takes (`supports`): float64; every router and expert kind; circuits on the torch
-backend of up to STACKED_MAX_QUBITS qubits, noiseless or with depolarizing noise and
-readout error (noisy ones up to NOISY_STACKED_MAX_QUBITS); not shots or fake devices
-(evaluation only).
+What it takes (`supports`): float64; a router and experts whose kinds declare a stacked form
+(models/base.py; every shipped kind does), for the configs their form takes
+(models/stacked_forms.py: circuits on the torch backend of up to STACKED_MAX_QUBITS qubits,
+noiseless or with depolarizing noise and readout error, noisy ones up to
+NOISY_STACKED_MAX_QUBITS; not shots or fake devices, evaluation only).
 
 Entry points, for training/seeds.py and training/plan.py: `supports(cfg)` (None when this
-engine applies, else why not) and `fit_stacked(models, splits, cfg, seeds, on_epoch)`
-(training.fit's contract per model).
+engine applies, else why not) and `fit_stacked(models, model_cfg, splits, cfg, seeds,
+on_epoch)` (training.fit's contract per model).
 """
 
 from __future__ import annotations
@@ -56,20 +58,20 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from qmoe_cli.config import ExperimentConfig, TrainConfig
+from qmoe_cli.config import ExperimentConfig, ModelConfig, TrainConfig
 from qmoe_cli.data import Splits
 from qmoe_cli.errors import ConfigError, TrainingError
 from qmoe_cli.models import MixtureOfExperts
+from qmoe_cli.models.base import stacked_declaration
 from qmoe_cli.optim import adam_step, sgd_step
-from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS, MAX_UNITARY_QUBITS
-from qmoe_cli.quantum.torch_density import SUPEROPERATOR_MAX_QUBITS, TorchDensityMatrix
+from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS
+from qmoe_cli.quantum.torch_density import TorchDensityMatrix
 from qmoe_cli.training.sequential import DTYPES, FitResult
 from qmoe_cli.training.stacked_modules import (
-    STACKED_EXPERT_TYPES,
-    STACKED_ROUTER_TYPES,
     ParamLayout,
     StackedMoE,
     correct_count,
+    model_forms,
     stack_buffers,
 )
 from qmoe_cli.workers import raise_if_interrupted
@@ -77,58 +79,29 @@ from qmoe_cli.workers import raise_if_interrupted
 StackedEpochCallback = Callable[[int, dict], None]  # (index of the model in `models`, row)
 
 MAX_CHUNK = 128
-# Up to 8 qubits the stack takes the path one model takes at its batch (the unitary, or the
-# layers applied to the batched states when 2^n exceeds the batch), faster than one model at
-# a time with the same numbers. Wider circuits train one at a time: the arithmetic of the
-# 2^n states dominates, and a stack is slower (both measured: docs/performance.md, the
-# stacked engine's "Wide circuits" and "What falls back").
-STACKED_MAX_QUBITS = min(8, MAX_UNITARY_QUBITS)
-# Noisy circuits (density matrices: each model's superoperator, d^2 x d^2 per layer) stack up
-# to 3 qubits; from 4, the d^6 arithmetic of a layer dominates and a stack's superoperators
-# leave the cache, so a stack is no faster than one model after another (measured per
-# model-step of the circuit alone: docs/performance.md, "What falls back").
-NOISY_STACKED_MAX_QUBITS = min(3, SUPEROPERATOR_MAX_QUBITS)
 CHUNK_BYTES = 256 * 2**20
 
 
 def supports(cfg: ExperimentConfig) -> str | None:
     """None when the stacked engine trains this config's seeds; else why it does not (they
-    are then trained one at a time by training.fit)."""
+    are then trained one at a time by training.fit). The router and the experts answer for
+    themselves: the stacked form their kind declares (models/base.py), or its reason for
+    having none, and the form's refusal of this config (a backend, a size)."""
     if cfg.train.engine != "stacked":
         return f"train.engine is {cfg.train.engine}"
     if cfg.train.dtype != "float64":  # speed may never change a number
         return "train.dtype is float32: stacked and sequential agree only to its rounding"
-    router, experts = cfg.model.router, cfg.model.experts
-    if router.type not in STACKED_ROUTER_TYPES:
-        return f"router type '{router.type}' has no stacked form"
-    if experts.type not in STACKED_EXPERT_TYPES:
-        return f"experts type '{experts.type}' has no stacked form"
-    # circuits: the torch backend only, noiseless or with depolarizing noise and readout error
-    # (density matrices) up to NOISY_STACKED_MAX_QUBITS; the router's noise applies to
-    # quantum experts too (without a quantum router they may carry their own)
-    for part, circuit in (("router", router), ("experts", experts)):
-        if circuit.type != "quantum":
-            continue
-        if circuit.backend != "torch":
-            return f"model.{part}.backend is {circuit.backend} (stacked: torch only)"
-        noise = getattr(circuit, "noise", None)
-        if part == "experts" and router.type == "quantum":
-            noise = router.noise
-        if noise is not None:
-            if noise.shots is not None or noise.fake_backend is not None:
-                return "shots or a fake device (evaluation only)"
-            noisy = noise.depolarizing or noise.depolarizing_2q or noise.readout_error
-            if noisy and circuit.qubits > NOISY_STACKED_MAX_QUBITS:
-                return (
-                    f"model.{part}.qubits: a noisy circuit of more than "
-                    f"{NOISY_STACKED_MAX_QUBITS} qubits (its density-matrix arithmetic "
-                    "dominates: one model at a time is as fast or faster)"
-                )
-        if circuit.qubits > STACKED_MAX_QUBITS:
+    parts = model_forms(cfg.model)
+    for part, component, form in parts:
+        if form is None:
             return (
-                f"model.{part}.qubits: more than {STACKED_MAX_QUBITS} qubits (there one "
-                "model at a time is as fast or faster)"
+                f"model.{part}.type: {part} type '{component.type}' has no stacked form: "
+                f"{stacked_declaration(type(component))[1]}"
             )
+    for part, component, form in parts:
+        refusal = form.refusal(component, f"model.{part}")
+        if refusal is not None:
+            return refusal
     return None
 
 
@@ -184,6 +157,7 @@ def chunk_size(
 
 def fit_stacked(
     models: list[MixtureOfExperts],
+    model_cfg: ModelConfig,
     splits: list[Splits],
     cfg: TrainConfig | Sequence[TrainConfig],
     seeds: list[int],
@@ -192,6 +166,8 @@ def fit_stacked(
     """training.fit for each (model, splits, seed), trained together: each model in place,
     left with the weights fit would leave (the best state restored with early stopping);
     one FitResult per model, in order; on_epoch(model index, row) per model per epoch.
+    `model_cfg` is the config every model was built from (build_model): its router's and
+    experts' stacked forms.
 
     `cfg` is one TrainConfig for all, or one per model (sweep points stacked together)
     differing at most in `lr` and `weight_decay` (`hyper_keys`).
@@ -220,6 +196,7 @@ def fit_stacked(
             chunk = members[lo : lo + size]
             trainer = StackedTrainer(
                 [models[i] for i in chunk],
+                model_cfg,
                 [splits[i] for i in chunk],
                 [cfgs[i] for i in chunk],
                 [seeds[i] for i in chunk],
@@ -272,6 +249,7 @@ class StackedTrainer:
     def __init__(
         self,
         models: list[MixtureOfExperts],
+        model_cfg: ModelConfig,
         splits: list[Splits],
         cfg: TrainConfig | Sequence[TrainConfig],
         seeds: list[int],
@@ -289,7 +267,7 @@ class StackedTrainer:
         self.layout = ParamLayout(models[0])
         if not all(self.layout.matches(m) for m in models[1:]):
             raise ValueError("a stack's models must share one architecture")
-        self.net = StackedMoE(models[0])
+        self.net = StackedMoE(models[0], model_cfg)
         self.params = self.layout.stack(models)  # (S, *shape) leaves, layout order
         self.named = self.layout.named(self.params)
         self.consts = stack_buffers(models)

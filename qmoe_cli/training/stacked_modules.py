@@ -1,53 +1,54 @@
 """S models of one architecture as one computation: every tensor gains a leading model axis.
 
-The stacked training engine (qmoe_cli/training/stacked.py) keeps each parameter of S models of one
-architecture as one tensor with a leading model axis (S, *shape) (`ParamLayout`: which,
+The stacked training engine (qmoe_cli/training/stacked.py) keeps each parameter of S models of
+one architecture as one tensor with a leading model axis (S, *shape) (`ParamLayout`: which,
 and a model's values as one flat row), and `StackedMoE` computes the mixture of all S
-models on their own inputs in one pass of batched operations (bmm instead of mm, a leading
-axis on the quantum unitary, the compiled circuit kernel looping over parameter sets, a
-leading axis through a noisy circuit's superoperators), so that the per-operation overhead
-that dominates these tiny models is paid once per step instead of S times.
-
-Layout: activations are (S, width, B), the batch innermost. The widths here are tiny (2
-features, 4 experts, 2 classes) and torch's CPU kernels vectorise along the innermost axis:
-a softmax over an innermost axis of 4 costs far more than over a leading one (measured:
-docs/performance.md, the stacked engine's "How"). So inputs
-are x (S, F, B), gates (S, E, B), expert logits (S, E, C, B), logits (S, C, B).
-
-Every stacked form computes, per model, what the module computes alone (tests hold them to
-agree): the same functions on the same values, only batched. A component kind without a
-stacked form here is simply trained one model at a time (`stacked_router`/`stacked_experts`
-return None, and qmoe_cli/training/stacked.py's `supports` gives the reason); to add one, write its
-forward below and list its module class in `ROUTER_FORMS` / `EXPERT_FORMS`, and its config
-type in `STACKED_ROUTER_TYPES` / `STACKED_EXPERT_TYPES`.
+models on their own inputs in one pass of batched operations: the router and the experts by
+the stacked forms their kinds declare (`declared_form`; the forms and their layout, (S,
+width, B) with the batch innermost: qmoe_cli/models/stacked_forms.py), the mixture, its
+losses and its predictions here, logits (S, C, B).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qmoe_cli.config import ModelConfig
+from qmoe_cli.models import experts_config
+from qmoe_cli.models.base import stacked_declaration
 from qmoe_cli.models.moe import MixtureOfExperts
-from qmoe_cli.models.quantum_router import QuantumRouter
-from qmoe_cli.models.torch_experts import LinearExperts, MLPExperts, QuantumExperts
-from qmoe_cli.models.torch_routers import (
-    FourierRouter,
-    LinearRouter,
-    MLPRouter,
-    SingleExpertRouter,
-)
-from qmoe_cli.quantum.torch_backend import TorchStatevector
-from qmoe_cli.quantum.torch_density import TorchDensityMatrix
+from qmoe_cli.models.stacked_forms import Params, StackedForm
 
-Params = dict[str, torch.Tensor]  # parameter name -> (S, *shape)
-StackedForward = Callable[[Params, Params, torch.Tensor], torch.Tensor]
 
-# config `type` tags with a stacked form (checked by stacked.supports before any model is built)
-STACKED_ROUTER_TYPES = ("linear", "mlp", "fourier", "quantum", "none")
-STACKED_EXPERT_TYPES = ("linear", "mlp", "quantum")
+def declared_form(kind: type) -> StackedForm | None:
+    """The StackedForm a router or experts kind declares (its `stacked_form` import path,
+    models/base.py), or None when it declares `no_stacked_form`. TypeError when it declares
+    neither or both, or its path names no StackedForm."""
+    path, _ = stacked_declaration(kind)
+    if path is None:
+        return None
+    module, _, name = path.partition(":")
+    form = getattr(importlib.import_module(module), name, None) if name else None
+    if not isinstance(form, StackedForm):
+        raise TypeError(
+            f"{kind.__name__}.stacked_form: {path!r} names no StackedForm "
+            "(expected 'package.module:name')"
+        )
+    return form
+
+
+def model_forms(cfg: ModelConfig) -> list[tuple[str, object, StackedForm | None]]:
+    """(part, its config, its declared form) for the router and the experts of a model
+    config (`part`: their attribute of MixtureOfExperts, `model.<part>` their key), the
+    experts' with the router's circuit noise passed on, as build_model builds them."""
+    return [
+        ("router", cfg.router, declared_form(type(cfg.router))),
+        ("experts", experts_config(cfg), declared_form(type(cfg.experts))),
+    ]
 
 
 class ParamLayout:
@@ -97,217 +98,22 @@ def stack_buffers(models: list[nn.Module]) -> Params:
     return {k: torch.stack([b[k] for b in buffers]) for k in names}
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """nn.Linear per model: x (S, in, B), weight (S, out, in), bias (S, out) -> (S, out, B)."""
-    return torch.baddbmm(bias.unsqueeze(-1), weight, x)
-
-
-# ------------------------------------------------------------ routers: (S, F, B) -> (S, E, B)
-
-
-def _linear_router(module: LinearRouter, prefix: str) -> StackedForward:
-    w, b = f"{prefix}.linear.weight", f"{prefix}.linear.bias"
-
-    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(linear(x, p[w], p[b]), dim=1)
-
-    return forward
-
-
-def _mlp_router(module: MLPRouter, prefix: str) -> StackedForward:
-    steps: list = []
-    for i, layer in enumerate(module.net):
-        if isinstance(layer, nn.Linear):
-            steps.append((f"{prefix}.net.{i}.weight", f"{prefix}.net.{i}.bias"))
-        else:  # an elementwise activation: the module itself applies to any shape
-            steps.append(layer)
-
-    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for step in steps:
-            h = linear(h, p[step[0]], p[step[1]]) if isinstance(step, tuple) else step(h)
-        return torch.softmax(h, dim=1)
-
-    return forward
-
-
-def _fourier_router(module: FourierRouter, prefix: str) -> StackedForward:
-    w, b = f"{prefix}.linear.weight", f"{prefix}.linear.bias"
-    freq, phase, constant = (f"{prefix}.{k}" for k in ("freq", "phase", "constant"))
-
-    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
-        # as FourierRouter.features, with each model's own terms (S, T, F): (S, T, F, B)
-        factors = torch.sin(x.unsqueeze(1) * c[freq].unsqueeze(-1) + c[phase].unsqueeze(-1))
-        factors = torch.where(c[constant].unsqueeze(-1), torch.ones_like(factors), factors)
-        return torch.softmax(linear(factors.prod(dim=2), p[w], p[b]), dim=1)
-
-    return forward
-
-
-def stacked_circuit_outputs(
-    backend: TorchStatevector | TorchDensityMatrix, weights: torch.Tensor, x: torch.Tensor
-) -> torch.Tensor:
-    """backend.outputs for S parameter sets, each on its own inputs: weights
-    (S, *weight_shape), x (S, F, B) -> (S, outputs, B).
-
-    Noiseless (TorchStatevector): where the backend would use its compiled kernel for one
-    model (same rule, same batch), the kernel runs over all S sets in one call; otherwise
-    the path one model would take at this batch (TorchStatevector.stacked_probs): the S
-    unitaries built at once and applied by one batched matmul, or, for wide circuits on
-    small batches, the layers applied to the S batched states. Noisy
-    (TorchDensityMatrix): its own forward with a leading model axis (each model's
-    superoperator, or its Heisenberg observables, built at once; one batched matmul with
-    each model's embedded density matrices; readout error as for one model).
-    """
-    if isinstance(backend, TorchDensityMatrix):
-        return backend.outputs(weights, x.mT).mT
-    if backend._use_kernel(weights[0], x[0].mT):
-        return _run_kernel(backend, weights, x)
-    probs = backend.stacked_probs(weights, x.mT)  # (S, B, d)
-    if backend._np["readout"] is not None:
-        probs = probs @ backend._const("readout", weights.dtype)
-    return probs.mT
-
-
-def _run_kernel(backend: TorchStatevector, weights, x, *adapter) -> torch.Tensor:
-    # Imported here: Numba is a slow import (docs/performance.md), and only circuits that
-    # take the compiled kernel need it (backend._kernel has imported it already).
-    from qmoe_cli.quantum.jit_kernel import run_stacked_kernel
-
-    return run_stacked_kernel(backend._kernel, weights, x, True, *adapter)
-
-
-def _quantum_router(module: QuantumRouter, prefix: str) -> StackedForward:
-    backend = module.backend
-    w = f"{prefix}.weights"
-    aw, ab = f"{prefix}.adapter.weight", f"{prefix}.adapter.bias"
-
-    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
-        weights = p[w]
-        x = x.to(weights.dtype)
-        if module.adapter is None:
-            return stacked_circuit_outputs(backend, weights, x)
-        same_dtype = p[aw].dtype == p[ab].dtype == weights.dtype
-        fused = isinstance(backend, TorchStatevector) and same_dtype  # as QuantumRouter.forward
-        if fused and backend._use_kernel(weights[0], x[0].mT):  # as adapted_outputs
-            return _run_kernel(backend, weights, x, p[aw], p[ab])
-        out = stacked_circuit_outputs(backend, weights, x).to(p[aw].dtype)
-        return torch.softmax(linear(out, p[aw], p[ab]), dim=1)
-
-    return forward
-
-
-def _single_expert_router(module: SingleExpertRouter, prefix: str) -> StackedForward:
-    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
-        return torch.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype)
-
-    return forward
-
-
-def _quantum_stackable(module: nn.Module) -> bool:
-    """A circuit simulated by the noiseless torch backend (its kernel or unitary path), or by
-    the noisy one with a stacked strategy (superoperator or Heisenberg) and without shots
-    (sampling is evaluation only, and its draws would come in another order)."""
-    backend = module.backend
-    if type(backend) is TorchStatevector:
-        return backend.strategy == "auto"
-    if type(backend) is TorchDensityMatrix:
-        return backend.stackable
-    return False
-
-
-ROUTER_FORMS: dict[type, Callable[[nn.Module, str], StackedForward]] = {
-    LinearRouter: _linear_router,
-    MLPRouter: _mlp_router,
-    FourierRouter: _fourier_router,
-    QuantumRouter: _quantum_router,
-    SingleExpertRouter: _single_expert_router,
-}
-
-
-# ------------------------------------------------------------ experts: (S, F, B) -> (S, E, C, B)
-
-
-def _linear_experts(module: LinearExperts, prefix: str) -> StackedForward:
-    w, b = f"{prefix}.linear.weight", f"{prefix}.linear.bias"
-    shape = (module.count, module.n_outputs)
-
-    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
-        return linear(x, p[w], p[b]).unflatten(1, shape)
-
-    return forward
-
-
-def _mlp_experts(module: MLPExperts, prefix: str) -> StackedForward:
-    layers = [(f"{prefix}.weights.{k}", f"{prefix}.biases.{k}") for k in range(len(module.weights))]
-    activation, count = module.activation, module.count
-
-    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
-        # MLPExperts per model: layer k of expert e maps h (S, E, in, B) by its weight
-        # (S, E, in, out) and bias (S, E, 1, out), as one bmm over S E
-        n = x.shape[0]
-        h = x.unsqueeze(1).expand(n, count, *x.shape[1:]).flatten(0, 1)  # (S E, F, B)
-        for k, (w, b) in enumerate(layers):
-            h = torch.baddbmm(p[b].flatten(0, 1).mT, p[w].flatten(0, 1).mT, h)
-            if k < len(layers) - 1:
-                h = activation(h)
-        return h.unflatten(0, (n, count))  # (S, E, C, B)
-
-    return forward
-
-
-def _quantum_experts(module: QuantumExperts, prefix: str) -> StackedForward:
-    backend, count = module.backend, module.count
-    w, aw, ab = (f"{prefix}.{k}" for k in ("weights", "adapter_weight", "adapter_bias"))
-
-    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
-        # QuantumExperts per model: the S E circuits as S E parameter sets, expert e of
-        # model s on model s's inputs
-        weights = p[w]
-        n = weights.shape[0]
-        x = x.to(weights.dtype).repeat_interleave(count, dim=0)  # (S E, F, B)
-        out = stacked_circuit_outputs(backend, weights.flatten(0, 1), x)  # (S E, out, B)
-        if module.adapter_weight is None:
-            return torch.log(out.clamp_min(1e-12)).unflatten(0, (n, count))
-        logits = linear(out, p[aw].flatten(0, 1), p[ab].flatten(0, 1))
-        return logits.unflatten(0, (n, count))
-
-    return forward
-
-
-EXPERT_FORMS: dict[type, Callable[[nn.Module, str], StackedForward]] = {
-    LinearExperts: _linear_experts,
-    MLPExperts: _mlp_experts,
-    QuantumExperts: _quantum_experts,
-}
-
-
-def stacked_router(module: nn.Module, prefix: str = "router") -> StackedForward | None:
-    form = ROUTER_FORMS.get(type(module))
-    if form is None or (isinstance(module, QuantumRouter) and not _quantum_stackable(module)):
-        return None
-    return form(module, prefix)
-
-
-def stacked_experts(module: nn.Module, prefix: str = "experts") -> StackedForward | None:
-    form = EXPERT_FORMS.get(type(module))
-    if form is None or (isinstance(module, QuantumExperts) and not _quantum_stackable(module)):
-        return None
-    return form(module, prefix)
-
-
 # ----------------------------------------------------------------- the mixture
 
 
 class StackedMoE:
-    """MixtureOfExperts for S models of one architecture (built from any one of them)."""
+    """MixtureOfExperts for S models of one architecture (built from any one of them, and the
+    model config they were all built from: its kinds' declared stacked forms)."""
 
-    def __init__(self, model: MixtureOfExperts):
-        router, experts = stacked_router(model.router), stacked_experts(model.experts)
-        if router is None or experts is None:
-            part = "router" if router is None else "experts"
-            raise ValueError(f"{type(getattr(model, part)).__name__} has no stacked form")
-        self.router, self.experts = router, experts
+    def __init__(self, model: MixtureOfExperts, cfg: ModelConfig):
+        forwards = []
+        for part, _, form in model_forms(cfg):
+            module = getattr(model, part)
+            forward = None if form is None else form.forward(module, part)
+            if forward is None:
+                raise ValueError(f"model.{part}: {type(module).__name__} has no stacked form")
+            forwards.append(forward)
+        self.router, self.experts = forwards
         self.top_k, self.balance_weight = model.top_k, model.balance_weight
         self._classes: torch.Tensor | None = None
 

@@ -18,6 +18,8 @@ class LinearExpertsConfig(ExpertsConfigBase):
         "when `type` is not given",
     )
 
+    stacked_form = "qmoe_cli.models.stacked_forms:linear_experts"
+
     def build(self, n_features: int, n_classes: int):
         from qmoe_cli.models.torch_experts import LinearExperts
 

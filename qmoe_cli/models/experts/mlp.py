@@ -31,6 +31,8 @@ class MLPExpertsConfig(ExpertsConfigBase):
         "tanh", description="activation after each hidden layer"
     )
 
+    stacked_form = "qmoe_cli.models.stacked_forms:mlp_experts"
+
     @field_validator("hidden")
     @classmethod
     def _not_empty(cls, v: list[int]) -> list[int]:

@@ -82,6 +82,8 @@ class QuantumExpertsConfig(ExpertsConfigBase):
         "(with a quantum router, model.router.noise applies to every circuit)",
     )
 
+    stacked_form = "qmoe_cli.models.stacked_forms:quantum_experts"
+
     def check_fit(self, n_features: int | None) -> None:
         if n_features is not None and n_features > self.qubits:
             raise ValueError(

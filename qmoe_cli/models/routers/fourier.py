@@ -39,6 +39,8 @@ class FourierRouterConfig(RouterConfigBase):
         "of them",
     )
 
+    stacked_form = "qmoe_cli.models.stacked_forms:fourier_router"
+
     def build(self, n_features: int, n_experts: int):
         from qmoe_cli.models.torch_routers import FourierRouter
 

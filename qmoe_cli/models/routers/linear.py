@@ -14,6 +14,8 @@ class LinearRouterConfig(RouterConfigBase):
 
     type: Literal["linear"] = Field("linear", description="g(x) = Softmax(W x + b); no other keys")
 
+    stacked_form = "qmoe_cli.models.stacked_forms:linear_router"
+
     def build(self, n_features: int, n_experts: int):
         from qmoe_cli.models.torch_routers import LinearRouter
 

@@ -21,6 +21,8 @@ class MLPRouterConfig(RouterConfigBase):
         "relu", description="activation after each hidden layer"
     )
 
+    stacked_form = "qmoe_cli.models.stacked_forms:mlp_router"
+
     @field_validator("hidden")
     @classmethod
     def _not_empty(cls, v: list[int]) -> list[int]:

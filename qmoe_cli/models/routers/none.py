@@ -18,6 +18,8 @@ class NoRouterConfig(RouterConfigBase):
         description="selects no router: the model is its one expert (`model.experts.count: 1`)"
     )
 
+    stacked_form = "qmoe_cli.models.stacked_forms:single_expert_router"
+
     def check_fit(self, n_experts: int, n_features: int | None) -> None:
         if n_experts != 1:
             raise ValueError(

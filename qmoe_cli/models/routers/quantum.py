@@ -166,6 +166,8 @@ class QuantumRouterConfig(RouterConfigBase):
         "default: noiseless; only the torch backend simulates noise in training",
     )
 
+    stacked_form = "qmoe_cli.models.stacked_forms:quantum_router"
+
     def check_fit(self, n_experts: int, n_features: int | None) -> None:
         if self.readout == "probs" and n_experts > 2**self.qubits:
             raise ValueError(
