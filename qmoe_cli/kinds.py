@@ -6,7 +6,7 @@ Every config file states its kind (`kind: ablate`, ...); the command line, `qmoe
 Runners and sections are named by import path and resolved when used, so this table sits
 low in the layers (it imports only config) and every layer above can read it. A new kind is
 one schema module in qmoe_cli/config/, one runner and one line here: with
-`config_command=True` cli.py builds its command, with the options every such command shares
+`config_command=True` cli/running.py builds its command, with the options every such command shares
 (and the kind's own flags, each setting one config key).
 """
 
@@ -45,7 +45,7 @@ class Kind:
     sweep_rows: str | None  # "module:function" (metrics.json) -> rows of a sweep's sweep.csv
     section: str | None  # "module:function" (runs, figure, paper) -> the report's blocks
     what: str
-    # a command CONFIG with the shared options (cli.py builds it); False: a command of its own
+    # a command CONFIG with the shared options (cli/running.py builds it); False: a command of its own
     config_command: bool = False
     options: tuple[Option, ...] = ()
 
