@@ -45,7 +45,7 @@ class Kind:
     sweep_rows: str | None  # "module:function" (metrics.json) -> rows of a sweep's sweep.csv
     section: str | None  # "module:function" (runs, figure, paper) -> the report's blocks
     what: str
-    # a command CONFIG with the shared options (cli/running.py builds it); False: a command of its own
+    # a command CONFIG with the shared options (built by cli/running.py); False: its own
     config_command: bool = False
     options: tuple[Option, ...] = ()
 
