@@ -26,7 +26,7 @@ from qmoe_cli import figures as plots  # the scorecard
 from qmoe_cli import records
 from qmoe_cli.errors import RunFolderError
 from qmoe_cli.kinds import KINDS, REPORT_ORDER, resolve
-from qmoe_cli.report import render, tables, verdicts
+from qmoe_cli.report import claims_tables, provenance, render, tables, verdicts
 from qmoe_cli.report.audit import Paper
 from qmoe_cli.report.inputs import SWEEP, Run, Skipped, gather
 from qmoe_cli.runs import RunFolder, environment, writable_dir, write_json
@@ -112,7 +112,7 @@ def write_report(
     findings = verdicts.evaluate(evidence, paper.claims, paper.min_epochs)
     figures_dir.mkdir(exist_ok=True)
     scorecard = figures_dir / "scorecard.png"
-    plots.scorecard(scorecard, tables.scorecard_rows(findings, paper.claims))
+    plots.scorecard(scorecard, claims_tables.scorecard_rows(findings, paper.claims))
     card = render.Figure(
         scorecard,
         f"figures/{scorecard.name}",
@@ -156,7 +156,7 @@ def assemble(
             "held-out test split over several seeds. The paper's values are shown beside them "
             "as printed; the verdict rules and interval methods are stated below."
         ),
-        *tables.claims_section(findings, paper, scorecard),
+        *claims_tables.claims_section(findings, paper, scorecard),
         tables.runs_table(runs),
         *tables.problems_list(runs),
         *tables.skipped_list(list(skipped)),
@@ -169,8 +169,11 @@ def assemble(
     sweeps = [r for r in runs if r.kind == SWEEP]
     if sweeps:
         blocks += tables.sweeps_section(sweeps)
-    blocks += [B.Heading(2, "How each claim is measured"), tables.claims_definitions(paper.claims)]
-    blocks += tables.provenance_section(
+    blocks += [
+        B.Heading(2, "How each claim is measured"),
+        claims_tables.claims_definitions(paper.claims),
+    ]
+    blocks += provenance.provenance_section(
         runs, records.EnvRecord.model_validate(env) if env else None
     )
     return blocks

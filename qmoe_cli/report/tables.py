@@ -1,11 +1,10 @@
-"""The report's sections as document blocks: the claims table, Table I (ablation), Table II
-(noise), the parameter-efficiency results, train runs, sweeps, and environment and
-provenance."""
+"""The report's sections as document blocks: the runs given, Table I (ablation), Table II
+(noise), the parameter-efficiency results, train runs and sweeps (claims_tables.py and
+provenance.py hold the claims table and the provenance section)."""
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable
 
 from qmoe_cli import records
@@ -13,10 +12,7 @@ from qmoe_cli.report import fmt
 from qmoe_cli.report.audit import Paper
 from qmoe_cli.report.inputs import Run, Stat, SweepFolder, eta_of
 from qmoe_cli.report.measured import ModelResult, NoiseSweep, model_results, noise_sweep
-from qmoe_cli.report.render import Block, Bullets, Code, Figure, Heading, Para, Table
-from qmoe_cli.report.verdicts import CATEGORIES, Claim, Finding, Unit
-from qmoe_cli.report.verdicts import counts as count_categories
-from qmoe_cli.report.verdicts import verdicts as claim_verdicts
+from qmoe_cli.report.render import Block, Bullets, Figure, Heading, Para, Table
 
 # (run, file name in the run folder, caption) -> the figure copied into the report, or None
 FigureFn = Callable[[Run, str, str], Figure | None]
@@ -52,141 +48,6 @@ def skipped_list(skipped: list) -> list[Block]:
 
 def _seeds(seeds: list) -> str:
     return ", ".join(str(s) for s in seeds) if seeds else "?"
-
-
-# --- claims ---------------------------------------------------------------------------------
-
-
-CATEGORY_TEXT = (
-    "reproduced = the paper's value is what our runs predict (single-run numbers: inside the "
-    "95 % prediction interval for one run, widened by the paper's rounding; comparisons: the "
-    "paired test agrees); not reproduced = it is not, signed (the paper overstates or "
-    "understates); inconsistent within the paper = the paper's own numbers contradict it; "
-    "setup-dependent = the verdict changes with a choice the paper leaves open (qubit layout "
-    "at 24 parameters, MLP layout, noise-aware training, early stopping), each way shown; "
-    "not measured = no given run measures it, or with less than the paper's budget (fewer "
-    "than 5 seeds, fewer than 100 epochs)."
-)
-METHODS_TEXT = (
-    "Methods. Single-run claims: 95 % prediction interval for one run, mean +- t(0.975, n-1) "
-    "s sqrt(1 + 1/n) over seeds, truncated to the quantity's range. Means: t-interval "
-    "truncated to the range (accuracy within [0, 1], epochs and eta >= 0). Comparisons: "
-    "paired t-test over seeds on the same splits (exact Wilcoxon signed-rank p when the "
-    "differences have no variance), Holm-adjusted over every comparative test on one "
-    "ablation. Breakdown point: the crossing of the mean curve with the baseline; its "
-    "interval a percentile bootstrap over seeds, seeds that never cross counted as censored "
-    "beyond the last level. Effective parameters: the rank of the Jacobian of the gate "
-    "probabilities w.r.t. the router's parameters over training inputs (singular values "
-    "above 1e-8 of the largest), median over seeds. Each per-seed measurement is counted "
-    "once: a row that repeats numbers counted for an earlier claim is shown, not counted."
-)
-
-
-def claims_section(
-    findings: list[Finding], paper: Paper, scorecard: Figure | None = None
-) -> list[Block]:
-    """The counts per category, the scorecard, one verdict per claim, every measurement."""
-    claims = paper.claims
-    by_claim = claim_verdicts(findings, claims)
-    tally = count_categories(by_claim)
-    counted = sum(tally.values())
-    summary = Table(
-        ["id", "claim", "paper", "verdict", "why"],
-        [
-            [
-                v.claim.id,
-                v.claim.text,
-                v.claim.paper_text,
-                v.category if v.counted else f"{v.category} (counted under another claim)",
-                v.reason,
-            ]
-            for v in by_claim
-        ],
-        "One verdict per claim",
-        classed={3},
-    )
-    rows = [
-        [
-            f.claim.id,
-            f.claim.paper_text,
-            f.measured or "—",
-            f.source or "—",
-            f.category + ("" if f.counted else " (not counted again)"),
-            f.reason,
-        ]
-        for f in findings
-    ]
-    detail = Table(
-        ["id", "paper", "measured", "measured by", "verdict", "reason"],
-        rows,
-        "Every measurement of every claim",
-        classed={4},
-    )
-    blocks: list[Block] = [
-        Heading(2, "Verdicts"),
-        Para(
-            f"{len(claims)} claims of the paper, {counted} counted: "
-            + ", ".join(f"{tally[c]} {c}" for c in CATEGORIES)
-            + f" ({len(claims) - counted} repeat numbers counted under another claim)."
-        ),
-    ]
-    if scorecard is not None:
-        blocks.append(scorecard)
-    blocks += [
-        Para(CATEGORY_TEXT),
-        summary,
-        Heading(2, "Paper claims vs measured"),
-        Para(METHODS_TEXT),
-        detail,
-        *(Para(note) for note in paper.notes()),
-    ]
-    return blocks
-
-
-def scorecard_rows(findings: list[Finding], claims: tuple[Claim, ...]) -> list[dict]:
-    """One row per claim for the scorecard figure: the paper's mark, the measured interval."""
-    rows = []
-    for v in claim_verdicts(findings, claims):
-        f = v.primary
-        unit = _scorecard_unit(v.claim, f)
-        rows.append(
-            {
-                "label": f"{v.claim.id}: {v.claim.text}",
-                "unit": unit,
-                "paper": _scorecard_paper(v.claim, unit),
-                "value": f.value if f else None,
-                "low": f.low if f else None,
-                "high": f.high if f else None,
-                "category": v.category,
-            }
-        )
-    return rows
-
-
-def _scorecard_unit(claim: Claim, f: Finding | None) -> Unit:
-    # paired differences of accuracies are drawn in percentage points
-    if (
-        f is not None
-        and f.interval.startswith("95 % CI of the paired difference")
-        and (claim.unit == "accuracy" or "points" in f.interval)
-    ):
-        return "points"
-    return claim.unit
-
-
-def _scorecard_paper(claim: Claim, unit: Unit) -> float | tuple[float, float] | None:
-    if unit == "points":  # the paper's difference, if it states one in accuracy
-        return 100 * claim.value if claim.unit == "accuracy" else None
-    return claim.paper
-
-
-def claims_definitions(claims: tuple[Claim, ...]) -> Table:
-    rows = [[c.id, c.where, c.paper_text, c.run_kind, c.rule] for c in claims]
-    return Table(
-        ["id", "in the paper", "paper", "measured from", "rule"],
-        rows,
-        "How each claim is measured",
-    )
 
 
 # --- Table I: ablations ---------------------------------------------------------------------
@@ -649,134 +510,6 @@ def _sweep_router_params(s: SweepFolder) -> dict[tuple[str, ...], str]:
             if value not in values:
                 values.append(value)
     return {k: ", ".join(v) for k, v in found.items()}
-
-
-# --- environment and provenance -------------------------------------------------------------
-
-
-def provenance_section(runs: list[Run], report_env: records.EnvRecord | None) -> list[Block]:
-    blocks: list[Block] = [Heading(2, "Environment and provenance")]
-    if report_env:
-        blocks.append(
-            Para(
-                f"This report: generated {report_env.time or '?'} on "
-                f"{report_env.host or '?'} by qmoe-cli "
-                f"{report_env.packages.get('qmoe-cli', '?')} at git "
-                f"{_git(report_env.git)}; command: {_command(report_env)}"
-            )
-        )
-    rows = []
-    for r in runs:
-        if r.sweep is not None:
-            rows.append([r.label, r.kind, *_sweep_env(r)])
-        elif r.env is None:
-            not_recorded = ["not recorded", "?", "not recorded", "?", "?", "?"]
-            rows.append([r.label, r.kind, *not_recorded])
-        else:
-            env = r.env
-            rows.append(
-                [
-                    r.label,
-                    r.kind,
-                    _command(env),
-                    env.time or "?",
-                    _git(env.git),
-                    env.python or "?",
-                    env.platform or "?",
-                    env.host or "?",
-                ]
-            )
-        rows[-1] += [_seeds(r.seeds), r.data_source or "?"]
-    blocks.append(
-        Table(
-            [
-                "run",
-                "kind",
-                "command",
-                "time",
-                "git revision",
-                "python",
-                "platform",
-                "host",
-                "seeds",
-                "data source",
-            ],
-            rows,
-            "Provenance of each run (env.json, metrics.json, config.yaml; for a sweep, the "
-            "distinct values over its points' env.json, with how many points each)",
-        )
-    )
-    packages: list[str] = []
-    for r in runs:
-        for env in _envs(r):
-            packages += [p for p in env.packages if p not in packages]
-    if packages:
-        rows = []
-        for pkg in packages:
-            versions = [_package_version(r, pkg) for r in runs]
-            same = "yes" if len(set(versions)) == 1 else "no"
-            rows.append([pkg, *versions, same])
-        blocks.append(
-            Table(
-                ["package", *(r.label for r in runs), "same in all"],
-                rows,
-                "Package versions (from each run's env.json; for a sweep, its points')",
-            )
-        )
-    for r in runs:
-        if r.config_text is not None:
-            file = "sweep.yaml" if r.sweep is not None else "config.yaml"
-            blocks.append(Code(r.config_text, f"{r.label} {file} ({r.name})"))
-    return blocks
-
-
-def _envs(run: Run) -> list[records.EnvRecord]:
-    if run.sweep is not None:
-        return [p.run.env for p in run.sweep.points if p.run.env]
-    return [run.env] if run.env else []
-
-
-def _package_version(run: Run, pkg: str) -> str:
-    versions = [v for env in _envs(run) if (v := env.packages.get(pkg))]
-    return " / ".join(dict.fromkeys(versions)) or "—"
-
-
-def _sweep_env(run: Run) -> list[str]:
-    """command, time, git revision, python, platform and host over a sweep's points: each
-    distinct value once, with how many points it covers when they differ."""
-    points = run.sweep.points if run.sweep else []
-    if not points:
-        return ["no finished point", "?", "not recorded", "?", "?", "?"]
-    envs = [p.run.env for p in points]
-    times = sorted(e.time for e in envs if e is not None and e.time)
-    span = "?" if not times else times[0] if times[0] == times[-1] else f"{times[0]} to {times[-1]}"
-    return [
-        _compact([_command(e) for e in envs]),
-        span,
-        _compact([_git(e.git) if e else "not recorded" for e in envs]),
-        _compact([(e.python if e else None) or "?" for e in envs]),
-        _compact([(e.platform if e else None) or "?" for e in envs]),
-        _compact([(e.host if e else None) or "?" for e in envs]),
-    ]
-
-
-def _compact(values: list[str]) -> str:
-    counts = Counter(values)
-    if len(counts) == 1:
-        return next(iter(counts))
-    return "; ".join(f"{v} ({n} points)" for v, n in counts.items())
-
-
-def _git(git: records.GitRevision | None) -> str:
-    if git is None or not git.revision:
-        return "not a git checkout"
-    return git.revision[:12] + (" (uncommitted changes)" if git.dirty else "")
-
-
-def _command(env: records.EnvRecord | None) -> str:
-    if env is None or not env.command:
-        return "not recorded"
-    return env.command + (f" (in {env.cwd})" if env.cwd else "")
 
 
 # --- one entry per run kind, named in qmoe_cli/kinds.py: (runs, figure, paper) -> blocks ----
