@@ -19,7 +19,7 @@ from qmoe_cli.errors import ConfigError
 from qmoe_cli.quantum.targets import TARGET_SYNTAX, parse_target
 from qmoe_cli.schema import Strict
 
-# --- `qmoe hardware`: trained routers on a device through IBM's runtime (experiments/hardware.py)
+# --- `qmoe hardware`: trained routers on a device through IBM's runtime (experiments/hardware/)
 
 MITIGATIONS = ("none", "readout", "zne", "readout+zne")
 

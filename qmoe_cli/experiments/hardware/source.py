@@ -1,0 +1,183 @@
+"""The trained routers of a run folder that `qmoe hardware` runs: which folders, variants and
+seeds, each router's weights and its classical experts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from qmoe_cli.config import (
+    ExperimentConfig,
+    HardwareConfig,
+    read_yaml,
+    validate_config,
+)
+from qmoe_cli.errors import ConfigError, RunFolderError
+from qmoe_cli.kinds import run_config_kind
+from qmoe_cli.runs import is_complete_run
+from qmoe_cli.runs.cells import read_cell
+
+CLASSICAL_ROUTERS = ("linear", "mlp", "fourier")
+
+
+@dataclass
+class TrainedRouter:
+    """One trained quantum router (a variant x seed) and what it is scored on."""
+
+    variant: str
+    seed: int
+    model: torch.nn.Module  # the whole mixture (its experts score the gates)
+    x: torch.Tensor  # the test inputs evaluated
+    y: torch.Tensor
+    recorded_accuracy: float  # the run's own test accuracy (the whole test split)
+    data: dict  # the seed's DataInfo
+
+    @property
+    def spec(self):
+        return self.model.router.spec
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self.model.router.weights.detach()
+
+
+@dataclass
+class Source:
+    path: Path
+    kind: str
+    name: str
+    routers: list[TrainedRouter]
+    baselines: dict[str, dict]  # name -> {"router": type, "per_seed": [accuracy]}
+    seeds: list[int]
+    variants: list[str]
+    epochs: int | None
+    early_stopping: bool | None
+    skipped: list[str] = field(default_factory=list)
+
+
+def _train_config(folder: Path) -> ExperimentConfig:
+    raw = read_yaml(folder / "config.yaml")
+    raw.setdefault("kind", "train")
+    raw["kind"] = "train"  # a group's sub-folder is a train-format folder
+    return validate_config(raw, source=str(folder / "config.yaml"), schema=ExperimentConfig)
+
+
+def _members(path: Path) -> tuple[str, str, list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(kind, name, candidate router folders, baseline folders) of a run folder."""
+    if not path.is_dir():
+        raise RunFolderError(f"run folder not found: {path}")
+    if not is_complete_run(path):
+        raise RunFolderError(
+            f"not a complete run folder: {path} (no metrics.json, or a .tmp/.failed folder)"
+        )
+    if not (path / "config.yaml").is_file():
+        raise RunFolderError(
+            f"not a run folder: {path} (no config.yaml; for a seed folder, give the run "
+            "folder holding it)"
+        )
+    raw = read_yaml(path / "config.yaml")
+    kind = run_config_kind(raw).name
+    name = str(raw.get("name") or path.name)
+    if kind == "train":
+        return kind, name, [(name, path)], []
+    if kind in ("ablate", "efficiency"):
+        folders = [(p.name, p) for p in sorted((path / "variants").glob("*")) if p.is_dir()]
+        return kind, name, folders, folders
+    if kind == "noise-sweep":
+        if raw.get("mode") == "train":
+            raise ConfigError(
+                f"{path}: a train-mode noise sweep trains a router per level: give one of its "
+                f"{path / 'levels'}/eps=<level> folders"
+            )
+        base = [(p.name, p) for p in sorted((path / "baselines").glob("*")) if p.is_dir()]
+        return kind, name, [("quantum", path / "quantum")], base
+    raise ConfigError(
+        f"{path}: a {kind!r} run has no trained routers; give a train, ablate, efficiency or "
+        "evaluate-mode noise-sweep run folder"
+    )
+
+
+def load_source(cfg: HardwareConfig) -> Source:
+    """The run's trained quantum routers with classical experts (the chosen variants and
+    seeds), and its classical routers as baselines scored on the same inputs."""
+    path = Path(cfg.run)
+    kind, name, candidates, baseline_folders = _members(path)
+    quantum, skipped, classical = [], [], []
+    for variant, folder in candidates:
+        vcfg = _train_config(folder)
+        router, experts = vcfg.model.router.type, vcfg.model.experts.type
+        if router == "quantum" and experts != "quantum":
+            quantum.append((variant, folder, vcfg))
+        elif router == "quantum":
+            skipped.append(f"{variant} (quantum experts: not classical, not run here)")
+    for variant, folder in baseline_folders:
+        vcfg = _train_config(folder)
+        if vcfg.model.router.type in CLASSICAL_ROUTERS:
+            classical.append((variant, folder, vcfg))
+    if not quantum:
+        routers = sorted({_train_config(f).model.router.type for _, f in candidates})
+        raise ConfigError(
+            f"{path}: no trained quantum router with classical experts to run (model.router."
+            f"type: {', '.join(routers) or 'none'}); qmoe hardware runs quantum routers"
+        )
+    if cfg.variants is not None:
+        known = [v for v, _, _ in quantum]
+        unknown = [v for v in cfg.variants if v not in known]
+        if unknown:
+            raise ConfigError(
+                f"--variants: {', '.join(unknown)} not among the quantum variants of {path} "
+                f"({', '.join(known)})"
+            )
+        quantum = [q for q in quantum if q[0] in cfg.variants]
+    run_seeds = list(quantum[0][2].seeds)
+    seeds = run_seeds if cfg.seeds is None else list(cfg.seeds)
+    missing = [s for s in seeds if s not in run_seeds]
+    if missing:
+        raise ConfigError(
+            f"--seeds: {', '.join(map(str, missing))} not trained in {path} "
+            f"(seeds: {', '.join(map(str, run_seeds))})"
+        )
+    routers = []
+    for variant, folder, vcfg in quantum:
+        for seed in seeds:
+            cell = read_cell(folder / f"seed-{seed}", vcfg, seed)
+            x, y = cell.splits.tensors("test", torch.float64)
+            n = len(x) if cfg.max_inputs is None else min(cfg.max_inputs, len(x))
+            model = cell.model.double().eval()
+            routers.append(
+                TrainedRouter(
+                    variant,
+                    seed,
+                    model,
+                    x[:n],
+                    y[:n],
+                    float(cell.metrics["test_accuracy"]),
+                    dict(cell.metrics["data"]),
+                )
+            )
+    baselines = {}
+    for variant, folder, vcfg in classical:
+        accs = []
+        for seed in seeds:
+            cell = read_cell(folder / f"seed-{seed}", vcfg, seed)
+            x, y = cell.splits.tensors("test", torch.float64)
+            n = len(routers[0].x)
+            with torch.no_grad():
+                pred = cell.model.double().eval()(x[:n]).logits.argmax(dim=1)
+            accs.append(float((pred == y[:n]).double().mean()))
+        baselines[variant] = {"router": vcfg.model.router.type, "per_seed": accs}
+    first = quantum[0][2]
+    return Source(
+        path.resolve(),
+        kind,
+        name,
+        routers,
+        baselines,
+        seeds,
+        [v for v, _, _ in quantum],
+        first.train.epochs,
+        first.train.early_stopping,
+        skipped,
+    )
