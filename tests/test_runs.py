@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -175,3 +176,19 @@ def test_an_owner_is_alive_while_it_runs_and_not_once_a_zombie(tmp_path):
         proc.kill()
         proc.wait()
     assert not owner_alive(owned_by(proc.pid))  # reaped: gone
+
+
+def test_the_git_revision_of_this_checkout_is_recorded():
+    """env.json names the revision that produced a run (it said "not a git checkout" after
+    the module moved one folder down)."""
+    import subprocess
+
+    from qmoe_cli.runs.folder import git_revision
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert git_revision()["revision"] == head

@@ -481,7 +481,9 @@ def environment(argv: list[str] | None = None) -> dict:
 
 def git_revision() -> dict | None:
     """The revision of the qmoe checkout, if it is one (None for an installed wheel)."""
-    root = Path(__file__).resolve().parent.parent
+    import qmoe_cli
+
+    root = Path(qmoe_cli.__file__).resolve().parent.parent  # the checkout holding the package
     if shutil.which("git") is None or not (root / ".git").exists():
         return None
     try:
