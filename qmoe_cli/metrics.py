@@ -423,3 +423,53 @@ def compare_to_reference(
 
 def _p(p: float) -> str:
     return "n/a" if math.isnan(p) else (f"{p:.3g}" if p >= 1e-4 else f"{p:.1e}")
+
+
+# --- The decision framework's primitives (issue 25): intervals a single run is judged
+# against, non-inferiority and equivalence on paired differences, Holm within claims.
+
+
+def accuracy_prediction_interval(
+    accuracies, n_test, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Where one more run's accuracy on n_test test rows would fall, on the grid k / n_test.
+
+    The t interval (`prediction_interval`) ignores that an accuracy is a count of rows: five
+    runs at 100 % give [1, 1], though a single run can miss a row. Here the counts
+    k_i = round(acc_i n_i) (accuracies off the k / n grid are rounded onto it) give the mean
+    by pooling with a Jeffreys prior, mu = (K + 1/2) / (N + 1) (the posterior
+    Beta(K + 1/2, N - K + 1/2)); the seeds' variance beyond the binomial gives the
+    intra-class correlation rho (method of moments, floored at 0). The run's true accuracy
+    (before its n rows are drawn) then has variance mu (1 - mu) (rho + deff / (N + 2)): the
+    seeds' spread plus the posterior's, widened by the design effect deff = 1 + (n - 1) rho;
+    the beta-binomial with that intra-class correlation and mean mu gives the quantiles.
+    Without overdispersion this is exactly the Jeffreys posterior predictive
+    betabinom(n, K + 1/2, N - K + 1/2), so the interval is symmetric at 0 and 100 %. With
+    seed spread it is close to the t interval, but shorter toward the nearer end of [0, 1]
+    (a beta's skew) and narrower for few seeds (rho is taken as known, unlike t's s).
+
+    `n_test`: an int, or one per seed (the predicted run has the median, rounded); None
+    (unknown) falls back to `prediction_interval(accuracies, confidence, ACCURACY_RANGE)`.
+    NaN with fewer than 2 runs, as `prediction_interval`.
+    """
+    acc = np.asarray(accuracies, dtype=float)
+    if n_test is None:
+        return prediction_interval(acc, confidence, ACCURACY_RANGE)
+    if len(acc) < 2:
+        return float("nan"), float("nan")
+    if np.any((acc < 0) | (acc > 1)):
+        raise ValueError(f"accuracies must lie in [0, 1], got {acc.tolist()}")
+    n = np.broadcast_to(np.asarray(n_test, dtype=int), acc.shape)
+    if np.any(n < 2):
+        raise ValueError(f"n_test must be at least 2 rows, got {np.asarray(n_test).tolist()}")
+    k = np.round(acc * n)
+    big_k, big_n = k.sum(), n.sum()
+    mu = (big_k + 0.5) / (big_n + 1)
+    h = float(np.mean(1 / n))  # E var(k_i / n_i) = mu (1 - mu) (rho + (1 - rho) h)
+    rho = max(0.0, (np.var(k / n, ddof=1) / (mu * (1 - mu)) - h) / (1 - h))
+    m = int(round(float(np.median(n))))
+    rho_run = rho + (1 + (m - 1) * rho) / (big_n + 2)
+    concentration = max(1 / rho_run - 1, 1e-9)  # alpha + beta of the run's accuracy
+    run = stats.betabinom(m, mu * concentration, (1 - mu) * concentration)
+    tail = (1 - confidence) / 2
+    return float(run.ppf(tail)) / m, float(run.ppf(1 - tail)) / m

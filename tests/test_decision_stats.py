@@ -1,0 +1,101 @@
+"""The decision framework's primitives (issue 25) on hand-made inputs whose answers are known:
+prediction intervals for a single run's accuracy and epoch count, shares within a bound,
+non-inferiority and equivalence on paired differences, the test set's noise floor and Holm
+within claims."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from qmoe_cli.metrics import (
+    ACCURACY_RANGE,
+    accuracy_prediction_interval,
+    prediction_interval,
+)
+
+T_975_2 = 4.302653  # t(0.975, 2 dof)
+T_95_4 = 2.131847  # t(0.95, 4 dof)
+Z_975 = 1.959964  # the normal's 0.975 quantile
+
+
+# --- accuracy_prediction_interval
+
+
+def test_five_perfect_runs_can_still_miss_a_row():
+    low, high = accuracy_prediction_interval([1.0] * 5, 167)
+    assert high == 1.0
+    assert low == 166 / 167  # a single run can miss one of its 167 rows
+    assert prediction_interval([1.0] * 5, bounds=ACCURACY_RANGE) == (1.0, 1.0)  # the old answer
+    # no spread beyond the binomial: exactly the Jeffreys posterior predictive
+    jeffreys = stats.betabinom(167, 835 + 0.5, 0 + 0.5)
+    assert (low, high) == (jeffreys.ppf(0.025) / 167, jeffreys.ppf(0.975) / 167)
+
+
+def test_accuracy_interval_is_symmetric_at_zero_and_one_hundred_percent():
+    low, high = accuracy_prediction_interval([0.0] * 5, 167)
+    assert (low, high) == (0.0, 1 / 167)
+    top_low, top_high = accuracy_prediction_interval([1.0] * 5, 167)
+    assert (low, high) == pytest.approx((1 - top_high, 1 - top_low))
+    accs = [0.90, 0.95, 0.93, 0.97, 0.88]  # and anywhere: a <-> 1 - a mirrors the interval
+    low, high = accuracy_prediction_interval(accs, 100)
+    mirrored = accuracy_prediction_interval([1 - a for a in accs], 100)
+    assert mirrored == pytest.approx((1 - high, 1 - low))
+
+
+def test_accuracy_interval_is_close_to_the_t_interval_for_ordinary_spread():
+    # 20 seeds at 0.9 +- 0.03 on 200 rows: sd 0.031, well above the binomial's 0.021
+    accs = [0.87] * 10 + [0.93] * 10
+    low, high = accuracy_prediction_interval(accs, 200)
+    t_low, t_high = prediction_interval(accs, bounds=ACCURACY_RANGE)
+    assert low == pytest.approx(t_low, abs=0.006)  # 0.830 vs 0.834
+    assert high == pytest.approx(t_high, abs=0.012)  # 0.955 vs 0.966: a beta is shorter toward 1
+    # the seeds' spread is counted: the binomial alone would give a width of about 0.083
+    assert high - low > 0.12
+
+
+def test_accuracy_interval_with_binomial_spread_only_matches_jeffreys():
+    # a spread below the binomial's (rho floored at 0) gives the pooled Jeffreys predictive
+    accs = [0.90, 0.905, 0.895, 0.90]  # sd 0.004 << sqrt(0.09 / 200) = 0.021
+    jeffreys = stats.betabinom(200, 720 + 0.5, 80 + 0.5)
+    expected = (jeffreys.ppf(0.025) / 200, jeffreys.ppf(0.975) / 200)
+    assert accuracy_prediction_interval(accs, 200) == expected
+
+
+def test_accuracy_interval_per_seed_test_sizes_use_the_median():
+    accs = [0.9, 0.9, 0.9]
+    assert accuracy_prediction_interval(accs, 200) == accuracy_prediction_interval(accs, [200] * 3)
+    for sizes, median in (([100, 200, 300], 200), ([100, 150, 200, 250], 175)):
+        low, high = accuracy_prediction_interval([0.9] * len(sizes), sizes)
+        assert low * median == pytest.approx(round(low * median), abs=1e-9)
+        assert high * median == pytest.approx(round(high * median), abs=1e-9)
+    with pytest.raises(ValueError):
+        accuracy_prediction_interval(accs, [200, 200])  # one size per seed
+
+
+def test_accuracy_interval_rounds_onto_the_grid_and_falls_back_without_n():
+    accs = [0.87, 0.93, 0.90, 0.91]
+    off_grid = [a + 1e-3 for a in accs]  # within half a row of 200 (0.0025)
+    assert accuracy_prediction_interval(off_grid, 200) == accuracy_prediction_interval(accs, 200)
+    assert accuracy_prediction_interval(accs, None) == prediction_interval(
+        accs, bounds=ACCURACY_RANGE
+    )
+    assert all(math.isnan(v) for v in accuracy_prediction_interval([0.9], 200))
+    with pytest.raises(ValueError):
+        accuracy_prediction_interval([0.9, 1.2], 200)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 50), min_size=2, max_size=8),
+    st.integers(2, 50),
+    st.sampled_from([0.8, 0.95, 0.99]),
+)
+def test_accuracy_interval_stays_on_the_grid_within_zero_and_one(counts, n, confidence):
+    counts = [min(k, n) for k in counts]
+    low, high = accuracy_prediction_interval([k / n for k in counts], n, confidence)
+    assert 0.0 <= low <= high <= 1.0
+    assert low * n == pytest.approx(round(low * n), abs=1e-9)
+    assert high * n == pytest.approx(round(high * n), abs=1e-9)
