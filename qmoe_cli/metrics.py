@@ -473,3 +473,35 @@ def accuracy_prediction_interval(
     run = stats.betabinom(m, mu * concentration, (1 - mu) * concentration)
     tail = (1 - confidence) / 2
     return float(run.ppf(tail)) / m, float(run.ppf(1 - tail)) / m
+
+
+def epochs_prediction_interval(epochs, confidence: float = 0.95) -> tuple[float, float]:
+    """Where one more run's epoch count would fall: the t prediction interval of
+    log(epochs), exponentiated.
+
+    Early-stopped counts are right-skewed (a few seeds run several times longer), so the
+    interval on the raw counts is too wide below (its lower end was -9.3 epochs) and too
+    narrow above; on the log scale it is multiplicative, always > 0, and centred on the
+    geometric mean. NaN with fewer than 2 runs; counts must be > 0.
+    """
+    e = np.asarray(epochs, dtype=float)
+    if np.any(e <= 0):
+        raise ValueError(f"epoch counts must be > 0, got {e.tolist()}")
+    low, high = prediction_interval(np.log(e), confidence)
+    return math.exp(low), math.exp(high)
+
+
+def share_within(values, bound: float, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(share, low, high): the share of seeds with value <= bound and its Wilson score
+    interval.
+
+    For a claim about single runs ("converges within 20 epochs") the share of seeds that
+    do it is the answer, not the mean; Wilson's interval stays inside [0, 1] and is not
+    empty at a share of 0 or 1, where the Wald interval collapses. NaN for no values.
+    """
+    v = np.asarray(values, dtype=float)
+    if not len(v):
+        return float("nan"), float("nan"), float("nan")
+    k = int((v <= bound).sum())
+    ci = stats.binomtest(k, len(v)).proportion_ci(confidence_level=confidence, method="wilson")
+    return k / len(v), float(ci.low), float(ci.high)

@@ -5,6 +5,7 @@ within claims."""
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,9 @@ from scipy import stats
 from qmoe_cli.metrics import (
     ACCURACY_RANGE,
     accuracy_prediction_interval,
+    epochs_prediction_interval,
     prediction_interval,
+    share_within,
 )
 
 T_975_2 = 4.302653  # t(0.975, 2 dof)
@@ -99,3 +102,46 @@ def test_accuracy_interval_stays_on_the_grid_within_zero_and_one(counts, n, conf
     assert 0.0 <= low <= high <= 1.0
     assert low * n == pytest.approx(round(low * n), abs=1e-9)
     assert high * n == pytest.approx(round(high * n), abs=1e-9)
+
+
+# --- epochs_prediction_interval and share_within
+
+
+def test_epoch_interval_on_the_log_scale_is_positive_for_skewed_counts():
+    epochs = [10, 11, 12, 13, 14, 15] * 2 + [10, 12, 14] + [60, 70, 80, 90, 100]
+    assert prediction_interval(epochs)[0] < 0  # the raw interval's lower end
+    low, high = epochs_prediction_interval(epochs)
+    assert 0 < low < min(epochs) and high > max(epochs)
+    geometric_mean = math.exp(np.mean(np.log(epochs)))
+    assert low * high == pytest.approx(geometric_mean**2)  # symmetric on the log scale
+
+
+def test_epoch_interval_on_a_hand_example():
+    # log counts 1, 2, 3: mean 2, s = 1, n = 3
+    low, high = epochs_prediction_interval([math.e, math.e**2, math.e**3])
+    half = T_975_2 * math.sqrt(4 / 3)
+    assert low == pytest.approx(math.exp(2 - half), rel=1e-6)
+    assert high == pytest.approx(math.exp(2 + half), rel=1e-6)
+    scaled = epochs_prediction_interval([10 * math.e, 10 * math.e**2, 10 * math.e**3])
+    assert scaled == pytest.approx((10 * low, 10 * high))  # no unit of its own
+    assert all(math.isnan(v) for v in epochs_prediction_interval([12]))
+    with pytest.raises(ValueError):
+        epochs_prediction_interval([12, 0])
+
+
+def test_share_within_none_of_twenty_slow_seeds():
+    epochs = [25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 30, 30, 30, 29, 31, 28, 32, 27, 33]
+    share, low, high = share_within(epochs, 20.5)
+    assert (share, low) == (0.0, 0.0)
+    assert high == pytest.approx(Z_975**2 / (20 + Z_975**2), rel=1e-6)  # Wilson at k = 0
+    assert high < 0.2
+
+
+def test_share_within_counts_the_bound_and_matches_wilson():
+    share, low, high = share_within([10, 20, 20.5, 21], 20.5)
+    assert share == 0.75  # <= bound
+    k, n, z2 = 3, 4, Z_975**2
+    centre = (k + z2 / 2) / (n + z2)
+    half = Z_975 / (n + z2) * math.sqrt(k * (n - k) / n + z2 / 4)
+    assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-6)
+    assert all(math.isnan(v) for v in share_within([], 20.5))
