@@ -505,3 +505,87 @@ def share_within(values, bound: float, confidence: float = 0.95) -> tuple[float,
     k = int((v <= bound).sum())
     ci = stats.binomtest(k, len(v)).proportion_ci(confidence_level=confidence, method="wilson")
     return k / len(v), float(ci.low), float(ci.high)
+
+
+def _paired_t(a, b) -> tuple[float, float, int, bool]:
+    """Mean and standard error of d = a - b, its degrees of freedom and whether d is
+    constant (spread <= NO_VARIANCE_ATOL: no t statistic)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    constant = len(d) >= 2 and np.ptp(d) <= NO_VARIANCE_ATOL
+    se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) >= 2 else float("nan")
+    return float(d.mean()) if len(d) else float("nan"), se, len(d) - 1, constant
+
+
+def non_inferiority(a, b, margin: float, alpha: float = 0.05) -> dict:
+    """Is a no worse than b by more than `margin`? One-sided paired t-test of
+    H0: mean(a - b) <= -margin against H1: mean(a - b) > -margin.
+
+    Failing to find a difference is not evidence of none; this test puts the burden the
+    other way: a passes only if the data rule out a loss as large as the margin. `ok`
+    (p < alpha) is equivalently `lower_bound` (the one-sided 1 - alpha confidence bound of
+    the mean difference) > -margin; `flip_margin` = max(-lower_bound, 0) is the margin at
+    which the verdict flips (it passes for any larger one), for a referee who prefers
+    another margin. Differences without variance (every seed differs by the same c): the
+    bound is c itself, ok = c > -margin, p 0 or 1. Fewer than 2 seeds: NaN, not ok.
+    """
+    mean, se, dof, constant = _paired_t(a, b)
+    if dof < 1:
+        lower = p = float("nan")
+    elif constant:
+        lower, p = mean, float(mean <= -margin)
+    else:
+        lower = mean - float(stats.t.ppf(1 - alpha, dof)) * se
+        p = float(stats.t.sf((mean + margin) / se, dof))
+    return {
+        "mean_diff": mean,
+        "lower_bound": lower,
+        "p": p,
+        "ok": bool(p < alpha),
+        "flip_margin": max(0.0, -lower) if not math.isnan(lower) else float("nan"),
+        "margin": margin,
+        "alpha": alpha,
+        "n": dof + 1,
+    }
+
+
+def equivalence(a, b, margin: float, alpha: float = 0.05) -> dict:
+    """Are a and b equal to within `margin`? TOST: two one-sided paired t-tests, of
+    H0: mean(a - b) <= -margin (p_lower) and of H0: mean(a - b) >= margin (p_upper).
+
+    Both must reject, so p = max(p_lower, p_upper) and `ok` = p < alpha; equivalently the
+    (1 - 2 alpha) CI of the mean difference [ci_low, ci_high] lies inside (-margin, margin).
+    `flip_margin` = max(|ci_low|, |ci_high|): the margin at which the verdict flips.
+    Differences without variance (every seed differs by the same c): the CI is [c, c],
+    ok = |c| < margin, p 0 or 1. Fewer than 2 seeds: NaN, not ok.
+    """
+    mean, se, dof, constant = _paired_t(a, b)
+    if dof < 1:
+        low = high = p_lower = p_upper = float("nan")
+    elif constant:
+        low = high = mean
+        p_lower, p_upper = float(mean <= -margin), float(mean >= margin)
+    else:
+        half = float(stats.t.ppf(1 - alpha, dof)) * se
+        low, high = mean - half, mean + half
+        p_lower = float(stats.t.sf((mean + margin) / se, dof))
+        p_upper = float(stats.t.cdf((mean - margin) / se, dof))
+    p = max(p_lower, p_upper) if dof >= 1 else float("nan")
+    return {
+        "mean_diff": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "p": p,
+        "p_lower": p_lower,
+        "p_upper": p_upper,
+        "ok": bool(p < alpha),
+        "flip_margin": max(abs(low), abs(high)),
+        "margin": margin,
+        "alpha": alpha,
+        "n": dof + 1,
+    }
+
+
+def margin_sensitivity(test, a, b, margins, alpha: float = 0.05) -> list[tuple[float, bool]]:
+    """(margin, ok) of `test` (non_inferiority or equivalence) at each margin: whether a
+    verdict hangs on the margin chosen, as a small table or curve."""
+    return [(m, test(a, b, m, alpha)["ok"]) for m in margins]

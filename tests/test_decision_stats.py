@@ -15,6 +15,9 @@ from qmoe_cli.metrics import (
     ACCURACY_RANGE,
     accuracy_prediction_interval,
     epochs_prediction_interval,
+    equivalence,
+    margin_sensitivity,
+    non_inferiority,
     prediction_interval,
     share_within,
 )
@@ -145,3 +148,92 @@ def test_share_within_counts_the_bound_and_matches_wilson():
     half = Z_975 / (n + z2) * math.sqrt(k * (n - k) / n + z2 / 4)
     assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-6)
     assert all(math.isnan(v) for v in share_within([], 20.5))
+
+
+# --- non_inferiority, equivalence, margin_sensitivity
+
+B = [0.90] * 5
+D = [-0.02, -0.01, 0.0, 0.01, 0.02]  # mean 0, s = 0.0158, se = 0.01 / sqrt(2)
+A = [b + d for b, d in zip(B, D, strict=True)]
+SE = 0.01 / math.sqrt(2)
+
+
+def test_non_inferiority_on_a_hand_example():
+    r = non_inferiority(A, B, 0.02)
+    assert r["mean_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert r["lower_bound"] == pytest.approx(-T_95_4 * SE, rel=1e-5)
+    assert r["flip_margin"] == pytest.approx(T_95_4 * SE, rel=1e-5)  # 0.0151
+    one_sided = stats.ttest_1samp(D, -0.02, alternative="greater").pvalue
+    assert r["p"] == pytest.approx(one_sided, rel=1e-6)
+    assert r["ok"] and r["p"] < 0.05
+    assert not non_inferiority(A, B, 0.01)["ok"]
+
+
+def test_equivalence_on_a_hand_example():
+    r = equivalence(A, B, 0.02)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((-T_95_4 * SE, T_95_4 * SE), rel=1e-5)
+    assert r["flip_margin"] == pytest.approx(T_95_4 * SE, rel=1e-5)
+    lower = stats.ttest_1samp(D, -0.02, alternative="greater").pvalue
+    upper = stats.ttest_1samp(D, 0.02, alternative="less").pvalue
+    assert (r["p_lower"], r["p_upper"]) == pytest.approx((lower, upper), rel=1e-6)
+    assert r["p"] == max(r["p_lower"], r["p_upper"]) and r["ok"]
+    assert not equivalence(A, B, 0.01)["ok"]
+    # a shifted difference: non-inferior at 1 point, but not equivalent at 1.5 points
+    shifted = [a + 0.01 for a in A]
+    assert non_inferiority(shifted, B, 0.01)["ok"] and not equivalence(shifted, B, 0.015)["ok"]
+
+
+@pytest.mark.parametrize("test", [non_inferiority, equivalence])
+def test_the_verdict_flips_at_flip_margin(test):
+    rng = np.random.default_rng(25)
+    for _ in range(5):
+        b = rng.uniform(0.8, 0.95, 8)
+        a = b + rng.normal(rng.uniform(-0.03, 0.0), 0.015, 8)  # a loss: flip_margin > 0
+        flip = test(a, b, 0.01)["flip_margin"]
+        assert flip > 0
+        assert not test(a, b, flip * (1 - 1e-6))["ok"]
+        assert test(a, b, flip * (1 + 1e-6))["ok"]
+
+
+def test_ok_agrees_with_the_confidence_interval():
+    rng = np.random.default_rng(7)
+    margins = np.linspace(0.0, 0.05, 26)
+    for _ in range(5):
+        b = rng.uniform(0.8, 0.95, 6)
+        a = b + rng.normal(rng.uniform(-0.02, 0.02), 0.01, 6)
+        for m in margins:
+            ni, eq = non_inferiority(a, b, m), equivalence(a, b, m)
+            assert ni["ok"] == (ni["lower_bound"] > -m) == (ni["p"] < 0.05)
+            assert eq["ok"] == (-m < eq["ci_low"] and eq["ci_high"] < m) == (eq["p"] < 0.05)
+            assert eq["ci_low"] == pytest.approx(ni["lower_bound"])  # both at t(1 - alpha)
+
+
+def test_differences_without_variance_are_decided_on_the_constant():
+    same = [0.8, 0.85, 0.9, 0.95, 1.0]
+    for test in (non_inferiority, equivalence):
+        assert test(same, same, 0.01)["ok"] and test(same, same, 0.01)["p"] == 0.0
+        assert not test(same, same, 0.0)["ok"] and test(same, same, 0.0)["p"] == 1.0
+        assert test(same, same, 0.01)["flip_margin"] == 0.0
+    worse = [v - 0.02 for v in same]  # every seed 2 points worse, up to float rounding
+    ni = non_inferiority(worse, same, 0.03)
+    assert ni["ok"] and ni["p"] == 0.0 and ni["lower_bound"] == pytest.approx(-0.02)
+    assert ni["flip_margin"] == pytest.approx(0.02)
+    assert not non_inferiority(worse, same, 0.01)["ok"]
+    eq = equivalence(worse, same, 0.03)
+    assert eq["ok"] and (eq["ci_low"], eq["ci_high"]) == pytest.approx((-0.02, -0.02))
+    assert not equivalence(worse, same, 0.01)["ok"] and equivalence(worse, same, 0.01)["p"] == 1
+    better = [v + 0.02 for v in same]  # better is non-inferior at any margin, not equivalent
+    assert non_inferiority(better, same, 0.0)["ok"] and not equivalence(better, same, 0.01)["ok"]
+
+
+def test_one_seed_decides_nothing():
+    for test in (non_inferiority, equivalence):
+        r = test([0.9], [0.8], 0.05)
+        assert not r["ok"] and math.isnan(r["p"]) and math.isnan(r["flip_margin"])
+
+
+def test_margin_sensitivity_table():
+    margins = [0.01, 0.015, 0.016, 0.02]  # the flip is at 0.0151
+    expected = [(0.01, False), (0.015, False), (0.016, True), (0.02, True)]
+    assert margin_sensitivity(non_inferiority, A, B, margins) == expected
+    assert margin_sensitivity(equivalence, A, B, margins) == expected  # mean 0: symmetric
