@@ -589,3 +589,28 @@ def margin_sensitivity(test, a, b, margins, alpha: float = 0.05) -> list[tuple[f
     """(margin, ok) of `test` (non_inferiority or equivalence) at each margin: whether a
     verdict hangs on the margin chosen, as a small table or curve."""
     return [(m, test(a, b, m, alpha)["ok"]) for m in margins]
+
+
+def test_noise_floor(accuracy: float, n_test: int) -> float:
+    """sqrt(p (1 - p) / n_test): the standard error of one run's accuracy p from the finite
+    test set alone (its rows a binomial sample). A margin below it asks the data to settle
+    differences the test set cannot resolve; it is 0 at p = 0 or 1."""
+    return math.sqrt(accuracy * (1 - accuracy) / n_test)
+
+
+test_noise_floor.__test__ = False  # not a pytest test, wherever it is imported
+
+
+def adjust_families(tests: list[tuple[str, float]]) -> list[float]:
+    """Holm-adjusted p of each (family, p) in `tests`, adjusted only within its family (the
+    claim it bears on), in the input order; NaN stays NaN and is not counted.
+
+    A claim's error rate is controlled over the tests that decide it: adjusting over every
+    test in the report would make each claim's verdict depend on how many others there are.
+    """
+    adjusted = [float("nan")] * len(tests)
+    for family in dict.fromkeys(key for key, _ in tests):
+        where = [i for i, (key, _) in enumerate(tests) if key == family]
+        for i, q in zip(where, holm([tests[i][1] for i in where]), strict=True):
+            adjusted[i] = q
+    return adjusted

@@ -14,12 +14,15 @@ from scipy import stats
 from qmoe_cli.metrics import (
     ACCURACY_RANGE,
     accuracy_prediction_interval,
+    adjust_families,
     epochs_prediction_interval,
     equivalence,
+    holm,
     margin_sensitivity,
     non_inferiority,
     prediction_interval,
     share_within,
+    test_noise_floor,  # imported by name: pytest must not collect it (its __test__ is False)
 )
 
 T_975_2 = 4.302653  # t(0.975, 2 dof)
@@ -237,3 +240,30 @@ def test_margin_sensitivity_table():
     expected = [(0.01, False), (0.015, False), (0.016, True), (0.02, True)]
     assert margin_sensitivity(non_inferiority, A, B, margins) == expected
     assert margin_sensitivity(equivalence, A, B, margins) == expected  # mean 0: symmetric
+
+
+# --- test_noise_floor and adjust_families
+
+
+def test_noise_floor_is_the_binomial_standard_error():
+    assert test_noise_floor(0.9, 100) == pytest.approx(0.03)
+    assert test_noise_floor(0.5, 100) == pytest.approx(0.05)
+    assert test_noise_floor(1.0, 167) == 0.0
+    assert test_noise_floor(0.8, 167) == pytest.approx(stats.binom(167, 0.8).std() / 167)
+
+
+def test_adjust_families_adjusts_each_claim_on_its_own():
+    tests = [
+        ("A", 0.01),
+        ("B", 0.04),
+        ("A", 0.03),
+        ("B", 0.01),
+        ("A", float("nan")),
+        ("C", 0.2),
+    ]
+    adjusted = adjust_families(tests)
+    expected = [0.02, 0.04, 0.03, 0.02, float("nan"), 0.2]
+    assert adjusted == pytest.approx(expected, nan_ok=True)
+    # over everything at once (5 tests) the answers would differ
+    assert holm([p for _, p in tests])[0] == pytest.approx(0.05)
+    assert adjust_families([]) == []
