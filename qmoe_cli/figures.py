@@ -13,6 +13,8 @@ from pathlib import Path
 
 import matplotlib
 
+from qmoe_cli.palette import CATEGORY_COLOURS
+
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -406,14 +408,6 @@ def noise_curve(
 
 # --- claim scorecard --------------------------------------------------------------------------
 
-# Okabe-Ito (colour-blind-safe) colours per verdict category.
-CATEGORY_COLOURS: dict[str, str] = {
-    "reproduced": "#009E73",  # bluish green
-    "not reproduced": "#D55E00",  # vermillion
-    "inconsistent within the paper": "#CC79A7",  # reddish purple
-    "setup-dependent": "#E69F00",  # orange
-    "not measured": "#999999",  # grey
-}
 # "points": a paired difference of accuracies, in percentage points
 SCORECARD_UNITS = ("accuracy", "params", "eta", "epochs", "eps", "ratio", "points")
 LABEL_CHARS = 76  # longer claim labels are cut with an ellipsis

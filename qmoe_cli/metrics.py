@@ -591,14 +591,11 @@ def margin_sensitivity(test, a, b, margins, alpha: float = 0.05) -> list[tuple[f
     return [(m, test(a, b, m, alpha)["ok"]) for m in margins]
 
 
-def test_noise_floor(accuracy: float, n_test: int) -> float:
+def noise_floor(accuracy: float, n_test: int) -> float:
     """sqrt(p (1 - p) / n_test): the standard error of one run's accuracy p from the finite
     test set alone (its rows a binomial sample). A margin below it asks the data to settle
     differences the test set cannot resolve; it is 0 at p = 0 or 1."""
     return math.sqrt(accuracy * (1 - accuracy) / n_test)
-
-
-test_noise_floor.__test__ = False  # not a pytest test, wherever it is imported
 
 
 def adjust_families(tests: list[tuple[str, float]]) -> list[float]:

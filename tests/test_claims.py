@@ -31,7 +31,7 @@ def _run(label="R1", epochs=100, kind="ablate") -> Run:
     return Run(Path(f"/x/{label}"), label, kind, None, None, ExperimentConfig(**config), "")
 
 
-def _model(run, variant, router, params, accs, epochs90=None, eff=None) -> ModelResult:
+def _model(run, variant, router, params, accs, epochs90=None, eff=None, n_test=None) -> ModelResult:
     return ModelResult(
         run,
         variant,
@@ -45,6 +45,7 @@ def _model(run, variant, router, params, accs, epochs90=None, eff=None) -> Model
         per_seed_acc=list(accs),
         effective_params=eff,
         early_stopping=False,
+        n_test=n_test,
     )
 
 
@@ -144,12 +145,16 @@ def test_alternatives_that_disagree_are_setup_dependent():
     assert same.category == V.REPRODUCED
 
 
-def test_only_the_size_closest_to_the_papers_measures_a_table_i_claim():
+def test_every_mlp_layout_measures_model_c_and_the_papers_size_the_others():
     run = _run()
     c = _model(run, "C", "mlp", 244, [0.93, 0.92, 0.94, 0.93, 0.93])
     c16 = _model(run, "C16", "mlp", 116, [0.5] * 5)
     (f,) = model_accuracy(_claim("table1.C.accuracy"), _evidence(c, c16), "mlp", 240)
-    assert f.category == V.REPRODUCED and "C16" not in f.source
+    assert f.category == V.SETUP_DEPENDENT and "C16" in f.source  # one Model C set, every row
+    b = _model(run, "B", "quantum", 24, [0.93, 0.94, 0.95, 0.94, 0.94])
+    big = _model(run, "B8", "quantum", 96, [0.5] * 5)
+    (g,) = model_accuracy(_claim("table1.B.accuracy"), _evidence(b, big), "quantum", 24)
+    assert g.category == V.REPRODUCED and "B8" not in g.source
 
 
 def test_the_same_numbers_are_counted_once():
@@ -199,9 +204,31 @@ def test_comparisons_are_paired_and_holm_adjusted_within_an_ablation():
     assert beats.category == V.REPRODUCED and "Holm-adjusted" in beats.measured
     (deep,) = V.comparison(_claim("cmp.quantum_vs_deep"), ev)
     assert deep.category == V.NOT_REPRODUCED and "significantly lower" in deep.reason
-    # the Holm family: every comparative test on the ablation (here one pair each, 5 claims)
-    n_tests = {m.split(" over ")[1].split(" tests")[0] for m in (beats.measured, deep.measured)}
-    assert n_tests == {"5"}
+    # each claim's family is its own tests: here one pair each, whatever the other claims test
+    n_tests = {
+        m.split(" over the claim's ")[1].split(" tests")[0] for m in (beats.measured, deep.measured)
+    }
+    assert n_tests == {"1"}
+
+
+def test_a_claims_family_spans_its_runs_and_layouts_and_nothing_else():
+    rng = np.random.default_rng(3)
+    models = []
+    for label in ("R1", "R2"):
+        run = _run(label)
+        a = _model(run, "A", "linear", 12, list(0.90 + 0.01 * rng.standard_normal(8)))
+        models += [a, _model(run, "B", "quantum", 24, [x + 0.02 for x in a.per_seed_acc])]
+        models += [_model(run, "B4", "quantum", 24, [x + 0.01 for x in a.per_seed_acc])]
+        models += [_model(run, "C", "mlp", 244, [x + 0.03 for x in a.per_seed_acc])]
+    ev = _evidence(*models)
+    rows = V.comparison(_claim("cmp.quantum_vs_linear"), ev)
+    assert len(rows) == 2  # one row per run, one family over both: 2 runs x 2 layouts
+    assert all("over the claim's 4 tests" in r.measured for r in rows)
+    raw = [V.paired(b.per_seed_acc, a.per_seed_acc).p for a, b in
+           [(models[i], models[i + j]) for i in (0, 4) for j in (1, 2)]]  # fmt: skip
+    shown = {float(x.split("Holm-adjusted p = ")[1].split(" ")[0]) for r in rows
+             for x in r.measured.split("; ")}  # fmt: skip
+    assert shown == {float(V.fmt_p(p)) for p in holm(raw)}
 
 
 def test_holm_adjustment():
@@ -296,8 +323,13 @@ def test_both_noise_modes_are_one_row_setup_dependent_when_they_disagree():
 def test_the_printed_eta_is_inconsistent_within_the_paper():
     run = _run()
     b = _model(run, "B", "quantum", 24, [0.94] * 5, eff=6)
-    (f,) = model_eta(_claim("table1.B.eta"), _evidence(b), "quantum", 0.94, 24)
-    assert f.category == V.INCONSISTENT and "effective P = 6" in f.measured
+    claim = _claim("table1.B.eta")
+    (f,) = model_eta(claim, _evidence(b), "quantum", 0.94, 24)
+    assert f.category == V.NOT_REPRODUCED and f.direction == V.OVERSTATES
+    assert "effective P = 6" in f.measured
+    (verdict,) = [v for v in V.verdicts([f], CLAIMS) if v.claim.id == claim.id]
+    assert verdict.category == V.INCONSISTENT and "log base" in verdict.reason
+    assert "measured: not reproduced" in verdict.reason
 
 
 def test_eta_ratio_depends_on_the_mlp_size():

@@ -19,10 +19,10 @@ from qmoe_cli.metrics import (
     equivalence,
     holm,
     margin_sensitivity,
+    noise_floor,
     non_inferiority,
     prediction_interval,
     share_within,
-    test_noise_floor,  # imported by name: pytest must not collect it (its __test__ is False)
 )
 
 T_975_2 = 4.302653  # t(0.975, 2 dof)
@@ -242,14 +242,14 @@ def test_margin_sensitivity_table():
     assert margin_sensitivity(equivalence, A, B, margins) == expected  # mean 0: symmetric
 
 
-# --- test_noise_floor and adjust_families
+# --- noise_floor and adjust_families
 
 
 def test_noise_floor_is_the_binomial_standard_error():
-    assert test_noise_floor(0.9, 100) == pytest.approx(0.03)
-    assert test_noise_floor(0.5, 100) == pytest.approx(0.05)
-    assert test_noise_floor(1.0, 167) == 0.0
-    assert test_noise_floor(0.8, 167) == pytest.approx(stats.binom(167, 0.8).std() / 167)
+    assert noise_floor(0.9, 100) == pytest.approx(0.03)
+    assert noise_floor(0.5, 100) == pytest.approx(0.05)
+    assert noise_floor(1.0, 167) == 0.0
+    assert noise_floor(0.8, 167) == pytest.approx(stats.binom(167, 0.8).std() / 167)
 
 
 def test_adjust_families_adjusts_each_claim_on_its_own():

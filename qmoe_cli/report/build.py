@@ -80,6 +80,7 @@ def build_report(run_dirs: list[Path], paper: Paper, out: Path | None = None) ->
             {
                 **inputs,
                 "verdicts": verdicts.counts(by_claim),
+                "not_reproduced_by_direction": verdicts.direction_counts(by_claim),
                 "claims": [v.as_dict() for v in by_claim],
                 "measurements": [f.as_dict() for f in findings],
             },
@@ -132,6 +133,7 @@ def write_report(
         "runs": {r.label: str(r.path) for r in runs},
         "skipped": {str(s.path): s.why for s in skipped},
         "counts": verdicts.counts(by_claim),
+        "not_reproduced_by_direction": verdicts.direction_counts(by_claim),
         "verdicts": [v.as_dict() for v in by_claim],
         "claims": [f.as_dict() for f in findings],
     }

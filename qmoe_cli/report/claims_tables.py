@@ -5,33 +5,94 @@ from __future__ import annotations
 
 from qmoe_cli.report.audit import Paper
 from qmoe_cli.report.render import Block, Figure, Heading, Para, Table
-from qmoe_cli.report.verdicts import CATEGORIES, Claim, Finding, Unit
+from qmoe_cli.report.verdicts import (
+    CATEGORIES,
+    DIRECTIONS,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    Claim,
+    ClaimVerdict,
+    Finding,
+    Unit,
+    direction_counts,
+)
 from qmoe_cli.report.verdicts import counts as count_categories
 from qmoe_cli.report.verdicts import verdicts as claim_verdicts
 
 CATEGORY_TEXT = (
     "reproduced = the paper's value is what our runs predict (single-run numbers: inside the "
     "95 % prediction interval for one run, widened by the paper's rounding; comparisons: the "
-    "paired test agrees); not reproduced = it is not, signed (the paper overstates or "
-    "understates); inconsistent within the paper = the paper's own numbers contradict it; "
-    "setup-dependent = the verdict changes with a choice the paper leaves open (qubit layout "
-    "at 24 parameters, MLP layout, noise-aware training, early stopping), each way shown; "
-    "not measured = no given run measures it, or with less than the paper's budget (fewer "
-    "than 5 seeds, fewer than 100 epochs)."
+    "paired test agrees); not reproduced = it is not, signed (the paper overstates: its value "
+    "lies above ours, or understates); inconsistent within the paper = the paper's own numbers "
+    "contradict it (every claim checked against the paper's other numbers); setup-dependent = "
+    "the verdict changes with a choice the paper leaves open, both ways measured (qubit layout "
+    "at 24 parameters, MLP layout, input scaling of the classical routers, early stopping, "
+    "noise-aware training), each way shown; not measured = no given run measures it, or with "
+    "less than the paper's budget (fewer than 5 seeds, fewer than 100 epochs)."
 )
 METHODS_TEXT = (
-    "Methods. Single-run claims: 95 % prediction interval for one run, mean +- t(0.975, n-1) "
-    "s sqrt(1 + 1/n) over seeds, truncated to the quantity's range. Means: t-interval "
-    "truncated to the range (accuracy within [0, 1], epochs and eta >= 0). Comparisons: "
-    "paired t-test over seeds on the same splits (exact Wilcoxon signed-rank p when the "
-    "differences have no variance), Holm-adjusted over every comparative test on one "
-    "ablation. Breakdown point: the crossing of the mean curve with the baseline; its "
-    "interval a percentile bootstrap over seeds, seeds that never cross counted as censored "
-    "beyond the last level. Effective parameters: the rank of the Jacobian of the gate "
-    "probabilities w.r.t. the router's parameters over training inputs (singular values "
+    "Methods (docs/verdicts.md). Single-run accuracies: 95 % beta-binomial predictive "
+    "interval for one run on its test rows (it holds at 0 and 100 %); epoch counts: t "
+    "prediction interval on the log scale; a 'within N epochs' claim: the share of seeds "
+    "within N, reproduced when its Wilson 95 % interval reaches one half. Means: t-interval "
+    "truncated to the range. Comparisons: paired over seeds on the same splits (paired t-test; "
+    "exact Wilcoxon signed-rank p when the differences have no variance); each claim's tests "
+    "(every layout pair, run, mode, device) form its family, Holm-adjusted within it: the only "
+    "adjusted p-values in this report; tables elsewhere show raw p. 'At least as accurate': "
+    "non-inferiority, 'comparable': equivalence (two one-sided tests), against the test set's "
+    "noise floor (the standard error of one run's accuracy on its test rows), with the margin "
+    "at which each verdict flips. Breakdown point: the crossing of the mean curve with the "
+    "baseline; its interval a percentile bootstrap over seeds, seeds that never cross counted "
+    "as censored beyond the last level. Effective parameters: the rank of the Jacobian of the "
+    "gate probabilities w.r.t. the router's parameters over training inputs (singular values "
     "above 1e-8 of the largest), median over seeds. Each per-seed measurement is counted "
     "once: a row that repeats numbers counted for an earlier claim is shown, not counted."
 )
+
+
+def headline(by_claim: list[ClaimVerdict], n_claims: int) -> str:
+    """The counts per category, "not reproduced" split by the direction of the difference."""
+    tally = count_categories(by_claim)
+    counted = sum(tally.values())
+    split = direction_counts(by_claim)
+    parts = []
+    for c in CATEGORIES:
+        text = f"{tally[c]} {c}"
+        if c == NOT_REPRODUCED and tally[c]:
+            ways = [f"{split[d]} where {d}" for d in DIRECTIONS if split[d]]
+            ways += [f"{split['']} neither (a difference not shown)"] if split[""] else []
+            text += f" ({'; '.join(ways)})"
+        parts.append(text)
+    return (
+        f"{n_claims} claims of the paper, {counted} counted: "
+        + ", ".join(parts)
+        + f" ({n_claims - counted} repeat numbers counted under another claim)."
+    )
+
+
+def margins_table(findings: list[Finding]) -> Table | None:
+    """Every non-inferiority and equivalence verdict: its margin, why, where it flips, and
+    the verdict at other margins (each with the claim's family adjusted at that margin)."""
+    rows = []
+    for f in findings:
+        for label, part in f.parts or (("", f),):
+            m = part.margin
+            if m is None:
+                continue
+            flip = "never up to 20 points" if m.flip == float("inf") else f"{m.flip:.2f}"
+            curve = ", ".join(f"{x:g}: {'yes' if ok else 'no'}" for x, ok in m.curve)
+            rows.append(
+                [f.claim.id, f"{f.source} {label}".strip(), m.test, f"{m.points:.2f}", m.why,
+                 flip, curve]
+            )  # fmt: skip
+    if not rows:
+        return None
+    return Table(
+        ["id", "comparison", "test", "margin (points)", "why this margin",
+         "shown from margin (points)", "shown at margin (points)"],
+        rows,
+        "Margins and the verdicts' sensitivity to them",
+    )  # fmt: skip
 
 
 def claims_section(
@@ -40,8 +101,6 @@ def claims_section(
     """The counts per category, the scorecard, one verdict per claim, every measurement."""
     claims = paper.claims
     by_claim = claim_verdicts(findings, claims)
-    tally = count_categories(by_claim)
-    counted = sum(tally.values())
     summary = Table(
         ["id", "claim", "paper", "verdict", "why"],
         [
@@ -49,7 +108,7 @@ def claims_section(
                 v.claim.id,
                 v.claim.text,
                 v.claim.paper_text,
-                v.category if v.counted else f"{v.category} (counted under another claim)",
+                _verdict_text(v),
                 v.reason,
             ]
             for v in by_claim
@@ -76,11 +135,7 @@ def claims_section(
     )
     blocks: list[Block] = [
         Heading(2, "Verdicts"),
-        Para(
-            f"{len(claims)} claims of the paper, {counted} counted: "
-            + ", ".join(f"{tally[c]} {c}" for c in CATEGORIES)
-            + f" ({len(claims) - counted} repeat numbers counted under another claim)."
-        ),
+        Para(headline(by_claim, len(claims))),
     ]
     if scorecard is not None:
         blocks.append(scorecard)
@@ -90,16 +145,22 @@ def claims_section(
         Heading(2, "Paper claims vs measured"),
         Para(METHODS_TEXT),
         detail,
+        *([margins] if (margins := margins_table(findings)) else []),
         *(Para(note) for note in paper.notes()),
     ]
     return blocks
+
+
+def _verdict_text(v: ClaimVerdict) -> str:
+    text = v.category + (f" ({v.direction})" if v.direction else "")
+    return text if v.counted else f"{text} (counted under another claim)"
 
 
 def scorecard_rows(findings: list[Finding], claims: tuple[Claim, ...]) -> list[dict]:
     """One row per claim for the scorecard figure: the paper's mark, the measured interval."""
     rows = []
     for v in claim_verdicts(findings, claims):
-        f = v.primary
+        f = v.primary if v.category != NOT_MEASURED else None  # nothing measured to draw
         unit = _scorecard_unit(v.claim, f)
         rows.append(
             {

@@ -67,3 +67,18 @@ def _style(unit: str) -> tuple[float, int, str]:
         "ratio": (1.0, 2, "x"),
         "params": (1.0, 0, ""),
     }.get(unit, (1.0, 3, ""))
+
+
+def p_value(p: float) -> str:
+    """A p-value: three significant digits, scientific below 1e-4; n/a when undefined."""
+    return "n/a" if not finite(p) else (f"{p:.3g}" if p >= 1e-4 else f"{p:.1e}")
+
+
+def censored_interval(low: float, high: float, low_censored: bool, high_censored: bool) -> str:
+    """A bootstrap interval of a crossing point whose bounds may be censored: a censored
+    bound lies beyond the last level swept (the value shown), so it reads ">= level"."""
+    if low_censored and high_censored:
+        return f"beyond the last level (>= {num(high, 4)})"
+    lo = (">= " if low_censored else "") + num(low, 4)
+    hi = (">= " if high_censored else "") + num(high, 4)
+    return f"[{lo}, {hi}]"

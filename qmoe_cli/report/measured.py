@@ -39,6 +39,7 @@ class ModelResult:
     early_stopping: bool | None = None
     # test accuracy of each class (index 0..C-1), mean over the seeds that record it
     per_class_acc: list[float] | None = None
+    n_test: int | None = None  # test rows of one seed (the median over seeds)
 
     @property
     def n_seeds(self) -> int:
@@ -144,6 +145,7 @@ def _variant(run: Run, row: records.VariantSummary) -> ModelResult:
         _median_effective(per_seed),
         cfg.train.early_stopping if cfg is not None else None,
         _per_class(per_seed),
+        _n_test(per_seed),
     )
 
 
@@ -170,6 +172,7 @@ def _train_model(
         effective_params=_median_effective(m.per_seed),
         early_stopping=stopping,
         per_class_acc=_per_class(m.per_seed),
+        n_test=_n_test(m.per_seed),
     )
 
 
@@ -178,6 +181,12 @@ def _accuracies(per_seed: list[records.SeedRecord] | None) -> list[float] | None
         return None
     values = [to_float(m.test_accuracy) for m in per_seed]
     return values if all(math.isfinite(v) for v in values) else None
+
+
+def _n_test(per_seed: list[records.SeedRecord] | None) -> int | None:
+    """The test rows of one seed (median over seeds; they differ only by rounding)."""
+    rows = sorted(m.data.n_test for m in per_seed or [])
+    return rows[len(rows) // 2] if rows else None
 
 
 def _per_class(per_seed: list[records.SeedRecord] | None) -> list[float] | None:
@@ -246,6 +255,11 @@ class NoiseSweep:
         """The swept model's experts type: `linear` (the paper's hybrid) or `quantum` (the
         fully quantum QMoE, every circuit under the same noise)."""
         return experts_type(self.model)
+
+    @property
+    def n_test(self) -> int | None:
+        """Test rows of one seed: the baselines' (the quantum router sees the same splits)."""
+        return next((b.n_test for b in self.baselines.values() if b.n_test), None)
 
     @property
     def seeds(self) -> list[int]:

@@ -9,6 +9,8 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qmoe_cli.palette import CATEGORY_COLOURS, css_class, tint
+
 
 @dataclass
 class Heading:
@@ -88,18 +90,15 @@ caption { text-align: left; font-weight: 600; padding: .3em 0; }
 th, td { border: 1px solid #ccc; padding: .25em .5em; vertical-align: top; text-align: left; }
 th { background: #f3f3f3; }
 tr:nth-child(even) td { background: #fafafa; }
-td.reproduced { background: #d5ecdf !important; }
-td.not-reproduced { background: #f6dccb !important; }
-td.inconsistent-within-the-paper { background: #fbeec2 !important; }
-td.setup-dependent { background: #d6e6f4 !important; }
-td.not-measured { background: #e8e8e8 !important; }
-td.not-measured { background: #eeeeee !important; color: #555; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: .9em; color: #555; }
 pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .85em; }
 details { margin: .4em 0; }
-"""
+""" + "".join(  # the scorecard's colours, tinted for table cells
+    f"td.{css_class(c)} {{ background: {tint(colour)} !important; }}\n"
+    for c, colour in CATEGORY_COLOURS.items()
+)
 
 # The browser refuses anything but inline styles and data: images, so the file cannot load
 # (or leak a request to) anything outside itself.
@@ -149,7 +148,7 @@ def _html_table(t: Table) -> str:
         cells = []
         for i, cell in enumerate(row):
             # the class is the cell's value up to any parenthesised note
-            key = str(cell).split(" (")[0].replace(" ", "-")
+            key = css_class(str(cell).split(" (")[0])
             cls = f' class="{e(key)}"' if i in t.classed and cell else ""
             cells.append(f"<td{cls}>{e(str(cell))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")

@@ -1,18 +1,24 @@
 """The rules by which a paper's claims are judged against measured runs: general, knowing
 no paper (each audited paper, in qmoe_cli/paper/, states its claims and how each is
-measured, with these rules).
+measured, with these rules). docs/verdicts.md states them for readers; in short:
 
 * Single-run numbers (a paper's accuracy, epoch count, ...): the paper's value, widened by
-  its rounding (half of its last printed digit), is compared with the 95 % prediction
-  interval for one run, mean +- t(0.975, n - 1) s sqrt(1 + 1/n) over our seeds, truncated to
-  the quantity's range. Outside it the claim is "not reproduced", signed: the paper
-  overstates (its value lies above) or understates (below).
-* Comparative claims (A beats B, ...): paired tests over seeds on the same splits (paired
-  t-test; the exact Wilcoxon p when the differences have no variance), Holm-adjusted over
-  every comparative test made on one ablation.
-* Choices a paper leaves open (layouts, noise-aware training, early stopping) are judged
-  each way; a claim whose verdict differs between them is "setup-dependent".
-* "inconsistent within the paper": its own numbers contradict the claim.
+  its rounding (half of its last printed digit), against where one more run of ours would
+  fall: for an accuracy a beta-binomial predictive interval on the run's test rows (it holds
+  at 0 and 100 %), for epoch counts a t interval on the log scale (they are skewed), and a
+  "within N" claim by the share of seeds within N (reproduced when its Wilson interval
+  reaches one half: such a run is typical). Outside: "not reproduced", signed by direction.
+* Comparative claims: paired tests over seeds on the same splits. Each claim owns its family
+  (every test it makes: every layout pair, run, mode, device), Holm-adjusted within it, and
+  no other adjustment is shown anywhere. "Beats" needs a significant difference in the
+  claimed direction; "at least as accurate" is a non-inferiority test and "comparable" an
+  equivalence test (TOST), both against a stated margin (the noise floor of the test set),
+  with the margin at which the verdict flips and a small curve of verdict against margin.
+* Choices a paper leaves open (layouts, scaling, early stopping, noise-aware training) are
+  judged each way where both were measured; a claim whose verdict differs between them is
+  "setup-dependent".
+* "inconsistent within the paper": the paper's own numbers contradict the claim (checked
+  mechanically for every claim, `Claim.contradiction`).
 * "not measured": no given run measures it, or with less than the paper's budget (fewer
   than MIN_SEEDS seeds, fewer epochs than the paper trained); the reason says which.
 * Counted once: a row whose per-seed numbers were already counted for an earlier claim is
@@ -33,9 +39,14 @@ import numpy.typing as npt
 from qmoe_cli.metrics import (
     ACCURACY_RANGE,
     COUNT_RANGE,
+    accuracy_prediction_interval,
+    epochs_prediction_interval,
     holm,
+    noise_floor,
+    non_inferiority,
     paired_comparison,
     prediction_interval,
+    share_within,
 )
 from qmoe_cli.report import fmt
 from qmoe_cli.report.inputs import Run
@@ -49,8 +60,14 @@ NOT_MEASURED = "not measured"
 CATEGORIES = (REPRODUCED, NOT_REPRODUCED, INCONSISTENT, SETUP_DEPENDENT, NOT_MEASURED)
 VERDICTS = CATEGORIES  # the report's name for them
 
+OVERSTATES = "the paper overstates"
+UNDERSTATES = "the paper understates"
+DIRECTIONS = (OVERSTATES, UNDERSTATES)
+
 MIN_SEEDS = 5  # fewer seeds give no verdict
 ALPHA = 0.05
+# margins (accuracy points) at which a non-inferiority or equivalence verdict is shown again
+SENSITIVITY_MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 RANGES = {
     "accuracy": ACCURACY_RANGE,
     "epochs": COUNT_RANGE,
@@ -94,6 +111,9 @@ class Claim:
     measure: Measure  # the function measuring it (its own arguments bound)
     compare: Compare | None = None  # a comparative claim's test (measure: `comparison`)
     dataset: str | None = None  # the data set its runs must be on (None: any)
+    # where the paper's own numbers contradict the claim ("" when they do not), found by
+    # checking the claim mechanically against the paper's other numbers
+    contradiction: str = ""
 
     @property
     def value(self) -> float:
@@ -119,6 +139,19 @@ class Claim:
         return half / 100 if self.unit == "accuracy" and "%" in self.paper_text else half
 
 
+@dataclass(frozen=True)
+class Margin:
+    """The margin of a non-inferiority or equivalence verdict (accuracy points), why it is
+    that, and the verdict's sensitivity to it: the margin at which it flips and the verdict at
+    SENSITIVITY_MARGINS (each with the claim's whole family adjusted at that margin)."""
+
+    test: Literal["non-inferiority", "equivalence"]
+    points: float
+    why: str
+    flip: float  # the smallest margin (points) at which the claim is shown; inf: none <= 20
+    curve: tuple[tuple[float, bool], ...] = ()
+
+
 @dataclass
 class Finding:
     """One claim judged on one measurement (a run, or the alternatives within it)."""
@@ -134,10 +167,23 @@ class Finding:
     interval: str = ""  # what kind of interval low-high is
     numbers: frozenset = frozenset()  # per-seed vectors behind it (for counting once)
     counted: bool = True
+    margin: Margin | None = None  # a non-inferiority or equivalence test's margin
+    parts: tuple[tuple[str, Finding], ...] = ()  # the alternatives combined into this row
 
     @property
     def verdict(self) -> str:
         return self.category
+
+    @property
+    def direction(self) -> str:
+        """For a row not reproduced: whether the paper overstates or understates (as its
+        reason says; a combined row: the direction its not-reproduced alternatives share)."""
+        if self.category != NOT_REPRODUCED:
+            return ""
+        if self.parts:
+            found = {f.direction for _, f in self.parts if f.category == NOT_REPRODUCED}
+            return found.pop() if len(found) == 1 else ""
+        return next((d for d in DIRECTIONS if d in self.reason), "")
 
     def as_dict(self) -> dict:
         return {
@@ -165,6 +211,7 @@ class ClaimVerdict:
     reason: str
     counted: bool  # False when every row repeats numbers counted for another claim
     primary: Finding | None  # the row whose numbers the scorecard shows
+    direction: str = ""  # not reproduced: OVERSTATES, UNDERSTATES or "" (neither / mixed)
 
     def as_dict(self) -> dict:
         return {
@@ -172,14 +219,22 @@ class ClaimVerdict:
             "claim": self.claim.text,
             "paper": self.claim.paper_text,
             "verdict": self.category,
+            "direction": self.direction,
             "counted": self.counted,
             "reason": self.reason,
         }
 
 
 SINGLE = "single run: the paper's value +- its rounding vs the 95 % prediction interval"
-WITHIN = "single run, one-sided: reproduced when a run within the bound is predicted"
-PAIRED = "paired test over seeds, Holm-adjusted within the ablation"
+WITHIN = (
+    "single run, one-sided: reproduced when a run within the bound is typical (the share of "
+    "seeds within it, its Wilson 95 % CI reaching one half)"
+)
+PAIRED = "paired test over seeds, Holm-adjusted within the claim's tests"
+NON_INFERIOR = (
+    "non-inferiority over seeds (one-sided paired t-test) at the test set's noise floor, "
+    "Holm-adjusted within the claim's tests; the margin at which it flips shown"
+)
 COUNT = "the count that the paper's architecture gives"
 PRINTED = "the printed value against the paper's own formula"
 
@@ -262,8 +317,24 @@ def count_once(findings: list[Finding]) -> None:
 
 
 def verdicts(findings: list[Finding], claims: tuple[Claim, ...]) -> list[ClaimVerdict]:
-    """One verdict per claim: the category its counted rows share, setup-dependent when
-    they differ (e.g. between a run with and one without early stopping)."""
+    """One verdict per claim: inconsistent within the paper when its own numbers contradict
+    it, else the category its counted rows share, setup-dependent when they differ (e.g.
+    between a run with and one without early stopping)."""
+    out = [_inconsistent(v) if v.claim.contradiction else v for v in _measured(findings, claims)]
+    for v in out:
+        if v.category == NOT_REPRODUCED:
+            rows = [f for f in findings if f.claim.id == v.claim.id and f.counted]
+            found = {f.direction for f in rows if f.category == NOT_REPRODUCED}
+            v.direction = found.pop() if len(found) == 1 else ""
+    return out
+
+
+def _inconsistent(v: ClaimVerdict) -> ClaimVerdict:
+    measured = f" (measured: {v.category}: {v.reason})" if v.category != NOT_MEASURED else ""
+    return ClaimVerdict(v.claim, INCONSISTENT, v.claim.contradiction + measured, True, v.primary)
+
+
+def _measured(findings: list[Finding], claims: tuple[Claim, ...]) -> list[ClaimVerdict]:
     out = []
     for claim in claims:
         rows = [f for f in findings if f.claim.id == claim.id]
@@ -294,6 +365,12 @@ def counts(claim_verdicts: list[ClaimVerdict]) -> dict[str, int]:
     return {c: sum(v.counted and v.category == c for v in claim_verdicts) for c in CATEGORIES}
 
 
+def direction_counts(claim_verdicts: list[ClaimVerdict]) -> dict[str, int]:
+    """The counted "not reproduced" verdicts split by direction ("": neither or mixed)."""
+    rows = [v for v in claim_verdicts if v.counted and v.category == NOT_REPRODUCED]
+    return {d: sum(v.direction == d for v in rows) for d in (*DIRECTIONS, "")}
+
+
 # --- judging ------------------------------------------------------------------------------
 
 
@@ -310,13 +387,29 @@ def numbers_of(unit: str, *vectors: Sequence[float]) -> frozenset:
     return frozenset((unit, tuple(round(float(v), 12) for v in vec)) for vec in vectors if vec)
 
 
-def describe(values: list[float], unit: str, low: float, high: float) -> str:
+def describe(values: list[float], unit: str, low: float, high: float, interval: str) -> str:
     v = np.asarray(values, dtype=float)
     return (
         f"{fmt.value(float(v.mean()), unit)} ± {fmt.value(float(v.std(ddof=1)), unit)}, median "
-        f"{fmt.value(float(np.median(v)), unit)} (95 % prediction interval for one run "
-        f"[{fmt.value(low, unit)}, {fmt.value(high, unit)}], n = {len(v)})"
+        f"{fmt.value(float(np.median(v)), unit)} ({interval} [{fmt.value(low, unit)}, "
+        f"{fmt.value(high, unit)}], n = {len(v)})"
     )
+
+
+def one_run_interval(
+    values: list[float], unit: str, n_test: int | None
+) -> tuple[float, float, str]:
+    """Where one more run would fall, by the quantity's kind (docs/verdicts.md): accuracies
+    on n_test rows by a beta-binomial predictive (it holds at 0 and 100 %), epoch counts on
+    the log scale (they are skewed), anything else by the t prediction interval."""
+    if unit == "accuracy" and n_test:
+        low, high = accuracy_prediction_interval(values, n_test)
+        return low, high, f"95 % prediction interval for one run (beta-binomial, {n_test} rows)"
+    if unit == "epochs" and min(values) > 0:
+        low, high = epochs_prediction_interval(values)
+        return low, high, "95 % prediction interval for one run (log scale)"
+    low, high = prediction_interval(values, bounds=RANGES[unit])
+    return low, high, "95 % prediction interval for one run"
 
 
 def judge_single(
@@ -327,8 +420,10 @@ def judge_single(
     min_epochs: int | None = None,
     one_sided: bool = False,
     note: str = "",
+    n_test: int | None = None,
 ) -> Finding:
-    """A single-run paper number against the 95 % prediction interval for one run."""
+    """A single-run paper number against where one more run of ours would fall; a one-sided
+    "within" claim by the share of seeds within the paper's bound."""
     if not values:
         return Finding(claim, source, "", NOT_MEASURED, "the run recorded no per-seed values")
     problem = budget_problem(len(values), epochs, min_epochs)
@@ -336,36 +431,67 @@ def judge_single(
     if problem:
         measured = f"{fmt.value(mean, claim.unit)} (n = {len(values)})"
         return Finding(claim, source, measured, NOT_MEASURED, problem, mean)
-    low, high = prediction_interval(values, bounds=RANGES[claim.unit])
+    if one_sided:
+        return _judge_within(claim, source, values, note)
+    low, high, kind = one_run_interval(values, claim.unit, n_test)
     paper, r = claim.value, claim.rounding
     half = f"{100 * r:g} %" if claim.unit == "accuracy" else f"{r:g}"
     shown = f"the paper's {claim.paper_text}" + (f" (+- {half})" if r else "")
     interval = f"[{fmt.value(low, claim.unit)}, {fmt.value(high, claim.unit)}]"
-    if one_sided:
-        ok = low <= paper + r
-        reason = (
-            f"a run within {claim.paper_text} is predicted (interval {interval})"
-            if ok
-            else f"the paper understates: no run within {claim.paper_text} is predicted; "
-            f"the interval is {interval}"
-        )
-    elif paper - r > high:
-        ok, reason = False, f"the paper overstates: {shown} lies above the interval {interval}"
+    if paper - r > high:
+        ok, reason = False, f"{OVERSTATES}: {shown} lies above the interval {interval}"
     elif paper + r < low:
-        ok, reason = False, f"the paper understates: {shown} lies below the interval {interval}"
+        ok, reason = False, f"{UNDERSTATES}: {shown} lies below the interval {interval}"
     else:
         ok, reason = True, f"{shown} lies inside the interval {interval}"
     reason = f"{reason}; {note}" if note else reason
     return Finding(
         claim,
         source,
-        describe(values, claim.unit, low, high),
+        describe(values, claim.unit, low, high, kind),
         REPRODUCED if ok else NOT_REPRODUCED,
         reason,
         mean,
         low,
         high,
-        "95 % prediction interval for one run",
+        kind,
+        numbers_of(claim.unit, values),
+    )
+
+
+def _judge_within(claim: Claim, source: str, values: list[float], note: str) -> Finding:
+    """'Within N' (one run of the paper): reproduced when such a run is typical of ours, the
+    Wilson 95 % interval of the share of seeds within N reaching one half. (A prediction
+    interval's lower end would pass a router whose runs all take longer.)"""
+    bound = claim.value + claim.rounding
+    share, low, high = share_within(values, bound)
+    within = sum(v <= bound for v in values)
+    v = np.asarray(values, dtype=float)
+    measured = (
+        f"{fmt.value(float(v.mean()), claim.unit)} ± {fmt.value(float(v.std(ddof=1)), claim.unit)}"
+        f", median {fmt.value(float(np.median(v)), claim.unit)}; {within} of {len(v)} seeds "
+        f"within {claim.paper_text} ({fmt.pct(share, 0)}, Wilson 95 % CI "
+        f"[{fmt.pct(low, 0)}, {fmt.pct(high, 0)}])"
+    )
+    typical, (lo, hi) = float(np.median(v)), one_run_interval(values, claim.unit, None)[:2]
+    if high >= 0.5:
+        ok, reason = True, f"a run within {claim.paper_text} is typical: {within} of {len(v)} seeds"
+    else:
+        ok = False
+        reason = (
+            f"{UNDERSTATES}: runs within {claim.paper_text} are the exception ({within} of "
+            f"{len(v)} seeds; the share's interval ends at {fmt.pct(high, 0)}, below one half)"
+        )
+    return Finding(
+        claim,
+        source,
+        measured,
+        REPRODUCED if ok else NOT_REPRODUCED,
+        f"{reason}; {note}" if note else reason,
+        typical,
+        lo,
+        hi,
+        "median and 95 % prediction interval for one run (the verdict: the share within)",
         numbers_of(claim.unit, values),
     )
 
@@ -399,6 +525,7 @@ def combine(claim: Claim, source: str, alternatives: list[tuple[str, Finding]]) 
         first.high,
         first.interval,
         numbers,
+        parts=tuple(alternatives),
     )
 
 
@@ -510,10 +637,14 @@ def paired(a: npt.ArrayLike, b: npt.ArrayLike) -> Paired:
 class _Test:
     claim: Claim
     compare: Compare
+    run: Run
     label: str  # "B vs A"
     diff: Paired
     a: list[float]
     b: list[float]
+    p: float = math.nan  # the test's raw p (non-inferiority: one-sided, at the margin)
+    margin: float = math.nan  # non-inferiority margin (fraction); NaN for other tests
+    margin_why: str = ""
     p_holm: float = math.nan
 
 
@@ -525,36 +656,87 @@ def values_of(m: ModelResult, metric: str) -> list[float] | None:
     return epochs_to_90(m)
 
 
+def noise_floor_margin(a: list[float], b: list[float], n_test: int | None) -> tuple[float, str]:
+    """The margin of a non-inferiority or equivalence test of accuracies: the noise floor of
+    the test set, the standard error of one run's accuracy on its test rows at the pair's mean
+    accuracy (a difference below it is within what one test set cannot resolve)."""
+    p = float(np.mean([*a, *b]))
+    if not n_test:
+        return math.nan, "the runs do not record their test rows"
+    margin = noise_floor(p, n_test)
+    why = (
+        f"noise floor of the test set: sqrt(p (1 - p) / n) = {100 * margin:.2f} points at the "
+        f"pair's mean accuracy p = {fmt.pct(p)} on n = {n_test} test rows"
+    )
+    return margin, why
+
+
+def family_holm(tests: list[_Test]) -> None:
+    """Holm over one claim's family (every test it makes), in place."""
+    for t, p in zip(tests, holm([t.p for t in tests]), strict=True):
+        t.p_holm = p
+
+
 def all_comparisons(ev: Evidence) -> dict[tuple[str, str], list[tuple[str, Finding]]]:
     """(claim id, run label) -> [(alternative label, Finding)] for every comparative claim
-    (those with a `compare`), with the p-values of each run Holm-adjusted together."""
+    (those with a `compare`). A claim's family is every test it makes (every layout pair of
+    every run), Holm-adjusted within the claim and nowhere else."""
     out: dict[tuple[str, str], list[tuple[str, Finding]]] = {}
-    comparative = [(c, c.compare) for c in ev.claims if c.compare is not None]
-    for run in runs_on(ev, None):
-        tests: list[_Test] = []
-        problems: list[tuple[Claim, str, str]] = []
-        for claim, compare in comparative:
-            if claim.dataset is not None and run.dataset != claim.dataset:
-                continue
-            for a in models_of(ev, run, compare.a):
-                for b in models_of(ev, run, compare.b):
-                    av, bv = values_of(a, compare.metric), values_of(b, compare.metric)
-                    label = f"{a.variant or a.router} vs {b.variant or b.router}"
-                    n = min(len(av or []), len(bv or []))
-                    problem = budget_problem(n, a.epoch_budget, ev.min_epochs)
-                    if not av or not bv or len(av) != len(bv) or problem:
-                        why = problem or "the runs recorded no paired per-seed values"
-                        problems.append((claim, label, why))
-                        continue
-                    tests.append(_Test(claim, compare, label, paired(av, bv), av, bv))
-        for t, p in zip(tests, holm([t.diff.p for t in tests]), strict=True):
-            t.p_holm = p
+    for claim in ev.claims:
+        if claim.compare is None:
+            continue
+        tests, problems = _claim_tests(ev, claim, claim.compare)
+        family_holm(tests)
         for t in tests:
-            out.setdefault((t.claim.id, run.label), []).append((t.label, judge_test(t, len(tests))))
-        for claim, label, why in problems:
+            finding = judge_test(t, len(tests))
+            if t.compare.expect == "not less":
+                finding.margin = _ni_margin(t, tests)
+            out.setdefault((claim.id, t.run.label), []).append((t.label, finding))
+        for run, label, why in problems:
             finding = Finding(claim, "", "", NOT_MEASURED, why)
             out.setdefault((claim.id, run.label), []).append((label, finding))
     return out
+
+
+def _claim_tests(
+    ev: Evidence, claim: Claim, compare: Compare
+) -> tuple[list[_Test], list[tuple[Run, str, str]]]:
+    tests: list[_Test] = []
+    problems: list[tuple[Run, str, str]] = []
+    for run in runs_on(ev, claim.dataset):
+        for a in models_of(ev, run, compare.a):
+            for b in models_of(ev, run, compare.b):
+                av, bv = values_of(a, compare.metric), values_of(b, compare.metric)
+                label = f"{a.variant or a.router} vs {b.variant or b.router}"
+                n = min(len(av or []), len(bv or []))
+                problem = budget_problem(n, a.epoch_budget, ev.min_epochs)
+                if not av or not bv or len(av) != len(bv) or problem:
+                    why = problem or "the runs recorded no paired per-seed values"
+                    problems.append((run, label, why))
+                    continue
+                t = _Test(claim, compare, run, label, paired(av, bv), av, bv)
+                t.p = t.diff.p
+                if compare.expect == "not less":
+                    t.margin, t.margin_why = noise_floor_margin(av, bv, a.n_test or b.n_test)
+                    if math.isfinite(t.margin):
+                        t.p = non_inferiority(av, bv, t.margin, ALPHA)["p"]
+                tests.append(t)
+    return tests, problems
+
+
+def _ni_margin(t: _Test, family: list[_Test]) -> Margin | None:
+    """The test's margin, and its verdict at other margins (the whole family at each)."""
+    if not math.isfinite(t.margin):
+        return None
+
+    def shown_at(points: float) -> bool:
+        ps = [non_inferiority(x.a, x.b, points / 100, ALPHA)["p"] for x in family]
+        return holm(ps)[family.index(t)] < ALPHA
+
+    grid = [x / 20 for x in range(0, 401)]  # 0 to 20 points in steps of 0.05
+    flip = next((x for x in grid if shown_at(x)), math.inf)
+    curve = tuple((x, shown_at(x)) for x in SENSITIVITY_MARGINS)
+    return Margin("non-inferiority", 100 * t.margin, t.margin_why, flip, curve)
 
 
 def judge_test(t: _Test, n_tests: int) -> Finding:
@@ -566,24 +748,33 @@ def judge_test(t: _Test, n_tests: int) -> Finding:
     p = t.p_holm
     significant = fmt.finite(p) and p < ALPHA
     k = 3 if unit == "eta" else 1
+    family = f"Holm-adjusted p = {fmt_p(p)} over the claim's {n_tests} tests"
+    if expect == "not less" and math.isfinite(t.margin):
+        family = f"non-inferiority at a margin of {100 * t.margin:.2f} points, one-sided, {family}"
     text = (
         f"{scale * mean:+.{k}f} {what} (95 % CI [{scale * low:+.{k}f}, "
-        f"{scale * high:+.{k}f}], Holm-adjusted p = {fmt_p(p)} over {n_tests} tests, "
-        f"n = {d.n_seeds})"
+        f"{scale * high:+.{k}f}], {family}, n = {d.n_seeds})"
     ).replace("  ", " ")
     if expect == "greater":
         ok = significant and mean > 0
         why = "significantly higher" if ok else (
-            "significantly lower: the paper overstates" if significant
-            else "no significant difference: the paper overstates")  # fmt: skip
+            f"significantly lower: {OVERSTATES}" if significant
+            else f"no significant difference: {OVERSTATES}")  # fmt: skip
     elif expect == "less":
         ok = significant and mean < 0
         why = "significantly fewer" if ok else (
-            "significantly more: the paper overstates" if significant
-            else "no significant difference: the paper overstates")  # fmt: skip
-    else:  # "not less": only a significant deficit refutes it
+            f"significantly more: {OVERSTATES}" if significant
+            else f"no significant difference: {OVERSTATES}")  # fmt: skip
+    elif math.isfinite(t.margin):  # "not less": non-inferiority within the margin
+        ok = significant
+        why = (
+            f"non-inferior: the deficit is significantly smaller than {100 * t.margin:.2f} points"
+            if ok
+            else f"non-inferiority not shown at {100 * t.margin:.2f} points: {OVERSTATES}"
+        )
+    else:  # no margin (no test rows recorded): only a significant deficit refutes it
         ok = not (significant and mean < 0)
-        why = "not significantly lower" if ok else "significantly lower: the paper overstates"
+        why = "not significantly lower" if ok else f"significantly lower: {OVERSTATES}"
     return Finding(
         claim,
         "",
@@ -598,8 +789,7 @@ def judge_test(t: _Test, n_tests: int) -> Finding:
     )
 
 
-def fmt_p(p: float) -> str:
-    return "n/a" if not fmt.finite(p) else (f"{p:.3g}" if p >= 1e-4 else f"{p:.1e}")
+fmt_p = fmt.p_value
 
 
 def comparison(claim: Claim, ev: Evidence) -> list[Finding]:
@@ -634,13 +824,18 @@ def effective_eta_note(ev: Evidence, run: Run) -> str:
     return ("eta on effective parameters: " + ", ".join(parts)) if parts else ""
 
 
+def sweeps_for(claim: Claim, ev: Evidence) -> list[NoiseSweep]:
+    """The noise sweeps of the paper's hybrid (linear experts) on the claim's data set."""
+    sweeps = [s for s in ev.sweeps if claim.dataset is None or s.run.dataset == claim.dataset]
+    return [s for s in sweeps if s.experts == "linear"]  # not fully quantum sweeps
+
+
 def over_sweeps(
     claim: Claim, ev: Evidence, judge: Callable[[NoiseSweep], Finding]
 ) -> list[Finding]:
     """The sweeps' modes (trained noiseless or under noise) are the alternatives of one
     setup the paper leaves open; sweeps with other training budgets are rows of their own."""
-    sweeps = [s for s in ev.sweeps if claim.dataset is None or s.run.dataset == claim.dataset]
-    sweeps = [s for s in sweeps if s.experts == "linear"]  # the paper's hybrid, not FQ sweeps
+    sweeps = sweeps_for(claim, ev)
     if not sweeps:
         where = f" on {claim.dataset}" if claim.dataset else ""
         others = [f"{s.run.label} is on {s.run.dataset}" for s in ev.sweeps]

@@ -7,13 +7,14 @@ import math
 
 from qmoe_cli import records
 from qmoe_cli.metrics import COUNT_RANGE
-from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS, PAPER_MNIST, PAPER_TABLE_I
+from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
 from qmoe_cli.report import fmt
 from qmoe_cli.report.inputs import Run, Stat
 from qmoe_cli.report.measured import ModelResult, model_results
 from qmoe_cli.report.verdicts import (
     NOT_MEASURED,
     NOT_REPRODUCED,
+    OVERSTATES,
     REPRODUCED,
     SETUP_DEPENDENT,
     Claim,
@@ -65,7 +66,13 @@ def efficiency_point(
         note = "; ".join(x for x in (note, _setup_difference(run)) if x)
         findings.append(
             judge_single(
-                claim, best.source, best.per_seed_acc, best.epoch_budget, PAPER_EPOCHS, note=note
+                claim,
+                best.source,
+                best.per_seed_acc,
+                best.epoch_budget,
+                PAPER_EPOCHS,
+                note=note,
+                n_test=best.n_test,
             )
         )  # noqa: E501
     return findings
@@ -120,8 +127,7 @@ def eta_ratio(claim: Claim, ev: Evidence) -> list[Finding]:
         category = REPRODUCED
     absent = [d for d in ("two_moons", "mnist", "fashion_mnist") if d not in per_dataset]
     reason = "; ".join(f"{f.source}: {f.category} ({f.reason})" for f in rows)
-    reason += f" ({'not measured on ' + ', '.join(absent) if absent else 'all three datasets'}). "
-    reason += paper_eta_ratio_note()
+    reason += f" ({'not measured on ' + ', '.join(absent) if absent else 'all three datasets'})."
     if skipped:
         reason += f" Not usable: {'; '.join(skipped)}."
     first = next((f for f in rows if f.category != NOT_MEASURED), rows[0])
@@ -156,13 +162,16 @@ def _judge_ratio(claim: Claim, q: ModelResult, c: ModelResult) -> Finding:
         return Finding(claim, "", measured, NOT_MEASURED, problem, ci.mean)
     lo_t, hi_t = claim.range
     if ci.ci_high <= 1:
-        category, why = NOT_REPRODUCED, "the quantum router's eta is not above the MLP's"
+        category, why = (
+            NOT_REPRODUCED,
+            f"{OVERSTATES}: the quantum router's eta is not above the MLP's",
+        )
     elif ci.ci_high < lo_t:
         category, why = NOT_REPRODUCED, f"the paper overstates: the ratio lies below {lo_t}x"
     elif ci.ci_low > hi_t:
         category, why = NOT_REPRODUCED, f"the paper understates: the ratio lies above {hi_t}x"
     elif ci.ci_low <= 1:
-        category, why = NOT_REPRODUCED, "the ratio's interval includes 1: no advantage shown"
+        category, why = NOT_REPRODUCED, f"{OVERSTATES}: the ratio's interval includes 1"
     else:
         category, why = REPRODUCED, f"the ratio's interval meets {lo_t}-{hi_t}x"
     return Finding(
@@ -176,23 +185,6 @@ def _judge_ratio(claim: Claim, q: ModelResult, c: ModelResult) -> Finding:
         ci.ci_high,
         "95 % CI of the mean per-seed ratio",
         numbers_of("eta.ratio", qe, ce),
-    )
-
-
-def paper_eta_ratio_note() -> str:
-    _, a_acc, a_p, _ = PAPER_TABLE_I["A"]
-    _, c_acc, c_p, _ = PAPER_TABLE_I["C"]
-    _, b_acc, b_p, _ = PAPER_TABLE_I["B"]
-    (q_acc, q_p), (k_acc, k_p) = PAPER_MNIST["quantum"], PAPER_MNIST["classical"]
-
-    def eta(a: float, p: int) -> float:
-        return a / math.log1p(p)
-
-    return (
-        "The paper's own accuracies and parameter counts give, by the formula, "
-        f"{eta(b_acc, b_p) / eta(c_acc, c_p):.2f}x (Two Moons, B vs C), "
-        f"{eta(b_acc, b_p) / eta(a_acc, a_p):.2f}x (B vs A) and "
-        f"{eta(q_acc, q_p) / eta(k_acc, k_p):.2f}x (MNIST, 32 vs 128 parameters)."
     )
 
 

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
+from qmoe_cli.metrics import equivalence, holm
 from qmoe_cli.paper.hybrid_qmoe.printed import (
-    FQ_MARGIN,
     FQ_QUBIT_TOLERANCE,
     PAPER_EPOCHS,
     PAPER_FEWER_QUBITS,
@@ -20,16 +20,20 @@ from qmoe_cli.report.verdicts import (
     ALPHA,
     NOT_MEASURED,
     NOT_REPRODUCED,
+    OVERSTATES,
     REPRODUCED,
-    SETUP_DEPENDENT,
+    SENSITIVITY_MARGINS,
+    UNDERSTATES,
     Claim,
     Evidence,
     Finding,
+    Margin,
     budget_problem,
     combine,
     fmt_p,
     missing,
     models_of,
+    noise_floor_margin,
     numbers_of,
     paired,
     runs_on,
@@ -62,18 +66,72 @@ def _fq_label(h: ModelResult, f: ModelResult) -> str:
 
 
 def fq_accuracy(claim: Claim, ev: Evidence) -> list[Finding]:
+    """'Comparable accuracy': per (hybrid, fully quantum) pair an equivalence test (TOST) at
+    the test set's noise floor; the claim's family is every pair of every run."""
+    pairs = [(run, h, f) for run, h, f in _fq_pairs(ev, claim) if _fq_usable(h, f)]
+    margins = {(id(h), id(f)): _fq_margin(h, f) for _, h, f in pairs}
+    raw = [equivalence(h.per_seed_acc, f.per_seed_acc, margins[(id(h), id(f))][0], ALPHA)["p"]
+           for _, h, f in pairs]  # fmt: skip
+    adjusted = {(id(h), id(f)): p for (_, h, f), p in zip(pairs, holm(raw), strict=True)}
+
+    def judge(h: ModelResult, f: ModelResult) -> Finding:
+        key = (id(h), id(f))
+        if key not in adjusted:
+            return _judge_fq_accuracy(claim, h, f, math.nan, 0, (math.nan, ""), None)
+        margin = _equivalence_margin(pairs, (h, f), margins, margins[key][1])
+        return _judge_fq_accuracy(claim, h, f, adjusted[key], len(pairs), margins[key], margin)
+
     findings = []
     by_run: dict[int, list] = {}
     for run, h, f in _fq_pairs(ev, claim):
         by_run.setdefault(id(run), []).append((run, h, f))
     for group in by_run.values():
         run = group[0][0]
-        alts = [(_fq_label(h, f), _judge_fq_accuracy(claim, h, f)) for _, h, f in group]
+        alts = [(_fq_label(h, f), judge(h, f)) for _, h, f in group]
         findings.append(combine(claim, f"{run.label} ({group[0][1].setup})", alts))
     return findings or _fq_missing(claim, ev)
 
 
-def _judge_fq_accuracy(claim: Claim, h: ModelResult, f: ModelResult) -> Finding:
+def _fq_usable(h: ModelResult, f: ModelResult) -> bool:
+    a, b = h.per_seed_acc, f.per_seed_acc
+    return bool(a and b and len(a) == len(b)) and not budget_problem(
+        len(a or []), h.epoch_budget, PAPER_EPOCHS
+    )
+
+
+def _fq_margin(h: ModelResult, f: ModelResult) -> tuple[float, str]:
+    return noise_floor_margin(h.per_seed_acc or [], f.per_seed_acc or [], h.n_test or f.n_test)
+
+
+def _equivalence_margin(
+    pairs: list, pair: tuple[ModelResult, ModelResult], margins: dict, why: str
+) -> Margin | None:
+    """The pair's margin and its verdict at other margins (the family adjusted at each)."""
+    h, f = pair
+    if not math.isfinite(margins[(id(h), id(f))][0]):
+        return None
+    index = next(i for i, (_, x, y) in enumerate(pairs) if x is h and y is f)
+
+    def shown_at(points: float) -> bool:
+        ps = [equivalence(x.per_seed_acc, y.per_seed_acc, points / 100, ALPHA)["p"]
+              for _, x, y in pairs]  # fmt: skip
+        return holm(ps)[index] < ALPHA
+
+    grid = [x / 20 for x in range(0, 401)]
+    flip = next((x for x in grid if shown_at(x)), math.inf)
+    curve = tuple((x, shown_at(x)) for x in SENSITIVITY_MARGINS)
+    return Margin("equivalence", 100 * margins[(id(h), id(f))][0], why, flip, curve)
+
+
+def _judge_fq_accuracy(
+    claim: Claim,
+    h: ModelResult,
+    f: ModelResult,
+    p_holm: float,
+    family: int,
+    margin: tuple[float, str],
+    sensitivity: Margin | None,
+) -> Finding:
     a, b = h.per_seed_acc, f.per_seed_acc
     source = f"{h.run.label} {_fq_label(h, f)}"
     if not a or not b or len(a) != len(b):
@@ -83,35 +141,32 @@ def _judge_fq_accuracy(claim: Claim, h: ModelResult, f: ModelResult) -> Finding:
     diff, low, high = (100 * x for x in (d.mean_diff, d.ci_low, d.ci_high))
     measured = (
         f"hybrid {fmt.pct(float(np.mean(a)))} vs fully quantum {fmt.pct(float(np.mean(b)))}: "
-        f"{diff:+.1f} points (95 % CI [{low:+.1f}, {high:+.1f}], p = {fmt_p(d.p)}, "
+        f"{diff:+.1f} points (95 % CI [{low:+.1f}, {high:+.1f}], paired p = {fmt_p(d.p)}, "
         f"n = {len(a)}; P = {h.total_params} vs {f.total_params}, qubits "
         f"{h.qubits.total} vs {f.qubits.total})"
     )
     if problem:
-        return Finding(claim, source, measured, NOT_MEASURED, problem, diff)
-    m = 100 * FQ_MARGIN
-    if -m <= low and high <= m:
-        category, why = REPRODUCED, f"comparable: the interval lies within +-{m:g} points"
-        p = d.p
-        if fmt.finite(p) and p < ALPHA:  # comparable, yet a difference: say so
-            who = "hybrid" if diff > 0 else "fully quantum model"
-            why += f", though the {who} is significantly more accurate (p = {fmt_p(p)})"
-    elif high < -m:
-        category, why = (
-            NOT_REPRODUCED,
-            (f"the paper overstates: the hybrid is more than {m:g} points less accurate"),
-        )
-    elif low > m:
-        category, why = (
-            NOT_REPRODUCED,
-            (f"not comparable: the hybrid is more than {m:g} points more accurate"),
-        )
+        return Finding(claim, source, measured, NOT_MEASURED, problem)
+    m = 100 * margin[0]
+    if not math.isfinite(m):
+        return Finding(claim, source, measured, NOT_MEASURED, f"no margin: {margin[1]}")
+    measured += (
+        f"; equivalence at +-{m:.2f} points: Holm-adjusted p = {fmt_p(p_holm)} over the "
+        f"claim's {family} tests"
+    )
+    if fmt.finite(p_holm) and p_holm < ALPHA:
+        category, why = REPRODUCED, f"comparable: equivalent within +-{m:.2f} points"
     else:
-        side = "below" if low < -m else "above"
-        category, why = (
-            NOT_REPRODUCED,
-            (f"comparability not shown: the interval reaches {side} +-{m:g} points"),
-        )
+        category = NOT_REPRODUCED
+        who = "hybrid" if diff > 0 else "fully quantum model"
+        if d.p < ALPHA:
+            why = f"not comparable: the {who} is significantly more accurate (p = {fmt_p(d.p)})"
+        else:
+            why = f"comparability not shown: the interval reaches beyond +-{m:.2f} points"
+        if diff < 0:
+            why = f"{OVERSTATES}: {why}"
+        elif d.p < ALPHA:
+            why = f"{UNDERSTATES}: {why}"
     return Finding(
         claim,
         source,
@@ -123,6 +178,7 @@ def _judge_fq_accuracy(claim: Claim, h: ModelResult, f: ModelResult) -> Finding:
         high,
         "95 % CI of the paired difference (points)",
         numbers_of("fq.accuracy", a, b),
+        margin=sensitivity,
     )
 
 
@@ -151,7 +207,10 @@ def fq_qubits(claim: Claim, ev: Evidence) -> list[Finding]:
         if abs(share - PAPER_FEWER_QUBITS) <= FQ_QUBIT_TOLERANCE:
             category, why = REPRODUCED, "the configured models save 40 % +- 5 points"
         else:
-            category, why = SETUP_DEPENDENT, fewer_qubits_note(fq.router)
+            # one configuration measured: not setup-dependent unless another one is given
+            side = OVERSTATES if share < PAPER_FEWER_QUBITS else UNDERSTATES
+            category = NOT_REPRODUCED
+            why = f"{side}: these models save {fmt.pct(share, 0)}; " + fewer_qubits_note(fq.router)
         ratio = hq.total / fq.total
         source = f"{run.label} {_fq_label(h, f)}"
         findings.append(Finding(claim, source, measured, category, why, ratio, ratio, ratio))
@@ -220,16 +279,38 @@ def fq_noise(claim: Claim, ev: Evidence) -> list[Finding]:
     for f in full:
         h = hybrid.get(_sweep_key(f))
         groups.setdefault((f.epoch_budget, f.early_stopping, f.placement), []).append((h, f))
+    # the claim's family: every matched pair of sweeps (modes, trainings, placements)
+    slopes = {
+        id(f): s for group in groups.values() for h, f in group if (s := _paired_slopes(h, f))
+    }
+    adjusted = dict(zip(slopes, holm([paired(*s).p for s in slopes.values()]), strict=True))
     findings = []
     for (budget, stopping, placement), group in groups.items():
-        alts = [(f"{f.mode} mode", _judge_fq_noise(claim, h, f)) for h, f in group]
+        alts = [
+            (f"{f.mode} mode", _judge_fq_noise(claim, h, f, adjusted.get(id(f)), len(slopes)))
+            for h, f in group
+        ]
         setup = f"{budget} epochs, {'early stopping' if stopping else 'no early stopping'}"
         names = ", ".join(f"{h.run.label if h else '?'} vs {f.run.label}" for h, f in group)
         findings.append(combine(claim, f"{names} ({setup}, {placement} placement)", alts))
     return findings
 
 
-def _judge_fq_noise(claim: Claim, h: NoiseSweep | None, f: NoiseSweep) -> Finding:
+def _paired_slopes(h: NoiseSweep | None, f: NoiseSweep) -> tuple[list, list] | None:
+    """Per seed, the accuracy-vs-eps slopes of the hybrid and the fully quantum sweep."""
+    if h is None:
+        return None
+    mh, mf = _sweep_matrix(h), _sweep_matrix(f)
+    if mh is None or mf is None or mh[0] != mf[0] or mh[1].shape != mf[1].shape:
+        return None
+    if budget_problem(mh[1].shape[0], f.epoch_budget, PAPER_EPOCHS):
+        return None
+    return list(_slopes(mh[0], mh[1])), list(_slopes(mf[0], mf[1]))
+
+
+def _judge_fq_noise(
+    claim: Claim, h: NoiseSweep | None, f: NoiseSweep, p_holm: float | None, family: int
+) -> Finding:
     if h is None:
         why = (
             f"no hybrid sweep matches {f.run.label} (same data, mode, placement, levels, "
@@ -244,11 +325,12 @@ def _judge_fq_noise(claim: Claim, h: NoiseSweep | None, f: NoiseSweep) -> Findin
     sh, sf = _slopes(levels, mh[1]), _slopes(levels, mf[1])
     problem = budget_problem(len(sh), f.epoch_budget, PAPER_EPOCHS)
     d = paired(sh, sf)
-    p = d.p
+    p = p_holm if p_holm is not None else math.nan
     measured = (
         f"slope (accuracy points per 0.01 eps) hybrid {np.mean(sh):+.2f}, fully quantum "
         f"{np.mean(sf):+.2f}: difference {d.mean_diff:+.2f} (95 % CI [{d.ci_low:+.2f}, "
-        f"{d.ci_high:+.2f}], p = {fmt_p(p)}); accuracy {fmt.pct(mh[1][:, 0].mean())} -> "
+        f"{d.ci_high:+.2f}], Holm-adjusted p = {fmt_p(p)} over the claim's {family} tests); "
+        f"accuracy {fmt.pct(mh[1][:, 0].mean())} -> "
         f"{fmt.pct(mh[1][:, -1].mean())} vs {fmt.pct(mf[1][:, 0].mean())} -> "
         f"{fmt.pct(mf[1][:, -1].mean())} over eps {fmt.eps(levels[0])}-{fmt.eps(levels[-1])}; "
         f"breakdown vs the best baseline: hybrid {_breakdown_text(h)}, fully quantum "
@@ -261,10 +343,10 @@ def _judge_fq_noise(claim: Claim, h: NoiseSweep | None, f: NoiseSweep) -> Findin
     elif fmt.finite(p) and p < ALPHA:
         category, why = (
             NOT_REPRODUCED,
-            ("the paper overstates: the hybrid loses significantly more accuracy per eps"),
+            f"{OVERSTATES}: the hybrid loses significantly more accuracy per eps",
         )
     else:
-        category, why = NOT_REPRODUCED, "no significant difference in the slopes"
+        category, why = NOT_REPRODUCED, f"{OVERSTATES}: no significant difference in the slopes"
     return Finding(
         claim,
         source,
@@ -287,7 +369,5 @@ def _breakdown_text(s: NoiseSweep) -> str:
     point = fmt.num(b.eps, 4) if fmt.finite(b.eps) else f"never up to {fmt.eps(top)}"
     iv = b.interval
     if iv is not None:
-        low = ("<= " if iv.low_censored else "") + fmt.num(iv.low, 4)
-        high = (">= " if iv.high_censored else "") + fmt.num(iv.high, 4)
-        point += f" [{low}, {high}]"
+        point += " " + fmt.censored_interval(iv.low, iv.high, iv.low_censored, iv.high_censored)
     return point

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
+from qmoe_cli.metrics import holm
 from qmoe_cli.paper.hybrid_qmoe.printed import (
-    PAPER_BREAKDOWN,
     PAPER_CLASSICAL,
     PAPER_EPOCHS,
     PAPER_TABLE_II,
@@ -19,16 +19,20 @@ from qmoe_cli.report.verdicts import (
     ALPHA,
     NOT_MEASURED,
     NOT_REPRODUCED,
+    OVERSTATES,
     REPRODUCED,
+    UNDERSTATES,
     Claim,
     Evidence,
     Finding,
+    Paired,
     budget_problem,
     fmt_p,
     judge_single,
     numbers_of,
     over_sweeps,
     paired,
+    sweeps_for,
 )
 
 
@@ -39,7 +43,12 @@ def noise_level(claim: Claim, ev: Evidence, level: float) -> list[Finding]:
             reason = f"eps = {level:g} is not among this sweep's levels ({levels})"
             return Finding(claim, sweep.source, "", NOT_MEASURED, reason)
         return judge_single(
-            claim, sweep.source, sweep.seeds_at(level), sweep.epoch_budget, PAPER_EPOCHS
+            claim,
+            sweep.source,
+            sweep.seeds_at(level),
+            sweep.epoch_budget,
+            PAPER_EPOCHS,
+            n_test=sweep.n_test,
         )
 
     return over_sweeps(claim, ev, judge)
@@ -51,35 +60,47 @@ def noise_classical(claim: Claim, ev: Evidence) -> list[Finding]:
         if base is None:
             return Finding(claim, sweep.source, "", NOT_MEASURED, "no classical baseline")
         source = f"{sweep.run.label} baseline {base.variant}: {base.router} router"
-        return judge_single(claim, source, base.per_seed_acc, base.epoch_budget, PAPER_EPOCHS)
+        return judge_single(
+            claim, source, base.per_seed_acc, base.epoch_budget, PAPER_EPOCHS, n_test=base.n_test
+        )
 
     return over_sweeps(claim, ev, judge)
 
 
 def noise_advantage(claim: Claim, ev: Evidence) -> list[Finding]:
+    """Per sweep, the quantum router against the classical baseline at eps = 0.02, paired over
+    seeds; the claim's family is every sweep's test (modes, layouts, runs), Holm-adjusted."""
     level = claim.value
-
-    def judge(sweep: NoiseSweep) -> Finding:
+    tests: dict[int, tuple[Paired, list[float], list[float]]] = {}
+    for sweep in sweeps_for(claim, ev):
         base, quantum = sweep.classical, sweep.seeds_at(level)
         if base is None or not base.per_seed_acc or not quantum:
+            continue
+        if not budget_problem(len(quantum), sweep.epoch_budget, PAPER_EPOCHS):
+            tests[id(sweep)] = (paired(quantum, base.per_seed_acc), quantum, base.per_seed_acc)
+    adjusted = dict(zip(tests, holm([d.p for d, _, _ in tests.values()]), strict=True))
+
+    def judge(sweep: NoiseSweep) -> Finding:
+        base = sweep.classical
+        if id(sweep) not in tests or base is None:
             why = f"no classical baseline or no eps = {level:g} level in this sweep"
-            return Finding(claim, sweep.source, "", NOT_MEASURED, why)
-        problem = budget_problem(len(quantum), sweep.epoch_budget, PAPER_EPOCHS)
-        if problem:
-            return Finding(claim, sweep.source, "", NOT_MEASURED, problem)
-        d = paired(quantum, base.per_seed_acc)
-        p = d.p
+            n = len(sweep.seeds_at(level) or [])
+            problem = budget_problem(n, sweep.epoch_budget, PAPER_EPOCHS) if n else ""
+            return Finding(claim, sweep.source, "", NOT_MEASURED, problem or why)
+        d, quantum, baseline = tests[id(sweep)]
+        p = adjusted[id(sweep)]
         ok = fmt.finite(p) and p < ALPHA and d.mean_diff > 0
         measured = (
             f"quantum - {base.variant} at eps = {level:g}: {100 * d.mean_diff:+.1f} points "
-            f"(95 % CI [{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}], p = {fmt_p(p)})"
+            f"(95 % CI [{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}], Holm-adjusted p = "
+            f"{fmt_p(p)} over the claim's {len(tests)} tests)"
         )
         if ok:
             why = "significantly above the baseline"
         elif fmt.finite(p) and p < ALPHA:
-            why = "the paper overstates: the quantum router is significantly below the baseline"
+            why = f"{OVERSTATES}: the quantum router is significantly below the baseline"
         else:
-            why = "the paper overstates: no significant advantage over the baseline"
+            why = f"{OVERSTATES}: no significant advantage over the baseline"
         return Finding(
             claim,
             sweep.source,
@@ -90,15 +111,13 @@ def noise_advantage(claim: Claim, ev: Evidence) -> list[Finding]:
             100 * d.ci_low,
             100 * d.ci_high,
             "95 % CI of the paired difference (points)",
-            numbers_of("noise.advantage", quantum, base.per_seed_acc),
+            numbers_of("noise.advantage", quantum, baseline),
         )
 
     return over_sweeps(claim, ev, judge)
 
 
 def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
-    note = paper_breakdown_note()
-
     def judge(sweep: NoiseSweep) -> Finding:
         b = sweep.breakdown
         source = f"{sweep.source}, vs {sweep.best_baseline}"
@@ -118,18 +137,17 @@ def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
             return Finding(claim, source, point, NOT_MEASURED, problem)
         low, high = interval.low, interval.high
         high_open = interval.high_censored
-        low_text = ("<= " if interval.low_censored else "") + fmt.num(low, 4)
-        high_text = (">= " if high_open else "") + fmt.num(high, 4)
+        shown = fmt.censored_interval(low, high, interval.low_censored, high_open)
         censor = (
             f"{b.seeds_never} of {n} seeds never fall to the baseline, "
             f"{b.seeds_at_first_level} are at or below it at the first level"
         )
-        measured = f"{point} (95 % bootstrap interval [{low_text}, {high_text}]; {censor})"
+        measured = f"{point} (95 % bootstrap interval {shown}; {censor})"
         r = claim.rounding
         if claim.value - r > high and not high_open:
-            category, why = NOT_REPRODUCED, "the paper overstates: ~0.025 lies above the interval"
+            category, why = NOT_REPRODUCED, f"{OVERSTATES}: ~0.025 lies above the interval"
         elif claim.value + r < low:
-            category, why = NOT_REPRODUCED, "the paper understates: ~0.025 lies below the interval"
+            category, why = NOT_REPRODUCED, f"{UNDERSTATES}: ~0.025 lies below the interval"
         else:
             category, why = REPRODUCED, "~0.025 lies inside the interval"
         return Finding(
@@ -137,7 +155,7 @@ def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
             source,
             measured,
             category,
-            f"{why}; {note}",
+            why,
             eps if fmt.finite(eps) else None,
             low,
             top if high_open else high,
@@ -146,15 +164,6 @@ def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
         )
 
     return over_sweeps(claim, ev, judge)
-
-
-def paper_breakdown_note() -> str:
-    last = max(PAPER_TABLE_II)
-    return (
-        f"by the paper's own Table II the quantum router is still above {PAPER_CLASSICAL:.0%} "
-        f"at eps = {last:g} ({PAPER_TABLE_II[last]:.0%}), so a crossing would lie beyond "
-        f"{last:g}, not at ~{PAPER_BREAKDOWN}"
-    )
 
 
 def noise_columns(run: Run, level: float) -> dict[str, str]:
