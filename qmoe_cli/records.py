@@ -110,9 +110,10 @@ class Qubits(Part):
 
 class DataInfo(Part):
     """What was loaded (data.Splits.info). `labels`: the original label of each class index
-    0..C-1, for data whose labels were mapped (user files); absent otherwise."""
+    0..C-1, for data whose labels were mapped (user files); absent otherwise. `scaling`: the
+    data.scaling applied (a variant's own when it sets one); absent in runs written before."""
 
-    _omit_if_none = ("labels",)
+    _omit_if_none = ("labels", "scaling")
 
     source: str
     n_train: int
@@ -121,6 +122,7 @@ class DataInfo(Part):
     n_features: int
     n_classes: int
     labels: list[str] | None = None
+    scaling: str | None = None
 
 
 class EffectiveParams(Part):

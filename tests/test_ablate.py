@@ -4,8 +4,10 @@ import math
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from qmoe_cli.config import AblationConfig, validate_config
+from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.metrics import holm, paired_comparison
 from qmoe_cli.models.moe import balance_loss, top_k_gates
@@ -111,6 +113,55 @@ def test_every_variant_sees_the_same_split(tmp_path, write_config, cli):
         for v in (group / "variants").iterdir()
     }
     assert len(infos) == 1
+
+
+def test_a_variant_with_its_own_scaling_and_early_stopping(tmp_path, write_config, cli):
+    """`scaling` and `train` of a variant replace the shared keys for it alone: the split is
+    the seed's (the same rows as the shared variant's), only the fitted scaling differs."""
+    raw = {
+        **TINY_ABLATION,
+        "seeds": [3],
+        "train": {"epochs": 3, "batch_size": 32, "early_stopping": False},
+        "reference": "A",
+        "variants": {
+            "A": {"router": {"type": "linear"}},
+            "A_std": {
+                "label": "linear router, standard scaling",
+                "router": {"type": "linear"},
+                "scaling": "standard",
+                "train": {"early_stopping": True, "patience": 1},
+            },
+        },
+    }
+    cfg = validate_config(raw, schema=AblationConfig)
+    shared, own = cfg.variant("A"), cfg.variant("A_std")
+    assert (shared.data.scaling, own.data.scaling) == ("minmax_pi", "standard")
+    assert (shared.train.early_stopping, own.train.early_stopping) == (False, True)
+    assert (own.train.patience, own.train.epochs) == (1, 3)  # the rest of `train` is shared
+    a, b = load_dataset(shared.data, 3), load_dataset(own.data, 3)
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(a.rows[split], b.rows[split])
+        np.testing.assert_array_equal(getattr(a, f"y_{split}"), getattr(b, f"y_{split}"))
+    assert a.X_train.min() == pytest.approx(0) and a.X_train.max() == pytest.approx(math.pi)
+    np.testing.assert_allclose(b.X_train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(b.X_train.std(axis=0), 1, atol=1e-12)
+    group, _ = run_group(cli, "ablate", write_config(raw), tmp_path)
+    for name, scaling in (("A", "minmax_pi"), ("A_std", "standard")):
+        folder = group / "variants" / name
+        assert yaml.safe_load((folder / "config.yaml").read_text())["data"]["scaling"] == scaling
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["data"]["scaling"] == scaling
+        assert metrics["per_seed"][0]["data"]["n_test"] == len(a.y_test)
+
+
+def test_a_bad_variant_scaling_is_one_line_naming_the_key(write_config, cli):
+    raw = json.loads(json.dumps(TINY_ABLATION))
+    raw["variants"]["A"]["scaling"] = "zscore"
+    result = cli("validate", write_config(raw))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "variants.A.scaling: Input should be 'minmax_pi', 'standard' or 'none'" in lines[0]
 
 
 def test_ablation_config_errors_name_the_variant():

@@ -24,6 +24,7 @@ SEEDS = [0, 1, 2]
 ROUTERS = {
     "linear": {"type": "linear"},
     "mlp": {"type": "mlp", "hidden": [6, 4], "activation": "tanh"},
+    "mlp-no-bias": {"type": "mlp", "hidden": [6, 4], "bias": False},
     "fourier": {"type": "fourier", "max_frequency": 2},
     "quantum": {"type": "quantum", "qubits": 2, "layers": 3},
     "quantum-notebook": {

@@ -23,6 +23,12 @@ def test_param_counts_follow_the_formulas():
     assert param_counts(model) == {"router": 48 + 136 + 36, "experts": 24, "total": 244}
     lin = build_model(validate_config({"model": {"experts": {"count": 4}}}).model, 2, 2)
     assert param_counts(lin)["router"] == 12  # the paper's Model A count
+    # without biases one hidden layer of 40 has the paper's Model C count exactly
+    router = {"type": "mlp", "hidden": [40], "bias": False}
+    no_bias = validate_config({"model": {"router": router, "experts": {"count": 4}}})
+    model = build_model(no_bias.model, n_features=2, n_classes=2)
+    assert param_counts(model)["router"] == 2 * 40 + 40 * 4 == 240
+    assert all(m.bias is None for m in model.router.net if isinstance(m, torch.nn.Linear))
 
 
 def test_moe_output_is_gate_weighted_sum_of_experts():

@@ -61,7 +61,8 @@ In the parameter counts below, d is the number of input features and E = `expert
     "LinearRouterConfig": """\
 Router parameters P = E (d + 1), e.g. 4 x 3 = 12 on Two Moons.""",
     "MLPRouterConfig": """\
-`hidden: [12, 12]` on Two Moons with 4 experts: 36 + 156 + 52 = 244 parameters.""",
+`hidden: [12, 12]` on Two Moons with 4 experts: 36 + 156 + 52 = 244 parameters; `hidden:
+[40], bias: false`: 80 + 160 = 240.""",
     "QuantumRouterConfig": """\
 The circuit conventions, backends and cross-checks: [quantum.md](quantum.md).""",
     "NoiseConfig": """\
@@ -75,10 +76,13 @@ The number of terms is T = sum over j = 1 .. min(max_order, d) of C(d, j) (2K)^j
 P = (T + 1) E. More than 50,000 terms without `random_features` is a config error, raised
 when the model is built (by `train`/`ablate`, not by `validate`).""",
     "AblationConfig": """\
-A variant's run is the shared config with `model.router` (and `model.experts`, if given)
+A variant's run is the shared config with `model.router` (and `model.experts`,
+`data.scaling`, `train.early_stopping` and `train.patience`, if the variant gives them)
 replaced and `name` set to `<name>-<variant>` (cut to 64 chars); the shared `model.router`
-itself is not used. Each variant is validated as a full train config, and its problems are
-reported under `variants.<variant>:`.""",
+itself is not used. A variant's own scaling keeps the seed's split (the same rows for every
+variant, so comparisons stay paired over seeds); only the scaling fitted on its training rows
+differs, and its `metrics.json` (`data.scaling`) and `config.yaml` record it. Each variant is
+validated as a full train config, and its problems are reported under `variants.<variant>:`.""",
     "NoiseSweepConfig": """\
 The shared `model.router` must be a quantum router; baselines must be classical. With
 `model.router.noise.fake_backend` set, only mode `evaluate` is allowed. What the sweep

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from qmoe_cli.config.messages import format_validation_error
-from qmoe_cli.data import DataConfig, n_input_features
+from qmoe_cli.data import DataConfig, Scaling, n_input_features
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.models.experts import ExpertsConfig, LinearExpertsConfig
 from qmoe_cli.models.routers import (
@@ -185,25 +185,52 @@ def check_names(named: dict, key: str, allow_empty: bool = False) -> None:
             raise ValueError(f"{key}.{name}: names use letters, digits, '_', '.', '-'")
 
 
+class VariantTrainConfig(Strict):
+    """The training choices one variant may make for itself; the rest of `train` is shared."""
+
+    early_stopping: bool | None = Field(
+        None, description="replaces `train.early_stopping` for this variant; null: the shared one"
+    )
+    patience: int | None = Field(
+        None, ge=1, description="replaces `train.patience` for this variant; null: the shared one"
+    )
+
+
 class VariantConfig(Strict):
-    """One arm of an ablation: the shared config with this router (and experts, if given)."""
+    """One arm of an ablation: the shared config with this router (and experts, scaling and
+    early stopping, if given)."""
 
     label: str = Field("", max_length=80, description="shown in tables and figures")
     router: RouterConfig = Field(description="any `model.router` above")
     experts: ExpertsConfig | None = Field(
         None, description="replaces `model.experts` for this variant"
     )
+    scaling: Scaling | None = Field(
+        None,
+        description="replaces `data.scaling` for this variant (null: the shared one); the "
+        "split stays the seed's, the same rows as every other variant's, only the scaling "
+        "fitted on its training rows changes",
+    )
+    train: VariantTrainConfig | None = Field(
+        None,
+        description="`early_stopping` and `patience` for this variant, each replacing the "
+        "shared `train` key when given",
+    )
 
 
 def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> ExperimentConfig:
     """The shared part of a group config (its ExperimentConfig fields) with a variant's
-    router (and experts, if given), validated like any config."""
+    router (and experts, scaling and early stopping, if given), validated like any config."""
     raw = base.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
     raw["name"] = f"{base.name}-{name}"[:64]
     raw["kind"] = "train"
     raw["model"]["router"] = variant.router.model_dump(mode="json")
     if variant.experts is not None:
         raw["model"]["experts"] = variant.experts.model_dump(mode="json")
+    if variant.scaling is not None:
+        raw["data"]["scaling"] = variant.scaling
+    if variant.train is not None:
+        raw["train"].update(variant.train.model_dump(mode="json", exclude_none=True))
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:

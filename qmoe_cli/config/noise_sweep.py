@@ -41,7 +41,7 @@ class NoiseSweepConfig(ExperimentConfig):
     baselines: dict[str, VariantConfig] = Field(
         default_factory=dict,
         description="classical routers, trained once per seed (each like a variant: `label`, "
-        "`router`, `experts`); not named `quantum`",
+        "`router`, `experts`, `scaling`, `train`); not named `quantum`",
     )
 
     @model_validator(mode="after")

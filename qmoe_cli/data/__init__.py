@@ -71,6 +71,7 @@ __all__ = [
     "PATH_KEYS",
     "REGISTRY",
     "DataConfig",
+    "Scaling",
     "Dataset",
     "FetchError",
     "ImageSet",
@@ -122,6 +123,10 @@ MIRRORS = {name: s.mirrors for name, s in IMAGE_SETS.items()}
 MD5 = {name: dict(s.md5) for name, s in IMAGE_SETS.items()}
 
 
+# data.scaling's choices (an ablation's variant may replace it: config.VariantConfig.scaling)
+Scaling = Literal["minmax_pi", "standard", "none"]
+
+
 def _kind(name: Any) -> type[Dataset] | None:
     return next((kind for kind in DATASET_KINDS if kind.name == name), None)
 
@@ -158,7 +163,7 @@ class DataConfig(keys_model(DATASET_KINDS, DEFAULT_DATASET)):
         description="validation share for early stopping (rounded up): of all rows, or of "
         "`n_train` when set",
     )
-    scaling: Literal["minmax_pi", "standard", "none"] = Field(
+    scaling: Scaling = Field(
         "minmax_pi",
         description="`minmax_pi`: each feature to [0, pi] (the paper's angle range); "
         "`standard`: zero mean, unit variance; `none`: left as loaded",

@@ -40,6 +40,8 @@ class Splits:
     # The original label of each class index 0..C-1 (user files: their labels as text, in
     # sorted order); written into metrics.json's `data` as `labels`.
     labels: list[str] | None = None
+    # data.scaling as applied (a variant may replace the shared one); in metrics.json's `data`
+    scaling: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -54,6 +56,7 @@ class Splits:
             "n_features": self.n_features,
             "n_classes": self.n_classes,
             **({"labels": list(self.labels)} if self.labels is not None else {}),
+            **({"scaling": self.scaling} if self.scaling is not None else {}),
         }
 
     def tensors(self, split: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +119,8 @@ def split_and_preprocess(
         X_train = pre.fit_transform(X_train)  # fitted on training rows only
         X_val, X_test = pre.transform(X_val), pre.transform(X_test)
     rows = {"train": idx_train, "val": idx_val, "test": idx_test}
-    return Splits(X_train, y_train, X_val, y_val, X_test, y_test, len(classes), source, pre, rows)
+    splits = (X_train, y_train, X_val, y_val, X_test, y_test)
+    return Splits(*splits, len(classes), source, pre, rows, scaling=cfg.scaling)
 
 
 def split_fixed(
@@ -154,7 +158,8 @@ def split_fixed(
         X_val, X_test = pre.transform(X_val), pre.transform(X_test)
     rows = {"train": idx_train, "val": idx_val, "test": np.arange(len(y_test))}
     y_test = np.asarray(y_test)
-    return Splits(X_train, y_train, X_val, y_val, X_test, y_test, n_classes, source, pre, rows)
+    splits = (X_train, y_train, X_val, y_val, X_test, y_test)
+    return Splits(*splits, n_classes, source, pre, rows, scaling=cfg.scaling)
 
 
 def build_preprocessor(cfg: DataConfig, n_features: int, n_train: int) -> Pipeline | None:

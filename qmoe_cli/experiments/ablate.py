@@ -4,8 +4,9 @@
     <group>/decision_boundaries.png routing_maps.png training_curves.png   (figures)
     <group>/variants/<name>/   one train-format run folder per variant (config.yaml, ...)
 
-Every variant sees the same split for a given seed (the split depends on the seed only),
-so the comparison of the reference variant with each other one is paired seed by seed.
+Every variant sees the same split for a given seed (the split depends on the seed only;
+a variant with a `scaling` of its own sees the same rows, scaled its way), so the
+comparison of the reference variant with each other one is paired seed by seed.
 Each variant's per-seed test accuracies are in variants/<name>/metrics.json (`per_seed`).
 
 summary.csv, one row per variant (metrics.json `summary` holds the same rows):

@@ -167,15 +167,21 @@ def _linear_router(module: LinearRouter, prefix: str) -> StackedForward:
 def _mlp_router(module: MLPRouter, prefix: str) -> StackedForward:
     steps: list = []
     for i, layer in enumerate(module.net):
-        if isinstance(layer, nn.Linear):
-            steps.append((f"{prefix}.net.{i}.weight", f"{prefix}.net.{i}.bias"))
+        if isinstance(layer, nn.Linear):  # (weight, bias or None: a router without biases)
+            bias = f"{prefix}.net.{i}.bias" if layer.bias is not None else None
+            steps.append((f"{prefix}.net.{i}.weight", bias))
         else:  # an elementwise activation: the module itself applies to any shape
             steps.append(layer)
 
     def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
         h = x
         for step in steps:
-            h = linear(h, p[step[0]], p[step[1]]) if isinstance(step, tuple) else step(h)
+            if not isinstance(step, tuple):
+                h = step(h)
+            elif step[1] is None:
+                h = torch.bmm(p[step[0]], h)
+            else:
+                h = linear(h, p[step[0]], p[step[1]])
         return torch.softmax(h, dim=1)
 
     return forward

@@ -25,16 +25,24 @@ class LinearRouter(nn.Module):
 
 
 class MLPRouter(nn.Module):
-    """A multilayer perceptron with a softmax output: the paper's Model C."""
+    """A multilayer perceptron with a softmax output: the paper's Model C. Without `bias`,
+    every layer is a plain matrix (P = sum of width_in x width_out)."""
 
-    def __init__(self, n_features: int, n_experts: int, hidden: list[int], activation: str):
+    def __init__(
+        self,
+        n_features: int,
+        n_experts: int,
+        hidden: list[int],
+        activation: str,
+        bias: bool = True,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         width = n_features
         for h in hidden:
-            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+            layers += [nn.Linear(width, h, bias=bias), ACTIVATIONS[activation]()]
             width = h
-        layers.append(nn.Linear(width, n_experts))
+        layers.append(nn.Linear(width, n_experts, bias=bias))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,11 @@ class MLPRouterConfig(RouterConfigBase):
     activation: Literal["relu", "tanh", "gelu"] = Field(
         "relu", description="activation after each hidden layer"
     )
+    bias: bool = Field(
+        True,
+        description="a bias on every layer; `false`: weights only, e.g. `hidden: [40]` gives "
+        "2 x 40 + 40 x 4 = 240 parameters for 2 inputs and 4 experts",
+    )
 
     stacked_form = "qmoe_cli.models.stacked_forms:mlp_router"
 
@@ -33,4 +38,4 @@ class MLPRouterConfig(RouterConfigBase):
     def build(self, n_features: int, n_experts: int):
         from qmoe_cli.models.torch_routers import MLPRouter
 
-        return MLPRouter(n_features, n_experts, self.hidden, self.activation)
+        return MLPRouter(n_features, n_experts, self.hidden, self.activation, self.bias)
