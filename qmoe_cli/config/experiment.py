@@ -4,7 +4,7 @@ the variants of a group."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from qmoe_cli.config.messages import format_validation_error
+from qmoe_cli.config.overrides import DOTTED_KEY, set_dotted
 from qmoe_cli.data import DataConfig, n_input_features
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.models.experts import ExpertsConfig, LinearExpertsConfig
@@ -193,6 +194,30 @@ class VariantConfig(Strict):
     experts: ExpertsConfig | None = Field(
         None, description="replaces `model.experts` for this variant"
     )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="dotted keys of the shared config set for this variant only, after its "
+        "router and experts (`train.lr: 0.05`, `data.scaling: standard`); `qmoe tune` writes "
+        "each variant's tuned settings here; not `kind`, `name`, `seeds` or `output_dir`",
+    )
+
+    @field_validator("overrides")
+    @classmethod
+    def _override_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            check_override_key(key)
+        return v
+
+
+FIXED_KEYS = ("kind", "name", "seeds", "output_dir")  # a group's, never one variant's
+
+
+def check_override_key(key: str) -> None:
+    """A dotted key a variant (or a tuning trial) may set: a ValueError led by the key."""
+    if not DOTTED_KEY.match(key):
+        raise ValueError(f"{key}: not a dotted key (e.g. train.lr)")
+    if key.split(".")[0] in FIXED_KEYS:
+        raise ValueError(f"{key}: the group's own key, the same for every variant")
 
 
 def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> ExperimentConfig:
@@ -204,6 +229,8 @@ def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> E
     raw["model"]["router"] = variant.router.model_dump(mode="json")
     if variant.experts is not None:
         raw["model"]["experts"] = variant.experts.model_dump(mode="json")
+    for key, value in variant.overrides.items():
+        set_dotted(raw, key, value)
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
