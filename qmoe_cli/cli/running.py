@@ -4,6 +4,7 @@ sweep and run."""
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import typer
@@ -167,7 +168,9 @@ def tune(
     """Tune every variant on validation with the same budget (Optuna), then test each one's
     best settings once, as an ablation run folder. Run again to continue the study; several
     processes on one storage share its trials."""
-    overrides = [*(set_ or []), *([f"storage={storage}"] if storage is not None else [])]
+    # as a quoted YAML string: `journal:FILE` would read as a mapping
+    quoted = [f"storage={json.dumps(storage)}"] if storage is not None else []
+    overrides = [*(set_ or []), *quoted]
     cfg, out_dir, _ = _group_setup("tune", config, overrides, seeds, out, None, jobs)
     with heavy_imports():  # torch, optuna: after the config is valid
         from qmoe_cli.experiments import tune as tuning

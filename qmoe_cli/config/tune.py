@@ -236,8 +236,9 @@ class TuneConfig(Strict):
                     continue
                 if "unknown key" in problem or "is not a mapping" in problem:
                     raise ValueError(f"{where}: not a key of variant {name}'s config ({problem})")
+                shown = _show(_plain(value))
                 raise ValueError(
-                    f"{where}: {_show(value)} is no valid value for variant {name} ({problem})"
+                    f"{where}: {shown} is no valid value for variant {name} ({problem})"
                 )
 
     def variant_names(self) -> list[str]:
@@ -292,6 +293,11 @@ class TuneConfig(Strict):
             return AblationConfig.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(f"the tuned ablation: {format_validation_error(exc)}") from None
+
+
+def _plain(value: Any) -> Any:
+    """100.0 shown as 100, as the user wrote it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _problem(config: ExperimentConfig, key: str, value: Any) -> str | None:

@@ -208,11 +208,11 @@ class Search:
 
         storage = self.study._storage
         try:
+            storage.set_trial_user_attr(trial_id, "failed", "interrupted")
             if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
                 return
         except UpdateFinishedTrialError:  # it finished meanwhile: nothing to retry
             return
-        storage.set_trial_user_attr(trial_id, "failed", "interrupted")
         self.study.enqueue_trial(params, user_attrs={"retry_of": number})
 
     def run(self, trial) -> float:
