@@ -138,6 +138,13 @@ SHIPPED_CONFIGS = [
         "the same 2 experts",
     ),
     (
+        "tune_two_moons.yaml",
+        "tune",
+        "A / B / C tuned on validation with 6 trials each (lr log-uniform, weight decay, batch "
+        "size, early stopping and patience; input scaling for A and C), then 5 final seeds "
+        "tested once ([tune.md](tune.md))",
+    ),
+    (
         "two_moons_noise.yaml",
         "noise-sweep",
         "the paper's Table II: Model B (2 qubits, 12 `ry_cz` layers, 4 experts) under "
