@@ -103,6 +103,9 @@ KINDS: dict[str, Kind] = {
               what="Trained quantum routers on a device through IBM's runtime (SamplerV2)."),
         _kind("sweep", "SweepConfig",
               what="A grid of overrides x seeds over a base config of another kind."),
+        _kind("tune", "TuneConfig",
+              what="Tune every variant on validation with the same budget (Optuna), then "
+                   "test each one's best settings once."),
         _kind("plan", "PlanConfig", command="run",
               what="Run configs one after another in one process (one start-up, one worker "
                    "pool)."),

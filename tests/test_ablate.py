@@ -128,8 +128,11 @@ def test_a_variant_with_its_own_scaling_and_early_stopping(tmp_path, write_confi
             "A_std": {
                 "label": "linear router, standard scaling",
                 "router": {"type": "linear"},
-                "scaling": "standard",
-                "train": {"early_stopping": True, "patience": 1},
+                "overrides": {
+                    "data.scaling": "standard",
+                    "train.early_stopping": True,
+                    "train.patience": 1,
+                },
             },
         },
     }
@@ -156,12 +159,12 @@ def test_a_variant_with_its_own_scaling_and_early_stopping(tmp_path, write_confi
 
 def test_a_bad_variant_scaling_is_one_line_naming_the_key(write_config, cli):
     raw = json.loads(json.dumps(TINY_ABLATION))
-    raw["variants"]["A"]["scaling"] = "zscore"
+    raw["variants"]["A"]["overrides"] = {"data.scaling": "zscore"}
     result = cli("validate", write_config(raw))
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "variants.A.scaling: Input should be 'minmax_pi', 'standard' or 'none'" in lines[0]
+    assert "variants.A: data.scaling: Input should be 'minmax_pi', 'standard' or 'none'" in lines[0]
 
 
 def test_ablation_config_errors_name_the_variant():

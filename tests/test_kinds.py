@@ -14,6 +14,7 @@ from qmoe_cli.config import (
     NoiseSweepConfig,
     PlanConfig,
     SweepConfig,
+    TuneConfig,
 )
 from qmoe_cli.kinds import KINDS, REPORT_ORDER, RUN_KINDS, resolve, run_config_kind
 
@@ -24,14 +25,14 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 
 def test_one_table_names_every_kind_and_what_it_uses():
     assert list(KINDS) == [
-        "train", "ablate", "noise-sweep", "efficiency", "hardware", "sweep", "plan"
+        "train", "ablate", "noise-sweep", "efficiency", "hardware", "sweep", "tune", "plan"
     ]  # fmt: skip
     schemas = [
         ExperimentConfig, AblationConfig, NoiseSweepConfig, EfficiencyConfig, HardwareConfig,
-        SweepConfig, PlanConfig,
+        SweepConfig, TuneConfig, PlanConfig,
     ]  # fmt: skip
     assert [k.schema for k in KINDS.values()] == schemas
-    assert set(RUN_KINDS) == set(REPORT_ORDER) == set(KINDS) - {"sweep", "plan"}
+    assert set(RUN_KINDS) == set(REPORT_ORDER) == set(KINDS) - {"sweep", "tune", "plan"}
     for name in RUN_KINDS:  # every import path in the table resolves
         kind = KINDS[name]
         assert callable(resolve(kind.runner)) and callable(resolve(kind.sweep_rows))
@@ -56,7 +57,7 @@ def test_a_config_without_kind_is_one_line_naming_the_kinds(write_config, cli):
         (line,) = result.output.strip().splitlines()
         assert line == (
             f"error: {path}: kind: required key is missing "
-            "(one of: train, ablate, noise-sweep, efficiency, hardware, sweep, plan)"
+            "(one of: train, ablate, noise-sweep, efficiency, hardware, sweep, tune, plan)"
         )
 
 
@@ -65,9 +66,9 @@ def test_a_config_of_another_kind_names_the_command_that_runs_it(write_config, c
     result = cli("train", path)
     assert result.exit_code == 2
     assert "kind: 'ablate' configs run with `qmoe ablate`, not `qmoe train`" in result.output
-    bogus = write_config({**TINY, "kind": "tune"}, name="bogus.yaml")
+    bogus = write_config({**TINY, "kind": "tuning"}, name="bogus.yaml")
     result = cli("validate", bogus)
-    assert result.exit_code == 2 and "kind: 'tune' is not a kind" in result.output
+    assert result.exit_code == 2 and "kind: 'tuning' is not a kind" in result.output
 
 
 def test_validate_checks_a_sweep_file_and_its_base(tmp_path, cli):

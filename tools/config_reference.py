@@ -76,12 +76,13 @@ The number of terms is T = sum over j = 1 .. min(max_order, d) of C(d, j) (2K)^j
 P = (T + 1) E. More than 50,000 terms without `random_features` is a config error, raised
 when the model is built (by `train`/`ablate`, not by `validate`).""",
     "AblationConfig": """\
-A variant's run is the shared config with `model.router` (and `model.experts`,
-`data.scaling`, `train.early_stopping` and `train.patience`, if the variant gives them)
-replaced and `name` set to `<name>-<variant>` (cut to 64 chars); the shared `model.router`
-itself is not used. A variant's own scaling keeps the seed's split (the same rows for every
-variant, so comparisons stay paired over seeds); only the scaling fitted on its training rows
-differs, and its `metrics.json` (`data.scaling`) and `config.yaml` record it. Each variant is
+A variant's run is the shared config with `model.router` (and `model.experts` and the
+dotted keys of `overrides`, e.g. `{data.scaling: standard, train.patience: 20}`, if the
+variant gives them) replaced and `name` set to `<name>-<variant>` (cut to 64 chars); the
+shared `model.router` itself is not used. A variant's own scaling keeps the seed's split (the
+same rows for every variant, so comparisons stay paired over seeds); only the scaling fitted
+on its training rows differs, and its `metrics.json` (`data.scaling`) and `config.yaml`
+record it. Each variant is
 validated as a full train config, and its problems are reported under `variants.<variant>:`.""",
     "NoiseSweepConfig": """\
 The shared `model.router` must be a quantum router; baselines must be classical. With
@@ -140,6 +141,13 @@ SHIPPED_CONFIGS = [
         "ablate",
         "the notebooks' variant: B as in `two_moons_quantum_notebook.yaml`, against A, C, D on "
         "the same 2 experts",
+    ),
+    (
+        "tune_two_moons.yaml",
+        "tune",
+        "A / B / C tuned on validation with 6 trials each (lr log-uniform, weight decay, batch "
+        "size, early stopping and patience; input scaling for A and C), then 5 final seeds "
+        "tested once ([tune.md](tune.md))",
     ),
     (
         "two_moons_noise.yaml",

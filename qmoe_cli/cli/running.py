@@ -4,6 +4,7 @@ sweep and run."""
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import typer
@@ -138,6 +139,46 @@ def sweep(
         sweep_status(sweep_file, list(set_ or []), out_dir)
         return
     run_sweep(sweep_file, list(set_ or []), executor, _workers(jobs, 10**6), out_dir)
+
+
+@app.command()
+@one_line_errors
+def tune(
+    config: Path = CONFIG_ARG,
+    set_: list[str] = SET_OPT,
+    seeds: str = SEEDS_OPT,
+    storage: str = typer.Option(
+        None,
+        "--storage",
+        metavar="URL",
+        help="The Optuna storage: sqlite:///FILE, another SQLAlchemy URL or journal:FILE "
+        "(sets the config's `storage`; default: study.db in the tuning folder).",
+    ),
+    status: bool = typer.Option(
+        False, "--status", help="Print the trials done per variant and the best so far."
+    ),
+    out: str = typer.Option(
+        None, "--out", metavar="DIR", help="Tuning folders go here (default: runs/tune)."
+    ),
+    jobs: int = JOBS_OPT,
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the study; an error if there is none yet."
+    ),
+):
+    """Tune every variant on validation with the same budget (Optuna), then test each one's
+    best settings once, as an ablation run folder. Run again to continue the study; several
+    processes on one storage share its trials."""
+    # as a quoted YAML string: `journal:FILE` would read as a mapping
+    quoted = [f"storage={json.dumps(storage)}"] if storage is not None else []
+    overrides = [*(set_ or []), *quoted]
+    cfg, out_dir, _ = _group_setup("tune", config, overrides, seeds, out, None, jobs)
+    with heavy_imports():  # torch, optuna: after the config is valid
+        from qmoe_cli.experiments import tune as tuning
+    if status:
+        tuning.status(cfg, out_dir)
+        return
+    n_units = len(cfg.variant_names()) * len(cfg.seeds)
+    tuning.run(cfg, out_dir, jobs=_workers(jobs, n_units), resume=resume)
 
 
 @app.command("run")

@@ -26,6 +26,7 @@ from qmoe_cli.config.noise_sweep import NoiseSweepConfig
 from qmoe_cli.config.overrides import apply_overrides, parse_override, set_dotted
 from qmoe_cli.config.plan import PlanConfig, PlanRun
 from qmoe_cli.config.sweep import SlurmConfig, SweepConfig
+from qmoe_cli.config.tune import OBJECTIVES, SearchParam, TuneConfig
 from qmoe_cli.config.yaml_io import (
     MAX_CONFIG_BYTES,
     MAX_YAML_VALUES,
@@ -56,6 +57,7 @@ __all__ = [
     "MAX_YAML_VALUES",
     "MITIGATIONS",
     "NAME_PATTERN",
+    "OBJECTIVES",
     "ROUTER_TYPES",
     "AblationConfig",
     "DataConfig",
@@ -73,9 +75,11 @@ __all__ = [
     "PlanRun",
     "QuantumRouterConfig",
     "RouterConfig",
+    "SearchParam",
     "SlurmConfig",
     "SweepConfig",
     "TrainConfig",
+    "TuneConfig",
     "VariantConfig",
     "YamlDumper",
     "YamlLoader",

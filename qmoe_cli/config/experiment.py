@@ -4,7 +4,7 @@ the variants of a group."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -14,7 +14,8 @@ from pydantic import (
 )
 
 from qmoe_cli.config.messages import format_validation_error
-from qmoe_cli.data import DataConfig, Scaling, n_input_features
+from qmoe_cli.config.overrides import DOTTED_KEY, set_dotted
+from qmoe_cli.data import DataConfig, n_input_features
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.models.experts import ExpertsConfig, LinearExpertsConfig
 from qmoe_cli.models.routers import (
@@ -185,52 +186,52 @@ def check_names(named: dict, key: str, allow_empty: bool = False) -> None:
             raise ValueError(f"{key}.{name}: names use letters, digits, '_', '.', '-'")
 
 
-class VariantTrainConfig(Strict):
-    """The training choices one variant may make for itself; the rest of `train` is shared."""
-
-    early_stopping: bool | None = Field(
-        None, description="replaces `train.early_stopping` for this variant; null: the shared one"
-    )
-    patience: int | None = Field(
-        None, ge=1, description="replaces `train.patience` for this variant; null: the shared one"
-    )
-
-
 class VariantConfig(Strict):
-    """One arm of an ablation: the shared config with this router (and experts, scaling and
-    early stopping, if given)."""
+    """One arm of an ablation: the shared config with this router (and experts and overrides
+    of shared keys, if given)."""
 
     label: str = Field("", max_length=80, description="shown in tables and figures")
     router: RouterConfig = Field(description="any `model.router` above")
     experts: ExpertsConfig | None = Field(
         None, description="replaces `model.experts` for this variant"
     )
-    scaling: Scaling | None = Field(
-        None,
-        description="replaces `data.scaling` for this variant (null: the shared one); the "
-        "split stays the seed's, the same rows as every other variant's, only the scaling "
-        "fitted on its training rows changes",
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="dotted keys of the shared config set for this variant only, after its "
+        "router and experts (`train.lr: 0.05`, `data.scaling: standard`); `qmoe tune` writes "
+        "each variant's tuned settings here; not `kind`, `name`, `seeds` or `output_dir`",
     )
-    train: VariantTrainConfig | None = Field(
-        None,
-        description="`early_stopping` and `patience` for this variant, each replacing the "
-        "shared `train` key when given",
-    )
+
+    @field_validator("overrides")
+    @classmethod
+    def _override_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            check_override_key(key)
+        return v
+
+
+FIXED_KEYS = ("kind", "name", "seeds", "output_dir")  # a group's, never one variant's
+
+
+def check_override_key(key: str) -> None:
+    """A dotted key a variant (or a tuning trial) may set: a ValueError led by the key."""
+    if not DOTTED_KEY.match(key):
+        raise ValueError(f"{key}: not a dotted key (e.g. train.lr)")
+    if key.split(".")[0] in FIXED_KEYS:
+        raise ValueError(f"{key}: the group's own key, the same for every variant")
 
 
 def with_variant(base: ExperimentConfig, name: str, variant: VariantConfig) -> ExperimentConfig:
     """The shared part of a group config (its ExperimentConfig fields) with a variant's
-    router (and experts, scaling and early stopping, if given), validated like any config."""
+    router (and experts and overrides, if given), validated like any config."""
     raw = base.model_dump(mode="json", include=set(ExperimentConfig.model_fields))
     raw["name"] = f"{base.name}-{name}"[:64]
     raw["kind"] = "train"
     raw["model"]["router"] = variant.router.model_dump(mode="json")
     if variant.experts is not None:
         raw["model"]["experts"] = variant.experts.model_dump(mode="json")
-    if variant.scaling is not None:
-        raw["data"]["scaling"] = variant.scaling
-    if variant.train is not None:
-        raw["train"].update(variant.train.model_dump(mode="json", exclude_none=True))
+    for key, value in variant.overrides.items():
+        set_dotted(raw, key, value)
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:

@@ -47,7 +47,20 @@ def read_yaml(path: str | Path) -> dict:
         )
     if isinstance(data.get("data"), dict):  # data files: relative to this file's folder
         data["data"] = resolve_paths(data["data"], p.absolute().parent)
+    if data.get("kind") == "tune" and "base" in data:
+        data["base"] = _tune_base(data["base"], p.absolute().parent)
     return data
+
+
+def _tune_base(base: Any, folder: Path) -> Any:
+    """A tune config's `base`: a path (relative to the tune file's folder) read into it, so
+    that `--set base.<key>=<value>` reaches it and the resolved config holds it whole."""
+    if isinstance(base, str) and base:
+        path = Path(base) if Path(base).is_absolute() else folder / base
+        return read_yaml(path)
+    if isinstance(base, dict) and isinstance(base.get("data"), dict):
+        return {**base, "data": resolve_paths(base["data"], folder)}
+    return base
 
 
 def load_raw(path: str | Path, overrides: list[str] | None = None) -> dict:

@@ -11,14 +11,14 @@ import yaml
 from qmoe_cli.config.yaml_io import _yaml_problem, load_yaml_text
 from qmoe_cli.errors import ConfigError
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+DOTTED_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """'a.b=value' -> ('a.b', value parsed as YAML)."""
     key, sep, raw = text.partition("=")
     key = key.strip()
-    if not sep or not _KEY.match(key):
+    if not sep or not DOTTED_KEY.match(key):
         raise ConfigError(
             f"bad override '{text}': expected KEY=VALUE with a dotted key, e.g. train.epochs=5"
         )

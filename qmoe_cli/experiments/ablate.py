@@ -52,12 +52,21 @@ from qmoe_cli.training.seeds import SeedRun
 
 
 def run(
-    cfg: AblationConfig, out_dir: str | Path, *, jobs: int = 1, resume: Path | None = None
+    cfg: AblationConfig,
+    out_dir: str | Path,
+    *,
+    jobs: int = 1,
+    resume: Path | None = None,
+    records: dict[str, dict] | None = None,
 ) -> Path:
-    """The kind's runner (qmoe_cli/kinds.py): every variant x seed on `jobs` workers."""
+    """The kind's runner (qmoe_cli/kinds.py): every variant x seed on `jobs` workers.
+    `records`: more JSON files for the folder (file name -> content), written before it is
+    complete (`qmoe tune`'s tuned.json)."""
     variants = {name: cfg.variant(name) for name in cfg.variants}
     with RunFolder(out_dir, cfg.name, dump_config(cfg), resumable=True, resume=resume) as group:
         write_json(group.path / "env.json", environment())
+        for file_name, content in (records or {}).items():
+            write_json(group.path / file_name, content)
         tasks = [
             Training(name, vcfg, seed, group.path / "variants" / name / f"seed-{seed}")
             for name, vcfg in variants.items()

@@ -1,0 +1,313 @@
+"""The `tune` kind: every variant of a base config tuned on validation data with the same
+budget, then its best settings trained on the final seeds and tested once (`qmoe tune`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from qmoe_cli.config.ablate import AblationConfig
+from qmoe_cli.config.experiment import (
+    KIND_HELP,
+    NAME_PATTERN,
+    ExperimentConfig,
+    VariantConfig,
+    check_names,
+    check_override_key,
+)
+from qmoe_cli.config.messages import format_validation_error
+from qmoe_cli.config.overrides import set_dotted
+from qmoe_cli.config.sweep import _canonical, _show
+from qmoe_cli.errors import ConfigError
+from qmoe_cli.schema import Strict
+
+OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class SearchParam(Strict):
+    """One key's search range: Optuna's float, int or categorical distribution."""
+
+    type: Literal["float", "int", "categorical"] = Field(
+        description="float (FloatDistribution), int (IntDistribution) or categorical"
+    )
+    low: float | None = Field(None, description="float and int: the smallest value")
+    high: float | None = Field(None, description="float and int: the largest value, above low")
+    log: bool = Field(False, description="float and int: sample log-uniformly (low above 0)")
+    step: float | None = Field(
+        None, gt=0, description="float and int: the grid step (int: 1 by default); not with log"
+    )
+    choices: list[Any] | None = Field(
+        None, description="categorical: the values, distinct; any YAML values (lists too)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchParam:
+        if self.type == "categorical":
+            if self.low is not None or self.high is not None or self.step is not None or self.log:
+                raise ValueError("a categorical takes `choices` only (not low, high, step, log)")
+            if not self.choices:
+                raise ValueError("choices: give at least one value")
+            seen: dict = {}
+            for i, value in enumerate(self.choices):
+                first = seen.setdefault(_canonical(value), i)
+                if first != i:
+                    raise ValueError(
+                        f"choices: {_show(value)} is given twice ([{first}] and [{i}]); "
+                        "give distinct values"
+                    )
+            return self
+        if self.choices is not None:
+            raise ValueError(f"choices: only for type categorical, not {self.type}")
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.type} range needs `low` and `high`")
+        if self.type == "int":
+            for key in ("low", "high", "step"):
+                value = getattr(self, key)
+                if value is not None and value != int(value):
+                    raise ValueError(f"{key}: an int range takes integers, got {value:g}")
+        if self.low >= self.high:
+            raise ValueError(
+                f"low {self.low:g} is not below high {self.high:g}: the range is "
+                + ("empty" if self.low == self.high else "inverted")
+            )
+        if self.log and self.low <= 0:
+            raise ValueError(f"log: a log range must lie above 0, but low is {self.low:g}")
+        if self.log and self.step is not None:
+            raise ValueError("step: not with log (Optuna samples a log range without a grid)")
+        return self
+
+    def probes(self) -> list[Any]:
+        """Values whose validity stands for the range's: its ends, or every choice."""
+        if self.type == "categorical":
+            return list(self.choices or [])
+        if self.type == "int":
+            return [int(self.low or 0), int(self.high or 0)]
+        return [self.low, self.high]
+
+    def distribution(self):
+        """The Optuna distribution (choices that are not scalars go in as JSON text)."""
+        import optuna
+
+        if self.type == "float":
+            return optuna.distributions.FloatDistribution(
+                self.low, self.high, log=self.log, step=self.step
+            )
+        if self.type == "int":
+            return optuna.distributions.IntDistribution(
+                int(self.low), int(self.high), log=self.log, step=int(self.step or 1)
+            )
+        return optuna.distributions.CategoricalDistribution([_encode(c) for c in self.choices])
+
+    def decode(self, value: Any) -> Any:
+        """A sampled value back to the config's value."""
+        if self.type != "categorical":
+            return value
+        return {_encode(c): c for c in self.choices or []}[value]
+
+
+def _encode(choice: Any) -> Any:
+    scalar = choice is None or isinstance(choice, bool | int | float | str)
+    return choice if scalar else json.dumps(choice, sort_keys=True)
+
+
+class TuneConfig(Strict):
+    """A base config's variants, each tuned on validation with the same number of trials."""
+
+    kind: Literal["tune"] = Field("tune", description=KIND_HELP)
+    name: str = Field(
+        "tune",
+        pattern=NAME_PATTERN,
+        description="the tuning folder, `<output_dir>/<name>/`, and the final ablation's name; "
+        "when the file has no `name`, its stem",
+    )
+    base: dict[str, Any] = Field(
+        description="the config tuned, of kind `train` or `ablate` (every variant tuned): a "
+        "path relative to this file, read into this key, or the config itself"
+    )
+    space: dict[str, SearchParam] = Field(
+        default_factory=dict,
+        description="dotted keys of a variant's config (`train.lr`) -> their search range; "
+        "shared by every variant",
+    )
+    variant_space: dict[str, dict[str, SearchParam]] = Field(
+        default_factory=dict,
+        description="variant -> keys searched for that variant only (`data.scaling` for the "
+        "classical ones); a key also in `space` takes this range for the variant",
+    )
+    trials: int = Field(
+        20, ge=1, le=100_000, description="complete trials per variant, the same for every one"
+    )
+    variant_trials: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=dict,
+        description="variant -> its own number of trials, instead of `trials` (an unequal "
+        "budget, recorded as such in tuned.json)",
+    )
+    trial_seeds: list[Seed] = Field(
+        default_factory=lambda: [1000, 1001, 1002],
+        description="the seeds every trial trains on; its value is the mean over them",
+    )
+    objective: Literal["val_accuracy", "val_loss"] = Field(
+        "val_accuracy",
+        description="what a trial scores on the validation split (at the kept epoch): "
+        "accuracy (maximised) or loss (minimised); the test split is never read by a trial",
+    )
+    seeds: list[Seed] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4],
+        description="the final run's seeds: each variant's best settings trained and tested once",
+    )
+    sampler_seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="seeds Optuna's TPE sampler (with the trial number)"
+    )
+    storage: str | None = Field(
+        None,
+        description="the Optuna storage (`--storage`): an SQLAlchemy URL (`sqlite:///f.db`, "
+        "`postgresql://...`) or `journal:PATH` (a journal file); null: `study.db` in the "
+        "tuning folder",
+    )
+    output_dir: str = Field("runs/tune", description="tuning folders go here (`--out`)")
+
+    _base: ExperimentConfig = PrivateAttr()
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _read_base(cls, v: Any) -> Any:
+        if isinstance(v, str):  # set by --set base=PATH: from the working directory
+            from qmoe_cli.config.loading import read_yaml
+
+            try:
+                return read_yaml(Path(v))
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("trial_seeds", "seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one seed")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must not repeat")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> TuneConfig:
+        kind = self.base.get("kind")
+        schemas = {"train": ExperimentConfig, "ablate": AblationConfig}
+        if kind not in schemas:
+            raise ValueError(f"base: kind: {kind!r}: tune takes a train or ablate config")
+        try:
+            self._base = schemas[kind].model_validate(self.base)
+        except ValidationError as exc:
+            raise ValueError(f"base: {format_validation_error(exc)}") from None
+        names = self.variant_names()
+        check_names(dict.fromkeys(names), "base.variants")
+        for key, named in (
+            ("variant_space", self.variant_space),
+            ("variant_trials", self.variant_trials),
+        ):
+            for name in named:
+                if name not in names:
+                    raise ValueError(f"{key}.{name}: not a variant of base ({', '.join(names)})")
+        for name in names:
+            self._check_space(name)
+        return self
+
+    def _check_space(self, name: str) -> None:
+        """Every key of the variant's space set to each end of its range (each choice) in
+        the variant's config, validated: a ValueError naming the key."""
+        space = self.space_of(name)
+        if not space:
+            raise ValueError(f"space: nothing to tune for variant {name}; give a key")
+        config = self.variant_config(name)
+        own = self.variant_space.get(name, {})
+        for key, param in space.items():
+            where = f"variant_space.{name}.{key}" if key in own else f"space.{key}"
+            try:
+                check_override_key(key)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            for value in param.probes():
+                problem = _problem(config, key, value)
+                if problem is None:
+                    continue
+                if "unknown key" in problem or "is not a mapping" in problem:
+                    raise ValueError(f"{where}: not a key of variant {name}'s config ({problem})")
+                shown = _show(_plain(value))
+                raise ValueError(
+                    f"{where}: {shown} is no valid value for variant {name} ({problem})"
+                )
+
+    def variant_names(self) -> list[str]:
+        """The variants tuned: an ablation's, or the train config's one model (its name)."""
+        base = self._base
+        return list(base.variants) if isinstance(base, AblationConfig) else [base.name]
+
+    def variant_config(self, name: str) -> ExperimentConfig:
+        base = self._base
+        return base.variant(name) if isinstance(base, AblationConfig) else base
+
+    def space_of(self, name: str) -> dict[str, SearchParam]:
+        return {**self.space, **self.variant_space.get(name, {})}
+
+    def budget(self) -> dict[str, int]:
+        """Complete trials per variant."""
+        return {n: self.variant_trials.get(n, self.trials) for n in self.variant_names()}
+
+    def trial_config(self, name: str, values: dict[str, Any]) -> ExperimentConfig:
+        """The variant's config with a trial's settings, on the trial seeds."""
+        raw = self.variant_config(name).model_dump(mode="json")
+        for key, value in values.items():
+            set_dotted(raw, key, value)
+        raw["seeds"] = list(self.trial_seeds)
+        try:
+            return ExperimentConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"variant {name}: {format_validation_error(exc)}") from None
+
+    def final_config(self, best: dict[str, dict[str, Any]]) -> AblationConfig:
+        """The ablation of the final run: every variant with its best settings as its
+        `overrides`, on `seeds`, under this config's name."""
+        base = self._base
+        if isinstance(base, AblationConfig):
+            raw = base.model_dump(mode="json")
+        else:
+            raw = base.model_dump(mode="json", exclude={"kind"})
+            raw["variants"] = {
+                base.name: VariantConfig(
+                    router=base.model.router, experts=base.model.experts
+                ).model_dump(mode="json")
+            }
+            raw["reference"] = base.name
+        raw["kind"] = "ablate"
+        for name, values in best.items():
+            raw["variants"][name]["overrides"] = {
+                **raw["variants"][name].get("overrides", {}),
+                **values,
+            }
+        raw["name"], raw["seeds"] = self.name, list(self.seeds)
+        try:
+            return AblationConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"the tuned ablation: {format_validation_error(exc)}") from None
+
+
+def _plain(value: Any) -> Any:
+    """100.0 shown as 100, as the user wrote it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _problem(config: ExperimentConfig, key: str, value: Any) -> str | None:
+    """Why `key: value` is no valid setting of `config` (None: it is)."""
+    raw = config.model_dump(mode="json")
+    try:
+        set_dotted(raw, key, value)
+        ExperimentConfig.model_validate(raw)
+    except ConfigError as exc:
+        return str(exc)
+    except ValidationError as exc:
+        return format_validation_error(exc)
+    return None

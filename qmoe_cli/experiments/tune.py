@@ -1,0 +1,454 @@
+"""`qmoe tune`: every variant of a base config tuned on validation with the same budget
+(Optuna, one study per variant), then each variant's best settings trained on the final
+seeds and tested once, as an ordinary ablation run folder.
+
+    <out>/<name>/tune.yaml     the tune config resolved (its base inline)
+    <out>/<name>/study.db      the studies, SQLite (unless `--storage` names another storage)
+    <out>/<name>/trials.csv    every trial: variant, number, state, value, settings, per seed
+    <out>/<name>/tuned.json    per variant: its budget, trials done, the best trial and its
+                               settings; whether the budgets were equal
+    <out>/<name>/final/<stamp>-<name>-<id>/   the final ablation (`qmoe ablate`'s folder, its
+                               variants' `overrides` the tuned settings, tuned.json beside)
+
+A trial samples its settings with the TPE sampler (seeded from `sampler_seed`, the variant
+and the trial's number, so a study resumed gives the trials an uninterrupted one would),
+trains the variant's config with them on `trial_seeds` (training/trials.py: the test split
+is withheld) and reports the mean validation accuracy (or loss). Studies are shared: trials
+are claimed one at a time (under a lock file beside an SQLite database), and a process only
+claims a trial while complete plus running trials are fewer than the budget, so any number
+of processes end with exactly the budget of complete trials per variant. A trial left
+running by a process that died (same host, process gone) or was interrupted is marked
+FAILED and its settings are tried again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from qmoe_cli.config import OBJECTIVES, TuneConfig, dump_config
+from qmoe_cli.errors import ConfigError
+from qmoe_cli.progress import err, out, progress_bar
+from qmoe_cli.runs import is_complete_run, read_text, writable_dir, write_csv, write_json
+from qmoe_cli.training.trials import score_trial
+from qmoe_cli.workers import raise_if_interrupted
+
+STALE_SECONDS = 120  # a running trial without an owner this old was claimed by a dead process
+POLL_SECONDS = 1.0  # waiting for other processes' trials
+
+
+def tune_folder(cfg: TuneConfig, out_dir: str | Path) -> Path:
+    return Path(out_dir) / cfg.name
+
+
+def storage_url(cfg: TuneConfig, folder: Path) -> str:
+    return cfg.storage or f"sqlite:///{(folder / 'study.db').absolute()}"
+
+
+def study_name(cfg: TuneConfig, variant: str) -> str:
+    return f"{cfg.name}.{variant}"
+
+
+def open_storage(url: str):
+    """The Optuna storage of a URL; one ConfigError naming the URL when it cannot be opened."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        if url.startswith("journal:"):
+            from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+            path = url.removeprefix("journal:")
+            if not path:
+                raise ValueError("give a file: journal:PATH")
+            storage = JournalStorage(JournalFileBackend(path))
+        else:
+            kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+            # two processes creating one SQLite file's schema at once collide (alembic's
+            # version row): they take turns under the study's lock
+            with _locked(lock_of(url)):
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        storage.get_all_studies()
+    except Exception as exc:  # SQLAlchemy's, a driver's, a file system's: all one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--storage {url}: cannot open the study storage ({reason})") from None
+    return storage
+
+
+def _sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    return Path(url[len(prefix) :]) if url.startswith(prefix) and url != prefix else None
+
+
+def lock_of(url: str) -> Path | None:
+    """The lock file beside an SQLite study (None for other storages)."""
+    path = _sqlite_path(url)
+    if path is None or not path.parent.is_dir():
+        return None
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def _locked(path: Path | None):
+    """An exclusive lock on a file (None: no lock); processes on one host take turns."""
+    if path is None:
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fingerprint(cfg: TuneConfig, variant: str) -> str:
+    """What defines a variant's search: a study made by another search is not continued."""
+    search = {
+        "config": cfg.variant_config(variant).model_dump(mode="json", exclude={"seeds", "name"}),
+        "space": {k: p.model_dump(mode="json") for k, p in cfg.space_of(variant).items()},
+        "trial_seeds": cfg.trial_seeds,
+        "objective": cfg.objective,
+        "sampler_seed": cfg.sampler_seed,
+    }
+    return hashlib.sha256(json.dumps(search, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _sampler(cfg: TuneConfig, variant: str, n_trials: int):
+    """TPE seeded by the config, the variant and how many trials the study has: the same
+    sequence whether the study ran in one go or was resumed."""
+    import optuna
+
+    text = f"{cfg.sampler_seed}/{variant}/{n_trials}".encode()
+    seed = int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _owner() -> dict:
+    import psutil
+
+    me = psutil.Process()
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": me.create_time()}
+
+
+def _stale(trial) -> bool:
+    """Whether a RUNNING trial's process is gone (other hosts' trials count as alive)."""
+    import psutil
+
+    who = trial.user_attrs.get("owner")
+    if not isinstance(who, dict):
+        start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+        return time.time() - start > STALE_SECONDS
+    if who.get("host") != socket.gethostname():
+        return False
+    try:
+        process = psutil.Process(int(who["pid"]))
+        alive = process.status() != psutil.STATUS_ZOMBIE
+        return not alive or abs(process.create_time() - float(who["started"])) > 1.0
+    except (psutil.Error, ValueError, KeyError, TypeError):
+        return True
+
+
+class Search:
+    """One variant's study in a storage."""
+
+    def __init__(self, cfg: TuneConfig, variant: str, storage, lock: Path | None, create=True):
+        import optuna
+
+        self.cfg, self.variant, self.lock = cfg, variant, lock
+        self.space = cfg.space_of(variant)
+        self.budget = cfg.budget()[variant]
+        name = study_name(cfg, variant)
+        direction = OBJECTIVES[cfg.objective]
+        with _locked(lock):
+            if create:
+                self.study = optuna.create_study(
+                    study_name=name, storage=storage, direction=direction, load_if_exists=True
+                )
+            else:
+                self.study = optuna.load_study(study_name=name, storage=storage)
+            made_by = self.study.user_attrs.get("search")
+            if made_by is None and create:
+                self.study.set_user_attr("search", _fingerprint(cfg, variant))
+                self.study.set_user_attr("objective", cfg.objective)
+            elif made_by is not None and made_by != _fingerprint(cfg, variant):
+                raise ConfigError(
+                    f"study {name!r} was made by another search (base, space, trial_seeds, "
+                    "objective or sampler_seed differ); give the config another name, or "
+                    "another --out or --storage"
+                )
+
+    def trials(self, *states):
+        return self.study.get_trials(deepcopy=False, states=states or None)
+
+    def count(self, state) -> int:
+        return len(self.trials(state))
+
+    def claim(self):
+        """A trial to run (its settings sampled), or None when complete and running trials
+        fill the budget. Trials of dead processes are failed and queued again first."""
+        from optuna.trial import TrialState
+
+        with _locked(self.lock):
+            for trial in self.trials(TrialState.RUNNING):
+                if _stale(trial):
+                    self._retry(trial._trial_id, trial.number, trial.params)
+            done = self.count(TrialState.COMPLETE) + self.count(TrialState.RUNNING)
+            if done >= self.budget:
+                return None
+            self.study.sampler = _sampler(self.cfg, self.variant, len(self.trials()))
+            distributions = {k: p.distribution() for k, p in self.space.items()}
+            trial = self.study.ask(distributions)
+            trial.set_user_attr("owner", _owner())
+            return trial
+
+    def _retry(self, trial_id: int, number: int, params: dict) -> None:
+        """Mark a trial FAILED and queue its settings again (a WAITING trial: the next
+        claim takes it)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        storage = self.study._storage
+        try:
+            storage.set_trial_user_attr(trial_id, "failed", "interrupted")
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                return
+        except UpdateFinishedTrialError:  # it finished meanwhile: nothing to retry
+            return
+        self.study.enqueue_trial(params, user_attrs={"retry_of": number})
+
+    def run(self, trial) -> float:
+        """Train the trial's settings on the trial seeds and tell the study its value."""
+        settings = {k: p.decode(trial.params[k]) for k, p in self.space.items()}
+        try:
+            try:
+                config = self.cfg.trial_config(self.variant, settings)
+            except ConfigError as exc:  # settings valid one by one, not together
+                trial.set_user_attr("invalid", str(exc))
+                worst = 0.0 if self.cfg.objective == "val_accuracy" else float("inf")
+                self.study.tell(trial, worst)
+                return worst
+            scored = score_trial(config, self.cfg.objective)
+        except BaseException:
+            with _locked(self.lock):
+                self._retry(trial._trial_id, trial.number, trial.params)
+            raise
+        trial.set_user_attr("per_seed", scored["per_seed"])
+        trial.set_user_attr("epochs_run", scored["epochs_run"])
+        if scored["diverged"]:
+            trial.set_user_attr("diverged", scored["diverged"])
+        self.study.tell(trial, scored["value"])
+        return scored["value"]
+
+    def best(self) -> dict | None:
+        """The best complete trial: number, value, settings (config values)."""
+        from optuna.trial import TrialState
+
+        complete = self.trials(TrialState.COMPLETE)
+        if not complete:
+            return None
+        pick = max if OBJECTIVES[self.cfg.objective] == "maximize" else min
+        best = pick(complete, key=lambda t: (t.value, -t.number))
+        return {
+            "number": best.number,
+            "value": best.value,
+            "settings": {
+                k: p.decode(best.params[k]) for k, p in self.space.items() if k in best.params
+            },
+        }
+
+
+def _searches(cfg: TuneConfig, url: str, create: bool = True) -> dict[str, Search]:
+    storage = open_storage(url)
+    lock = lock_of(url)
+    return {v: Search(cfg, v, storage, lock, create) for v in cfg.variant_names()}
+
+
+def run(
+    cfg: TuneConfig,
+    out_dir: str | Path,
+    *,
+    jobs: int = 1,
+    resume: bool = False,
+) -> Path:
+    """Search every variant to its budget (with any other process on the same study), then
+    the final ablation of the best settings; returns the final run folder."""
+    from optuna.trial import TrialState
+
+    folder = tune_folder(cfg, out_dir)
+    writable_dir(folder)
+    url = storage_url(cfg, folder)
+    if resume and not _has_study(cfg, url):
+        raise ConfigError(f"--resume: no study of {cfg.name!r} in {url}")
+    searches = _searches(cfg, url)
+    write_text_if_changed(folder / "tune.yaml", dump_config(cfg))
+    total = sum(s.budget for s in searches.values())
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(f"{cfg.name}: trials", total=total)
+
+            def tick() -> None:
+                bar.update(task, completed=sum(_done(s) for s in searches.values()))
+
+            tick()
+            while True:
+                claimed = False
+                for search in searches.values():  # round-robin: the variants advance together
+                    trial = search.claim()
+                    if trial is not None:
+                        claimed = True
+                        search.run(trial)
+                        tick()
+                    raise_if_interrupted()
+                if claimed:
+                    continue
+                if all(s.count(TrialState.COMPLETE) >= s.budget for s in searches.values()):
+                    break
+                time.sleep(POLL_SECONDS)  # other processes' trials are running
+                tick()
+    except KeyboardInterrupt as exc:
+        done = sum(_done(s) for s in searches.values())
+        exc.rerun = (
+            f"{done} of {total} trials are complete in {url}; run the same command again "
+            "to continue the study"
+        )
+        raise
+    tuned = write_search(cfg, folder, searches, url)
+    return final_run(cfg, folder, tuned, jobs)
+
+
+def _done(search: Search) -> int:
+    from optuna.trial import TrialState
+
+    return min(search.count(TrialState.COMPLETE), search.budget)
+
+
+def _has_study(cfg: TuneConfig, url: str) -> bool:
+    names = {s.study_name for s in open_storage(url).get_all_studies()}
+    return all(study_name(cfg, v) in names for v in cfg.variant_names())
+
+
+def write_text_if_changed(path: Path, text: str) -> None:
+    from qmoe_cli.runs import write_text
+
+    if not path.exists() or read_text(path) != text:
+        write_text(path, text)
+
+
+def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url: str) -> dict:
+    """trials.csv and tuned.json in the tuning folder; returns tuned.json's content."""
+    from optuna.trial import TrialState
+
+    rows = []
+    for name, search in searches.items():
+        for t in search.trials():
+            rows.append(
+                {
+                    "variant": name,
+                    "trial": t.number,
+                    "state": t.state.name,
+                    "value": t.value,
+                    **{k: _cell(search.space[k].decode(v)) for k, v in t.params.items()},
+                    "per_seed": json.dumps(t.user_attrs.get("per_seed")),
+                    "retry_of": t.user_attrs.get("retry_of"),
+                    "note": t.user_attrs.get("diverged")
+                    or t.user_attrs.get("invalid")
+                    or t.user_attrs.get("failed")
+                    or "",
+                }
+            )
+    write_csv(folder / "trials.csv", rows)
+    budget = cfg.budget()
+    tuned = {
+        "objective": cfg.objective,
+        "direction": OBJECTIVES[cfg.objective],
+        "trial_seeds": cfg.trial_seeds,
+        "seeds": cfg.seeds,
+        "sampler": f"TPESampler(seed from sampler_seed={cfg.sampler_seed}, variant, trial)",
+        "storage": url,
+        "budget": budget,
+        "equal_budget": len(set(budget.values())) == 1,
+        "test_split_read_by_trials": False,
+        "variants": {},
+    }
+    for name, search in searches.items():
+        best = search.best()
+        tuned["variants"][name] = {
+            "study": study_name(cfg, name),
+            "trials_complete": search.count(TrialState.COMPLETE),
+            "trials_failed": search.count(TrialState.FAIL),
+            "best_trial": best and best["number"],
+            "best_value": best and best["value"],
+            "settings": best["settings"] if best else {},
+            "space": {k: p.model_dump(mode="json") for k, p in search.space.items()},
+        }
+    write_json(folder / "tuned.json", tuned)
+    return tuned
+
+
+def final_run(cfg: TuneConfig, folder: Path, tuned: dict, jobs: int) -> Path:
+    """The final ablation of the best settings (once, whichever process gets here first)."""
+    from qmoe_cli.experiments import ablate
+
+    final_cfg = cfg.final_config({n: v["settings"] for n, v in tuned["variants"].items()})
+    text = dump_config(final_cfg)
+    final_dir = folder / "final"
+    writable_dir(final_dir)
+    with _locked(folder / ".final.lock"):
+        for child in sorted(final_dir.iterdir(), reverse=True):
+            if is_complete_run(child) and read_text(child / "config.yaml") == text:
+                out.print(f"final run already done: {child}", markup=False, highlight=False)
+                return child
+        err.print(_best_lines(cfg, tuned), markup=False, highlight=False)
+        return ablate.run(final_cfg, final_dir, jobs=jobs, records={"tuned.json": tuned})
+
+
+def _best_lines(cfg: TuneConfig, tuned: dict) -> str:
+    lines = [f"{cfg.name}: best settings on validation ({cfg.objective})"]
+    for name, v in tuned["variants"].items():
+        settings = _settings(v["settings"])
+        lines.append(f"  {name}: {v['best_value']:.4f} (trial {v['best_trial']}) {settings}")
+    return "\n".join(lines)
+
+
+def status(cfg: TuneConfig, out_dir: str | Path) -> None:
+    """Trials done per variant and the best so far."""
+    from optuna.trial import TrialState
+
+    url = storage_url(cfg, tune_folder(cfg, out_dir))
+    if not _has_study(cfg, url):
+        out.print(f"{cfg.name}: no study yet in {url}", markup=False, highlight=False)
+        return
+    searches = _searches(cfg, url, create=False)
+    table = Table(title=f"{cfg.name}: {url}")
+    for col in ("variant", "complete", "running", "failed", f"best {cfg.objective}", "settings"):
+        table.add_column(col, justify="left" if col in ("variant", "settings") else "right")
+    for name, search in searches.items():
+        best = search.best()
+        table.add_row(
+            name,
+            f"{search.count(TrialState.COMPLETE)}/{search.budget}",
+            str(search.count(TrialState.RUNNING)),
+            str(search.count(TrialState.FAIL)),
+            "" if best is None else f"{best['value']:.4f} (trial {best['number']})",
+            "" if best is None else _settings(best["settings"]),
+        )
+    out.print(table)
+
+
+def _cell(value: Any) -> Any:
+    """A setting in a CSV cell: scalars as they are, lists and mappings as JSON."""
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def _settings(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())

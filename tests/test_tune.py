@@ -1,0 +1,264 @@
+"""`qmoe tune`: bad search spaces refused before training, the test split never read by a
+trial, studies resumed and shared with exactly the budget of trials, equal budgets."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from qmoe_cli.config import TuneConfig
+from qmoe_cli.data import load_dataset
+from qmoe_cli.training import trials
+
+from .conftest import ROOT, run_qmoe
+
+BASE = {
+    "kind": "ablate",
+    "data": {"name": "two_moons", "n_samples": 120, "noise": 0.1},
+    "model": {"experts": {"count": 2}},
+    "train": {"epochs": 3, "batch_size": 16, "patience": 2},
+    "reference": "A",
+    "variants": {
+        "A": {"router": {"type": "linear"}},
+        "C": {"router": {"type": "mlp", "hidden": [4]}},
+    },
+}
+TUNE = {
+    "kind": "tune",
+    "name": "tiny",
+    "base": BASE,
+    "space": {"train.lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}},
+    "variant_space": {
+        "A": {"data.scaling": {"type": "categorical", "choices": ["minmax_pi", "standard"]}}
+    },
+    "trials": 3,
+    "trial_seeds": [7, 8],
+    "seeds": [0],
+}
+
+
+def _write(tmp_path, cfg, name="tune.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _complete(folder, variant):
+    """Numbers and owners of a variant's COMPLETE trials in the folder's study."""
+    import optuna
+
+    from qmoe_cli.experiments.tune import open_storage
+
+    storage = open_storage(f"sqlite:///{folder / 'study.db'}")  # under the study's lock
+    study = optuna.load_study(study_name=f"tiny.{variant}", storage=storage)
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    return [t.number for t in done], [t.user_attrs["owner"]["pid"] for t in done], study
+
+
+# --- bad input: one line naming the key, exit 2, nothing trained -----------------------------
+
+
+def _space(**param):
+    return {**TUNE, "space": {"train.lr": param}}
+
+
+BAD = [
+    (
+        {**TUNE, "space": {"train.lrr": {"type": "float", "low": 0.1, "high": 1}}},
+        "space.train.lrr: not a key of variant A's config",
+    ),
+    (_space(type="float", low=0.1, high=0.01), "space.train.lr: low 0.1 is not below high 0.01"),
+    (_space(type="float", low=0.1, high=0.1), "the range is empty"),
+    (_space(type="int", low=5, high=2), "the range is inverted"),
+    (_space(type="float", low=0.0, high=0.1, log=True), "space.train.lr: log: a log range"),
+    (_space(type="float", low=-1, high=0.1, log=True), "space.train.lr: log: a log range"),
+    (
+        _space(type="categorical", choices=[0.1, 0.2, 0.1]),
+        "space.train.lr: choices: 0.1 is given twice",
+    ),
+    (_space(type="float", low=0.001, high=100), "space.train.lr: 100 is no valid value"),
+    ({**TUNE, "trials": 0}, "trials: Input should be greater than or equal to 1"),
+    ({**TUNE, "variant_trials": {"A": 0}}, "variant_trials.A"),
+    ({**TUNE, "variant_trials": {"Z": 2}}, "variant_trials.Z: not a variant of base"),
+    (
+        {
+            **TUNE,
+            "variant_space": {"C": {"model.router.qubits": {"type": "int", "low": 1, "high": 2}}},
+        },
+        "variant_space.C.model.router.qubits: not a key of variant C's config",
+    ),
+    ({**TUNE, "space": {"seeds": {"type": "categorical", "choices": [[1]]}}}, "space.seeds"),
+]
+
+
+@pytest.mark.parametrize("cfg,message", BAD, ids=[m for _, m in BAD])
+def test_bad_search_space_is_one_line_naming_the_key(tmp_path, cli, cfg, message):
+    path = _write(tmp_path, cfg)
+    for command in (("tune", path, "--out", tmp_path / "out"), ("validate", path)):
+        result = cli(*command)
+        assert result.exit_code == 2, result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith("error: ") and message in line, line
+    assert not (tmp_path / "out").exists()  # before any training
+
+
+def test_a_storage_that_cannot_be_opened_is_named(tmp_path, cli):
+    path = _write(tmp_path, TUNE)
+    for url in ("sqlite:////nonexistent-dir/x.db", "nosuchdb://x", "journal:"):
+        result = cli("tune", path, "--out", tmp_path / "out", "--storage", url)
+        assert result.exit_code == 2, result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith(f"error: --storage {url}: cannot open"), line
+    assert not list((tmp_path / "out").rglob("trials.csv"))
+
+
+def test_base_path_is_relative_to_the_tune_file(tmp_path, cli):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "base.yaml").write_text(yaml.safe_dump(BASE))
+    path = _write(tmp_path / "sub", {**TUNE, "base": "base.yaml"})
+    result = cli("validate", path, "--set", "base.train.epochs=2")
+    assert result.exit_code == 0, result.output
+    cfg = yaml.safe_load(result.output.split("# ")[0])
+    assert cfg["base"]["train"]["epochs"] == 2 and cfg["base"]["kind"] == "ablate"
+
+
+# --- the test split ---------------------------------------------------------------------------
+
+
+def test_a_trial_never_reads_the_test_split(monkeypatch):
+    cfg = TuneConfig.model_validate(TUNE).trial_config("C", {"train.lr": 0.05})
+    clean = trials.score_trial(cfg, "val_accuracy")
+
+    def poisoned(data, seed):  # test rows NaN, test labels flipped: any use would show
+        splits = load_dataset(data, seed)
+        splits.X_test = np.full_like(splits.X_test, np.nan)
+        splits.y_test = 1 - splits.y_test
+        return splits
+
+    monkeypatch.setattr(trials, "load_dataset", poisoned)
+    assert trials.score_trial(cfg, "val_accuracy") == clean
+    assert set(clean) == {"value", "per_seed", "epochs_run", "diverged"}  # no test number
+    withheld = trials.without_test(load_dataset(cfg.data, 0))
+    for use in (len, np.asarray, lambda a: a[0], lambda a: a.shape):
+        with pytest.raises(trials.TestSplitWithheld):
+            use(withheld.X_test)
+
+
+# --- resume, sharing, budgets (the real command in subprocesses) -------------------------------
+
+
+def _slower(tmp_path, n_trials, name="tune.yaml", **more):
+    base = {**BASE, "data": {**BASE["data"], "n_samples": 300}, "train": {"epochs": 25}}
+    return _write(tmp_path, {**TUNE, "base": base, "trials": n_trials, **more}, name)
+
+
+@pytest.mark.slow
+def test_sigterm_then_rerun_ends_with_exactly_the_budget(tmp_path):
+    path = _slower(tmp_path, 6)
+    out = tmp_path / "out"
+    env = dict(os.environ, COLUMNS="200")
+    cmd = [sys.executable, "-m", "qmoe_cli.cli", "tune", str(path), "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = out / "tiny" / "study.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # stop it in the middle of the search
+        with contextlib.suppress(KeyError):  # the study is created by the process
+            if db.exists() and len(_complete(out / "tiny", "A")[0]) >= 2:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 2.5
+    assert proc.returncode != 0 and b"continue the study" in stderr, stderr
+    assert not (out / "tiny" / "final").exists() or not any((out / "tiny" / "final").iterdir())
+    result = run_qmoe("tune", path, "--out", out)
+    assert result.returncode == 0, result.stderr
+    for variant in ("A", "C"):
+        numbers, _, study = _complete(out / "tiny", variant)
+        assert len(numbers) == 6
+        failed = [t for t in study.trials if t.state.name == "FAIL"]
+        retried = {t.user_attrs.get("retry_of") for t in study.trials} - {None}
+        assert retried == {t.number for t in failed}  # every interrupted trial tried again
+    tuned = json.loads((out / "tiny" / "tuned.json").read_text())
+    assert tuned["budget"] == {"A": 6, "C": 6} and tuned["equal_budget"] is True
+
+
+def test_a_trial_of_a_killed_process_is_failed_and_retried(tmp_path):
+    import optuna
+
+    from qmoe_cli.experiments import tune
+
+    cfg = TuneConfig.model_validate({**TUNE, "trials": 2})
+    folder = tmp_path / "out" / "tiny"
+    folder.mkdir(parents=True)
+    searches = tune._searches(cfg, tune.storage_url(cfg, folder))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    trial = searches["A"].claim()  # claimed, then its process "dies"
+    trial.set_user_attr("owner", {**tune._owner(), "pid": dead.pid})
+    lost = dict(trial.params)
+    tune.run(cfg, tmp_path / "out", jobs=1)
+    numbers, _, study = _complete(folder, "A")
+    assert len(numbers) == 2
+    (failed,) = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == failed.number]
+    assert retry.state.name == "COMPLETE" and retry.params == lost
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_study(tmp_path):
+    path = _slower(tmp_path, 6)
+    out = tmp_path / "out"
+    env = dict(os.environ, COLUMNS="200")
+    cmd = [sys.executable, "-m", "qmoe_cli.cli", "tune", str(path), "--out", str(out)]
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    owners = set()
+    for variant in ("A", "C"):
+        numbers, pids, study = _complete(out / "tiny", variant)
+        assert len(numbers) == len(set(numbers)) == 6  # exactly the budget, none twice
+        assert not [t for t in study.trials if t.state.name != "COMPLETE"]
+        owners |= set(pids)
+    assert owners == {p.pid for p in procs}  # both processes ran trials
+    finals = list((out / "tiny" / "final").iterdir())
+    assert len(finals) == 1  # one final run; the other process found it done
+    assert sum(b"final run already done" in o for o, _ in outputs) == 1
+
+
+def test_equal_budgets_unless_configured_and_recorded(tmp_path, cli):
+    out = tmp_path / "out"
+    result = cli("tune", _write(tmp_path, TUNE), "--out", out)
+    assert result.exit_code == 0, result.output
+    tuned = json.loads((out / "tiny" / "tuned.json").read_text())
+    assert tuned["budget"] == {"A": 3, "C": 3} and tuned["equal_budget"] is True
+    assert {v["trials_complete"] for v in tuned["variants"].values()} == {3}
+    (final,) = (out / "tiny" / "final").iterdir()
+    assert json.loads((final / "tuned.json").read_text()) == tuned
+    ablation = yaml.safe_load((final / "config.yaml").read_text())
+    for name in ("A", "C"):  # the final run used each variant's best settings
+        assert ablation["variants"][name]["overrides"] == tuned["variants"][name]["settings"]
+        variant = yaml.safe_load((final / "variants" / name / "config.yaml").read_text())
+        assert variant["train"]["lr"] == tuned["variants"][name]["settings"]["train.lr"]
+    assert "data.scaling" in tuned["variants"]["A"]["settings"]
+    assert "data.scaling" not in tuned["variants"]["C"]["settings"]
+
+    uneven = _write(tmp_path, {**TUNE, "name": "tiny", "variant_trials": {"C": 4}}, "u.yaml")
+    result = cli("tune", uneven, "--out", tmp_path / "out2")
+    assert result.exit_code == 0, result.output
+    tuned = json.loads((tmp_path / "out2" / "tiny" / "tuned.json").read_text())
+    assert tuned["budget"] == {"A": 3, "C": 4} and tuned["equal_budget"] is False
+    assert [v["trials_complete"] for v in tuned["variants"].values()] == [3, 4]
+    result = cli("tune", uneven, "--out", tmp_path / "out2", "--status")
+    assert result.exit_code == 0 and "3/3" in result.output and "4/4" in result.output
