@@ -611,3 +611,117 @@ def adjust_families(tests: list[tuple[str, float]]) -> list[float]:
         for i, q in zip(where, holm([tests[i][1] for i in where]), strict=True):
             adjusted[i] = q
     return adjusted
+
+
+# --- the breakdown point of a noise sweep ---------------------------------------------------
+
+
+def crossings(levels, curves, baselines) -> np.ndarray:
+    """Where each curve (row of `curves`, accuracy per level) first falls to its baseline:
+    linear interpolation between the two levels around the fall; the first level if it is
+    at or below there already (left-censored); NaN if never within the levels
+    (right-censored). Always within [levels[0], levels[-1]]."""
+    lv = np.asarray(levels, dtype=float)
+    q = np.atleast_2d(np.asarray(curves, dtype=float))
+    c = np.broadcast_to(np.asarray(baselines, dtype=float), q.shape[:1])
+    below = q <= c[:, None]
+    first = np.argmax(below, axis=1)
+    out = np.full(len(q), np.nan)
+    out[below[:, 0]] = lv[0]
+    rows = np.flatnonzero(below.any(axis=1) & (first > 0))
+    i = first[rows]
+    q0, q1, base = q[rows, i - 1], q[rows, i], c[rows]
+    l0, l1 = lv[i - 1], lv[i]
+    out[rows] = np.clip(l0 + (q0 - base) / (q0 - q1) * (l1 - l0), l0, l1)
+    return out
+
+
+def breakdown(levels: list[float], quantum: list[float], classical: float) -> float | None:
+    """First eps where the quantum accuracy falls to the classical one (linear
+    interpolation between levels); the first level if it starts at or below; None if never."""
+    eps = float(crossings(levels, [quantum], [classical])[0])
+    return None if np.isnan(eps) else eps
+
+
+BOOTSTRAP_METHOD = (
+    "percentile bootstrap over seeds ({resamples} resamples with replacement, numpy "
+    "default_rng(0)): in each, where the mean quantum accuracy over the resampled seeds "
+    "first falls to the best baseline's mean over the same seeds (linear interpolation "
+    "between levels, the first level if already at or below there); resamples that never "
+    "fall within the levels are placed above the last level, and a quantile among them is "
+    "reported as the last level and flagged censored"
+)
+
+
+def _best_baseline(baseline: np.ndarray) -> np.ndarray:
+    """Per row of seed-averaged baselines (..., K), the best of the K baselines."""
+    return baseline.max(axis=-1)
+
+
+def breakdown_interval(
+    levels,
+    quantum_per_seed,
+    baseline_per_seed,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+) -> dict:
+    """The breakdown point of a noise sweep and its percentile-bootstrap interval over seeds.
+
+    `quantum_per_seed` is (seeds x levels) test accuracies; `baseline_per_seed` the best
+    baseline's accuracy per seed (seeds,), or (baselines x seeds) to take the best baseline
+    by mean within every resample (and per seed for the per-seed crossings). Returns
+    {"eps", "per_seed", "seeds_never", "seeds_at_first_level", "interval"}: eps is the
+    crossing of the mean curve (None if it never falls within the levels); per-seed
+    crossings use the same rule (None: never); the interval is None with fewer than 2
+    seeds. Interval bounds always lie within [levels[0], levels[-1]], low <= high.
+    """
+    lv = np.asarray(levels, dtype=float)
+    if lv.ndim != 1 or len(lv) < 1 or np.any(np.diff(lv) <= 0):
+        raise ValueError("levels: give increasing noise levels")
+    q = np.asarray(quantum_per_seed, dtype=float)
+    base = np.asarray(baseline_per_seed, dtype=float)
+    base = base[:, None] if base.ndim == 1 else base.T  # (seeds, K)
+    if q.ndim != 2 or q.shape[1] != len(lv) or base.shape[0] != q.shape[0]:
+        raise ValueError("quantum (seeds x levels) and baselines (seeds) do not match")
+    n_seeds = q.shape[0]
+    per_seed = crossings(lv, q, _best_baseline(base))
+    point = float(crossings(lv, q.mean(axis=0), _best_baseline(base.mean(axis=0)))[0])
+    result = {
+        "eps": None if np.isnan(point) else point,
+        "per_seed": [None if np.isnan(e) else float(e) for e in per_seed],
+        "seeds_never": int(np.isnan(per_seed).sum()),
+        "seeds_at_first_level": int((q[:, 0] <= _best_baseline(base)).sum()),
+        "interval": None,
+    }
+    if n_seeds < 2:
+        return result
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, n_seeds, size=(resamples, n_seeds))
+    boot = crossings(lv, q[idx].mean(axis=1), _best_baseline(base[idx].mean(axis=1)))
+    never = np.isnan(boot)
+    ordered = np.sort(np.where(never, np.inf, boot))  # censored ones above the last level
+    n_finite = int((~never).sum())
+
+    def quantile(p: float) -> tuple[float, bool]:
+        """Linear-interpolated quantile of the resampled crossings; censored if it needs
+        a resample that never crossed."""
+        pos = p * (resamples - 1)
+        lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+        if hi >= n_finite:
+            return float(lv[-1]), True
+        value = ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo])
+        return float(np.clip(value, lv[0], lv[-1])), False
+
+    alpha = (1 - confidence) / 2
+    (low, low_censored), (high, high_censored) = quantile(alpha), quantile(1 - alpha)
+    result["interval"] = {
+        "low": low,
+        "high": high,
+        "low_censored": low_censored,
+        "high_censored": high_censored,
+        "confidence": confidence,
+        "resamples": resamples,
+        "share_never": float(never.mean()),
+        "method": BOOTSTRAP_METHOD.format(resamples=resamples),
+    }
+    return result

@@ -14,7 +14,7 @@ from qmoe_cli.config import ExperimentConfig
 from qmoe_cli.metrics import holm, prediction_interval
 from qmoe_cli.paper.hybrid_qmoe.claims import CLAIMS
 from qmoe_cli.paper.hybrid_qmoe.efficiency import eta_ratio
-from qmoe_cli.paper.hybrid_qmoe.noise import noise_breakdown, noise_level
+from qmoe_cli.paper.hybrid_qmoe.noise import noise_advantage, noise_breakdown, noise_level
 from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
 from qmoe_cli.paper.hybrid_qmoe.table_i import model_accuracy, model_eta
 from qmoe_cli.report import verdicts as V
@@ -265,38 +265,48 @@ def _sweep(run, breakdown, per_level=None, mode="evaluate") -> NoiseSweep:
                       breakdown, per_level or {})  # fmt: skip
 
 
-def _breakdown(low, high, high_censored=False, n=20) -> records.Breakdown:
-    interval = records.BreakdownInterval(
-        low=low, high=high, low_censored=False, high_censored=high_censored, confidence=0.95,
-        resamples=1000, share_never=0.0, method="percentile bootstrap over seeds",
-    )  # fmt: skip
-    return records.Breakdown(
-        eps=(low + high) / 2, baseline="A", baseline_accuracy=0.65, levels=[0, 0.01, 0.02, 0.03],
-        per_seed=[0.01] * n, seeds_never=3 if high_censored else 0, seeds_at_first_level=0,
-        interval=interval,
-    )  # fmt: skip
+def _curves(sweep_rows: list[list[float]], base: list[float], run=None) -> NoiseSweep:
+    """A sweep of these per-seed curves (levels 0, 0.01, 0.02, 0.03) against a linear A."""
+    run = run or _run(kind="noise-sweep")
+    a = _model(run, "A", "linear", 12, base)
+    levels = [0, 0.01, 0.02, 0.03]
+    per_level = {lv: [row[i] for row in sweep_rows] for i, lv in enumerate(levels)}
+    return NoiseSweep(run, "evaluate", "torch", "paper", levels, [], {"A": a}, "A", None,
+                      per_level)  # fmt: skip
 
 
 def test_breakdown_against_the_bootstrap_interval_with_censoring():
     claim = _claim("noise.breakdown")
+    jitter = np.linspace(-0.004, 0.004, 20)
+    crossing = [[0.94, 0.85, 0.70 + j, 0.60 + j] for j in jitter]  # falls to 65 % at ~0.025
+    inside = _curves(crossing, [0.65] * 20)
+    (f,) = noise_breakdown(claim, _evidence(runs=[inside.run], sweeps=[inside]))
+    assert f.category == V.REPRODUCED and "vs A" in f.measured
+    early = _curves([[0.94, 0.60 + j, 0.55, 0.5] for j in jitter], [0.65] * 20)
+    (g,) = noise_breakdown(claim, _evidence(runs=[early.run], sweeps=[early]))
+    assert g.category == V.NOT_REPRODUCED and "overstates" in g.reason
+    # seeds that never fall within the levels make resamples that never cross: open upwards
+    never = _curves(crossing[:10] + [[0.94, 0.92, 0.90, 0.88]] * 10, [0.65] * 20)
+    (h,) = noise_breakdown(claim, _evidence(runs=[never.run], sweeps=[never]))
+    assert ">= 0.0300" in h.measured and "10 of 20 seeds never fall" in h.measured
+    few = _curves(crossing[:2], [0.65] * 2)
+    (k,) = noise_breakdown(claim, _evidence(runs=[few.run], sweeps=[few]))
+    assert k.category == V.NOT_MEASURED
+
+
+def test_each_linear_baseline_is_an_alternative_of_the_noise_claims():
+    """A and A_std (the input scaling a setup choice): the breakdown and the advantage are
+    judged against each; verdicts that differ make the row setup-dependent."""
+    claim = _claim("noise.breakdown")
     run = _run(kind="noise-sweep")
-    inside = noise_breakdown(
-        claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.02, 0.03))])
-    )
-    assert inside[0].category == V.REPRODUCED
-    below = noise_breakdown(
-        claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.005, 0.012))])
-    )
-    assert below[0].category == V.NOT_REPRODUCED and "overstates" in below[0].reason
-    # an interval censored above (some resamples never cross) is open upwards
-    open_top = noise_breakdown(
-        claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.01, 0.03, True))])
-    )
-    assert open_top[0].category == V.REPRODUCED and ">= 0.0300" in open_top[0].measured
-    few = noise_breakdown(
-        claim, _evidence(runs=[run], sweeps=[_sweep(run, _breakdown(0.02, 0.03, n=2))])
-    )
-    assert few[0].category == V.NOT_MEASURED
+    jitter = np.linspace(-0.004, 0.004, 20)
+    sweep = _curves([[0.94, 0.85, 0.70 + j, 0.60 + j] for j in jitter], [0.65] * 20, run)
+    sweep.baselines["A_std"] = _model(run, "A_std", "linear", 12, [0.98] * 20)
+    (f,) = noise_breakdown(claim, _evidence(runs=[run], sweeps=[sweep]))
+    assert f.category == V.SETUP_DEPENDENT and "vs A_std" in f.measured
+    (adv,) = noise_advantage(_claim("noise.advantage"), _evidence(runs=[run], sweeps=[sweep]))
+    assert adv.category == V.SETUP_DEPENDENT  # above A at 0.02, below A_std
+    assert "over the claim's 2 tests" in adv.measured
 
 
 def test_both_noise_modes_are_one_row_setup_dependent_when_they_disagree():

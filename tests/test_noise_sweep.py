@@ -8,13 +8,8 @@ from hypothesis import strategies as st
 
 from qmoe_cli.config import NoiseSweepConfig, validate_config
 from qmoe_cli.errors import ConfigError
-from qmoe_cli.experiments.noise_sweep import (
-    accuracy_under,
-    breakdown,
-    breakdown_interval,
-    crossings,
-    training_config,
-)
+from qmoe_cli.experiments.noise_sweep import accuracy_under, training_config
+from qmoe_cli.metrics import breakdown, breakdown_interval, crossings
 from qmoe_cli.runs import read_csv
 from qmoe_cli.runs import train_format as train_module
 from qmoe_cli.training import DTYPES

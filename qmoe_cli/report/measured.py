@@ -7,9 +7,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from qmoe_cli import records
 from qmoe_cli.config import ModelConfig
 from qmoe_cli.errors import ConfigError
+from qmoe_cli.metrics import breakdown_interval
 from qmoe_cli.models import config_qubits
 from qmoe_cli.models.base import ExpertsConfigBase, RouterConfigBase
 from qmoe_cli.report.inputs import Run, Stat, eta_of, to_float
@@ -273,6 +276,33 @@ class NoiseSweep:
         if linear:
             return linear[0]
         return self.baselines.get(self.best_baseline or "")
+
+    @property
+    def linear_baselines(self) -> list[ModelResult]:
+        """The paper's classical baseline, the linear router (Model A), under each input
+        scaling the sweep ran it with (a setup choice: each is an alternative); the best
+        baseline when no linear one has per-seed numbers."""
+        linear = [b for b in self.baselines.values() if b.router == "linear" and b.per_seed_acc]
+        return linear or ([self.classical] if self.classical is not None else [])
+
+    def breakdown_vs(self, base: ModelResult) -> records.Breakdown | None:
+        """Where the quantum router's mean accuracy falls to this baseline's, with its
+        bootstrap interval (metrics.breakdown_interval, as the sweep computes it against its
+        best baseline); None without per-seed numbers at every level."""
+        levels = sorted(self.per_level)
+        rows = [self.per_level[level] for level in levels]
+        base_acc = base.per_seed_acc
+        if not levels or not base_acc or any(len(r) != len(base_acc) for r in rows):
+            return None
+        found = breakdown_interval(levels, np.asarray(rows).T, np.asarray(base_acc))
+        return records.Breakdown.model_validate(
+            {
+                **found,
+                "baseline": base.variant or base.label,
+                "baseline_accuracy": float(np.mean(base_acc)),
+                "levels": levels,
+            }
+        )
 
     @property
     def source(self) -> str:

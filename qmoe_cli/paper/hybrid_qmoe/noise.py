@@ -14,7 +14,7 @@ from qmoe_cli.paper.hybrid_qmoe.printed import (
 )
 from qmoe_cli.report import fmt
 from qmoe_cli.report.inputs import Run
-from qmoe_cli.report.measured import NoiseSweep, experts_type
+from qmoe_cli.report.measured import ModelResult, NoiseSweep, experts_type
 from qmoe_cli.report.verdicts import (
     ALPHA,
     NOT_MEASURED,
@@ -27,6 +27,7 @@ from qmoe_cli.report.verdicts import (
     Finding,
     Paired,
     budget_problem,
+    combine,
     fmt_p,
     judge_single,
     numbers_of,
@@ -56,39 +57,53 @@ def noise_level(claim: Claim, ev: Evidence, level: float) -> list[Finding]:
 
 def noise_classical(claim: Claim, ev: Evidence) -> list[Finding]:
     def judge(sweep: NoiseSweep) -> Finding:
-        base = sweep.classical
-        if base is None:
+        bases = sweep.linear_baselines
+        if not bases:
             return Finding(claim, sweep.source, "", NOT_MEASURED, "no classical baseline")
-        source = f"{sweep.run.label} baseline {base.variant}: {base.router} router"
-        return judge_single(
-            claim, source, base.per_seed_acc, base.epoch_budget, PAPER_EPOCHS, n_test=base.n_test
-        )
+        alts = [
+            (
+                f"{base.variant}",
+                judge_single(
+                    claim,
+                    f"{sweep.run.label} baseline {base.variant}: {base.router} router",
+                    base.per_seed_acc,
+                    base.epoch_budget,
+                    PAPER_EPOCHS,
+                    n_test=base.n_test,
+                ),
+            )
+            for base in bases
+        ]
+        return combine(claim, sweep.source, alts)
 
     return over_sweeps(claim, ev, judge)
 
 
 def noise_advantage(claim: Claim, ev: Evidence) -> list[Finding]:
-    """Per sweep, the quantum router against the classical baseline at eps = 0.02, paired over
-    seeds; the claim's family is every sweep's test (modes, layouts, runs), Holm-adjusted."""
+    """Per sweep and linear baseline (each input scaling an alternative), the quantum router
+    against the baseline at eps = 0.02, paired over seeds; the claim's family is every such
+    test (modes, layouts, baselines, runs), Holm-adjusted."""
     level = claim.value
-    tests: dict[int, tuple[Paired, list[float], list[float]]] = {}
+    tests: dict[tuple[int, str], tuple[Paired, list[float], list[float]]] = {}
     for sweep in sweeps_for(claim, ev):
-        base, quantum = sweep.classical, sweep.seeds_at(level)
-        if base is None or not base.per_seed_acc or not quantum:
+        quantum = sweep.seeds_at(level)
+        if not quantum or budget_problem(len(quantum), sweep.epoch_budget, PAPER_EPOCHS):
             continue
-        if not budget_problem(len(quantum), sweep.epoch_budget, PAPER_EPOCHS):
-            tests[id(sweep)] = (paired(quantum, base.per_seed_acc), quantum, base.per_seed_acc)
+        for base in sweep.linear_baselines:
+            if base.per_seed_acc and len(base.per_seed_acc) == len(quantum):
+                key = (id(sweep), base.variant or "")
+                tests[key] = (paired(quantum, base.per_seed_acc), quantum, base.per_seed_acc)
     adjusted = dict(zip(tests, holm([d.p for d, _, _ in tests.values()]), strict=True))
 
-    def judge(sweep: NoiseSweep) -> Finding:
-        base = sweep.classical
-        if id(sweep) not in tests or base is None:
-            why = f"no classical baseline or no eps = {level:g} level in this sweep"
+    def judge_one(sweep: NoiseSweep, base: ModelResult) -> Finding:
+        key = (id(sweep), base.variant or "")
+        if key not in tests:
             n = len(sweep.seeds_at(level) or [])
             problem = budget_problem(n, sweep.epoch_budget, PAPER_EPOCHS) if n else ""
-            return Finding(claim, sweep.source, "", NOT_MEASURED, problem or why)
-        d, quantum, baseline = tests[id(sweep)]
-        p = adjusted[id(sweep)]
+            why = problem or f"no per-seed baseline or no eps = {level:g} level in this sweep"
+            return Finding(claim, sweep.source, "", NOT_MEASURED, why)
+        d, quantum, baseline = tests[key]
+        p = adjusted[key]
         ok = fmt.finite(p) and p < ALPHA and d.mean_diff > 0
         measured = (
             f"quantum - {base.variant} at eps = {level:g}: {100 * d.mean_diff:+.1f} points "
@@ -114,15 +129,24 @@ def noise_advantage(claim: Claim, ev: Evidence) -> list[Finding]:
             numbers_of("noise.advantage", quantum, baseline),
         )
 
+    def judge(sweep: NoiseSweep) -> Finding:
+        bases = sweep.linear_baselines
+        if not bases:
+            return Finding(claim, sweep.source, "", NOT_MEASURED, "no classical baseline")
+        alts = [(f"vs {base.variant}", judge_one(sweep, base)) for base in bases]
+        return combine(claim, sweep.source, alts)
+
     return over_sweeps(claim, ev, judge)
 
 
 def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
-    def judge(sweep: NoiseSweep) -> Finding:
-        b = sweep.breakdown
-        source = f"{sweep.source}, vs {sweep.best_baseline}"
+    """The crossing with each linear baseline (each input scaling an alternative)."""
+
+    def judge_one(sweep: NoiseSweep, base: ModelResult) -> Finding:
+        b = sweep.breakdown_vs(base)
+        source = f"{sweep.source}, vs {base.variant}"
         if b is None:
-            return Finding(claim, source, "", NOT_MEASURED, "no classical baseline")
+            return Finding(claim, source, "", NOT_MEASURED, "no per-seed numbers at every level")
         top = max(sweep.levels) if sweep.levels else math.nan
         n = len(b.per_seed)
         problem = budget_problem(n, sweep.epoch_budget, PAPER_EPOCHS)
@@ -142,7 +166,10 @@ def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
             f"{b.seeds_never} of {n} seeds never fall to the baseline, "
             f"{b.seeds_at_first_level} are at or below it at the first level"
         )
-        measured = f"{point} (95 % bootstrap interval {shown}; {censor})"
+        measured = (
+            f"vs {base.variant} ({fmt.pct(b.baseline_accuracy)}): {point} (95 % bootstrap "
+            f"interval {shown}; {censor})"
+        )
         r = claim.rounding
         if claim.value - r > high and not high_open:
             category, why = NOT_REPRODUCED, f"{OVERSTATES}: ~0.025 lies above the interval"
@@ -161,6 +188,14 @@ def noise_breakdown(claim: Claim, ev: Evidence) -> list[Finding]:
             top if high_open else high,
             "95 % bootstrap interval over seeds",
             numbers_of("noise.breakdown", [x if x is not None else -1 for x in b.per_seed]),
+        )
+
+    def judge(sweep: NoiseSweep) -> Finding:
+        bases = sweep.linear_baselines
+        if not bases:
+            return Finding(claim, sweep.source, "", NOT_MEASURED, "no classical baseline")
+        return combine(
+            claim, sweep.source, [(f"vs {b.variant}", judge_one(sweep, b)) for b in bases]
         )
 
     return over_sweeps(claim, ev, judge)
