@@ -37,6 +37,26 @@ ROUTERS = {
     # wider than the batch: training batches go layer by layer (the gates path), the
     # validation set through the unitary, as for one model
     "quantum-wide": {"type": "quantum", "qubits": 7, "layers": 1, "embedding": "ry"},
+    # the mechanism ablations (docs/quantum.md): a Markov chain over basis states, a product
+    # state, and the classical routers on the circuit's spectrum
+    "quantum-dephased": {"type": "quantum", "qubits": 3, "layers": 3, "mechanism": "dephased"},
+    "quantum-dephased-notebook": {
+        "type": "quantum",
+        "qubits": 2,
+        "layers": 2,
+        "ansatz": "strongly_entangling",
+        "readout": "expval",
+        "mechanism": "dephased",
+    },
+    "quantum-no-entangler": {
+        "type": "quantum",
+        "qubits": 2,
+        "layers": 3,
+        "ansatz": "strongly_entangling",
+        "mechanism": "no_entangler",
+    },
+    "spectrum-truncated": {"type": "spectrum_matched", "qubits": 4, "max_params": 8},
+    "spectrum-low-rank": {"type": "spectrum_matched", "qubits": 3, "map": "low_rank"},
 }
 NO_STOP = {"epochs": 6, "batch_size": 16, "dtype": "float64", "early_stopping": False}
 EARLY_STOP = {

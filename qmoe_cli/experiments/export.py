@@ -105,9 +105,12 @@ def load_trained_router(run_dir: str | Path, seed: int | None = None) -> Trained
             ansatz=router.ansatz,
             embedding=router.embedding,
             readout=router.readout,
+            mechanism=router.mechanism,
         )
     except ValueError as exc:
         raise ConfigError(f"{run / 'config.yaml'}: model.router: {exc}") from None
+    if spec.unitary_problem():
+        raise ConfigError(f"{run / 'config.yaml'}: model.router: {spec.unitary_problem()}")
     state = load_checkpoint(model_path)
     weights = _tensor(state, "router.weights", model_path, spec.weight_shape)
     adapter_w = adapter_b = None

@@ -37,9 +37,15 @@ from torch import nn
 
 from qmoe_cli.models.quantum_router import QuantumRouter
 from qmoe_cli.models.torch_experts import LinearExperts, MLPExperts, QuantumExperts
-from qmoe_cli.models.torch_routers import FourierRouter, LinearRouter, MLPRouter
+from qmoe_cli.models.torch_routers import (
+    FourierRouter,
+    LinearRouter,
+    MLPRouter,
+    SpectrumMatchedRouter,
+)
 from qmoe_cli.quantum.torch_backend import MAX_UNITARY_QUBITS, TorchStatevector
 from qmoe_cli.quantum.torch_density import SUPEROPERATOR_MAX_QUBITS, TorchDensityMatrix
+from qmoe_cli.quantum.torch_dephased import TorchDephased
 
 Params = dict[str, torch.Tensor]  # parameter (or buffer) name -> (S, *shape)
 StackedForward = Callable[[Params, Params, torch.Tensor], torch.Tensor]
@@ -114,13 +120,17 @@ def _quantum_stackable(module: QuantumRouter | QuantumExperts) -> bool:
     backend = module.backend
     if type(backend) is TorchStatevector:
         return backend.strategy == "auto"
+    if type(backend) is TorchDephased:  # its probs take a leading model axis
+        return True
     if type(backend) is TorchDensityMatrix:
         return backend.stackable
     return False
 
 
 def stacked_circuit_outputs(
-    backend: TorchStatevector | TorchDensityMatrix, weights: torch.Tensor, x: torch.Tensor
+    backend: TorchStatevector | TorchDensityMatrix | TorchDephased,
+    weights: torch.Tensor,
+    x: torch.Tensor,
 ) -> torch.Tensor:
     """backend.outputs for S parameter sets, each on its own inputs: weights
     (S, *weight_shape), x (S, F, B) -> (S, outputs, B).
@@ -132,9 +142,10 @@ def stacked_circuit_outputs(
     small batches, the layers applied to the S batched states. Noisy
     (TorchDensityMatrix): its own forward with a leading model axis (each model's
     superoperator, or its Heisenberg observables, built at once; one batched matmul with
-    each model's embedded density matrices; readout error as for one model).
+    each model's embedded density matrices; readout error as for one model). Dephased
+    (TorchDephased): its own forward with a leading model axis.
     """
-    if isinstance(backend, TorchDensityMatrix):
+    if isinstance(backend, (TorchDensityMatrix, TorchDephased)):
         return backend.outputs(weights, x.mT).mT
     if backend._use_kernel(weights[0], x[0].mT):
         return _run_kernel(backend, weights, x)
@@ -200,6 +211,44 @@ def _fourier_router(module: FourierRouter, prefix: str) -> StackedForward:
     return forward
 
 
+def _spectrum_matched_router(module: SpectrumMatchedRouter, prefix: str) -> StackedForward:
+    trig = SpectrumMatchedRouter.trig
+    if module.rank == 0:  # as the module: its kept terms (S, T, F), then a full map
+        w, b = f"{prefix}.linear.weight", f"{prefix}.linear.bias"
+        freq, cosine, constant = (f"{prefix}.{k}" for k in ("freq", "cosine", "constant"))
+
+        def logits(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
+            angles = x.unsqueeze(1) * c[freq].to(x.dtype).unsqueeze(-1)  # (S, T, F, B)
+            factors = trig(angles, c[cosine].unsqueeze(-1), c[constant].unsqueeze(-1))
+            return linear(factors.prod(dim=2), p[w], p[b])
+
+    else:  # per feature f: phi_f (S, 2 r_f + 1, B), u_f (S, R, 2 r_f + 1) @ phi_f: (S, R, B)
+        keys = [
+            tuple(
+                f"{prefix}.{k}"
+                for k in (f"factors.{f}", f"freq_{f}", f"cosine_{f}", f"constant_{f}")
+            )
+            for f in range(len(module.factors))
+        ]
+        mix, bias = f"{prefix}.mix", f"{prefix}.bias"
+
+        def logits(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
+            z = None
+            for f, (u, freq, cosine, constant) in enumerate(keys):
+                angles = x[:, f : f + 1, :] * c[freq].to(x.dtype).unsqueeze(-1)
+                phi = trig(angles, c[cosine].unsqueeze(-1), c[constant].unsqueeze(-1))
+                zf = torch.bmm(p[u], phi)
+                z = zf if z is None else z * zf
+            return linear(z, p[mix], p[bias])
+
+    def forward(p: Params, c: Params, x: torch.Tensor) -> torch.Tensor:
+        free = logits(p, c, x)  # (S, E - 1, B)
+        zero = torch.zeros(free.shape[0], 1, free.shape[2], dtype=free.dtype)
+        return torch.softmax(torch.cat([free, zero], dim=1), dim=1)
+
+    return forward
+
+
 def _quantum_router(module: QuantumRouter, prefix: str) -> StackedForward | None:
     if not _quantum_stackable(module):
         return None
@@ -232,6 +281,7 @@ def _single_expert_router(module: nn.Module, prefix: str) -> StackedForward:
 linear_router = StackedForm(_linear_router)
 mlp_router = StackedForm(_mlp_router)
 fourier_router = StackedForm(_fourier_router)
+spectrum_matched_router = StackedForm(_spectrum_matched_router)
 quantum_router = StackedForm(_quantum_router, circuit_refusal)
 single_expert_router = StackedForm(_single_expert_router)
 

@@ -134,3 +134,80 @@ class SingleExpertRouter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ones(len(x), 1, dtype=x.dtype, device=x.device)
+
+
+def spectrum_terms(limits: tuple[int, ...]) -> np.ndarray:
+    """(T, F, 2) non-constant terms of the spectrum with max frequency limits[f] in feature
+    f: per feature (frequency k, 0 = cos / 1 = sin), k = 0 the factor 1; ordered by total
+    frequency, then number of non-constant factors, then feature, frequency, cos first
+    (models/routers/spectrum_matched.py: the truncation keeps a prefix)."""
+    per_feature = [[(0, 0)] + [(k, t) for k in range(1, r + 1) for t in (0, 1)] for r in limits]
+    combos = [c for c in itertools.product(*per_feature) if any(k for k, _ in c)]
+
+    def key(combo):
+        order = [(f, k, t) for f, (k, t) in enumerate(combo) if k]
+        return (sum(k for k, _ in combo), len(order), order)
+
+    combos.sort(key=key)
+    return np.array(combos, dtype=np.int64).reshape(len(combos), len(limits), 2)
+
+
+class SpectrumMatchedRouter(nn.Module):
+    """Softmax over E logits, the last fixed at 0, the others a linear map on the spectrum's
+    trigonometric features (models/routers/spectrum_matched.py). `rank` 0: a full map on
+    the first `kept` terms (`linear`); rank R: a CP-rank-R map on all of them, per feature f
+    the factor u_jf . phi_f(x_f) (`factors.<f>`, (R, 2 r_f + 1)), mixed by `mix` (E - 1, R)
+    plus `bias` (E - 1). Buffers per term and factor: `freq` (integer frequencies), `cosine`
+    (cos or sin), `constant` (the factor 1), so cos and sin are exact in any dtype."""
+
+    def __init__(self, n_experts: int, limits: tuple[int, ...], kept: int, rank: int = 0):
+        super().__init__()
+        free = n_experts - 1
+        self.rank = rank
+        if rank == 0:
+            terms = spectrum_terms(limits)[:kept]  # (T, F, 2)
+            self._buffers_of("", terms[..., 0], terms[..., 1] == 0)
+            self.linear = nn.Linear(len(terms), free)
+            return
+        self.factors = nn.ParameterList()
+        for f, r in enumerate(limits):
+            width = 2 * r + 1
+            freq = np.array([0] + [k for k in range(1, r + 1) for _ in (0, 1)])
+            self._buffers_of(f"_{f}", freq, np.arange(width) % 2 == 1)  # 1, cos, sin, cos, ..
+            # the constant component 1, the others small: each factor starts near 1
+            u = (torch.rand(rank, width) * 2 - 1) / math.sqrt(width)
+            u[:, 0] = 1.0
+            self.factors.append(nn.Parameter(u))
+        self.mix = nn.Parameter((torch.rand(free, rank) * 2 - 1) / math.sqrt(rank))
+        self.bias = nn.Parameter((torch.rand(free) * 2 - 1) / math.sqrt(rank))
+
+    def _buffers_of(self, suffix: str, freq: np.ndarray, cosine: np.ndarray) -> None:
+        self.register_buffer(f"freq{suffix}", torch.as_tensor(freq, dtype=torch.float32))
+        self.register_buffer(f"cosine{suffix}", torch.as_tensor(cosine))
+        self.register_buffer(f"constant{suffix}", torch.as_tensor(freq == 0))
+
+    @staticmethod
+    def trig(angles: torch.Tensor, cosine: torch.Tensor, constant: torch.Tensor) -> torch.Tensor:
+        """1, cos or sin of each angle, per the masks (broadcast against `angles`)."""
+        value = torch.where(cosine, torch.cos(angles), torch.sin(angles))
+        return torch.where(constant, torch.ones_like(value), value)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, E - 1) free logits."""
+        if self.rank == 0:
+            angles = x.unsqueeze(1) * self.freq.to(x.dtype)  # (B, T, F)
+            return self.linear(self.trig(angles, self.cosine, self.constant).prod(dim=-1))
+        z = None
+        for f, u in enumerate(self.factors):
+            freq = getattr(self, f"freq_{f}").to(x.dtype)
+            phi = self.trig(
+                x[:, f : f + 1] * freq, getattr(self, f"cosine_{f}"), getattr(self, f"constant_{f}")
+            )  # (B, 2 r_f + 1): 1, cos x_f, sin x_f, ...
+            zf = phi @ u.mT  # (B, R)
+            z = zf if z is None else z * zf
+        return z @ self.mix.mT + self.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.logits(x)
+        zero = torch.zeros(*logits.shape[:-1], 1, dtype=logits.dtype, device=logits.device)
+        return torch.softmax(torch.cat([logits, zero], dim=-1), dim=-1)

@@ -16,8 +16,29 @@ def make_backend(spec: CircuitSpec, name: str = "torch", noise=None):
 
     PennyLane and Qiskit are imported only when asked for: they take seconds to import.
     With noise (a NoiseSpec that is not noiseless) the torch backend simulates density
-    matrices; the other backends do not take noise yet.
+    matrices; the other backends do not take noise yet. A dephased circuit (spec.py,
+    mechanism `dephased`) is no unitary circuit: torch simulates it as the Markov chain it is
+    (torch_dephased.py; density matrices under noise), pennylane on default.mixed with the
+    dephasing as channels; lightning (a statevector device) refuses it.
     """
+    if spec.mechanism == "dephased" and name in ("pennylane", "qiskit-aer"):
+        from qmoe_cli.quantum.noise import NoiseSpec
+
+        noise = noise or NoiseSpec()
+        if name == "pennylane":
+            if not noise.is_noiseless:
+                raise ValueError(
+                    "backend 'pennylane' does not simulate noise in qmoe; use torch "
+                    "(training) or qiskit-aer (evaluation)"
+                )
+            from qmoe_cli.quantum.pennylane_backend import MixedBackend
+
+            return MixedBackend(spec, noise)
+        from qmoe_cli.quantum.qiskit_backend import AerDensityMatrixBackend
+
+        return AerDensityMatrixBackend(spec, noise, fake_backend=noise.fake_backend)
+    if spec.mechanism == "dephased" and name == "lightning":
+        raise ValueError(f"backend 'lightning': {spec.unitary_problem()}")
     if noise is not None and not noise.is_noiseless:
         if name == "qiskit-aer":
             from qmoe_cli.quantum.qiskit_backend import AerDensityMatrixBackend
@@ -36,6 +57,10 @@ def make_backend(spec: CircuitSpec, name: str = "torch", noise=None):
             f"backend {name!r} does not simulate noise in qmoe; use torch "
             "(training) or qiskit-aer (evaluation)"
         )
+    if name == "torch" and spec.mechanism == "dephased":
+        from qmoe_cli.quantum.torch_dephased import TorchDephased
+
+        return TorchDephased(spec)
     if name == "torch":
         from qmoe_cli.quantum.torch_backend import TorchStatevector
 

@@ -41,7 +41,7 @@ def circuit_tables(spec: CircuitSpec) -> CircuitTables:
     d = 2**n
     rows = np.tile(np.arange(d), (L, 1))
     signs = np.ones((L, d))
-    if spec.ansatz == "ry_cz" and n > 1:
+    if spec.ansatz == "ry_cz" and spec.entanglers(0):
         signs[:] = 1 - 2 * ((bits[:, :-1] * bits[:, 1:]).sum(axis=1) % 2)
     elif spec.ansatz == "strongly_entangling":
         for layer in range(L):

@@ -18,6 +18,12 @@ Conventions (every backend follows them; tests hold them to agree):
   Qiskit's lam as well (`wire_lam`, from the config's `depolarizing` unchanged): the
   notebooks' PennyLane DepolarizingChannel(p) is lam = 4 p / 3, so their p = 0.01 is
   lam = 0.0133. Both placements therefore read `depolarizing` the same way.
+* Dephasing (the router's mechanism `dephased`, spec.py): complete dephasing in the
+  computational basis on all wires after every layer of the ansatz (after its entanglers),
+  rho -> diag(rho); a `Channel` named "Dephasing" with lam = 1 (rho -> (1 - lam) rho + lam
+  diag(rho)). It is the product of one complete single-qubit dephasing per wire (PennyLane's
+  PhaseDamping(1), Qiskit's phase_damping_error(1)), so it is exact under any noise: the
+  depolarizing channels of the layer's gates come first, the dephasing last.
 * Readout error: each measured bit flips with probability r (symmetric), independently.
 * Shots: the basis-state probabilities are sampled `shots` times (multinomial); the
   frequencies replace the probabilities (evaluation only: sampling has no gradient).
@@ -48,7 +54,7 @@ class Channel:
 
     wires: tuple[int, ...]
     lam: float
-    name: str = "Depolarizing"
+    name: str = "Depolarizing"  # or "Dephasing": rho -> (1 - lam) rho + lam diag(rho)
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,9 @@ class NoiseSpec:
 
 
 def noisy_sequence(spec: CircuitSpec, noise: NoiseSpec, x, weights) -> list[Op | Channel]:
-    """The circuit for one input row as gates and channels, in time order."""
-    embedding, ansatz = spec.embedding_ops(x), spec.ansatz_ops(weights)
+    """The circuit for one input row as gates and channels, in time order (with mechanism
+    `dephased`, a complete dephasing channel on all wires closes every layer)."""
+    embedding, ansatz = spec.embedding_ops(x), _dephased(spec, spec.ansatz_ops(weights))
     if noise.placement == "notebook":
         wires = [Channel((q,), noise.wire_lam) for q in range(spec.n_qubits)]
         if not noise.wire_lam:
@@ -100,10 +107,31 @@ def noisy_sequence(spec: CircuitSpec, noise: NoiseSpec, x, weights) -> list[Op |
     seq: list[Op | Channel] = []
     for op in [*embedding, *ansatz]:
         seq.append(op)
+        if isinstance(op, Channel):
+            continue
         lam = noise.p1 if len(op.wires) == 1 else noise.p2
         if lam:
             seq.append(Channel(op.wires, lam))
     return seq
+
+
+def dephasing(n_qubits: int) -> Channel:
+    """Complete dephasing in the computational basis on all wires."""
+    return Channel(tuple(range(n_qubits)), 1.0, "Dephasing")
+
+
+def _dephased(spec: CircuitSpec, ops: list[Op]) -> list[Op | Channel]:
+    """The ansatz's gates, with a dephasing channel after each layer for mechanism
+    `dephased` (a layer: n single-qubit gates, then its entanglers)."""
+    if spec.mechanism != "dephased":
+        return list(ops)
+    out: list[Op | Channel] = []
+    i = 0
+    for layer in range(spec.n_layers):
+        size = spec.n_qubits + len(spec.entanglers(layer))
+        out += [*ops[i : i + size], dephasing(spec.n_qubits)]
+        i += size
+    return out
 
 
 def readout_confusion(n_qubits: int, r: float) -> np.ndarray:

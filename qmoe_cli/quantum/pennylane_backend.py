@@ -50,6 +50,8 @@ class PennyLaneBackend:
     def __init__(self, spec: CircuitSpec, device: str = "default.qubit"):
         if device not in DEVICES:
             raise ValueError(f"unsupported device {device!r}; choose from {DEVICES}")
+        if spec.unitary_problem():  # a dephased router: MixedBackend
+            raise ValueError(spec.unitary_problem())
         self.spec, self.device_name = spec, device
         n = spec.n_qubits
         self.device = qml.device(device, wires=n)
@@ -133,6 +135,11 @@ _PAULIS = (
 )
 
 
+# Complete single-qubit dephasing, PhaseDamping(1)'s Kraus operators |0><0| and |1><1|, in
+# complex128 (qml.PhaseDamping(1.0) builds them in lower precision: ~3e-8 off).
+_DEPHASING_KRAUS = [np.diag([1.0, 0.0]).astype(complex), np.diag([0.0, 1.0]).astype(complex)]
+
+
 def two_qubit_depolarizing_kraus(lam: float) -> list[np.ndarray]:
     """The 16 Kraus operators of Qiskit's depolarizing_error(lam, 2) (noise.py's joint channel):
     sqrt(1 - 15 lam / 16) I and sqrt(lam / 16) P_a (x) P_b for the 15 non-identity pairs,
@@ -155,6 +162,11 @@ def apply_noisy_sequence(items) -> None:
     for item in items:
         if not isinstance(item, Channel):
             getattr(qml, item.name)(*item.params, wires=list(item.wires))
+        elif item.name == "Dephasing":  # complete dephasing: one PhaseDamping per wire
+            if item.lam != 1:
+                raise ValueError("only complete dephasing (lam = 1) is supported")
+            for wire in item.wires:
+                qml.QubitChannel(_DEPHASING_KRAUS, wires=wire)
         elif len(item.wires) == 1:
             qml.DepolarizingChannel(pennylane_p(item.lam), wires=item.wires[0])
         elif len(item.wires) == 2:

@@ -29,7 +29,7 @@ import torch
 from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterVector
 from qiskit_aer import AerSimulator
-from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
+from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error, phase_damping_error
 
 from qmoe_cli.quantum.fake_devices import fake_backend_names
 from qmoe_cli.quantum.noise import Channel, NoiseSpec, noisy_sequence, readout_confusion
@@ -38,6 +38,8 @@ from qmoe_cli.quantum.spec import CircuitSpec, readout_from_probs
 
 def build_circuit(spec: CircuitSpec, weights) -> QuantumCircuit:
     """The spec's circuit with inputs as Parameters x[0..d-1] and weights as numbers."""
+    if spec.unitary_problem():  # a dephased router: no gate-only circuit
+        raise ValueError(spec.unitary_problem())
     x = ParameterVector("x", spec.n_features)
     weights = _weights_array(spec, weights)
     qc = QuantumCircuit(spec.n_qubits, name="qmoe_router")
@@ -139,7 +141,10 @@ def _noisy_circuit(spec: CircuitSpec, noise: NoiseSpec, weights: np.ndarray) -> 
     x = ParameterVector("x", spec.n_features)
     qc = QuantumCircuit(spec.n_qubits, name="qmoe_router_noisy")
     for item in noisy_sequence(spec, noise, list(x), weights):
-        if isinstance(item, Channel):
+        if isinstance(item, Channel) and item.name == "Dephasing":
+            for wire in item.wires:  # complete dephasing: one phase damping (1) per wire
+                qc.append(phase_damping_error(item.lam).to_instruction(), [wire])
+        elif isinstance(item, Channel):
             if noise.placement == "notebook":
                 error = depolarizing_error(item.lam, len(item.wires))
                 qc.append(error.to_instruction(), list(item.wires))

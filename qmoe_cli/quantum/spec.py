@@ -22,6 +22,17 @@ Conventions (every backend follows them; tests hold them to agree):
     More experts than basis states is rejected.
   - `expval` (the notebooks): <Z_q> for every qubit; the router then applies a trainable
     Linear(n -> E) and a softmax (see models/quantum_router.py).
+* Mechanism (the ablations that remove it, issue 27):
+  - `full`: the circuit above.
+  - `no_entangler`: the same circuit without its entangling gates (no CZ, no CNOT): the
+    state stays a product state, so the basis-state probabilities factorise per qubit.
+  - `dephased`: the same circuit with complete dephasing in the computational basis after
+    every layer (after its entanglers): rho -> diag(rho), no coherence carried from one
+    layer to the next. What is left is a classical Markov chain over basis states: the
+    first layer's probabilities |U_1 psi(x)|^2, then for each later layer the stochastic
+    matrix |U_l[i, j]|^2. Not a unitary circuit: simulated exactly by
+    torch_dephased.py (and by the density-matrix backends, where it is a channel in
+    noise.py's `noisy_sequence`); it has no gate-only export.
 * Initialisation: circuit weights uniform in [0, 2 pi), drawn from torch's global
   generator (seeded per run), as the notebooks do.
 """
@@ -36,6 +47,8 @@ import numpy as np
 Ansatz = Literal["ry_cz", "strongly_entangling"]
 Embedding = Literal["rx", "ry", "rz"]
 Readout = Literal["probs", "expval"]
+Mechanism = Literal["full", "no_entangler", "dephased"]
+MECHANISMS = ("full", "no_entangler", "dephased")
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class CircuitSpec:
     ansatz: Ansatz = "ry_cz"
     embedding: Embedding = "rx"
     readout: Readout = "probs"
+    mechanism: Mechanism = "full"
 
     def __post_init__(self) -> None:
         problem = self.problem()
@@ -64,6 +78,8 @@ class CircuitSpec:
 
     def problem(self) -> str | None:
         """Why this circuit cannot be built, or None."""
+        if self.mechanism not in MECHANISMS:
+            return f"unknown mechanism {self.mechanism!r} (known: {', '.join(MECHANISMS)})"
         if self.n_qubits < 1 or self.n_layers < 1:
             return "a circuit needs at least one qubit and one layer"
         if self.n_features > self.n_qubits:
@@ -102,7 +118,10 @@ class CircuitSpec:
         return [(layer % (n - 1)) + 1 if n > 1 else 0 for layer in range(self.n_layers)]
 
     def entanglers(self, layer: int) -> list[Op]:
+        """The entangling gates of a layer (none with mechanism `no_entangler`)."""
         n = self.n_qubits
+        if self.mechanism == "no_entangler":
+            return []
         if self.ansatz == "ry_cz":
             return [Op("CZ", (q, q + 1)) for q in range(n - 1)]
         r = self.ranges()[layer]
@@ -114,7 +133,9 @@ class CircuitSpec:
         return [Op(gate, (q,), (x[self.feature_of_qubit(q)],)) for q in range(self.n_qubits)]
 
     def ansatz_ops(self, weights) -> list[Op]:
-        """Gates of the trainable part, in time order; `weights` has `weight_shape`."""
+        """Gates of the trainable part, in time order; `weights` has `weight_shape`. (With
+        mechanism `dephased` the dephasing between layers is not a gate: `noisy_sequence`
+        places it, and gate-only circuit builders refuse the spec, `unitary_problem`.)"""
         ops: list[Op] = []
         for layer in range(self.n_layers):
             for q in range(self.n_qubits):
@@ -126,9 +147,33 @@ class CircuitSpec:
             ops += self.entanglers(layer)
         return ops
 
+    def unitary_problem(self) -> str | None:
+        """Why the circuit is not the gates of `ansatz_ops` alone (a dephased router), or
+        None: what gate-only builders (statevector devices, circuit export) check."""
+        if self.mechanism == "dephased":
+            return (
+                "mechanism dephased is no unitary circuit (complete dephasing after every "
+                "layer): simulate it with the torch or pennylane backend"
+            )
+        return None
+
+    def frequency_limits(self) -> tuple[int, ...]:
+        """Per input feature f, the largest frequency r_f of the circuit's outputs in x_f:
+        the number of qubits that embed it (cyclic repetition). Each angle-encoding gate
+        R(x_f) puts exp(+-i x_f / 2) into the amplitudes, so r_f gates give amplitudes with
+        frequencies in {-r_f/2, ..., r_f/2} and probabilities (amplitude times conjugate)
+        with integer frequencies in {-r_f, ..., r_f} (Schuld, Sweke, Meyer 2021)."""
+        return encoding_frequency_limits(self.n_qubits, self.n_features)
+
     def expert_of_basis_state(self) -> np.ndarray:
         """expert index of each of the 2^n basis states (probs readout): i mod E."""
         return np.arange(2**self.n_qubits) % self.n_experts
+
+
+def encoding_frequency_limits(n_qubits: int, n_features: int) -> tuple[int, ...]:
+    """`CircuitSpec.frequency_limits` without a spec: feature f sits on the qubits q with
+    q mod n_features = f."""
+    return tuple(len(range(f, n_qubits, n_features)) for f in range(n_features))
 
 
 def basis_bits(n_qubits: int) -> np.ndarray:

@@ -75,7 +75,7 @@ class TorchDensityMatrix:
         paper = self.noise.placement == "paper"
         n1 = n * (2 if paper and self.noise.p1 else 1)  # a layer's 1-qubit gates (+ channels)
         n_ent = len(self.spec.entanglers(0)) * (2 if paper and self.noise.p2 else 1)
-        per_layer = n1 + n_ent
+        per_layer = n1 + n_ent + (self.spec.mechanism == "dephased")  # its dephasing last
         layers = []
         for layer in range(self.spec.n_layers):
             seq = self._ansatz[layer * per_layer : (layer + 1) * per_layer]
@@ -124,7 +124,7 @@ class TorchDensityMatrix:
     def _apply_fixed(self, rho: torch.Tensor, item) -> torch.Tensor:
         n = self.spec.n_qubits
         if isinstance(item, Channel):
-            return depolarize(rho, n, item.wires, item.lam)
+            return apply_channel(rho, n, item)
         if item.name == "CZ":
             return apply_cz(rho, n, *item.wires)
         if item.name == "CNOT":
@@ -190,7 +190,7 @@ class TorchDensityMatrix:
         gate_index = len(flat) - 1 if adjoint else 0
         for item in reversed(self._ansatz) if adjoint else self._ansatz:
             if isinstance(item, Channel):
-                rho = depolarize(rho, n, item.wires, item.lam)
+                rho = apply_channel(rho, n, item)
             elif item.name in ("RY", "Rot"):
                 rho = apply_1q(rho, n, item.wires[0], flat[gate_index])
                 gate_index += -1 if adjoint else 1
@@ -306,6 +306,23 @@ def apply_cnot(rho: torch.Tensor, n: int, control: int, target: int) -> torch.Te
     bits[:, target] ^= bits[:, control]
     perm = torch.as_tensor(bits @ (1 << (n - 1 - np.arange(n))))  # CNOT is its own inverse
     return rho.index_select(1, perm).index_select(2, perm)
+
+
+def apply_channel(rho: torch.Tensor, n: int, item: Channel) -> torch.Tensor:
+    """A channel of noise.py on a batch (N, d, d): depolarizing, or dephasing (self-adjoint,
+    as the depolarizing channel, so also its own adjoint in the Heisenberg picture)."""
+    if item.name == "Dephasing":
+        return dephase(rho, n, item.wires, item.lam)
+    return depolarize(rho, n, item.wires, item.lam)
+
+
+def dephase(rho: torch.Tensor, n: int, wires: tuple[int, ...], lam: float) -> torch.Tensor:
+    """(1 - lam) rho + lam D(rho), D zeroing every entry whose row and column differ in a bit
+    of `wires` (complete dephasing of those wires in the computational basis)."""
+    bits = _basis_bits(n)[:, list(wires)]
+    keep = torch.as_tensor((bits[:, None, :] == bits[None, :, :]).all(-1), dtype=rho.real.dtype)
+    mask = (1 - lam) + lam * keep if lam != 1 else keep
+    return rho * mask
 
 
 def depolarize(rho: torch.Tensor, n: int, wires: tuple[int, ...], lam: float) -> torch.Tensor:

@@ -49,7 +49,7 @@ from qmoe_cli.report.sweep_inputs import (
 from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json, read_text
 
 KINDS = RUN_KINDS  # the kinds of run folder (qmoe_cli/kinds.py)
-CLASSICAL_ROUTERS = ("mlp", "linear", "fourier")
+CLASSICAL_ROUTERS = ("mlp", "linear", "fourier", "spectrum_matched")
 
 R = TypeVar("R", bound=records.Record)
 T = TypeVar("T", bound=records.Tolerant)

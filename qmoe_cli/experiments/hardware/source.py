@@ -19,7 +19,7 @@ from qmoe_cli.kinds import run_config_kind
 from qmoe_cli.runs import is_complete_run
 from qmoe_cli.runs.cells import read_cell
 
-CLASSICAL_ROUTERS = ("linear", "mlp", "fourier")
+CLASSICAL_ROUTERS = ("linear", "mlp", "fourier", "spectrum_matched")
 
 
 @dataclass
@@ -108,7 +108,10 @@ def load_source(cfg: HardwareConfig) -> Source:
     for variant, folder in candidates:
         vcfg = _train_config(folder)
         router, experts = vcfg.model.router.type, vcfg.model.experts.type
-        if router == "quantum" and experts != "quantum":
+        dephased = router == "quantum" and vcfg.model.router.mechanism == "dephased"
+        if dephased:  # complete dephasing between layers has no gate-only circuit
+            skipped.append(f"{variant} (mechanism dephased: no unitary circuit to run)")
+        elif router == "quantum" and experts != "quantum":
             quantum.append((variant, folder, vcfg))
         elif router == "quantum":
             skipped.append(f"{variant} (quantum experts: not classical, not run here)")

@@ -23,6 +23,7 @@ from qmoe_cli.models.routers.quantum import (
     check_training_backend,
     is_noisy,
 )
+from qmoe_cli.models.routers.spectrum_matched import SpectrumMatchedRouterConfig
 
 __all__ = [
     "ROUTERS",
@@ -37,6 +38,7 @@ __all__ = [
     "is_noisy",
     "RouterConfig",
     "RouterConfigBase",
+    "SpectrumMatchedRouterConfig",
 ]
 
 # The registry: one line per router kind, in the order error messages list them.
@@ -45,6 +47,7 @@ ROUTERS: tuple[type[RouterConfigBase], ...] = (
     MLPRouterConfig,
     QuantumRouterConfig,
     FourierRouterConfig,
+    SpectrumMatchedRouterConfig,
     NoRouterConfig,
 )
 

@@ -165,8 +165,25 @@ class QuantumRouterConfig(RouterConfigBase):
         description="depolarizing noise, readout error, shots (below and [noise.md](noise.md)); "
         "default: noiseless; only the torch backend simulates noise in training",
     )
+    mechanism: Literal["full", "no_entangler", "dephased"] = Field(
+        "full",
+        description="ablations that remove the mechanism ([quantum.md](quantum.md#mechanism-"
+        "ablations)): `full`, the circuit; `no_entangler`, without its entangling gates "
+        "(a product state); `dephased`, complete dephasing in the computational basis after "
+        "every layer (a classical Markov chain over basis states; backends torch and "
+        "pennylane, not lightning)",
+    )
 
     stacked_form = "qmoe_cli.models.stacked_forms:quantum_router"
+
+    @model_validator(mode="after")
+    def _mechanism_backend(self) -> QuantumRouterConfig:
+        if self.mechanism == "dephased" and self.backend == "lightning":
+            raise ValueError(
+                "mechanism: dephased is no unitary circuit and lightning.qubit a statevector "
+                "device; use backend torch or pennylane (default.mixed)"
+            )
+        return self
 
     def check_fit(self, n_experts: int, n_features: int | None) -> None:
         if self.readout == "probs" and n_experts > 2**self.qubits:
@@ -193,6 +210,7 @@ class QuantumRouterConfig(RouterConfigBase):
             ansatz=self.ansatz,
             embedding=self.embedding,
             readout=self.readout,
+            mechanism=self.mechanism,
         )
         try:
             return QuantumRouter(
