@@ -15,7 +15,7 @@ from qmoe_cli.paper import hybrid_qmoe
 from qmoe_cli.paper.hybrid_qmoe import consistency as C
 from qmoe_cli.paper.hybrid_qmoe.claims import CLAIMS
 from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS
-from qmoe_cli.paper.hybrid_qmoe.table_i import convergence
+from qmoe_cli.paper.hybrid_qmoe.table_i import convergence, model_accuracy
 from qmoe_cli.report import claims_tables, render
 from qmoe_cli.report import verdicts as V
 from qmoe_cli.report.inputs import Run, Stat
@@ -229,3 +229,52 @@ def test_one_palette_for_the_categories_in_the_figure_and_the_html():
         )
     table = render.Table(["verdict"], [["not reproduced (the paper overstates)"]], "t", {0})
     assert 'class="not-reproduced"' in render.to_html([table], "x")
+
+
+# --- the mechanism claims ------------------------------------------------------------------------
+
+
+def _router_model(run, variant, router: dict, params, accs) -> ModelResult:
+    from qmoe_cli.config import ModelConfig
+
+    m = _model(run, variant, router["type"], params, accs)
+    m.model = ModelConfig(router=router, experts={"type": "linear", "count": 4})
+    return m
+
+
+def test_mechanism_claims_pair_each_circuit_with_its_own_ablation_only():
+    run = _run("R1")
+    rng = np.random.default_rng(7)
+    base = 0.97 + 0.005 * rng.standard_normal(10)
+    b = {"type": "quantum", "qubits": 2, "layers": 12, "ansatz": "ry_cz", "embedding": "ry"}
+    b4 = {**b, "qubits": 4, "layers": 6}
+    models = [
+        _router_model(run, "B", b, 24, list(base)),
+        _router_model(run, "B_dephased", {**b, "mechanism": "dephased"}, 24, list(base - 0.03)),
+        _router_model(run, "B4", b4, 24, list(base + 0.01)),
+        _router_model(run, "B4_dephased", {**b4, "mechanism": "dephased"}, 24, list(base - 0.02)),
+        _router_model(
+            run,
+            "S2",
+            {"type": "spectrum_matched", "qubits": 2, "max_params": 24},
+            24,
+            list(base + 0.02),
+        ),  # fmt: skip
+        _router_model(
+            run,
+            "S2_full",
+            {"type": "spectrum_matched", "qubits": 2, "map": "full", "max_params": None},
+            27,
+            list(base + 0.02),
+        ),  # fmt: skip
+    ]
+    ev = _evidence(*models)
+    (f,) = V.comparison(_claim("mech.coherence"), ev)
+    assert f.category == V.REPRODUCED
+    assert [label for label, _ in f.parts] == ["B vs B_dephased", "B4 vs B4_dephased"]
+    (g,) = V.comparison(_claim("mech.classical_spectrum"), ev)
+    assert g.category == V.NOT_REPRODUCED and g.direction == V.OVERSTATES
+    assert "S2_full" not in g.measured and "B4 vs S2" not in g.measured  # over budget, other qubits
+    # a router with its interference removed is no Model B
+    (acc,) = model_accuracy(_claim("table1.B.accuracy"), ev, "quantum", 24)
+    assert "dephased" not in acc.source

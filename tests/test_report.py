@@ -542,7 +542,9 @@ def test_claims_data_structure():
         "fq.noise": 0.0,  # "better noise resilience": the slope difference above 0
         "hardware.nisq": 0.0,  # "NISQ feasibility": on a device, above the classical baseline
     }
-    single = {c.id: c.paper for c in CLAIMS if not c.id.startswith(("cmp.", "eta.quantum"))}
+    single = {
+        c.id: c.paper for c in CLAIMS if not c.id.startswith(("cmp.", "eta.quantum", "mech."))
+    }
     assert {k: v for k, v in single.items() if k != "convergence.faster"} == expected
     comparative = {c.id for c in CLAIMS if c.compare is not None}
     assert comparative == {
@@ -550,6 +552,9 @@ def test_claims_data_structure():
         "cmp.quantum_vs_deep",
         "eta.quantum_vs_linear",
         "eta.quantum_vs_deep",
+        "mech.coherence",
+        "mech.entanglement",
+        "mech.classical_spectrum",
         "convergence.faster",
     }
     # the experiments know no paper: only the report puts its numbers beside ours

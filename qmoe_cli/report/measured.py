@@ -67,6 +67,11 @@ class ModelResult:
         return experts_type(self.model)
 
     @property
+    def mechanism(self) -> str:
+        """A quantum router's mechanism (full, no_entangler, dephased); "full" otherwise."""
+        return mechanism_of(self.model)
+
+    @property
     def qubits(self) -> records.Qubits:
         """Qubits of every circuit of the model, from its config (models.config_qubits)."""
         return records.Qubits.model_validate(config_qubits(self.model or {}))
@@ -101,6 +106,11 @@ def experts_type(model: ModelConfig | None) -> str:
         return "linear"
     experts: ExpertsConfigBase = model.experts  # the registry's union: every kind has `type`
     return experts.type
+
+
+def mechanism_of(model: ModelConfig | None) -> str:
+    """The router's mechanism option (quantum routers; "full" for every other router)."""
+    return str(getattr(router_config(model), "mechanism", "full"))
 
 
 def router_config(model: ModelConfig | None) -> RouterConfigBase | None:
@@ -252,6 +262,10 @@ class NoiseSweep:
     def model(self) -> ModelConfig | None:
         """The swept model's section of the sweep's config (None when not read)."""
         return self.run.model
+
+    @property
+    def mechanism(self) -> str:
+        return mechanism_of(self.model)
 
     @property
     def experts(self) -> str:

@@ -93,6 +93,25 @@ class Compare:
     a: str  # router type
     b: str
     expect: Literal["greater", "less", "not less"]
+    a_mechanism: str = "full"  # the quantum router's mechanism (models.routers.quantum)
+    b_mechanism: str = "full"
+    # which a-b pairs a run compares: every pair (layouts the paper leaves open), or only b
+    # built on a's circuit (the same router but for its mechanism; a classical router on the
+    # same qubits' spectrum within a's parameter count)
+    pairing: Literal["all", "same_circuit"] = "all"
+
+
+def same_circuit(a: ModelResult, b: ModelResult) -> bool:
+    """b is a's circuit with its mechanism removed, or a classical router on a's spectrum
+    (the same qubits) with at most a's parameters."""
+    ra, rb = a.model.router if a.model else None, b.model.router if b.model else None
+    if ra is None or rb is None:
+        return False
+    if rb.type == ra.type:
+        da, db = ra.model_dump(exclude={"mechanism"}), rb.model_dump(exclude={"mechanism"})
+        return da == db
+    within = (b.router_params or 0) <= (a.router_params or 0)
+    return getattr(ra, "qubits", None) == getattr(rb, "qubits", -1) and within
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -545,10 +564,18 @@ def runs_on(ev: Evidence, dataset: str | None) -> list[Run]:
     return runs
 
 
-def models_of(ev: Evidence, run: Run, router: str, experts: str = "linear") -> list[ModelResult]:
-    """The run's models with this router type and experts type (the paper's claims are about
-    linear experts: a fully quantum variant of the same router measures none of them)."""
-    return [m for m in ev.models if m.run is run and m.router == router and m.experts == experts]
+def models_of(
+    ev: Evidence, run: Run, router: str, experts: str = "linear", mechanism: str = "full"
+) -> list[ModelResult]:
+    """The run's models with this router type, experts type and mechanism (the paper's claims
+    are about linear experts and the full circuit: a fully quantum variant, or a router with
+    its interference removed, measures none of them)."""
+    return [
+        m
+        for m in ev.models
+        if m.run is run and m.router == router and m.experts == experts
+        and m.mechanism == mechanism
+    ]  # fmt: skip
 
 
 def closest(models: list[ModelResult], params: int) -> list[ModelResult]:
@@ -704,8 +731,10 @@ def _claim_tests(
     tests: list[_Test] = []
     problems: list[tuple[Run, str, str]] = []
     for run in runs_on(ev, claim.dataset):
-        for a in models_of(ev, run, compare.a):
-            for b in models_of(ev, run, compare.b):
+        for a in models_of(ev, run, compare.a, mechanism=compare.a_mechanism):
+            for b in models_of(ev, run, compare.b, mechanism=compare.b_mechanism):
+                if compare.pairing == "same_circuit" and not same_circuit(a, b):
+                    continue
                 av, bv = values_of(a, compare.metric), values_of(b, compare.metric)
                 label = f"{a.variant or a.router} vs {b.variant or b.router}"
                 n = min(len(av or []), len(bv or []))
@@ -803,7 +832,10 @@ def comparison(claim: Claim, ev: Evidence) -> list[Finding]:
     for run in runs_on(ev, claim.dataset):
         alts = found.get((claim.id, run.label))
         if alts:
-            models = models_of(ev, run, a_router) + models_of(ev, run, b_router)
+            c = claim.compare
+            models = models_of(ev, run, a_router, mechanism=c.a_mechanism) + models_of(
+                ev, run, b_router, mechanism=c.b_mechanism
+            )
             f = combine(claim, run_source(run, models), alts)
             if claim.compare.metric == "eta":
                 f.reason += "; " + effective_eta_note(ev, run)
@@ -827,7 +859,8 @@ def effective_eta_note(ev: Evidence, run: Run) -> str:
 def sweeps_for(claim: Claim, ev: Evidence) -> list[NoiseSweep]:
     """The noise sweeps of the paper's hybrid (linear experts) on the claim's data set."""
     sweeps = [s for s in ev.sweeps if claim.dataset is None or s.run.dataset == claim.dataset]
-    return [s for s in sweeps if s.experts == "linear"]  # not fully quantum sweeps
+    # not fully quantum sweeps, nor routers with their interference removed
+    return [s for s in sweeps if s.experts == "linear" and s.mechanism == "full"]
 
 
 def over_sweeps(

@@ -185,6 +185,9 @@ CHECKS: dict[str, Callable[[], str] | None] = {
     "fq.qubits": None,
     "fq.noise": None,
     "hardware.nisq": None,
+    "mech.coherence": None,
+    "mech.entanglement": None,
+    "mech.classical_spectrum": None,
 }
 
 

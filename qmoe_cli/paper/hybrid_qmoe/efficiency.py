@@ -192,7 +192,8 @@ def _eta_pairs(run: Run, models: list[ModelResult]) -> list[tuple[ModelResult, M
     """Ablation: every quantum variant against every MLP variant (layouts the paper leaves
     open); efficiency run: the smallest of each reaching the highest threshold both reach
     (selected on validation accuracy), else the most accurate of each."""
-    linear = [m for m in models if m.experts == "linear"]  # the paper's experts
+    # the paper's experts and circuit (not an ablation removing its interference)
+    linear = [m for m in models if m.experts == "linear" and m.mechanism == "full"]
     quantum = [m for m in linear if m.router == "quantum" and m.router_params]
     mlp = [m for m in linear if m.router == "mlp" and m.router_params]
     if not quantum or not mlp:
