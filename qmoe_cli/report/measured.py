@@ -85,9 +85,11 @@ class ModelResult:
         """How it was trained, as far as a verdict may depend on it (a tuned run's models:
         "tuned on validation (N trials per variant)" first)."""
         budget = f"{self.epoch_budget} epochs" if self.epoch_budget else "? epochs"
+        if self.run.protocol:  # early stopping is one of the settings tuned per variant
+            return f"{self.run.protocol}: {budget}, each variant's best settings"
         if self.early_stopping is not None:
             budget += ", early stopping" if self.early_stopping else ", no early stopping"
-        return f"{self.run.protocol}: {budget}" if self.run.protocol else budget
+        return budget
 
     @property
     def eta(self) -> Stat:
