@@ -20,7 +20,8 @@ it back once through `read_record`:
                          (circuits, cost estimate, accuracy per mitigation and shot count)
 
 The other files of a run folder the report reads are read back tolerantly (`Tolerant`: keys
-of older versions may be missing): `EnvRecord` (env.json), and a sweep folder's
+of older versions may be missing): `EnvRecord` (env.json), `TunedRecord` (tuned.json beside
+a tuned ablation's metrics.json: the settings `qmoe tune` chose), and a sweep folder's
 `SweepPointRecord` (points/<id>/point.json) and `SweepStatusRecord` (status/<id>.json).
 
 Field names are those written before this module existed, so older folders parse. Numbers
@@ -649,6 +650,55 @@ class SweepStatusRecord(Tolerant):
 
     state: str | None = None
     error: str | None = None
+
+
+class TunedVariant(Tolerant):
+    """One variant's search in tuned.json: its trials, the best trial and its settings, the
+    fixed protocol's value of every key searched (`fixed`; absent in folders written before
+    it was recorded) and the ranges searched."""
+
+    study: str | None = None
+    trials_complete: int = 0
+    trials_failed: int = 0
+    best_trial: int | None = None
+    best_value: float | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    space: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class TunedRecord(Tolerant):
+    """tuned.json (experiments/tune.py): written in a tuning folder and beside the final
+    ablation's metrics.json, whose variants were trained with each one's best settings. Its
+    presence marks an ablation as tuned on validation."""
+
+    objective: str | None = None
+    direction: str | None = None
+    trial_seeds: list[int] = Field(default_factory=list)
+    seeds: list[int] = Field(default_factory=list)
+    sampler: str | None = None
+    storage: str | None = None
+    budget: dict[str, int] = Field(default_factory=dict)  # variant -> complete trials asked
+    equal_budget: bool | None = None
+    test_split_read_by_trials: bool | None = None
+    variants: dict[str, TunedVariant] = Field(default_factory=dict)
+
+    @property
+    def trials_text(self) -> str:
+        """How many trials per variant: "8 trials per variant" (unequal budgets: "6-8 trials
+        per variant, unequal budgets")."""
+        counts = sorted(set(self.budget.values()))
+        if not counts:
+            return "trials per variant not recorded"
+        if len(counts) == 1:
+            return f"{counts[0]} trial{'s' if counts[0] != 1 else ''} per variant"
+        return f"{counts[0]}-{counts[-1]} trials per variant, unequal budgets"
+
+    @property
+    def label(self) -> str:
+        """How a run of these settings was set up: "tuned on validation (8 trials per
+        variant)"."""
+        return f"tuned on validation ({self.trials_text})"
 
 
 RECORDS: dict[str, type[Record]] = {

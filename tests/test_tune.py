@@ -95,6 +95,10 @@ BAD = [
         "variant_space.C.model.router.qubits: not a key of variant C's config",
     ),
     ({**TUNE, "space": {"seeds": {"type": "categorical", "choices": [[1]]}}}, "space.seeds"),
+    ({**TUNE, "variants": ["A", "Z"]}, "variants.1: 'Z' is not a variant of base (A, C)"),
+    ({**TUNE, "variants": ["A", "A"]}, "variants.1: 'A' is given twice"),
+    ({**TUNE, "variants": ["C"]}, "variants: base's reference 'A' is not among them"),
+    ({**TUNE, "variants": []}, "variants: give at least one"),
 ]
 
 

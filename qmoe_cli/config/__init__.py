@@ -23,7 +23,7 @@ from qmoe_cli.config.hardware import HARDWARE_OPTIONS, MITIGATIONS, HardwareConf
 from qmoe_cli.config.loading import load_config, load_raw, read_yaml, validate_config
 from qmoe_cli.config.messages import format_validation_error
 from qmoe_cli.config.noise_sweep import NoiseSweepConfig
-from qmoe_cli.config.overrides import apply_overrides, parse_override, set_dotted
+from qmoe_cli.config.overrides import apply_overrides, get_dotted, parse_override, set_dotted
 from qmoe_cli.config.plan import PlanConfig, PlanRun
 from qmoe_cli.config.sweep import SlurmConfig, SweepConfig
 from qmoe_cli.config.tune import OBJECTIVES, SearchParam, TuneConfig
@@ -87,6 +87,7 @@ __all__ = [
     "check_names",
     "dump_config",
     "format_validation_error",
+    "get_dotted",
     "hardware_config",
     "load_config",
     "load_raw",

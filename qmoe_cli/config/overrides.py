@@ -53,3 +53,13 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
             raise ConfigError(f"cannot set '{key}': '{where}' is not a mapping")
         node = child
     node[parts[-1]] = value
+
+
+def get_dotted(data: dict, key: str) -> Any:
+    """The value at a dotted key of a mapping (None where a part is missing)."""
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node

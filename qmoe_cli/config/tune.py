@@ -128,6 +128,11 @@ class TuneConfig(Strict):
         description="the config tuned, of kind `train` or `ablate` (every variant tuned): a "
         "path relative to this file, read into this key, or the config itself"
     )
+    variants: list[str] | None = Field(
+        None,
+        description="the base ablation's variants to tune (and test in the final run), in "
+        "this order; null: every variant (a train config: its one model)",
+    )
     space: dict[str, SearchParam] = Field(
         default_factory=dict,
         description="dotted keys of a variant's config (`train.lr`) -> their search range; "
@@ -203,8 +208,25 @@ class TuneConfig(Strict):
             self._base = schemas[kind].model_validate(self.base)
         except ValidationError as exc:
             raise ValueError(f"base: {format_validation_error(exc)}") from None
+        every = self._all_variants()
+        check_names(dict.fromkeys(every), "base.variants")
+        if self.variants is not None:
+            if not self.variants:
+                raise ValueError("variants: give at least one, or null for every variant")
+            for i, name in enumerate(self.variants):
+                if name not in every:
+                    raise ValueError(
+                        f"variants.{i}: {name!r} is not a variant of base ({', '.join(every)})"
+                    )
+                if self.variants.index(name) != i:
+                    raise ValueError(f"variants.{i}: {name!r} is given twice")
+            base = self._base
+            if isinstance(base, AblationConfig) and base.reference not in self.variants:
+                raise ValueError(
+                    f"variants: base's reference {base.reference!r} is not among them; "
+                    "add it, or set base.reference to one of them"
+                )
         names = self.variant_names()
-        check_names(dict.fromkeys(names), "base.variants")
         for key, named in (
             ("variant_space", self.variant_space),
             ("variant_trials", self.variant_trials),
@@ -241,10 +263,14 @@ class TuneConfig(Strict):
                     f"{where}: {shown} is no valid value for variant {name} ({problem})"
                 )
 
-    def variant_names(self) -> list[str]:
-        """The variants tuned: an ablation's, or the train config's one model (its name)."""
+    def _all_variants(self) -> list[str]:
         base = self._base
         return list(base.variants) if isinstance(base, AblationConfig) else [base.name]
+
+    def variant_names(self) -> list[str]:
+        """The variants tuned: `variants`, else an ablation's every variant, or the train
+        config's one model (its name)."""
+        return list(self.variants) if self.variants is not None else self._all_variants()
 
     def variant_config(self, name: str) -> ExperimentConfig:
         base = self._base
@@ -283,6 +309,7 @@ class TuneConfig(Strict):
             }
             raw["reference"] = base.name
         raw["kind"] = "ablate"
+        raw["variants"] = {n: raw["variants"][n] for n in self.variant_names()}
         for name, values in best.items():
             raw["variants"][name]["overrides"] = {
                 **raw["variants"][name].get("overrides", {}),

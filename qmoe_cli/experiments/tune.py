@@ -6,7 +6,8 @@ seeds and tested once, as an ordinary ablation run folder.
     <out>/<name>/study.db      the studies, SQLite (unless `--storage` names another storage)
     <out>/<name>/trials.csv    every trial: variant, number, state, value, settings, per seed
     <out>/<name>/tuned.json    per variant: its budget, trials done, the best trial and its
-                               settings; whether the budgets were equal
+                               settings, the fixed protocol's value of each key searched;
+                               whether the budgets were equal (records.TunedRecord)
     <out>/<name>/final/<stamp>-<name>-<id>/   the final ablation (`qmoe ablate`'s folder, its
                                variants' `overrides` the tuned settings, tuned.json beside)
 
@@ -35,7 +36,8 @@ from typing import Any
 
 from rich.table import Table
 
-from qmoe_cli.config import OBJECTIVES, TuneConfig, dump_config
+from qmoe_cli import records
+from qmoe_cli.config import OBJECTIVES, TuneConfig, dump_config, get_dotted
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.progress import err, out, progress_bar
 from qmoe_cli.runs import is_complete_run, read_text, writable_dir, write_csv, write_json
@@ -382,6 +384,7 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
     }
     for name, search in searches.items():
         best = search.best()
+        fixed = cfg.variant_config(name).model_dump(mode="json")
         tuned["variants"][name] = {
             "study": study_name(cfg, name),
             "trials_complete": search.count(TrialState.COMPLETE),
@@ -389,8 +392,10 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
             "best_trial": best and best["number"],
             "best_value": best and best["value"],
             "settings": best["settings"] if best else {},
+            "fixed": {k: get_dotted(fixed, k) for k in search.space},
             "space": {k: p.model_dump(mode="json") for k, p in search.space.items()},
         }
+    records.TunedRecord.model_validate(tuned)  # what the report reads back
     write_json(folder / "tuned.json", tuned)
     return tuned
 

@@ -74,10 +74,19 @@ class Run:
     # the sub-folders' config.yaml, validated: "variants/A/config.yaml" -> its config
     sub_configs: dict[str, ExperimentConfig] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # its files that could not be read
+    # tuned.json of an ablation whose variants `qmoe tune` tuned on validation (None: the
+    # settings are the config's own, a fixed protocol)
+    tuned: records.TunedRecord | None = None
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def protocol(self) -> str:
+        """How its settings were chosen: "tuned on validation (8 trials per variant)", or
+        "" for a config's fixed settings."""
+        return self.tuned.label if self.tuned is not None else ""
 
     def record_as(self, kind: type[R]) -> R:
         """The run's record, which must be of this kind."""
@@ -423,6 +432,7 @@ def load_run(path: Path, label: str) -> Run:
     config_text, config, config_problem = read_config(path / "config.yaml", "config.yaml")
     subs, sub_configs, sub_problems = _sub_folders(path)
     problems = [p for p in (env_problem, config_problem, *sub_problems) if p]
+    tuned = read_tuned(path / TUNED_FILE) if kind == "ablate" else None
     return Run(
         path,
         label,
@@ -434,7 +444,28 @@ def load_run(path: Path, label: str) -> Run:
         subs=subs,
         sub_configs=sub_configs,
         problems=problems,
+        tuned=tuned,
     )
+
+
+TUNED_FILE = "tuned.json"  # beside the metrics.json of an ablation `qmoe tune` ran
+
+
+def read_tuned(path: Path) -> records.TunedRecord | None:
+    """A tuned ablation's tuned.json (None when absent); one error naming the file and the
+    key when it is not one (a tuned run read as a fixed one would mislabel every verdict)."""
+    if not path.is_file():
+        return None
+    try:
+        raw = read_json(path)
+    except RunFolderError as exc:
+        raise ConfigError(str(exc)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: not a JSON object")
+    try:
+        return records.TunedRecord.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {records.validation_message(exc, raw)}") from None
 
 
 TRAIN_SUBFOLDERS = ("variants", "baselines")  # train-format sub-folders of a run group

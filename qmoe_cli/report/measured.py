@@ -83,12 +83,21 @@ class ModelResult:
         return [a / math.log1p(self.router_params) for a in self.per_seed_acc]
 
     @property
+    def tuned(self) -> records.TunedVariant | None:
+        """Its search, when `qmoe tune` chose its settings on validation (None: fixed)."""
+        tuned = self.run.tuned
+        return tuned.variants.get(self.variant or "") if tuned is not None else None
+
+    @property
     def setup(self) -> str:
-        """How it was trained, as far as a verdict may depend on it."""
+        """How it was trained, as far as a verdict may depend on it (a tuned run's models:
+        "tuned on validation (N trials per variant)" first)."""
         budget = f"{self.epoch_budget} epochs" if self.epoch_budget else "? epochs"
-        if self.early_stopping is None:
-            return budget
-        return budget + (", early stopping" if self.early_stopping else ", no early stopping")
+        if self.run.protocol:  # early stopping is one of the settings tuned per variant
+            return f"{self.run.protocol}: {budget}, each variant's best settings"
+        if self.early_stopping is not None:
+            budget += ", early stopping" if self.early_stopping else ", no early stopping"
+        return budget
 
     @property
     def eta(self) -> Stat:

@@ -8,6 +8,9 @@ import math
 from collections.abc import Callable
 
 from qmoe_cli import records
+from qmoe_cli.config import get_dotted
+from qmoe_cli.errors import ConfigError
+from qmoe_cli.metrics import paired_comparison
 from qmoe_cli.report import fmt
 from qmoe_cli.report.audit import Paper
 from qmoe_cli.report.inputs import Run, Stat, SweepFolder, eta_of
@@ -539,7 +542,114 @@ def _each(
 
 
 def ablate_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:
-    return _each("Ablations", "ablate", runs, lambda r: ablation_section(r, figure, paper))
+    def section(run: Run) -> list[Block]:
+        blocks = ablation_section(run, figure, paper)
+        if run.tuned is not None:
+            blocks += tuned_section(run, [r for r in runs if r.tuned is None])
+        return blocks
+
+    return _each("Ablations", "ablate", runs, section)
+
+
+# --- tuned ablations ------------------------------------------------------------------------
+
+
+def _setting(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() if value is not None else "—"
+    return str(value)
+
+
+def tuned_settings_table(run: Run) -> Table:
+    """Each tuned variant's best settings beside the fixed protocol's value of each key."""
+    tuned = run.tuned
+    if tuned is None:
+        raise ConfigError(f"{run.path}: not a tuned ablation (no tuned.json)")
+    keys = list(dict.fromkeys(k for v in tuned.variants.values() for k in v.space))
+    rows = []
+    for name, v in tuned.variants.items():
+        best = "—" if v.best_value is None else f"{v.best_value:.4g} (trial {v.best_trial})"
+        cells = [name, f"{v.trials_complete}/{tuned.budget.get(name, '?')}", best]
+        cfg = run.sub_configs.get(f"variants/{name}/config.yaml")
+        used = cfg.model_dump(mode="json") if cfg is not None else {}
+        for key in keys:
+            if key not in v.space:  # the value it kept, from its config in this run
+                kept = get_dotted(used, key)
+                cells.append(f"{_setting(kept) if cfg is not None else '?'} (not searched)")
+            elif key in v.fixed:
+                cells.append(f"{_setting(v.fixed[key])} → {_setting(v.settings.get(key))}")
+            else:  # folders written before `fixed` was recorded
+                cells.append(_setting(v.settings.get(key)))
+        rows.append(cells)
+    return Table(
+        ["variant", "trials", f"best {tuned.objective or 'value'} (validation)", *keys],
+        rows,
+        f"{run.label} best settings per variant on validation (fixed protocol → tuned)",
+    )
+
+
+def tuned_section(run: Run, fixed_runs: list[Run]) -> list[Block]:
+    """How the tuned run was tuned, its best settings beside the fixed protocol's, and each
+    variant's test accuracy beside the same variant of the fixed-protocol ablations (paired
+    over the seeds both ran: the same splits per seed)."""
+    tuned = run.tuned
+    if tuned is None:
+        return []
+    seeds = ", ".join(map(str, tuned.trial_seeds)) or "?"
+    blocks: list[Block] = [
+        Heading(3, f"{run.label}: {tuned.label}"),
+        Para(
+            f"Every variant of {run.label} was tuned on validation with the same budget "
+            f"({tuned.trials_text}; "
+            f"{tuned.sampler or 'TPE'}), each trial scored by its {tuned.objective} over the "
+            f"trial seeds {seeds} (their validation rows: no trial read a test row), then each "
+            f"variant's best settings trained on {len(run.seeds)} seeds and tested once: the "
+            "table above. Its rows in the verdicts are labelled with this protocol."
+        ),
+        tuned_settings_table(run),
+    ]
+    rows = []
+    for m in model_results(run):
+        for other in fixed_runs:
+            if other.dataset != run.dataset:
+                continue
+            for f in model_results(other):
+                if f.variant != m.variant:
+                    continue
+                rows.append([str(m.variant), f"{other.label} ({f.setup})", fmt.mean_std(f.acc),
+                             fmt.mean_std(m.acc), _paired_text(run, m, other, f)])  # fmt: skip
+    if rows:
+        blocks.append(
+            Table(
+                [
+                    "variant",
+                    "fixed protocol (run)",
+                    "fixed: accuracy",
+                    "tuned: accuracy",
+                    "tuned - fixed (paired over common seeds, raw p)",
+                ],
+                rows,
+                f"{run.label}: test accuracy tuned on validation beside the fixed protocol",
+            )  # fmt: skip
+        )
+    return blocks
+
+
+def _paired_text(run: Run, m: ModelResult, other: Run, f: ModelResult) -> str:
+    """tuned - fixed over the seeds both ran, paired (the same split per seed)."""
+    a = dict(zip(run.seeds, m.per_seed_acc or [], strict=False))
+    b = dict(zip(other.seeds, f.per_seed_acc or [], strict=False))
+    common = [s for s in a if s in b]
+    if len(common) < 2:
+        return fmt.NA
+    d = paired_comparison([a[s] for s in common], [b[s] for s in common], "tuned", "fixed")
+    p = fmt.p_value(d["p"]) if fmt.finite(d["p"]) else "n/a (no difference)"
+    return (
+        f"{100 * d['mean_diff']:+.1f} points (95 % CI [{100 * d['ci_low']:+.1f}, "
+        f"{100 * d['ci_high']:+.1f}], p = {p}, n = {len(common)})"
+    )
 
 
 def noise_sections(runs: list[Run], figure: FigureFn, paper: Paper) -> list[Block]:

@@ -17,6 +17,10 @@ measured, with these rules). docs/verdicts.md states them for readers; in short:
 * Choices a paper leaves open (layouts, scaling, early stopping, noise-aware training) are
   judged each way where both were measured; a claim whose verdict differs between them is
   "setup-dependent".
+* A run tuned on validation (`qmoe tune`'s final ablation, `Run.tuned`) is one more setup
+  under the same rules; its rows carry its protocol, and a claim whose verdict differs
+  between it and the fixed-protocol runs is "setup-dependent", both shown, the tuned one
+  named as the fair comparison.
 * "inconsistent within the paper": the paper's own numbers contradict the claim (checked
   mechanically for every claim, `Claim.contradiction`).
 * "not measured": no given run measures it, or with less than the paper's budget (fewer
@@ -65,6 +69,10 @@ UNDERSTATES = "the paper understates"
 DIRECTIONS = (OVERSTATES, UNDERSTATES)
 
 MIN_SEEDS = 5  # fewer seeds give no verdict
+# the two protocols a run's settings come from: its config's (the paper's where it states
+# them), or each variant's best on validation, found with the same budget (`qmoe tune`)
+FIXED = "the paper's protocol (fixed settings)"
+FAIR = "the fair comparison"
 ALPHA = 0.05
 # margins (accuracy points) at which a non-inferiority or equivalence verdict is shown again
 SENSITIVITY_MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -188,6 +196,9 @@ class Finding:
     counted: bool = True
     margin: Margin | None = None  # a non-inferiority or equivalence test's margin
     parts: tuple[tuple[str, Finding], ...] = ()  # the alternatives combined into this row
+    # the protocol of the run measuring it: "tuned on validation (N trials per variant)"
+    # when `qmoe tune` chose its settings, "" for a config's fixed settings
+    protocol: str = ""
 
     @property
     def verdict(self) -> str:
@@ -218,6 +229,7 @@ class Finding:
             "verdict": self.category,
             "counted": self.counted,
             "reason": self.reason,
+            "protocol": self.protocol or FIXED,
         }
 
 
@@ -369,7 +381,19 @@ def _measured(findings: list[Finding], claims: tuple[Claim, ...]) -> list[ClaimV
         elif len({f.category for f in counted}) == 1:
             f = counted[0]
             reason = f.reason if len(counted) == 1 else f"{len(counted)} runs agree: {f.reason}"
+            if len({bool(f.protocol) for f in counted}) == 2:
+                reason = f"the paper's protocol and tuning on validation agree; {reason}"
             out.append(ClaimVerdict(claim, f.category, reason, True, f))
+        elif len({bool(f.protocol) for f in counted}) == 2:  # fixed and tuned disagree
+            fixed = [f for f in counted if not f.protocol]
+            tuned = [f for f in counted if f.protocol]
+            reason = (
+                "the verdict depends on the protocol: "
+                + "; ".join(f"{FIXED}, {f.source}: {f.category}" for f in fixed)
+                + "; "
+                + "; ".join(f"{f.protocol} ({FAIR}), {f.source}: {f.category}" for f in tuned)
+            )
+            out.append(ClaimVerdict(claim, SETUP_DEPENDENT, reason, True, tuned[0]))
         else:
             parts = "; ".join(f"{f.source}: {f.category}" for f in counted)
             out.append(
@@ -548,6 +572,12 @@ def combine(claim: Claim, source: str, alternatives: list[tuple[str, Finding]]) 
     )
 
 
+def with_protocol(f: Finding, run: Run) -> Finding:
+    """The finding marked with its run's protocol (tuned on validation, or fixed)."""
+    f.protocol = run.protocol
+    return f
+
+
 def missing(claim: Claim, reason: str) -> list[Finding]:
     return [Finding(claim, "", "", NOT_MEASURED, reason)]
 
@@ -620,7 +650,7 @@ def per_run(
         if models:
             picked = closest(models, size) if size else models
             alts = [(model_label(m), judge(m)) for m in picked]
-            findings.append(combine(claim, run_source(run, picked), alts))
+            findings.append(with_protocol(combine(claim, run_source(run, picked), alts), run))
     return findings or missing(claim, no_model_reason(ev, router, claim.dataset))
 
 
@@ -836,7 +866,7 @@ def comparison(claim: Claim, ev: Evidence) -> list[Finding]:
             models = models_of(ev, run, a_router, mechanism=c.a_mechanism) + models_of(
                 ev, run, b_router, mechanism=c.b_mechanism
             )
-            f = combine(claim, run_source(run, models), alts)
+            f = with_protocol(combine(claim, run_source(run, models), alts), run)
             if claim.compare.metric == "eta":
                 f.reason += "; " + effective_eta_note(ev, run)
             findings.append(f)
