@@ -753,3 +753,80 @@ def hardware_curves(path: Path, title: str, rows: list[dict], baselines: dict[st
     fig.tight_layout()
     savefig(fig, path)
     return fig
+
+
+def spectrum_heatmap(path: Path, rows: list[dict], summaries: list[dict], top: int = 40):
+    """The routers' Fourier coefficient magnitudes |c_w| (mean over seeds), one panel per
+    variant: a row per frequency w (one per pair {w, -w}; the `top` largest when there are
+    more), a column per output, on a log colour scale. `rows`: spectrum.csv's rows."""
+    from matplotlib.colors import LogNorm
+
+    variants = list(dict.fromkeys(s["variant"] for s in summaries))
+    fig, axes = plt.subplots(1, len(variants), figsize=(3.2 * len(variants) + 1.2, 5.2))
+    axes = np.atleast_1d(axes)
+    mats = []
+    for variant in variants:
+        mine = [r for r in rows if r["variant"] == variant]
+        freqs = list(dict.fromkeys(r["frequency"] for r in mine))
+        outputs = sorted({r["output"] for r in mine})
+        mag = np.zeros((len(freqs), len(outputs)))
+        count = np.zeros_like(mag)
+        fi = {f: i for i, f in enumerate(freqs)}
+        for r in mine:
+            mag[fi[r["frequency"]], r["output"]] += r["magnitude"]
+            count[fi[r["frequency"]], r["output"]] += 1
+        mag = mag / np.maximum(count, 1)
+        order = np.argsort(-mag.max(axis=1), kind="stable")[:top]
+        mats.append((variant, [freqs[i] for i in order], mag[order], outputs))
+    positive = [m[m > 0] for _, _, m, _ in mats]
+    vmax = max((float(p.max()) for p in positive if p.size), default=1.0)
+    norm = LogNorm(vmin=max(vmax * 1e-6, 1e-12), vmax=vmax)
+    for ax, (variant, freqs, mag, outputs) in zip(axes, mats, strict=True):
+        image = ax.imshow(np.maximum(mag, norm.vmin), norm=norm, cmap="viridis", aspect="auto")
+        ax.set_yticks(range(len(freqs)), [f"({f.replace(' ', ', ')})" for f in freqs], fontsize=7)
+        ax.set_xticks(range(len(outputs)), [str(o) for o in outputs], fontsize=8)
+        s = next(s for s in summaries if s["variant"] == variant)
+        ax.set(xlabel="output (expert)", title=f"{variant}: {s['qubits']} qubits x {s['layers']}")
+    axes[0].set_ylabel("frequency w")
+    fig.colorbar(image, ax=list(axes), label="|c_w| (mean over seeds)")
+    savefig(fig, path)
+    return fig
+
+
+def gradient_variance_curves(path: Path, rows: list[dict]):
+    """Variance of the cost gradient against qubits (log scale), one panel per ansatz and
+    cost, a line per initialisation and layer count. `rows`: trainability.csv's rows."""
+    ansatze = list(dict.fromkeys(r["ansatz"] for r in rows))
+    costs = list(dict.fromkeys(r["cost"] for r in rows))
+    lines = list(dict.fromkeys((r["init"], r["layers"]) for r in rows))
+    fig, axes = plt.subplots(
+        len(costs), len(ansatze), figsize=(5.2 * len(ansatze), 3.8 * len(costs)), squeeze=False
+    )
+    colors = plt.get_cmap("tab10")
+    inits = list(dict.fromkeys(i for i, _ in lines))
+    depths = sorted({d for _, d in lines})
+    styles = ["o-", "s--", "^:", "d-.", "v-"]
+    for i, cost in enumerate(costs):
+        for j, ansatz in enumerate(ansatze):
+            ax = axes[i][j]
+            for init, layers in lines:
+                pts = sorted(
+                    (r["qubits"], r["variance"])
+                    for r in rows
+                    if (r["ansatz"], r["cost"], r["init"], r["layers"])
+                    == (ansatz, cost, init, layers)
+                    and r["variance"] is not None
+                    and r["variance"] > 0
+                )
+                if not pts:
+                    continue
+                xs, ys = zip(*pts, strict=True)
+                ax.plot(xs, ys, styles[depths.index(layers) % len(styles)],
+                        color=colors(inits.index(init)), label=f"{init}, L={layers}")  # fmt: skip
+            ax.set_yscale("log")
+            ax.set(xlabel="qubits", ylabel="Var[dC/dtheta]", title=f"{ansatz}, {cost} cost")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    savefig(fig, path)
+    return fig

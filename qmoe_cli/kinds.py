@@ -101,6 +101,9 @@ KINDS: dict[str, Kind] = {
         _kind("hardware", "HardwareConfig", runs="hardware",
               section="qmoe_cli.report.hardware:sections",
               what="Trained quantum routers on a device through IBM's runtime (SamplerV2)."),
+        _kind("diagnose", "DiagnoseConfig",
+              what="A run's quantum routers' Fourier spectrum and classical surrogate; "
+                   "gradient variance, expressibility and entangling capability scans."),
         _kind("sweep", "SweepConfig",
               what="A grid of overrides x seeds over a base config of another kind."),
         _kind("tune", "TuneConfig",

@@ -18,6 +18,8 @@ it back once through `read_record`:
                          reason, no points, `data` null)
     HardwareRecord       command "hardware": trained routers run through SamplerV2 on a target
                          (circuits, cost estimate, accuracy per mitigation and shot count)
+    DiagnoseRecord       command "diagnose": a run's quantum routers' Fourier spectrum and
+                         surrogate fits, gradient variance, expressibility (docs/diagnose.md)
 
 The other files of a run folder the report reads are read back tolerantly (`Tolerant`: keys
 of older versions may be missing): `EnvRecord` (env.json), `TunedRecord` (tuned.json beside
@@ -608,6 +610,101 @@ class HardwareRecord(Record):
     wall_seconds: float
 
 
+# --- diagnose ---------------------------------------------------------------------------------
+
+
+class DiagnoseSource(Part):
+    """The trained run whose routers the spectrum read."""
+
+    path: str
+    kind: str
+    name: str
+    seeds: list[int]
+    variants: list[str]
+
+
+class SpectrumRouter(Part):
+    """One trained router's Fourier spectrum and its classical surrogates (docs/diagnose.md)."""
+
+    variant: str
+    seed: int
+    qubits: int
+    layers: int
+    ansatz: str
+    embedding: str
+    readout: str
+    features: int
+    degrees: list[int]  # the largest frequency of each feature (qubits encoding it)
+    of: str  # what the coefficients are of: "gates" (probs readout) or "<Z_q>" (expval)
+    outputs: int
+    grid_points: int
+    frequencies: int  # non-zero frequencies of the encoding, one per pair {w, -w}
+    nonnegligible: int  # of those, with |c_w| >= threshold in some output
+    largest: Num  # the largest |c_w| over non-zero w and outputs
+    surrogate_features: int  # 1 + 2 x nonnegligible
+    surrogate_r2: Num  # on the test inputs, fitted on the training inputs
+    surrogate_max_error: Num
+    full_r2: Num  # the same with every frequency of the encoding
+    full_max_error: Num
+    fit_inputs: int
+    test_inputs: int
+
+
+class GradientRow(Part):
+    ansatz: str
+    init: str
+    cost: str
+    layers: int
+    qubits: int
+    variance: Num  # of each partial derivative over samples, averaged over the weights
+    variance_first: Num  # of the first weight's
+    mean_gradient: Num  # largest |mean| over the weights (0 up to sampling when unbiased)
+    samples: int
+
+
+class DecayRow(Part):
+    """log(variance) = intercept + rate x qubits, by least squares, with rate's 95 % interval."""
+
+    ansatz: str
+    init: str
+    cost: str
+    layers: int
+    qubits: list[int]
+    rate: Num
+    low: Num
+    high: Num
+    intercept: Num
+    points: int
+
+
+class ExpressibilityRow(Part):
+    ansatz: str
+    layers: int
+    qubits: int
+    expressibility: Num  # KL(P_circuit || P_Haar) of the fidelities, 75 bins
+    entangling_capability: Num  # mean Meyer-Wallach measure
+    entangling_std: Num
+    mean_fidelity: Num
+    haar_entangling: Num  # (2^n - 2) / (2^n + 1)
+    pairs: int
+
+
+class DiagnoseRecord(Record):
+    """command "diagnose": the spectrum of a run's quantum routers and the scans."""
+
+    command: Literal["diagnose"] = "diagnose"
+    name: str
+    source: DiagnoseSource | None
+    scans: list[str]
+    threshold: float
+    methods: dict[str, str]
+    spectrum: list[SpectrumRouter]
+    trainability: list[GradientRow]
+    decay: list[DecayRow]
+    expressibility: list[ExpressibilityRow]
+    wall_seconds: float
+
+
 # --- what else a run folder holds --------------------------------------------------------------
 
 
@@ -710,10 +807,17 @@ RECORDS: dict[str, type[Record]] = {
         LevelRecord,
         EfficiencyRecord,
         HardwareRecord,
+        DiagnoseRecord,
     )
 }
 AnyRecord = Annotated[
-    TrainRecord | AblateRecord | NoiseSweepRecord | LevelRecord | EfficiencyRecord | HardwareRecord,
+    TrainRecord
+    | AblateRecord
+    | NoiseSweepRecord
+    | LevelRecord
+    | EfficiencyRecord
+    | HardwareRecord
+    | DiagnoseRecord,
     Field(discriminator="command"),
 ]
 

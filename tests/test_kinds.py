@@ -8,6 +8,7 @@ import yaml
 
 from qmoe_cli.config import (
     AblationConfig,
+    DiagnoseConfig,
     EfficiencyConfig,
     ExperimentConfig,
     HardwareConfig,
@@ -25,14 +26,15 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 
 def test_one_table_names_every_kind_and_what_it_uses():
     assert list(KINDS) == [
-        "train", "ablate", "noise-sweep", "efficiency", "hardware", "sweep", "tune", "plan"
+        "train", "ablate", "noise-sweep", "efficiency", "hardware", "diagnose", "sweep", "tune",
+        "plan",
     ]  # fmt: skip
     schemas = [
         ExperimentConfig, AblationConfig, NoiseSweepConfig, EfficiencyConfig, HardwareConfig,
-        SweepConfig, TuneConfig, PlanConfig,
+        DiagnoseConfig, SweepConfig, TuneConfig, PlanConfig,
     ]  # fmt: skip
     assert [k.schema for k in KINDS.values()] == schemas
-    assert set(RUN_KINDS) == set(REPORT_ORDER) == set(KINDS) - {"sweep", "tune", "plan"}
+    assert set(RUN_KINDS) == set(REPORT_ORDER) == set(KINDS) - {"diagnose", "sweep", "tune", "plan"}
     for name in RUN_KINDS:  # every import path in the table resolves
         kind = KINDS[name]
         assert callable(resolve(kind.runner)) and callable(resolve(kind.sweep_rows))
@@ -57,7 +59,8 @@ def test_a_config_without_kind_is_one_line_naming_the_kinds(write_config, cli):
         (line,) = result.output.strip().splitlines()
         assert line == (
             f"error: {path}: kind: required key is missing "
-            "(one of: train, ablate, noise-sweep, efficiency, hardware, sweep, tune, plan)"
+            "(one of: train, ablate, noise-sweep, efficiency, hardware, diagnose, sweep, tune, "
+            "plan)"
         )
 
 

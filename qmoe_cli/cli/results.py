@@ -1,4 +1,4 @@
-"""The commands that use run folders: export, hardware, report, and data fetch."""
+"""The commands that use run folders: export, hardware, diagnose, report, and data fetch."""
 
 from __future__ import annotations
 
@@ -206,6 +206,148 @@ def _hardware_rerun(folder: Path | None) -> str:
         f"nothing sampled is kept{kept}, and qmoe hardware does not resume; to start "
         f"over, run: {command}"
     )
+
+
+def _listed(text: str | None, option: str, cast=str) -> list | None:
+    """A comma-separated option (`--seeds 0,1`); None when not given."""
+    if text is None:
+        return None
+    try:
+        return [cast(v.strip()) for v in text.split(",")]  # an empty item is a typo
+    except ValueError:
+        raise ConfigError(f"{option}: expected a comma-separated list, got {text!r}") from None
+
+
+def _counts(text: str | None, option: str) -> list[int] | None:
+    """`2-12` (every count from 2 to 12) or `2,4,8`; an empty range is one line."""
+    if text is None:
+        return None
+    if "-" in text and "," not in text:
+        low, _, high = text.partition("-")
+        try:
+            lo, hi = int(low), int(high)
+        except ValueError:
+            raise ConfigError(
+                f"{option}: expected A-B or a comma-separated list, got {text!r}"
+            ) from None
+        if hi < lo:
+            raise ConfigError(f"{option}: the range {text} is empty")
+        return list(range(lo, hi + 1))
+    return _listed(text, option, int)
+
+
+@app.command()
+@one_line_errors
+def diagnose(
+    run_dir: Path = typer.Argument(
+        None,
+        help="A trained run folder with quantum routers (train, ablate, efficiency or "
+        "evaluate-mode noise-sweep); needed by the spectrum, not by the scans.",
+        show_default=False,
+        metavar="[RUN_DIR]",
+    ),
+    scan: str = typer.Option(
+        None,
+        "--scan",
+        metavar="spectrum,trainability,expressibility|all",
+        help="What to measure (default: spectrum with RUN_DIR, else trainability).",
+    ),
+    seeds: str = typer.Option(
+        None, "--seeds", metavar="S,S,...", help="The run's seeds to read (default: all)."
+    ),
+    max_seeds: int = typer.Option(
+        None, "--max-seeds", metavar="N", help="The first N of those seeds only."
+    ),
+    variants: str = typer.Option(
+        None, "--variants", metavar="NAME,...", help="A group's quantum variants (default: all)."
+    ),
+    threshold: float = typer.Option(
+        None, "--threshold", metavar="T", help="|c_w| counted as non-negligible (default 1e-3)."
+    ),
+    qubits: str = typer.Option(
+        None,
+        "--qubits",
+        metavar="A-B|N,N,...",
+        help="Trainability scan qubits (default 2,4,6,8,10,12).",
+    ),
+    layers: str = typer.Option(
+        None, "--layers", metavar="N,N,...", help="Layers of both scans (default 1,4,8)."
+    ),
+    ansatz: str = typer.Option(
+        None, "--ansatz", metavar="ry_cz,strongly_entangling", help="Ansatze (default: both)."
+    ),
+    init: str = typer.Option(
+        None, "--init", metavar="uniform,small,identity", help="Initialisations (default: all)."
+    ),
+    samples: int = typer.Option(
+        None, "--samples", metavar="N", help="Initialisations per trainability cell (default 200)."
+    ),
+    pairs: int = typer.Option(
+        None, "--pairs", metavar="N", help="Fidelity pairs per expressibility cell (default 5000)."
+    ),
+    expressibility_qubits: str = typer.Option(
+        None,
+        "--expressibility-qubits",
+        metavar="A-B|N,N,...",
+        help="Expressibility scan qubits (default 2,4,6).",
+    ),  # fmt: skip
+    set_: list[str] = SET_OPT,
+    out: str = typer.Option(
+        None, "--out", metavar="DIR", help="Output directory (default: beside RUN_DIR, else runs)."
+    ),
+    resume: str = typer.Option(
+        None,
+        "--resume",
+        metavar="DIR",
+        help="Finish this interrupted diagnose folder "
+        "(without it, the newest one of the same options in --out is taken up).",
+    ),  # fmt: skip
+):
+    """The quantum router's mechanism: its Fourier spectrum and classical surrogate, gradient
+    variance (barren plateaus), expressibility and entangling capability."""
+    from qmoe_cli.config import diagnose_config
+    from qmoe_cli.config.diagnose import SCANS
+
+    if run_dir is not None and not run_dir.exists():
+        raise ConfigError(f"run folder not found: {run_dir}")
+    scans = _listed(scan, "--scan")
+    if scans == ["all"]:
+        scans = list(SCANS)
+    elif scans is None:
+        scans = ["spectrum"] if run_dir is not None else ["trainability"]
+    name = f"diagnose-{run_dir.resolve().name}" if run_dir is not None else "diagnose"
+    options = {
+        "name": name[:100],
+        "run": str(run_dir.resolve()) if run_dir is not None else None,
+        "scans": scans,
+        "seeds": _listed(seeds, "--seeds", int),
+        "max_seeds": max_seeds,
+        "variants": _listed(variants, "--variants"),
+        "threshold": threshold,
+        "qubits": _counts(qubits, "--qubits"),
+        "layers": _counts(layers, "--layers"),
+        "ansatze": _listed(ansatz, "--ansatz"),
+        "inits": _listed(init, "--init"),
+        "samples": samples,
+        "pairs": pairs,
+        "expressibility_qubits": _counts(expressibility_qubits, "--expressibility-qubits"),
+    }
+    cfg = diagnose_config({k: v for k, v in options.items() if v is not None}, set_)
+    out_path = _out_path(out)
+    resume_path = _out_path(resume, "--resume", "a diagnose folder")
+    with heavy_imports():  # torch: after validation
+        from qmoe_cli.experiments.diagnose import run_diagnose
+
+    try:
+        run_diagnose(cfg, out_path, resume_path)
+    except KeyboardInterrupt as exc:
+        folder = getattr(exc, "folder", None)
+        if folder is not None:
+            exc.rerun = (
+                f"finished cells are kept in {folder}; run the same command again (or add "
+                f"--resume {folder}) to compute only the missing ones"
+            )
+        raise
 
 
 data_app = typer.Typer(

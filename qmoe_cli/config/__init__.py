@@ -8,6 +8,7 @@ configs (data:, model.router, model.experts) live with their components.
 """
 
 from qmoe_cli.config.ablate import AblationConfig
+from qmoe_cli.config.diagnose import DiagnoseConfig, diagnose_config
 from qmoe_cli.config.efficiency import EfficiencyConfig
 from qmoe_cli.config.experiment import (
     KIND_HELP,
@@ -51,6 +52,7 @@ __all__ = [
     "DATASETS",
     "DATASET_FEATURES",
     "DATASET_ONLY_KEYS",
+    "DIAGNOSE_OPTIONS",
     "HARDWARE_OPTIONS",
     "KIND_HELP",
     "MAX_CONFIG_BYTES",
@@ -61,6 +63,7 @@ __all__ = [
     "ROUTER_TYPES",
     "AblationConfig",
     "DataConfig",
+    "DiagnoseConfig",
     "EfficiencyConfig",
     "ExperimentConfig",
     "ExpertsConfig",
@@ -85,6 +88,7 @@ __all__ = [
     "YamlLoader",
     "apply_overrides",
     "check_names",
+    "diagnose_config",
     "dump_config",
     "format_validation_error",
     "get_dotted",

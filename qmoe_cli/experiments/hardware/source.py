@@ -8,16 +8,11 @@ from pathlib import Path
 
 import torch
 
-from qmoe_cli.config import (
-    ExperimentConfig,
-    HardwareConfig,
-    read_yaml,
-    validate_config,
-)
-from qmoe_cli.errors import ConfigError, RunFolderError
-from qmoe_cli.kinds import run_config_kind
-from qmoe_cli.runs import is_complete_run
+from qmoe_cli.config import HardwareConfig
+from qmoe_cli.errors import ConfigError
 from qmoe_cli.runs.cells import read_cell
+from qmoe_cli.runs.members import members as _members
+from qmoe_cli.runs.members import train_config as _train_config
 
 CLASSICAL_ROUTERS = ("linear", "mlp", "fourier", "spectrum_matched")
 
@@ -55,48 +50,6 @@ class Source:
     epochs: int | None
     early_stopping: bool | None
     skipped: list[str] = field(default_factory=list)
-
-
-def _train_config(folder: Path) -> ExperimentConfig:
-    raw = read_yaml(folder / "config.yaml")
-    raw.setdefault("kind", "train")
-    raw["kind"] = "train"  # a group's sub-folder is a train-format folder
-    return validate_config(raw, source=str(folder / "config.yaml"), schema=ExperimentConfig)
-
-
-def _members(path: Path) -> tuple[str, str, list[tuple[str, Path]], list[tuple[str, Path]]]:
-    """(kind, name, candidate router folders, baseline folders) of a run folder."""
-    if not path.is_dir():
-        raise RunFolderError(f"run folder not found: {path}")
-    if not is_complete_run(path):
-        raise RunFolderError(
-            f"not a complete run folder: {path} (no metrics.json, or a .tmp/.failed folder)"
-        )
-    if not (path / "config.yaml").is_file():
-        raise RunFolderError(
-            f"not a run folder: {path} (no config.yaml; for a seed folder, give the run "
-            "folder holding it)"
-        )
-    raw = read_yaml(path / "config.yaml")
-    kind = run_config_kind(raw).name
-    name = str(raw.get("name") or path.name)
-    if kind == "train":
-        return kind, name, [(name, path)], []
-    if kind in ("ablate", "efficiency"):
-        folders = [(p.name, p) for p in sorted((path / "variants").glob("*")) if p.is_dir()]
-        return kind, name, folders, folders
-    if kind == "noise-sweep":
-        if raw.get("mode") == "train":
-            raise ConfigError(
-                f"{path}: a train-mode noise sweep trains a router per level: give one of its "
-                f"{path / 'levels'}/eps=<level> folders"
-            )
-        base = [(p.name, p) for p in sorted((path / "baselines").glob("*")) if p.is_dir()]
-        return kind, name, [("quantum", path / "quantum")], base
-    raise ConfigError(
-        f"{path}: a {kind!r} run has no trained routers; give a train, ablate, efficiency or "
-        "evaluate-mode noise-sweep run folder"
-    )
 
 
 def load_source(cfg: HardwareConfig) -> Source:
