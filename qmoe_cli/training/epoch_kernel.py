@@ -65,7 +65,7 @@ def _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix):
     _layers_and_prefixes(gates, 0, n, n_layers, signs, rows, layers, prefix)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _forward_row(
     params, s, x, idx, router, offsets, n_experts, n_classes, u, readout, psi_re, psi_im,
     amp_re, amp_im, g, z, logits,
@@ -112,7 +112,7 @@ def _forward_row(
             logits[c] += g[e] * value
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _log_softmax_at(logits, label, probs):
     """log p(label), the softmax into probs, and whether the first maximum is the label."""
     largest, first = logits[0], 0
