@@ -553,3 +553,25 @@ class StackedTrainer:
             result.seconds = seconds
             model.eval()
         return self.results
+
+
+def compile_ahead() -> None:
+    """Compile the compiled epoch's signatures (or load them from Numba's cache), as `make
+    install` does for the circuit kernel (quantum/jit_kernel.py: compile_ahead), so that the
+    first run and parallel workers find them ready: one epoch of a stack of two, with the
+    quantum router and with the linear one (training/fused_epoch.py)."""
+    from qmoe_cli.config import validate_config
+    from qmoe_cli.data import load_dataset
+    from qmoe_cli.models import build_model
+
+    for router in ({"type": "quantum", "qubits": 2, "layers": 1}, {"type": "linear"}):
+        cfg = validate_config(
+            {
+                "data": {"name": "two_moons", "n_samples": 40},
+                "model": {"router": router, "experts": {"count": 2}},
+                "train": {"epochs": 1, "early_stopping": False},
+            }
+        )
+        splits = [load_dataset(cfg.data, seed) for seed in (0, 1)]
+        models = [build_model(cfg.model, s.n_features, s.n_classes) for s in splits]
+        StackedTrainer(models, cfg.model, splits, cfg.train, [0, 1]).run()
