@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	$(BIN)/python -c "from qmoe_cli.quantum.jit_kernel import compile_ahead; compile_ahead()"
+	$(BIN)/python -c "from qmoe_cli.training.stacked import compile_ahead; compile_ahead()"
 	# An editable install byte-compiles nothing, and where PYTHONDONTWRITEBYTECODE is set
 	# (as on CI machines) every command would compile qmoe_cli again (docs/performance.md).
 	$(BIN)/python -m compileall -q qmoe_cli

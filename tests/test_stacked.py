@@ -15,7 +15,7 @@ from qmoe_cli.models.experts import LinearExpertsConfig
 from qmoe_cli.models.routers import LinearRouterConfig
 from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel, run_kernel, run_stacked_kernel
 from qmoe_cli.quantum.spec import CircuitSpec
-from qmoe_cli.training import fit, seed_everything, stacked
+from qmoe_cli.training import fit, fused_epoch, seed_everything, stacked
 from qmoe_cli.training.stacked import StackedTrainer, fit_stacked, supports
 from qmoe_cli.training.stacked_modules import StackedMoE
 
@@ -134,14 +134,93 @@ def compare(cfg):
     return reference, results
 
 
+def torch_path(monkeypatch):
+    """Stacks take the torch stacked path, as the kinds the compiled epoch does not cover."""
+    monkeypatch.setattr(fused_epoch, "refusal", lambda model, train: "the test's choice")
+
+
 @pytest.mark.parametrize("router", list(ROUTERS))
 @pytest.mark.parametrize("train", [NO_STOP, EARLY_STOP], ids=["fixed-epochs", "early-stopping"])
-def test_stacked_equals_sequential_per_seed(router, train):
+@pytest.mark.parametrize("path", ["default", "torch"])
+def test_stacked_equals_sequential_per_seed(router, train, path, monkeypatch):
     cfg = make_config(ROUTERS[router], train)
     assert supports(cfg) is None
+    compiled = fused_epoch.refusal(cfg.model, cfg.train) is None
+    assert compiled == (router in COMPILED)
+    if path == "torch":
+        if not compiled:
+            pytest.skip("the default path is the torch path")
+        torch_path(monkeypatch)
     reference, _ = compare(cfg)
     if train["early_stopping"]:
         assert any(r.stopped_early for r in reference)  # the test covers stopping
+
+
+# The compiled epoch (training/fused_epoch.py): the kinds it covers, held to fit like the
+# torch path (above, and here the paper's own circuits and 4 experts); the others say why not.
+COMPILED = {"linear", "quantum"}
+PAPER_B = {"type": "quantum", "qubits": 2, "layers": 12, "ansatz": "ry_cz", "embedding": "ry"}
+PAPER_B4 = {**PAPER_B, "qubits": 4, "layers": 6}
+
+
+@pytest.mark.parametrize(
+    "router, experts, train",
+    [
+        (PAPER_B, 4, NO_STOP),
+        (PAPER_B4, 4, EARLY_STOP),
+        ({**ROUTERS["quantum"], "embedding": "rz", "qubits": 3}, 3, EARLY_STOP),
+        (ROUTERS["linear"], 4, {**NO_STOP, "weight_decay": 0.05}),
+    ],
+    ids=["paper-B", "paper-B4", "rz-3-qubits", "linear-weight-decay"],
+)
+def test_compiled_epoch_equals_sequential_and_the_torch_path(router, experts, train, monkeypatch):
+    cfg = make_config(router, train, experts=experts)
+    assert fused_epoch.refusal(cfg.model, cfg.train) is None
+    _, compiled = compare(cfg)
+    torch_path(monkeypatch)
+    models, splits = build(cfg)
+    through_torch = fit_stacked(models, cfg.model, splits, cfg.train, list(cfg.seeds))
+    for a, b in zip(compiled, through_torch, strict=True):
+        for row_a, row_b in zip(a.history, b.history, strict=True):
+            for key in row_a.keys() - {"seconds"}:
+                assert row_b[key] == pytest.approx(row_a[key], abs=TOL, rel=0), key
+
+
+def test_compiled_epoch_takes_the_stack_when_it_covers_it():
+    cfg = make_config(PAPER_B, NO_STOP)
+    models, splits = build(cfg)
+    trainer = StackedTrainer(models, cfg.model, splits, cfg.train, list(cfg.seeds))
+    assert trainer.fused is not None and trainer.fused_refusal is None
+    cfg = make_config(ROUTERS["mlp"], NO_STOP)
+    models, splits = build(cfg)
+    trainer = StackedTrainer(models, cfg.model, splits, cfg.train, list(cfg.seeds))
+    assert trainer.fused is None and "router.type is mlp" in trainer.fused_refusal
+
+
+@pytest.mark.parametrize(
+    "router, model, train, reason",
+    [
+        (ROUTERS["mlp"], {}, {}, "model.router.type is mlp"),
+        (ROUTERS["fourier"], {}, {}, "model.router.type is fourier"),
+        (ROUTERS["quantum-notebook"], {}, {}, "ansatz strongly_entangling, readout expval"),
+        ({**PAPER_B, "readout": "expval"}, {}, {}, "readout expval"),
+        ({**PAPER_B, "noise": {"depolarizing": 0.01}}, {}, {}, "model.router.noise"),
+        ({**PAPER_B, "noise": {"readout_error": 0.01}}, {}, {}, "model.router.noise"),
+        ({**PAPER_B, "backend": "pennylane"}, {}, {}, "model.router.backend is pennylane"),
+        ({**PAPER_B, "qubits": 5}, {}, {}, "model.router.qubits: more than 4"),
+        (ROUTERS["linear"], {}, {"optimizer": "sgd"}, "train.optimizer is sgd"),
+        (ROUTERS["linear"], {"top_k": 1}, {}, "model.top_k"),
+        (ROUTERS["linear"], {"balance_weight": 0.1}, {}, "model.balance_weight"),
+    ],
+)
+def test_compiled_epoch_says_why_not(router, model, train, reason):
+    cfg = make_config(router, {**NO_STOP, **train}, **model)
+    assert reason in fused_epoch.refusal(cfg.model, cfg.train)
+
+
+def test_compiled_epoch_says_why_not_for_other_experts():
+    cfg = experts_config(*EXPERTS["mlp-experts"])
+    assert "model.experts.type is mlp" in fused_epoch.refusal(cfg.model, cfg.train)
 
 
 EXPERTS = {
@@ -188,7 +267,10 @@ def test_sgd_with_momentum():
     compare(make_config(ROUTERS["linear"], {**NO_STOP, "optimizer": "sgd", "momentum": 0.9}))
 
 
-def test_sweep_points_with_their_own_lr_and_weight_decay():
+@pytest.mark.parametrize("path", ["default", "torch"])
+def test_sweep_points_with_their_own_lr_and_weight_decay(path, monkeypatch):
+    if path == "torch":
+        torch_path(monkeypatch)
     cfg = make_config(ROUTERS["quantum"], EARLY_STOP, seeds=[0, 1, 2, 3])
     hyper = [(0.05, 0.01), (0.01, 0.0), (0.05, 0.01), (0.02, 0.1)]  # 3 runs after sorting
     cfgs = [cfg.train.model_copy(update={"lr": lr, "weight_decay": wd}) for lr, wd in hyper]
@@ -239,8 +321,9 @@ def test_chunks_and_unequal_splits_keep_each_model_its_own(monkeypatch):
     assert_same(reference, results, ref_models, models)
 
 
-def test_a_stopped_model_is_frozen():
-    cfg = make_config(ROUTERS["mlp"], EARLY_STOP)
+@pytest.mark.parametrize("router", ["mlp", "linear"])  # the torch path, the compiled epoch
+def test_a_stopped_model_is_frozen(router):
+    cfg = make_config(ROUTERS[router], EARLY_STOP)
     models, splits = build(cfg)
     trainer = StackedTrainer(models, cfg.model, splits, cfg.train, list(cfg.seeds))
     at_stop: dict[int, dict] = {}
@@ -261,7 +344,10 @@ def test_a_stopped_model_is_frozen():
     assert all(r.epochs_run == len(r.history) for r in results)
 
 
-def test_divergence_raises_as_fit_does():
+@pytest.mark.parametrize("path", ["default", "torch"])
+def test_divergence_raises_as_fit_does(path, monkeypatch):
+    if path == "torch":
+        torch_path(monkeypatch)
     cfg = make_config(ROUTERS["linear"], NO_STOP)
     models, splits = build(cfg)
     with torch.no_grad():

@@ -55,6 +55,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -66,6 +67,7 @@ from qmoe_cli.models.base import stacked_declaration
 from qmoe_cli.optim import adam_step, sgd_step
 from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS
 from qmoe_cli.quantum.torch_density import TorchDensityMatrix
+from qmoe_cli.training import fused_epoch
 from qmoe_cli.training.sequential import DTYPES, FitResult
 from qmoe_cli.training.stacked_modules import (
     ParamLayout,
@@ -295,6 +297,17 @@ class StackedTrainer:
         self.best_state: list[torch.Tensor | None] = [None] * S
         self.waited = [0] * S
         self.epoch_count = 0
+        # the compiled epoch where it covers the kinds (training/fused_epoch.py), else None
+        # with the reason in `fused_refusal`; its flat state holds the parameters and Adam
+        # moments, and the tensors above become views of it
+        self.fused_refusal = fused_epoch.refusal(model_cfg, cfg)
+        self.fused: fused_epoch.FusedEpoch | None = None
+        if self.fused_refusal is None:
+            self.fused = fused_epoch.FusedEpoch(
+                models[0], self.layout, self.params, self.x_train, self.y_train,
+                self.x_val, self.y_val, cfg.batch_size, self.n_classes,
+            )  # fmt: skip
+            self._fused_views()
         self.start = time.perf_counter()
 
     # -------------------------------------------------------------- steps
@@ -346,17 +359,36 @@ class StackedTrainer:
         """One epoch of every model still training: batches, validation, history rows,
         early stopping (stopped models leave the stack)."""
         raise_if_interrupted()
-        cfg = self.cfg
         self.epoch_count += 1
         epoch = self.epoch_count
-        n, n_val, size = self.y_train.shape[1], self.y_val.shape[1], cfg.batch_size
+        n = self.y_train.shape[1]
         # each model's own order: fit's randperm from its own generator
         order = torch.stack([torch.randperm(n, generator=self.shufflers[i]) for i in self.active])
+        if self.fused is not None:
+            train_loss, train_correct, val_losses, val_correct = self._fused_epoch(order, epoch)
+        else:
+            train_loss, train_correct = self._train_batches(order, epoch)
+            with torch.no_grad():
+                val_loss, val_right = self.net.losses(
+                    self.named, self.consts, self.x_val, self.y_val
+                )
+            val_losses, val_correct = val_loss.tolist(), val_right.tolist()
+        self._record(epoch, train_loss, train_correct, val_losses, val_correct, on_epoch)
+
+    def _lengths(self) -> list[int]:
+        n, size = self.y_train.shape[1], self.cfg.batch_size
+        return [min(size, n - lo) for lo in range(0, n, size)]
+
+    def _train_batches(self, order: torch.Tensor, epoch: int) -> tuple[list, list]:
+        """The torch path: every batch of every model, a dozen torch operations, autograd and
+        the fused optimizer per batch. Returns each row's summed batch loss x length and its
+        right answers."""
+        n, size = self.y_train.shape[1], self.cfg.batch_size
         x_epoch = self.x_train.gather(2, order.unsqueeze(1).expand_as(self.x_train))
         y_epoch = self.y_train.gather(1, order)
         # -1/B at each input's label (StackedMoE.objective), B the length of its batch
         weight = F.one_hot(y_epoch, self.n_classes).mT.to(self.params[0].dtype).contiguous()
-        lengths = [min(size, n - lo) for lo in range(0, n, size)]
+        lengths = self._lengths()
         weight[..., : n - lengths[-1]] *= -1.0 / size
         weight[..., n - lengths[-1] :] *= -1.0 / lengths[-1]
         losses, logits = [], []
@@ -370,25 +402,42 @@ class StackedTrainer:
             self._step()
             losses.append(loss)
             logits.append(batch_logits)
-        # Checked once per epoch (a sync per step costs): fit would have raised at the first
-        # non-finite loss, which is what is reported; nothing of this epoch is kept.
         batch_losses = torch.stack(losses)  # (batches, S)
+        self._check_finite(batch_losses, epoch)
+        # fit's Python sum, in its order: sum over batches of loss.item() * batch length
+        train_loss = [0.0] * len(self.active)
+        for values, length in zip(batch_losses.double().tolist(), lengths, strict=True):
+            for row, value in enumerate(values):
+                train_loss[row] += value * length
+        return train_loss, correct_count(torch.cat(logits, dim=2), y_epoch).tolist()
+
+    def _fused_epoch(self, order: torch.Tensor, epoch: int) -> tuple[list, list, list, list]:
+        """The compiled epoch (training/fused_epoch.py): the same, and validation, in one
+        call."""
+        first_step = int(self.step_count.item())
+        batch_losses, train_loss, train_correct, val_loss, val_correct = self.fused.run(
+            order.numpy(), first_step, self.fused_lr, self.fused_decay
+        )
+        self.step_count += batch_losses.shape[1]
+        self._check_finite(torch.from_numpy(batch_losses).T, epoch)
+        return train_loss.tolist(), train_correct.tolist(), val_loss.tolist(), val_correct.tolist()
+
+    @staticmethod
+    def _check_finite(batch_losses: torch.Tensor, epoch: int) -> None:
+        """batch_losses (batches, S). Checked once per epoch (a sync per step costs): fit
+        would have raised at the first non-finite loss, which is what is reported; nothing
+        of this epoch is kept."""
         if not bool(torch.isfinite(batch_losses).all()):
             batch, row = (~torch.isfinite(batch_losses)).nonzero()[0].tolist()
             raise TrainingError(
                 f"training diverged: loss is {batch_losses[batch, row].item()} at epoch "
                 f"{epoch}, batch {batch + 1}; try a smaller train.lr"
             )
-        # fit's Python sum, in its order: sum over batches of loss.item() * batch length
-        train_loss = [0.0] * len(self.active)
-        for values, length in zip(batch_losses.double().tolist(), lengths, strict=True):
-            for row, value in enumerate(values):
-                train_loss[row] += value * length
-        train_correct = correct_count(torch.cat(logits, dim=2), y_epoch).tolist()
 
-        with torch.no_grad():
-            val_loss, val_correct = self.net.losses(self.named, self.consts, self.x_val, self.y_val)
-        val_losses, val_correct = val_loss.tolist(), val_correct.tolist()
+    def _record(self, epoch, train_loss, train_correct, val_losses, val_correct, on_epoch):
+        """History rows, best states and early stopping, as fit after its epoch."""
+        cfg = self.cfg
+        n, n_val = self.y_train.shape[1], self.y_val.shape[1]
         seconds = (time.perf_counter() - self.start) / len(self.models)
         stopped = []
         for value in val_losses:  # as fit, after its epoch's training
@@ -411,7 +460,7 @@ class StackedTrainer:
                 on_epoch(i, record)
             if val_losses[row] < self.best_loss[i] - cfg.min_delta:
                 self.best_loss[i], self.waited[i], result.best_epoch = val_losses[row], 0, epoch
-                self.best_state[i] = self.layout.row(self.params, row)
+                self.best_state[i] = self._row(self.params, row)
             else:
                 self.waited[i] += 1
             if cfg.early_stopping and self.waited[i] >= cfg.patience:
@@ -419,6 +468,14 @@ class StackedTrainer:
                 stopped.append(row)
         if stopped:
             self._leave(stopped)
+
+    def _row(self, stacked: list[torch.Tensor], row: int) -> torch.Tensor:
+        """A row's values (P,) of S-stacked tensors; of the parameters, a copy of the compiled
+        epoch's flat row when it runs (the same values, in the same order, without a
+        concatenation per model and epoch)."""
+        if self.fused is not None and stacked is self.params:
+            return self.fused.row(row)
+        return self.layout.row(stacked, row)
 
     def _leave(self, stopped: list[int]) -> None:
         """Models at these stack rows stop: their state is kept aside, the stack shrinks."""
@@ -441,6 +498,19 @@ class StackedTrainer:
         self.consts = {k: v.index_select(0, index) for k, v in self.consts.items()}
         self.x_train, self.y_train = self.x_train[index], self.y_train[index]
         self.x_val, self.y_val = self.x_val[index], self.y_val[index]
+        if self.fused is not None:
+            self.fused.keep(index.numpy())
+            self._fused_views()
+
+    def _fused_views(self) -> None:
+        """The parameters and Adam moments as views of the compiled epoch's flat state, and
+        each row's lr and weight decay."""
+        fused = self.fused
+        self.params = fused.views(fused.params)
+        self.named = self.layout.named(self.params)
+        self.exp_avg, self.exp_avg_sq = fused.views(fused.exp_avg), fused.views(fused.exp_avg_sq)
+        self.fused_lr = np.array([self.hyper[i][0] for i in self.active], dtype=np.float64)
+        self.fused_decay = np.array([self.hyper[i][1] for i in self.active], dtype=np.float64)
 
     def _state_of_row(self, row: int) -> dict:
         state = {
@@ -483,3 +553,25 @@ class StackedTrainer:
             result.seconds = seconds
             model.eval()
         return self.results
+
+
+def compile_ahead() -> None:
+    """Compile the compiled epoch's signatures (or load them from Numba's cache), as `make
+    install` does for the circuit kernel (quantum/jit_kernel.py: compile_ahead), so that the
+    first run and parallel workers find them ready: one epoch of a stack of two, with the
+    quantum router and with the linear one (training/fused_epoch.py)."""
+    from qmoe_cli.config import validate_config
+    from qmoe_cli.data import load_dataset
+    from qmoe_cli.models import build_model
+
+    for router in ({"type": "quantum", "qubits": 2, "layers": 1}, {"type": "linear"}):
+        cfg = validate_config(
+            {
+                "data": {"name": "two_moons", "n_samples": 40},
+                "model": {"router": router, "experts": {"count": 2}},
+                "train": {"epochs": 1, "early_stopping": False},
+            }
+        )
+        splits = [load_dataset(cfg.data, seed) for seed in (0, 1)]
+        models = [build_model(cfg.model, s.n_features, s.n_classes) for s in splits]
+        StackedTrainer(models, cfg.model, splits, cfg.train, [0, 1]).run()

@@ -1,0 +1,257 @@
+"""A stacked training epoch as one compiled call: every batch's forward pass, gradient and
+Adam update for every model of a stack, then each model's validation pass.
+
+The stacked engine's epoch (training/stacked.py) runs a dozen torch operations, autograd
+and the optimizer per batch; for the tiny models qmoe trains, that per-step overhead, not
+the arithmetic, is the cost of a small stack (docs/performance.md, "A whole epoch compiled").
+Here the epoch loops in Numba over the models and, per model, over its batches (in the
+order its own generator drew: the caller passes each model's `randperm`), so the overhead
+is paid once per epoch.
+
+What it computes, per model, is what the torch path computes (training/fused_epoch.py
+says which kinds; tests/test_stacked.py holds the two to the sequential `fit` to 1e-6):
+
+* the router: the paper's quantum circuit (RY + CZ layers, real unitary, basis-state
+  probabilities through the grouped readout table) or a linear router softmax(W x + b);
+* linear experts z_e = W_e x + b_e, the mixture sum_e g_e z_e, each batch's mean
+  cross-entropy;
+* its gradient by hand: the softmax's and the experts' in closed form, the circuit's by the
+  adjoint sweep of quantum/jit_kernel.py (the same compiled helpers the stacked circuit
+  kernel uses);
+* Adam with L2 weight decay, as torch's fused Adam kernel (training.make_optimizer) does,
+  each model with its own lr and weight decay.
+
+Parameters and Adam's moments are one float64 row per model (S, P), in the stack's
+ParamLayout order; `offsets` gives where each component's parameters start.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from qmoe_cli.optim import ADAM_BETAS, ADAM_EPS
+from qmoe_cli.quantum.jit_kernel import _embed_parts, _gate_contractions, _layers_and_prefixes
+
+ROUTER_QUANTUM, ROUTER_LINEAR = 0, 1
+BETA1, BETA2 = ADAM_BETAS
+
+
+@numba.njit(cache=True)
+def embed_all(cos_half, sin_half, embedding, n, features):
+    """Embedded product states of every input: cos, sin of x / 2 (S, F, rows) -> real and
+    imaginary parts (S, rows, 2^n)."""
+    models, rows, d = cos_half.shape[0], cos_half.shape[2], 1 << n
+    psi_re, psi_im = np.empty((models, rows, d)), np.empty((models, rows, d))
+    factors = np.empty((n, 2), dtype=np.complex128)
+    for s in range(models):
+        for b in range(rows):
+            _embed_parts(
+                cos_half, sin_half, s, b, embedding, n, features, factors, psi_re[s, b],
+                psi_im[s, b],
+            )  # fmt: skip
+    return psi_re, psi_im
+
+
+@numba.njit(cache=True)
+def _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix):
+    """Set s's RY gate entries and layer products (P_L = U) into the scratch arrays."""
+    for g in range(n * n_layers):
+        half = params[s, r_w + g] / 2.0
+        c, sn = math.cos(half), math.sin(half)
+        gates[0, g, 0], gates[0, g, 1], gates[0, g, 2], gates[0, g, 3] = c, -sn, sn, c
+    _layers_and_prefixes(gates, 0, n, n_layers, signs, rows, layers, prefix)
+
+
+@numba.njit(cache=True, inline="always")
+def _forward_row(
+    params, s, x, idx, router, offsets, n_experts, n_classes, u, readout, psi_re, psi_im,
+    amp_re, amp_im, g, z, logits,
+):  # fmt: skip
+    """One input's gates g (E), expert logits z (E, C) and mixture logits (C)."""
+    n_features = x.shape[1]
+    r_w, r_b, e_w, e_b = offsets[0], offsets[1], offsets[2], offsets[3]
+    if router == ROUTER_QUANTUM:
+        d = u.shape[0]
+        for i in range(d):
+            re, im = 0.0, 0.0
+            for j in range(d):
+                re += u[i, j] * psi_re[s, idx, j]
+                im += u[i, j] * psi_im[s, idx, j]
+            amp_re[i], amp_im[i] = re, im
+        for e in range(n_experts):
+            total = 0.0
+            for i in range(d):
+                total += (amp_re[i] ** 2 + amp_im[i] ** 2) * readout[i, e]
+            g[e] = total
+    else:  # softmax(W x + b)
+        largest = -np.inf
+        for e in range(n_experts):
+            logit = params[s, r_b + e]
+            for f in range(n_features):
+                logit += params[s, r_w + e * n_features + f] * x[s, f, idx]
+            g[e] = logit
+            largest = max(largest, logit)
+        total = 0.0
+        for e in range(n_experts):
+            g[e] = math.exp(g[e] - largest)
+            total += g[e]
+        for e in range(n_experts):
+            g[e] /= total
+    for c in range(n_classes):
+        logits[c] = 0.0
+    for e in range(n_experts):
+        for c in range(n_classes):
+            k = e * n_classes + c
+            value = params[s, e_b + k]
+            for f in range(n_features):
+                value += params[s, e_w + k * n_features + f] * x[s, f, idx]
+            z[e, c] = value
+            logits[c] += g[e] * value
+
+
+@numba.njit(cache=True, inline="always")
+def _log_softmax_at(logits, label, probs):
+    """log p(label), the softmax into probs, and whether the first maximum is the label."""
+    largest, first = logits[0], 0
+    for c in range(1, logits.shape[0]):
+        if logits[c] > largest:
+            largest, first = logits[c], c
+    total = 0.0
+    for c in range(logits.shape[0]):
+        probs[c] = math.exp(logits[c] - largest)
+        total += probs[c]
+    for c in range(logits.shape[0]):
+        probs[c] /= total
+    return logits[label] - largest - math.log(total), first == label
+
+
+@numba.njit(cache=True)
+def train_epoch(
+    params, exp_avg, exp_avg_sq, first_step, lr, weight_decay,
+    x, y, order, batch_size, x_val, y_val,
+    router, offsets, n_experts, n_classes,
+    psi_re, psi_im, val_psi_re, val_psi_im, n, n_layers, signs, rows, readout,
+    batch_losses, train_loss, train_correct, val_loss, val_correct,
+):  # fmt: skip
+    """One epoch of every model: params, exp_avg, exp_avg_sq (S, P) updated in place;
+    batch_losses (S, batches), train_loss (S, the sum of batch loss x batch length, in
+    batch order, as fit sums), train_correct, val_loss, val_correct (S,) written.
+
+    x (S, F, rows) and y (S, rows) are each model's training data, order (S, rows) its
+    epoch's permutation; first_step the Adam step count before the epoch; the circuit's
+    embedded inputs psi (S, rows, 2^n) were computed once (embed_all).
+    """
+    models, n_rows, n_features = x.shape[0], x.shape[2], x.shape[1]
+    n_params = params.shape[1]
+    r_w, r_b, e_w, e_b = offsets[0], offsets[1], offsets[2], offsets[3]
+    quantum = router == ROUTER_QUANTUM
+    d = (1 << n) if quantum else 1
+    gates = np.empty((1, max(n * n_layers, 1), 4))
+    layers = np.empty((1, max(n_layers, 1), d, d))
+    prefix = np.empty((1, n_layers + 1, d, d))
+    h, update = np.empty((d, d)), np.empty((d, d))
+    yy, yp = np.empty((d, d)), np.empty((d, d))
+    t = np.empty((max(n, 1), 2, 2))
+    amp_re, amp_im = np.empty(d), np.empty(d)
+    g, dg = np.empty(n_experts), np.empty(n_experts)
+    z = np.empty((n_experts, n_classes))
+    logits, probs, dl = np.empty(n_classes), np.empty(n_classes), np.empty(n_classes)
+    grad = np.empty(n_params)
+    n_batches = (n_rows + batch_size - 1) // batch_size
+    for s in range(models):
+        train_loss[s], train_correct[s] = 0.0, 0
+        for k in range(n_batches):
+            lo = k * batch_size
+            hi = min(lo + batch_size, n_rows)
+            weight = -1.0 / (hi - lo)  # the mean's: -1/B at the label
+            grad[:] = 0.0
+            if quantum:
+                _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix)
+                h[:, :] = 0.0
+            loss = 0.0
+            for b in range(lo, hi):
+                idx, label = order[s, b], y[s, order[s, b]]
+                _forward_row(
+                    params, s, x, idx, router, offsets, n_experts, n_classes,
+                    prefix[0, n_layers], readout, psi_re, psi_im, amp_re, amp_im, g, z, logits,
+                )  # fmt: skip
+                log_p, right = _log_softmax_at(logits, label, probs)
+                loss += log_p * weight
+                train_correct[s] += right
+                for c in range(n_classes):  # d(log p(label) * weight) / d logits
+                    dl[c] = weight * ((1.0 if c == label else 0.0) - probs[c])
+                for e in range(n_experts):
+                    dg[e] = 0.0
+                    for c in range(n_classes):
+                        kk = e * n_classes + c
+                        dz = g[e] * dl[c]
+                        grad[e_b + kk] += dz
+                        for f in range(n_features):
+                            grad[e_w + kk * n_features + f] += dz * x[s, f, idx]
+                        dg[e] += dl[c] * z[e, c]
+                if quantum:  # h[i, j] = sum_b g_i (Re A_i Re psi_j + Im A_i Im psi_j)
+                    for i in range(d):
+                        gi = 0.0
+                        for e in range(n_experts):
+                            gi += dg[e] * readout[i, e]
+                        wr, wi = amp_re[i] * gi, amp_im[i] * gi
+                        for j in range(d):
+                            h[i, j] += wr * psi_re[s, idx, j] + wi * psi_im[s, idx, j]
+                else:  # the softmax's backward, then the linear map's
+                    inner = 0.0
+                    for e in range(n_experts):
+                        inner += dg[e] * g[e]
+                    for e in range(n_experts):
+                        dlogit = g[e] * (dg[e] - inner)
+                        grad[r_b + e] += dlogit
+                        for f in range(n_features):
+                            grad[r_w + e * n_features + f] += dlogit * x[s, f, idx]
+            if quantum:  # the adjoint sweep (jit_kernel._adjoint_backward_real)
+                for layer in range(n_layers - 1, -1, -1):
+                    _gate_contractions(h, prefix, gates, 0, layer, n, signs, rows, yy, yp, t)
+                    for q in range(n):
+                        gate = layer * n + q
+                        c, sn = gates[0, gate, 0], gates[0, gate, 2]
+                        grad[r_w + gate] = (
+                            -sn * t[q, 0, 0] - c * t[q, 0, 1] + c * t[q, 1, 0] - sn * t[q, 1, 1]
+                        )
+                    for a in range(d):  # G_{l-1} = M_l^T G_l
+                        for j in range(d):
+                            update[a, j] = 0.0
+                            for i in range(d):
+                                update[a, j] += layers[0, layer, i, a] * h[i, j]
+                    h[:, :] = update
+            batch_losses[s, k] = loss
+            train_loss[s] += loss * (hi - lo)
+            # Adam, as torch's fused kernel: L2 decay into the gradient, bias corrections
+            step = float(first_step + k + 1)
+            bias1 = 1.0 - BETA1**step
+            bias2_sqrt = math.sqrt(1.0 - BETA2**step)
+            step_size = lr[s] / bias1
+            decay = weight_decay[s]
+            for p in range(n_params):
+                gp = grad[p]
+                if decay != 0.0:
+                    gp += params[s, p] * decay
+                m = exp_avg[s, p]
+                m += (1.0 - BETA1) * (gp - m)
+                v = exp_avg_sq[s, p] * BETA2 + (1.0 - BETA2) * gp * gp
+                exp_avg[s, p], exp_avg_sq[s, p] = m, v
+                params[s, p] -= step_size * m / (math.sqrt(v) / bias2_sqrt + ADAM_EPS)
+        # validation with the epoch's final parameters: mean cross-entropy, right answers
+        if quantum:
+            _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix)
+        total, right_count = 0.0, 0
+        for b in range(x_val.shape[2]):
+            _forward_row(
+                params, s, x_val, b, router, offsets, n_experts, n_classes,
+                prefix[0, n_layers], readout, val_psi_re, val_psi_im, amp_re, amp_im, g, z, logits,
+            )  # fmt: skip
+            log_p, right = _log_softmax_at(logits, y_val[s, b], probs)
+            total += log_p
+            right_count += right
+        val_loss[s] = -total / x_val.shape[2]
+        val_correct[s] = right_count

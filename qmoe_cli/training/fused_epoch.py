@@ -1,0 +1,153 @@
+"""The stacked engine's compiled epoch: which stacks take it, and its state.
+
+A stack whose router and experts this path covers trains each epoch by one compiled call
+(training/epoch_kernel.py: every batch's forward pass, gradient and Adam update for every
+model, then the validation pass) instead of a dozen torch operations, autograd and the
+optimizer per batch (docs/performance.md, "A whole epoch compiled"). The stacked engine
+(training/stacked.py) keeps everything else: the shuffling (each model's own generator, its
+`randperm` per epoch, passed in), the history rows, early stopping, the divergence checks.
+
+Covered (`refusal` says why a config is not, and its stacks then take the torch stacked
+path, which covers every kind): Adam; no top-k routing, no balance loss; linear experts;
+a linear router, or the paper's quantum router (ry_cz, basis-state probabilities, the torch
+backend, noiseless, up to KERNEL_MAX_QUBITS qubits). The numbers are the torch path's to
+rounding (tests/test_stacked.py: 1e-6 against the sequential `fit`, float64).
+
+State: the stack's parameters and Adam moments as one float64 row per model (S, P), in the
+stack's ParamLayout order; the engine's parameter tensors are views of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from qmoe_cli.config import ModelConfig, TrainConfig
+from qmoe_cli.models import MixtureOfExperts
+from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS
+from qmoe_cli.training.stacked_modules import ParamLayout
+
+
+def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
+    """None when the compiled epoch trains stacks of this config; else why not (they take
+    the torch stacked path)."""
+    if train.optimizer != "adam":
+        return f"train.optimizer is {train.optimizer} (the compiled epoch does Adam)"
+    if model.top_k is not None:
+        return "model.top_k is set (the compiled epoch routes densely)"
+    if model.balance_weight:
+        return "model.balance_weight is set (the compiled epoch has no balance loss)"
+    if model.experts.type != "linear":
+        return f"model.experts.type is {model.experts.type} (the compiled epoch: linear)"
+    router = model.router
+    if router.type == "linear":
+        return None
+    if router.type != "quantum":
+        return f"model.router.type is {router.type} (the compiled epoch: linear, quantum)"
+    noise = router.noise
+    if router.backend != "torch":
+        return f"model.router.backend is {router.backend} (the compiled epoch: torch)"
+    if router.ansatz != "ry_cz" or router.readout != "probs":
+        return (
+            f"model.router: ansatz {router.ansatz}, readout {router.readout} (the compiled "
+            "epoch: ry_cz with probs)"
+        )
+    noisy = noise.depolarizing or noise.depolarizing_2q or noise.readout_error
+    if noisy or noise.shots is not None or noise.fake_backend is not None:
+        return "model.router.noise is set (the compiled epoch: noiseless circuits)"
+    if router.qubits > KERNEL_MAX_QUBITS:
+        return f"model.router.qubits: more than {KERNEL_MAX_QUBITS} (the compiled epoch)"
+    return None
+
+
+class FusedEpoch:
+    """A stack's state for the compiled epoch, built from its first model (the architecture),
+    the stacked parameters (S, *shape) in `layout` order, and the stacked data: x (S, F,
+    rows), y (S, rows)."""
+
+    def __init__(
+        self,
+        model: MixtureOfExperts,
+        layout: ParamLayout,
+        params: list[torch.Tensor],
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        x_val: torch.Tensor,
+        y_val: torch.Tensor,
+        batch_size: int,
+        n_classes: int,
+    ):
+        # Imported here: Numba is a slow import (docs/performance.md, "Start-up").
+        from qmoe_cli.training import epoch_kernel
+
+        self.kernel = epoch_kernel
+        self.layout, self.batch_size, self.n_classes = layout, batch_size, n_classes
+        S = len(x_train)
+        starts = dict(zip(layout.names, np.cumsum([0, *layout.sizes[:-1]]).tolist(), strict=True))
+        router, experts = model.router, model.experts
+        self.n_experts = experts.count
+        self.circuit = ()
+        if hasattr(router, "spec"):  # the quantum router
+            self.router = epoch_kernel.ROUTER_QUANTUM
+            ansatz, embedding, n, n_layers, signs, rows, features = router.backend._kernel.args
+            self.circuit = (n, n_layers, signs, rows, router.backend._kernel.readout)
+            offsets = [starts["router.weights"], 0]
+            # embedded inputs, once: cos, sin of x / 2 by torch's functions, as the stacked
+            # circuit kernel computes them per batch
+            self.psi = [self._embed(t, embedding, n, features) for t in (x_train, x_val)]
+        else:
+            self.router = epoch_kernel.ROUTER_LINEAR
+            self.circuit = (0, 0, np.zeros((1, 1)), np.zeros((1, 1), np.int64), np.zeros((1, 1)))
+            offsets = [starts["router.linear.weight"], starts["router.linear.bias"]]
+            empty = np.zeros((S, 1, 1))
+            self.psi = [(empty, empty), (empty, empty)]
+        offsets += [starts["experts.linear.weight"], starts["experts.linear.bias"]]
+        self.offsets = np.array(offsets, dtype=np.int64)
+        flat = torch.cat([t.detach().reshape(S, -1) for t in params], dim=1)
+        self.params = np.ascontiguousarray(flat.numpy(), dtype=np.float64)
+        self.exp_avg = np.zeros_like(self.params)
+        self.exp_avg_sq = np.zeros_like(self.params)
+        self.x, self.x_val = (np.ascontiguousarray(t.numpy()) for t in (x_train, x_val))
+        self.y, self.y_val = (np.ascontiguousarray(t.numpy(), np.int64) for t in (y_train, y_val))
+
+    def _embed(self, x: torch.Tensor, embedding: int, n: int, features: np.ndarray):
+        half = x.detach().double() / 2.0
+        cos, sin = torch.cos(half).numpy(), torch.sin(half).numpy()
+        return self.kernel.embed_all(cos, sin, embedding, n, features)
+
+    def views(self, flat: np.ndarray) -> list[torch.Tensor]:
+        """The per-parameter tensors (S, *shape), views of a flat state (S, P)."""
+        whole, out, lo = torch.from_numpy(flat), [], 0
+        for size, shape in zip(self.layout.sizes, self.layout.shapes, strict=True):
+            out.append(whole[:, lo : lo + size].unflatten(1, shape))
+            lo += size
+        return out
+
+    def row(self, row: int) -> torch.Tensor:
+        """A model's parameters (P,), a copy (ParamLayout.row's)."""
+        return torch.from_numpy(self.params[row].copy())
+
+    def run(self, order: np.ndarray, first_step: int, lr: np.ndarray, weight_decay: np.ndarray):
+        """One epoch of every row: (batch losses (S, batches), the summed batch losses x
+        lengths (S,), right training answers (S,), validation losses (S,), right validation
+        answers (S,)); the parameters and moments updated in place."""
+        S, n = self.y.shape
+        batches = -(-n // self.batch_size)
+        batch_losses, train_loss = np.empty((S, batches)), np.empty(S)
+        val_loss = np.empty(S)
+        train_correct, val_correct = np.empty(S, np.int64), np.empty(S, np.int64)
+        (psi_re, psi_im), (val_re, val_im) = self.psi
+        self.kernel.train_epoch(
+            self.params, self.exp_avg, self.exp_avg_sq, first_step, lr, weight_decay,
+            self.x, self.y, order, self.batch_size, self.x_val, self.y_val,
+            self.router, self.offsets, self.n_experts, self.n_classes,
+            psi_re, psi_im, val_re, val_im, *self.circuit,
+            batch_losses, train_loss, train_correct, val_loss, val_correct,
+        )  # fmt: skip
+        return batch_losses, train_loss, train_correct, val_loss, val_correct
+
+    def keep(self, index: np.ndarray) -> None:
+        """Only these rows go on (the others stopped)."""
+        for name in ("params", "exp_avg", "exp_avg_sq", "x", "y", "x_val", "y_val"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[index]))
+        self.psi = [tuple(np.ascontiguousarray(p[index]) for p in pair) for pair in self.psi]
