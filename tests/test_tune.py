@@ -199,10 +199,10 @@ def test_a_trial_of_a_killed_process_is_failed_and_retried(tmp_path):
     cfg = TuneConfig.model_validate({**TUNE, "trials": 2})
     folder = tmp_path / "out" / "tiny"
     folder.mkdir(parents=True)
-    searches = tune._searches(cfg, tune.storage_url(cfg, folder))
+    searches = tune._searches(cfg, tune.storage_url(cfg, folder), folder)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    trial = searches["A"].claim()  # claimed, then its process "dies"
+    (trial,) = searches["A"].claim()  # claimed, then its process "dies"
     trial.set_user_attr("owner", {**tune._owner(), "pid": dead.pid})
     lost = dict(trial.params)
     tune.run(cfg, tmp_path / "out", jobs=1)
