@@ -329,3 +329,37 @@ def test_a_diverging_trial_in_a_stack_does_not_take_the_others_with_it(monkeypat
     assert together == [trials.score_trial(c, "val_accuracy") for c in configs]
     assert together[1]["diverged"] and together[1]["value"] == 0.0
     assert not together[0]["diverged"] and not together[2]["diverged"]
+
+
+# --- figures and the best settings beside the fixed protocol's ---------------------------------
+
+
+def test_figures_and_the_best_settings_beside_the_fixed_protocol(tmp_path, cli):
+    import matplotlib.image
+
+    out = tmp_path / "out"
+    result = cli("tune", _write(tmp_path, {**TUNE, "trials": 4}), "--out", out)
+    assert result.exit_code == 0, result.output
+    folder = out / "tiny"
+    tuned = json.loads((folder / "tuned.json").read_text())
+    for name in ("A", "C"):
+        for kind in ("history", "importance"):
+            png = folder / "figures" / f"{kind}_{name}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            height, width, _ = matplotlib.image.imread(png).shape  # a PNG that decodes
+            assert height > 100 and width > 100
+        variant = tuned["variants"][name]
+        assert variant["fixed"]["train.lr"] == BASE["train"].get("lr", 0.01)  # the base's
+        shares = variant["importances"]
+        assert set(shares) <= set(variant["space"]) and abs(sum(shares.values()) - 1) < 1e-6
+    assert tuned["variants"]["A"]["fixed"]["data.scaling"] == "minmax_pi"
+    table = (folder / "best.md").read_text()
+    assert "| variant | key | fixed protocol | tuned | importance |" in table
+    lr = tuned["variants"]["C"]["settings"]["train.lr"]
+    assert f"| C | `train.lr` | 0.01 | {lr:.4g} |" in table
+    assert "| A | `data.scaling` | minmax_pi |" in table
+    # the same trials give the same importances (seeded fANOVA): rerun writes them again
+    first = {n: v["importances"] for n, v in tuned["variants"].items()}
+    assert cli("tune", tmp_path / "tune.yaml", "--out", out).exit_code == 0
+    again = json.loads((folder / "tuned.json").read_text())
+    assert {n: v["importances"] for n, v in again["variants"].items()} == first

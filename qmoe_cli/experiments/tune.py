@@ -522,9 +522,110 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
             "best_value": best and best["value"],
             "settings": best["settings"] if best else {},
             "space": {k: p.model_dump(mode="json") for k, p in search.space.items()},
+            "fixed": fixed_values(cfg, name),
         }
+    write_figures(cfg, folder, searches, tuned)
     write_json(folder / "tuned.json", tuned)
+    (folder / "best.md").write_text(best_table(cfg, tuned))
     return tuned
+
+
+def importances(search: Search) -> tuple[dict[str, float], str]:
+    """fANOVA importances of the searched keys over the complete trials (seeded: the same
+    numbers for the same trials), and why there are none when there are none."""
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    complete = search.trials(TrialState.COMPLETE)
+    values = {t.value for t in complete}
+    if len(complete) < 2 or len(values) < 2:
+        return {}, f"{len(complete)} complete trials, {len(values)} distinct values: none"
+    finite = [t for t in complete if t.value is not None and abs(t.value) != float("inf")]
+    if len(finite) < 2:
+        return {}, "fewer than 2 trials with a finite value"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(
+                search.study,
+                evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+            )  # over the trials with a finite value
+    except (RuntimeError, ValueError) as exc:
+        return {}, f"none ({str(exc).splitlines()[0][:120]})"
+    return {k: float(v) for k, v in found.items()}, ""
+
+
+def write_figures(cfg: TuneConfig, folder: Path, searches: dict[str, Search], tuned: dict):
+    """figures/history_<variant>.png and figures/importance_<variant>.png; the importances
+    go into `tuned` too."""
+    from optuna.trial import TrialState
+
+    from qmoe_cli import figures
+
+    where = folder / "figures"
+    where.mkdir(exist_ok=True)
+    label = {"val_accuracy": "validation accuracy", "val_loss": "validation loss"}[cfg.objective]
+    maximize = OBJECTIVES[cfg.objective] == "maximize"
+    for name, search in searches.items():
+        complete = search.trials(TrialState.COMPLETE)
+        figures.tuning_history(
+            where / f"history_{name}.png",
+            f"{name}: {len(complete)} trials ({label}, mean over {len(cfg.trial_seeds)} seeds)",
+            [{"number": t.number, "value": t.value} for t in complete],
+            label,
+            maximize,
+        )
+        found, note = importances(search)
+        figures.param_importances(where / f"importance_{name}.png", f"{name}", found, note)
+        tuned["variants"][name]["importances"] = found
+
+
+def _get_dotted(data: dict, key: str):
+    node = data
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def fixed_values(cfg: TuneConfig, variant: str) -> dict:
+    """The searched keys' values in the variant's config: the fixed protocol's."""
+    raw = cfg.variant_config(variant).model_dump(mode="json")
+    return {k: _get_dotted(raw, k) for k in cfg.space_of(variant)}
+
+
+def best_table(cfg: TuneConfig, tuned: dict) -> str:
+    """best.md: per variant, each searched key's fixed-protocol value beside the tuned one."""
+    lines = [
+        f"# {cfg.name}: the best settings on validation beside the fixed protocol's",
+        "",
+        f"Objective: {cfg.objective} ({tuned['direction']}d), the mean over trial seeds "
+        f"{cfg.trial_seeds}; budgets {tuned['budget']}"
+        + (" (equal)." if tuned["equal_budget"] else " (unequal)."),
+        "",
+        "| variant | key | fixed protocol | tuned | importance |",
+        "|---|---|---|---|---|",
+    ]
+    for name, v in tuned["variants"].items():
+        for key, fixed in v["fixed"].items():
+            tuned_value = v["settings"].get(key, "")
+            share = v.get("importances", {}).get(key)
+            lines.append(
+                f"| {name} | `{key}` | {_md(fixed)} | {_md(tuned_value)} | "
+                f"{'' if share is None else f'{share:.2f}'} |"
+            )
+        best = "" if v["best_value"] is None else f"{v['best_value']:.4f}"
+        lines.append(f"| {name} | best {cfg.objective} (trial {v['best_trial']}) | | {best} | |")
+    return "\n".join(lines) + "\n"
+
+
+def _md(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return (
+        json.dumps(value) if isinstance(value, list | dict | bool) or value is None else str(value)
+    )
 
 
 def final_run(cfg: TuneConfig, folder: Path, tuned: dict, jobs: int) -> Path:
