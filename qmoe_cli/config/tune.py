@@ -115,6 +115,8 @@ def _encode(choice: Any) -> Any:
 
 
 class TuneSlurmConfig(SlurmResources):
+    """The array tasks of `qmoe tune --executor slurm`: what each asks for, and how many."""
+
     workers: int = Field(
         4,
         ge=1,
