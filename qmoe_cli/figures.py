@@ -827,6 +827,51 @@ def gradient_variance_curves(path: Path, rows: list[dict]):
             ax.set(xlabel="qubits", ylabel="Var[dC/dtheta]", title=f"{ansatz}, {cost} cost")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0][-1].legend(fontsize=7)
+
+
+# --- tuning (`qmoe tune`): a variant's optimisation history and parameter importances ----------
+
+
+def tuning_history(path: Path, title: str, trials: list[dict], ylabel: str, maximize: bool):
+    """Every complete trial's value by trial number (dots) and the best so far (a step
+    line). `trials`: {"number", "value"}. Returns the (closed) figure."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    numbers = [t["number"] for t in trials]
+    values = [t["value"] for t in trials]
+    finite = [(n, v) for n, v in zip(numbers, values, strict=True) if math.isfinite(v)]
+    if finite:
+        ax.scatter(*zip(*finite, strict=True), s=16, color="#0072B2", label="trial", zorder=3)
+        best, running = [], None
+        for _, v in finite:
+            running = v if running is None else (max if maximize else min)(running, v)
+            best.append(running)
+        ax.step([n for n, _ in finite], best, where="post", color="#D55E00", label="best so far")
+        ax.legend(fontsize=8, loc="best")
+    else:
+        ax.text(0.5, 0.5, "no complete trial", ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="trial", ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    savefig(fig, path)
+    return fig
+
+
+def param_importances(path: Path, title: str, importances: dict[str, float], note: str = ""):
+    """One horizontal bar per searched key: its share of the variance of the trial values
+    (fANOVA), the largest on top; `note` instead when there are none. Returns the (closed)
+    figure."""
+    fig, ax = plt.subplots(figsize=(5.2, 0.9 + 0.35 * max(len(importances), 2)))
+    if importances:
+        keys = sorted(importances, key=importances.get)
+        ax.barh(keys, [importances[k] for k in keys], color="#009E73")
+        for i, k in enumerate(keys):
+            ax.text(importances[k], i, f" {importances[k]:.2f}", va="center", fontsize=8)
+        ax.set_xlim(0, 1.15)
+    else:
+        ax.text(0.5, 0.5, note or "no importances", ha="center", va="center", wrap=True,
+                transform=ax.transAxes)  # fmt: skip
+        ax.set_yticks([])
+    ax.set(xlabel="importance (fANOVA, share of the value's variance)", title=title)
     fig.tight_layout()
     savefig(fig, path)
     return fig

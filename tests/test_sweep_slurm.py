@@ -202,7 +202,7 @@ def test_a_submission_slurm_refuses_is_one_line_and_leaves_the_points_pending(tm
 
 
 def test_the_reason_is_the_line_of_sbatch_that_says_why():
-    from qmoe_cli.experiments.sweep import sbatch_reason
+    from qmoe_cli.training.slurm import sbatch_reason
 
     no_config = (  # sbatch 22.05 with no slurm.conf and no DNS SRV record
         "sbatch: error: resolve_ctls_from_dns_srv: res_nsearch error: Unknown host\n"

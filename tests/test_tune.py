@@ -203,10 +203,10 @@ def test_a_trial_of_a_killed_process_is_failed_and_retried(tmp_path):
     cfg = TuneConfig.model_validate({**TUNE, "trials": 2})
     folder = tmp_path / "out" / "tiny"
     folder.mkdir(parents=True)
-    searches = tune._searches(cfg, tune.storage_url(cfg, folder))
+    searches = tune._searches(cfg, tune.storage_url(cfg, folder), folder)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    trial = searches["A"].claim()  # claimed, then its process "dies"
+    (trial,) = searches["A"].claim()  # claimed, then its process "dies"
     trial.set_user_attr("owner", {**tune._owner(), "pid": dead.pid})
     lost = dict(trial.params)
     tune.run(cfg, tmp_path / "out", jobs=1)
@@ -266,3 +266,104 @@ def test_equal_budgets_unless_configured_and_recorded(tmp_path, cli):
     assert [v["trials_complete"] for v in tuned["variants"].values()] == [3, 4]
     result = cli("tune", uneven, "--out", tmp_path / "out2", "--status")
     assert result.exit_code == 0 and "3/3" in result.output and "4/4" in result.output
+
+
+# --- trials asked in batches, trained as one stack ----------------------------------------------
+
+
+def test_a_batch_of_trials_trained_as_one_stack_gives_the_values_of_one_at_a_time(
+    tmp_path, monkeypatch
+):
+    from qmoe_cli.experiments import tune
+    from qmoe_cli.training import stacked
+
+    space = {
+        "train.lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
+        "train.weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
+    }
+    raw = {**TUNE, "space": space, "trials": 6, "trial_batch": 3, "objective": "val_loss"}
+    cfg = TuneConfig.model_validate(raw)
+    sizes = []
+    real = stacked.fit_stacked
+    monkeypatch.setattr(
+        stacked,
+        "fit_stacked",
+        lambda models, *a, **k: sizes.append(len(models)) or real(models, *a, **k),
+    )
+    studies = {}
+    for stack in (True, False):
+        folder = tmp_path / str(stack)
+        folder.mkdir()
+        searches = tune._searches(cfg, tune.storage_url(cfg, folder), folder)
+        tune.pull_trials(searches, cfg.trial_batch, lambda: None, stack=stack)
+        studies[stack] = {v: s.trials() for v, s in searches.items()}
+        if stack:  # C's three lr/weight-decay trials x two seeds: one stack of 6 models
+            assert 6 in sizes
+            sizes.clear()
+    assert max(sizes) == 2  # one at a time: a trial's two seeds
+    for variant in ("A", "C"):
+        together, alone = studies[True][variant], studies[False][variant]
+        assert [t.params for t in together] == [t.params for t in alone]  # the same trials
+        assert len(together) == 6
+        for a, b in zip(together, alone, strict=True):
+            assert a.value == pytest.approx(b.value, abs=1e-6, rel=0)
+            assert a.user_attrs["per_seed"] == pytest.approx(b.user_attrs["per_seed"], abs=1e-6)
+        best = min(t.value for t in together), min(t.value for t in alone)
+        assert best[0] == pytest.approx(best[1], abs=1e-6, rel=0)
+
+
+def test_a_diverging_trial_in_a_stack_does_not_take_the_others_with_it(monkeypatch):
+    from qmoe_cli.errors import TrainingError
+    from qmoe_cli.training import stacked
+
+    real, calls = stacked.fit_stacked, []
+
+    def diverges_at_lr_7(models, model_cfg, splits, train, seeds, *rest):
+        lrs = [t.lr for t in train] if isinstance(train, list) else [train.lr]
+        calls.append(lrs)
+        if 7.0 in lrs:  # as the stacked engine fails when one model's loss is NaN
+            raise TrainingError("loss became nan at epoch 1, batch 1")
+        return real(models, model_cfg, splits, train, seeds, *rest)
+
+    monkeypatch.setattr(stacked, "fit_stacked", diverges_at_lr_7)
+    cfg = TuneConfig.model_validate(TUNE)
+    configs = [cfg.trial_config("C", {"train.lr": lr}) for lr in (0.05, 7.0, 0.01)]
+    together = trials.score_trials(configs, "val_accuracy")
+    assert calls[0] == [0.05, 0.05, 7.0, 7.0, 0.01, 0.01]  # first tried as one stack
+    assert together == [trials.score_trial(c, "val_accuracy") for c in configs]
+    assert together[1]["diverged"] and together[1]["value"] == 0.0
+    assert not together[0]["diverged"] and not together[2]["diverged"]
+
+
+# --- figures and the best settings beside the fixed protocol's ---------------------------------
+
+
+def test_figures_and_the_best_settings_beside_the_fixed_protocol(tmp_path, cli):
+    import matplotlib.image
+
+    out = tmp_path / "out"
+    result = cli("tune", _write(tmp_path, {**TUNE, "trials": 4}), "--out", out)
+    assert result.exit_code == 0, result.output
+    folder = out / "tiny"
+    tuned = json.loads((folder / "tuned.json").read_text())
+    for name in ("A", "C"):
+        for kind in ("history", "importance"):
+            png = folder / "figures" / f"{kind}_{name}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            height, width, _ = matplotlib.image.imread(png).shape  # a PNG that decodes
+            assert height > 100 and width > 100
+        variant = tuned["variants"][name]
+        assert variant["fixed"]["train.lr"] == BASE["train"].get("lr", 0.01)  # the base's
+        shares = variant["importances"]
+        assert set(shares) <= set(variant["space"]) and abs(sum(shares.values()) - 1) < 1e-6
+    assert tuned["variants"]["A"]["fixed"]["data.scaling"] == "minmax_pi"
+    table = (folder / "best.md").read_text()
+    assert "| variant | key | fixed protocol | tuned | importance |" in table
+    lr = tuned["variants"]["C"]["settings"]["train.lr"]
+    assert f"| C | `train.lr` | 0.01 | {lr:.4g} |" in table
+    assert "| A | `data.scaling` | minmax_pi |" in table
+    # the same trials give the same importances (seeded fANOVA): rerun writes them again
+    first = {n: v["importances"] for n, v in tuned["variants"].items()}
+    assert cli("tune", tmp_path / "tune.yaml", "--out", out).exit_code == 0
+    again = json.loads((folder / "tuned.json").read_text())
+    assert {n: v["importances"] for n, v in again["variants"].items()} == first

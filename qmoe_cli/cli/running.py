@@ -164,12 +164,29 @@ def tune(
     resume: bool = typer.Option(
         False, "--resume", help="Continue the study; an error if there is none yet."
     ),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        metavar="local|slurm",
+        help="Where trials run: here, or in SLURM array tasks pulling them from the study "
+        "(the final ablation runs here).",
+    ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        metavar="N",
+        help="SLURM array tasks with --executor slurm (sets the config's `slurm.workers`).",
+    ),
 ):
     """Tune every variant on validation with the same budget (Optuna), then test each one's
     best settings once, as an ablation run folder. Run again to continue the study; several
     processes on one storage share its trials."""
     # as a quoted YAML string: `journal:FILE` would read as a mapping
+    if executor not in ("local", "slurm"):
+        raise ConfigError(f"--executor: expected local or slurm, got {executor!r}")
     quoted = [f"storage={json.dumps(storage)}"] if storage is not None else []
+    if workers is not None:
+        quoted.append(f"slurm.workers={workers}")
     overrides = [*(set_ or []), *quoted]
     cfg, out_dir, _ = _group_setup("tune", config, overrides, seeds, out, None, jobs)
     with heavy_imports():  # torch, optuna: after the config is valid
@@ -178,7 +195,7 @@ def tune(
         tuning.status(cfg, out_dir)
         return
     n_units = len(cfg.variant_names()) * len(cfg.seeds)
-    tuning.run(cfg, out_dir, jobs=_workers(jobs, n_units), resume=resume)
+    tuning.run(cfg, out_dir, jobs=_workers(jobs, n_units), resume=resume, executor=executor)
 
 
 @app.command("run")

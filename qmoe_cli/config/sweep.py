@@ -17,7 +17,9 @@ from qmoe_cli.config.yaml_io import YamlDumper
 from qmoe_cli.schema import Strict
 
 
-class SlurmConfig(Strict):
+class SlurmResources(Strict):
+    """What one SLURM array task asks for."""
+
     partition: str | None = Field(None, description="SLURM partition; null: the cluster's default")
     time_min: int = Field(60, ge=1, description="time limit of one array task, minutes")
     cpus_per_task: int = Field(1, ge=1, description="CPUs of one array task")
@@ -25,6 +27,9 @@ class SlurmConfig(Strict):
     array_parallelism: int = Field(
         64, ge=1, description="at most this many array tasks run at once"
     )
+
+
+class SlurmConfig(SlurmResources):
     points_per_task: int = Field(
         1,
         ge=1,

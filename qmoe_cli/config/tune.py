@@ -20,7 +20,7 @@ from qmoe_cli.config.experiment import (
 )
 from qmoe_cli.config.messages import format_validation_error
 from qmoe_cli.config.overrides import set_dotted
-from qmoe_cli.config.sweep import _canonical, _show
+from qmoe_cli.config.sweep import SlurmResources, _canonical, _show
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.schema import Strict
 
@@ -114,6 +114,21 @@ def _encode(choice: Any) -> Any:
     return choice if scalar else json.dumps(choice, sort_keys=True)
 
 
+class TuneSlurmConfig(SlurmResources):
+    """The array tasks of `qmoe tune --executor slurm`: what each asks for, and how many."""
+
+    workers: int = Field(
+        4,
+        ge=1,
+        le=10_000,
+        description="array tasks that pull trials from the study (`--workers`); each runs "
+        "trials until every variant's budget is complete",
+    )
+    poll_seconds: float = Field(
+        5.0, gt=0, le=600, description="how often the submitting process looks at the study"
+    )
+
+
 class TuneConfig(Strict):
     """A base config's variants, each tuned on validation with the same number of trials."""
 
@@ -167,6 +182,14 @@ class TuneConfig(Strict):
     sampler_seed: int = Field(
         0, ge=0, le=2**31 - 1, description="seeds Optuna's TPE sampler (with the trial number)"
     )
+    trial_batch: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="trials asked from the sampler together, before it sees their values; "
+        "those whose settings differ only in train.lr and train.weight_decay train as one "
+        "stacked model (their values are those of one trial at a time)",
+    )
     storage: str | None = Field(
         None,
         description="the Optuna storage (`--storage`): an SQLAlchemy URL (`sqlite:///f.db`, "
@@ -174,6 +197,10 @@ class TuneConfig(Strict):
         "tuning folder",
     )
     output_dir: str = Field("runs/tune", description="tuning folders go here (`--out`)")
+    slurm: TuneSlurmConfig = Field(
+        default_factory=TuneSlurmConfig,
+        description="array tasks of `--executor slurm` (below)",
+    )
 
     _base: ExperimentConfig = PrivateAttr()
 

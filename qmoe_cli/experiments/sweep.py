@@ -19,13 +19,10 @@ any other key is the sweep file's own (`seeds=[0,1]`, `grid.train.lr=[0.1]`, `ba
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import itertools
 import json
 import os
-import re
 import shutil
 import time
 import traceback
@@ -41,7 +38,7 @@ from qmoe_cli.config import (
     read_yaml,
     validate_config,
 )
-from qmoe_cli.errors import ConfigError, QmoeError
+from qmoe_cli.errors import ConfigError
 from qmoe_cli.imports import heavy_imports
 from qmoe_cli.kinds import KINDS, RUN_KINDS, kind_of, resolve
 from qmoe_cli.records import as_json, read_record
@@ -373,32 +370,20 @@ def sweep_yaml(sweep: SweepConfig, base_sets: list[str]) -> str:
 
 def submit_slurm(root: Path, sweep: SweepConfig, todo: list[dict]) -> None:
     """One submitit job array, one task per chunk of points; waits for it to finish."""
-    try:
-        import submitit
-    except ImportError:
-        raise QmoeError("--executor slurm needs submitit: pip install submitit") from None
     from qmoe_cli.progress import out
+    from qmoe_cli.training.slurm import slurm_executor, submit_array
 
-    missing = next((c for c in ("sbatch", "srun") if shutil.which(c) is None), None)
-    if missing is not None:
-        raise QmoeError(f"cannot submit to SLURM: {missing} not found")
     folder = root / "submitit" / time.strftime("%Y%m%d-%H%M%S")  # fresh per submission
-    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
-    s = sweep.slurm
-    params = dict(
-        timeout_min=s.time_min,
-        cpus_per_task=s.cpus_per_task,
-        slurm_mem=s.mem,
-        slurm_array_parallelism=s.array_parallelism,
-        name=f"qmoe-{sweep.name}",
-    )
-    if s.partition:
-        params["slurm_partition"] = s.partition
-    executor.update_parameters(**params)
-    size = s.points_per_task
+    executor = slurm_executor(folder, sweep.slurm, f"qmoe-{sweep.name}")
+    size = sweep.slurm.points_per_task
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-    jobs = _submit_array(
-        executor, folder, [str(root)] * len(chunks), chunks, [sweep.command] * len(chunks)
+    jobs = submit_array(
+        executor,
+        folder,
+        run_chunk,
+        [str(root)] * len(chunks),
+        chunks,
+        [sweep.command] * len(chunks),
     )
     out.print(f"submitted {len(chunks)} array tasks to SLURM (job {jobs[0].job_id.split('_')[0]})")
     for job, chunk in zip(jobs, chunks, strict=True):
@@ -417,38 +402,6 @@ def submit_slurm(root: Path, sweep: SweepConfig, todo: list[dict]) -> None:
                             "error": f"SLURM task {job.job_id}: {str(exc).splitlines()[0][:300]}",
                         },
                     )
-
-
-def _submit_array(executor, folder: Path, *args: list) -> list:
-    """executor.map_array(run_chunk, *args). A submission sbatch refuses (the controller
-    down, a bad partition) is one QmoeError with sbatch's reason, and leaves no submitit
-    files behind: nothing was submitted, so the points stay pending."""
-    from submitit.core.utils import FailedJobError
-
-    said = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(said):  # submitit prints sbatch's error as well
-            return executor.map_array(run_chunk, *args)
-    except (FailedJobError, OSError) as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            folder.parent.rmdir()  # submitit/, unless an earlier submission is in it
-        reason = sbatch_reason(str(exc)) or sbatch_reason(said.getvalue())
-        raise QmoeError(f"cannot submit to SLURM: {reason or type(exc).__name__}") from None
-
-
-def sbatch_reason(text: str) -> str:
-    """The line of sbatch's error output that says why, without sbatch's prefix: the
-    fatal one, else the one saying the submission failed, else the first error (sbatch
-    first lists the steps that led there: DNS lookups, config sources)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for mark in ("fatal:", "submission failed", "error"):
-        line = next((x for x in lines if mark in x.lower()), None)
-        if line is not None:
-            break
-    else:
-        line = lines[0] if lines else ""
-    return re.sub(r"^sbatch: (?:error: |fatal: )?", "", line)
 
 
 def aggregate(root: Path, sweep: SweepConfig, points: list[dict]) -> None:

@@ -41,7 +41,7 @@ from qmoe_cli.config import OBJECTIVES, TuneConfig, dump_config, get_dotted
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.progress import err, out, progress_bar
 from qmoe_cli.runs import is_complete_run, read_text, writable_dir, write_csv, write_json
-from qmoe_cli.training.trials import score_trial
+from qmoe_cli.training.trials import score_trials
 from qmoe_cli.workers import raise_if_interrupted
 
 STALE_SECONDS = 120  # a running trial without an owner this old was claimed by a dead process
@@ -92,11 +92,20 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 def lock_of(url: str) -> Path | None:
-    """The lock file beside an SQLite study (None for other storages)."""
+    """The lock file beside an SQLite study or a journal file (None for other storages)."""
     path = _sqlite_path(url)
+    if path is None and url.startswith("journal:") and url != "journal:":
+        path = Path(url.removeprefix("journal:"))
     if path is None or not path.parent.is_dir():
         return None
     return path.with_name(path.name + ".lock")
+
+
+def claim_lock(url: str, folder: Path) -> Path:
+    """The lock processes take turns under to claim trials: beside an SQLite or journal
+    file, else (a database server) in the tuning folder, which processes sharing such a
+    study share (`--out`; SLURM array tasks do)."""
+    return lock_of(url) or folder / ".claims.lock"
 
 
 @contextlib.contextmanager
@@ -122,6 +131,8 @@ def _fingerprint(cfg: TuneConfig, variant: str) -> str:
         "objective": cfg.objective,
         "sampler_seed": cfg.sampler_seed,
     }
+    if cfg.trial_batch != 1:  # asked in batches: another sequence of trials
+        search["trial_batch"] = cfg.trial_batch
     return hashlib.sha256(json.dumps(search, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -139,7 +150,11 @@ def _owner() -> dict:
     import psutil
 
     me = psutil.Process()
-    return {"host": socket.gethostname(), "pid": os.getpid(), "started": me.create_time()}
+    who = {"host": socket.gethostname(), "pid": os.getpid(), "started": me.create_time()}
+    task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if all(task):
+        who["slurm_task"] = f"{task[0]}_{task[1]}"  # as submitit names it
+    return who
 
 
 def _stale(trial) -> bool:
@@ -195,9 +210,11 @@ class Search:
     def count(self, state) -> int:
         return len(self.trials(state))
 
-    def claim(self):
-        """A trial to run (its settings sampled), or None when complete and running trials
-        fill the budget. Trials of dead processes are failed and queued again first."""
+    def claim(self, n: int = 1) -> list:
+        """Up to `n` trials to run (their settings sampled one after another, each seeing
+        the others as running), fewer when complete and running trials would exceed the
+        budget: none when they fill it. Trials of dead processes are failed and queued
+        again first."""
         from optuna.trial import TrialState
 
         with _locked(self.lock):
@@ -205,13 +222,28 @@ class Search:
                 if _stale(trial):
                     self._retry(trial._trial_id, trial.number, trial.params)
             done = self.count(TrialState.COMPLETE) + self.count(TrialState.RUNNING)
-            if done >= self.budget:
-                return None
-            self.study.sampler = _sampler(self.cfg, self.variant, len(self.trials()))
             distributions = {k: p.distribution() for k, p in self.space.items()}
-            trial = self.study.ask(distributions)
-            trial.set_user_attr("owner", _owner())
-            return trial
+            claimed = []
+            for _ in range(min(n, self.budget - done)):
+                self.study.sampler = _sampler(self.cfg, self.variant, len(self.trials()))
+                trial = self.study.ask(distributions)
+                trial.set_user_attr("owner", _owner())
+                claimed.append(trial)
+            return claimed
+
+    def release(self, tasks: set[str]) -> int:
+        """Fail and queue again the RUNNING trials of SLURM tasks that have ended (killed
+        without a chance to hand their trial back); returns how many."""
+        from optuna.trial import TrialState
+
+        released = 0
+        with _locked(self.lock):
+            for trial in self.trials(TrialState.RUNNING):
+                who = trial.user_attrs.get("owner")
+                if isinstance(who, dict) and who.get("slurm_task") in tasks:
+                    self._retry(trial._trial_id, trial.number, trial.params)
+                    released += 1
+        return released
 
     def _retry(self, trial_id: int, number: int, params: dict) -> None:
         """Mark a trial FAILED and queue its settings again (a WAITING trial: the next
@@ -228,28 +260,32 @@ class Search:
             return
         self.study.enqueue_trial(params, user_attrs={"retry_of": number})
 
-    def run(self, trial) -> float:
-        """Train the trial's settings on the trial seeds and tell the study its value."""
-        settings = {k: p.decode(trial.params[k]) for k, p in self.space.items()}
+    def run(self, trials: list, stack: bool = True) -> None:
+        """Train the trials' settings on the trial seeds (those a stack can hold together
+        as one stacked model, with `stack`) and tell the study their values."""
+        worst = 0.0 if self.cfg.objective == "val_accuracy" else float("inf")
+        todo, configs = [], []
         try:
-            try:
-                config = self.cfg.trial_config(self.variant, settings)
-            except ConfigError as exc:  # settings valid one by one, not together
-                trial.set_user_attr("invalid", str(exc))
-                worst = 0.0 if self.cfg.objective == "val_accuracy" else float("inf")
-                self.study.tell(trial, worst)
-                return worst
-            scored = score_trial(config, self.cfg.objective)
+            for trial in trials:
+                settings = {k: p.decode(trial.params[k]) for k, p in self.space.items()}
+                try:
+                    configs.append(self.cfg.trial_config(self.variant, settings))
+                    todo.append(trial)
+                except ConfigError as exc:  # settings valid one by one, not together
+                    trial.set_user_attr("invalid", str(exc))
+                    self.study.tell(trial, worst)
+            scores = score_trials(configs, self.cfg.objective, stack=stack)
         except BaseException:
             with _locked(self.lock):
-                self._retry(trial._trial_id, trial.number, trial.params)
+                for trial in todo:
+                    self._retry(trial._trial_id, trial.number, trial.params)
             raise
-        trial.set_user_attr("per_seed", scored["per_seed"])
-        trial.set_user_attr("epochs_run", scored["epochs_run"])
-        if scored["diverged"]:
-            trial.set_user_attr("diverged", scored["diverged"])
-        self.study.tell(trial, scored["value"])
-        return scored["value"]
+        for trial, scored in zip(todo, scores, strict=True):
+            trial.set_user_attr("per_seed", scored["per_seed"])
+            trial.set_user_attr("epochs_run", scored["epochs_run"])
+            if scored["diverged"]:
+                trial.set_user_attr("diverged", scored["diverged"])
+            self.study.tell(trial, scored["value"])
 
     def best(self) -> dict | None:
         """The best complete trial: number, value, settings (config values)."""
@@ -269,9 +305,9 @@ class Search:
         }
 
 
-def _searches(cfg: TuneConfig, url: str, create: bool = True) -> dict[str, Search]:
+def _searches(cfg: TuneConfig, url: str, folder: Path, create: bool = True) -> dict[str, Search]:
     storage = open_storage(url)
-    lock = lock_of(url)
+    lock = claim_lock(url, folder)
     return {v: Search(cfg, v, storage, lock, create) for v in cfg.variant_names()}
 
 
@@ -281,19 +317,29 @@ def run(
     *,
     jobs: int = 1,
     resume: bool = False,
+    executor: str = "local",
+    stack: bool = True,
 ) -> Path:
-    """Search every variant to its budget (with any other process on the same study), then
-    the final ablation of the best settings; returns the final run folder."""
-    from optuna.trial import TrialState
-
+    """Search every variant to its budget (with any other process on the same study: with
+    executor "slurm", `cfg.slurm.workers` SLURM array tasks), then the final ablation of
+    the best settings, here; returns the final run folder. `stack=False` trains the trials
+    of a batch one at a time (the reference the stacked path is measured against)."""
     folder = tune_folder(cfg, out_dir)
     writable_dir(folder)
     url = storage_url(cfg, folder)
+    if executor == "slurm":  # the SLURM client first: a cluster that is not there is refused
+        from qmoe_cli.training.slurm import slurm_executor  # before any study is made
+
+        submitter = slurm_executor(
+            folder / "submitit" / time.strftime("%Y%m%d-%H%M%S"), cfg.slurm, f"qmoe-tune-{cfg.name}"
+        )
     if resume and not _has_study(cfg, url):
         raise ConfigError(f"--resume: no study of {cfg.name!r} in {url}")
-    searches = _searches(cfg, url)
+    searches = _searches(cfg, url, folder)
     write_text_if_changed(folder / "tune.yaml", dump_config(cfg))
     total = sum(s.budget for s in searches.values())
+    if executor == "slurm":  # before the progress bar: a refusal is one line alone
+        tasks = submit_workers(cfg, folder, submitter)
     try:
         with progress_bar() as bar:
             task = bar.add_task(f"{cfg.name}: trials", total=total)
@@ -302,30 +348,116 @@ def run(
                 bar.update(task, completed=sum(_done(s) for s in searches.values()))
 
             tick()
-            while True:
-                claimed = False
-                for search in searches.values():  # round-robin: the variants advance together
-                    trial = search.claim()
-                    if trial is not None:
-                        claimed = True
-                        search.run(trial)
-                        tick()
-                    raise_if_interrupted()
-                if claimed:
-                    continue
-                if all(s.count(TrialState.COMPLETE) >= s.budget for s in searches.values()):
-                    break
-                time.sleep(POLL_SECONDS)  # other processes' trials are running
-                tick()
+            if executor == "slurm":
+                wait_for_workers(cfg, searches, tasks, tick)
+            else:
+                pull_trials(searches, cfg.trial_batch, tick, stack=stack)
     except KeyboardInterrupt as exc:
         done = sum(_done(s) for s in searches.values())
+        then = ""
+        if executor == "slurm":
+            then = "; the SLURM tasks submitted go on pulling trials (squeue shows them)"
         exc.rerun = (
-            f"{done} of {total} trials are complete in {url}; run the same command again "
-            "to continue the study"
+            f"{done} of {total} trials are complete in {url}{then}; run the same command "
+            "again to continue the study"
         )
         raise
     tuned = write_search(cfg, folder, searches, url)
     return final_run(cfg, folder, tuned, jobs)
+
+
+def pull_trials(searches: dict[str, Search], batch: int, tick, stack: bool = True) -> int:
+    """Claim and run trials, `batch` at a time per variant and the variants in turn, until
+    every variant's budget is complete (waiting for other processes' running trials);
+    returns how many trials this process ran."""
+    from optuna.trial import TrialState
+
+    ran = 0
+    while True:
+        claimed = False
+        for search in searches.values():  # round-robin: the variants advance together
+            trials = search.claim(batch)
+            if trials:
+                claimed = True
+                search.run(trials, stack=stack)
+                ran += len(trials)
+                tick()
+            raise_if_interrupted()
+        if claimed:
+            continue
+        if all(s.count(TrialState.COMPLETE) >= s.budget for s in searches.values()):
+            return ran
+        time.sleep(POLL_SECONDS)  # other processes' trials are running
+        tick()
+
+
+def slurm_task(tune_yaml: str, out_dir: str) -> int:
+    """One SLURM array task: trials pulled from the shared study until every variant's
+    budget is complete; returns how many it ran. SIGTERM (scancel, the time limit) hands
+    the running trials back (failed, queued again)."""
+    import yaml
+
+    from qmoe_cli.config import validate_config
+    from qmoe_cli.workers import install_signal_handlers
+
+    install_signal_handlers()
+    cfg = validate_config(yaml.safe_load(tune_yaml), "tune.yaml", TuneConfig)
+    folder = tune_folder(cfg, out_dir)
+    searches = _searches(cfg, storage_url(cfg, folder), folder)
+    return pull_trials(searches, cfg.trial_batch, lambda: None)
+
+
+def submit_workers(cfg: TuneConfig, folder: Path, executor) -> list:
+    """`cfg.slurm.workers` array tasks running slurm_task (one submission: all or none)."""
+    from qmoe_cli.training.slurm import submit_array
+
+    n = cfg.slurm.workers
+    jobs = submit_array(
+        executor,
+        Path(executor.folder),
+        slurm_task,
+        [dump_config(cfg)] * n,
+        [str(folder.parent.absolute())] * n,
+    )
+    out.print(
+        f"submitted {n} array tasks to SLURM (job {jobs[0].job_id.split('_')[0]}), "
+        f"pulling trials from {storage_url(cfg, folder)}",
+        markup=False,
+        highlight=False,
+    )
+    return jobs
+
+
+def wait_for_workers(cfg: TuneConfig, searches: dict[str, Search], jobs: list, tick) -> None:
+    """Wait for the array tasks, showing the trials complete. Trials left running by a task
+    that ended (killed) are queued again; budgets still incomplete then are one QmoeError
+    (run again to continue)."""
+    from optuna.trial import TrialState
+
+    from qmoe_cli.errors import QmoeError
+
+    while not all(job.done() for job in jobs):
+        tick()
+        raise_if_interrupted()
+        time.sleep(cfg.slurm.poll_seconds)
+    failures = []
+    for job in jobs:
+        try:
+            job.result()
+        except Exception as exc:  # a task killed, timed out or failed: others may finish
+            failures.append(f"SLURM task {job.job_id}: {str(exc).strip().splitlines()[0][:300]}")
+    ended = {job.job_id for job in jobs}
+    for search in searches.values():
+        search.release(ended)
+    tick()
+    done = sum(_done(s) for s in searches.values())
+    total = sum(s.budget for s in searches.values())
+    if not all(s.count(TrialState.COMPLETE) >= s.budget for s in searches.values()):
+        why = f" ({failures[0]})" if failures else ""
+        raise QmoeError(
+            f"{done} of {total} trials are complete after the SLURM tasks ended{why}; run "
+            "the same command again to continue the study"
+        )
 
 
 def _done(search: Search) -> int:
@@ -384,7 +516,6 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
     }
     for name, search in searches.items():
         best = search.best()
-        fixed = cfg.variant_config(name).model_dump(mode="json")
         tuned["variants"][name] = {
             "study": study_name(cfg, name),
             "trials_complete": search.count(TrialState.COMPLETE),
@@ -392,12 +523,105 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
             "best_trial": best and best["number"],
             "best_value": best and best["value"],
             "settings": best["settings"] if best else {},
-            "fixed": {k: get_dotted(fixed, k) for k in search.space},
             "space": {k: p.model_dump(mode="json") for k, p in search.space.items()},
+            "fixed": fixed_values(cfg, name),
         }
     records.TunedRecord.model_validate(tuned)  # what the report reads back
+    write_figures(cfg, folder, searches, tuned)
     write_json(folder / "tuned.json", tuned)
+    (folder / "best.md").write_text(best_table(cfg, tuned))
     return tuned
+
+
+def importances(search: Search) -> tuple[dict[str, float], str]:
+    """fANOVA importances of the searched keys over the complete trials (seeded: the same
+    numbers for the same trials), and why there are none when there are none."""
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    complete = search.trials(TrialState.COMPLETE)
+    values = {t.value for t in complete}
+    if len(complete) < 2 or len(values) < 2:
+        return {}, f"{len(complete)} complete trials, {len(values)} distinct values: none"
+    finite = [t for t in complete if t.value is not None and abs(t.value) != float("inf")]
+    if len(finite) < 2:
+        return {}, "fewer than 2 trials with a finite value"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(
+                search.study,
+                evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+            )  # over the trials with a finite value
+    except (RuntimeError, ValueError) as exc:
+        return {}, f"none ({str(exc).splitlines()[0][:120]})"
+    return {k: float(v) for k, v in found.items()}, ""
+
+
+def write_figures(cfg: TuneConfig, folder: Path, searches: dict[str, Search], tuned: dict):
+    """figures/history_<variant>.png and figures/importance_<variant>.png; the importances
+    go into `tuned` too."""
+    from optuna.trial import TrialState
+
+    from qmoe_cli import figures
+
+    where = folder / "figures"
+    where.mkdir(exist_ok=True)
+    label = {"val_accuracy": "validation accuracy", "val_loss": "validation loss"}[cfg.objective]
+    maximize = OBJECTIVES[cfg.objective] == "maximize"
+    for name, search in searches.items():
+        complete = search.trials(TrialState.COMPLETE)
+        figures.tuning_history(
+            where / f"history_{name}.png",
+            f"{name}: {len(complete)} trials ({label}, mean over {len(cfg.trial_seeds)} seeds)",
+            [{"number": t.number, "value": t.value} for t in complete],
+            label,
+            maximize,
+        )
+        found, note = importances(search)
+        figures.param_importances(where / f"importance_{name}.png", f"{name}", found, note)
+        tuned["variants"][name]["importances"] = found
+
+
+def fixed_values(cfg: TuneConfig, variant: str) -> dict:
+    """The searched keys' values in the variant's config: the fixed protocol's."""
+    raw = cfg.variant_config(variant).model_dump(mode="json")
+    return {k: get_dotted(raw, k) for k in cfg.space_of(variant)}
+
+
+def best_table(cfg: TuneConfig, tuned: dict) -> str:
+    """best.md: per variant, each searched key's fixed-protocol value beside the tuned one."""
+    lines = [
+        f"# {cfg.name}: the best settings on validation beside the fixed protocol's",
+        "",
+        f"Objective: {cfg.objective} ({tuned['direction']}d), the mean over trial seeds "
+        f"{cfg.trial_seeds}; budgets {tuned['budget']}"
+        + (" (equal)." if tuned["equal_budget"] else " (unequal)."),
+        "",
+        "| variant | key | fixed protocol | tuned | importance |",
+        "|---|---|---|---|---|",
+    ]
+    for name, v in tuned["variants"].items():
+        for key, fixed in v["fixed"].items():
+            tuned_value = v["settings"].get(key, "")
+            share = v.get("importances", {}).get(key)
+            lines.append(
+                f"| {name} | `{key}` | {_md(fixed)} | {_md(tuned_value)} | "
+                f"{'' if share is None else f'{share:.2f}'} |"
+            )
+        best = "" if v["best_value"] is None else f"{v['best_value']:.4f}"
+        lines.append(f"| {name} | best {cfg.objective} (trial {v['best_trial']}) | | {best} | |")
+    return "\n".join(lines) + "\n"
+
+
+def _md(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return (
+        json.dumps(value) if isinstance(value, list | dict | bool) or value is None else str(value)
+    )
 
 
 def final_run(cfg: TuneConfig, folder: Path, tuned: dict, jobs: int) -> Path:
@@ -433,7 +657,7 @@ def status(cfg: TuneConfig, out_dir: str | Path) -> None:
     if not _has_study(cfg, url):
         out.print(f"{cfg.name}: no study yet in {url}", markup=False, highlight=False)
         return
-    searches = _searches(cfg, url, create=False)
+    searches = _searches(cfg, url, tune_folder(cfg, out_dir), create=False)
     table = Table(title=f"{cfg.name}: {url}")
     for col in ("variant", "complete", "running", "failed", f"best {cfg.objective}", "settings"):
         table.add_column(col, justify="left" if col in ("variant", "settings") else "right")

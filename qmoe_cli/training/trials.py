@@ -5,11 +5,19 @@ and the fit loop with its test rows replaced by `Withheld`, which raises on any 
 trial cannot compute (or store) a test number even by mistake. The models are initialised
 and trained as `qmoe train` trains them (same seed, same data, same numbers: the stacked
 engine where it applies), minus the test evaluation and the effective parameter counts.
+
+Trials asked together (`score_trials`) whose configs differ only in what a stack holds per
+model (train.lr, train.weight_decay: stacked.hyper_keys) train as one stacked model, every
+trial's seeds in it: each model keeps its own initialisation, data, batches and optimizer
+settings, so each trial's value is the one it gets alone (to the stacked engine's 1e-6; in
+practice the same to ~1e-12). A divergence in such a stack (one trial's lr too high) trains
+its trials again one at a time, so that one trial's failure is not the others'.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import torch
@@ -47,32 +55,86 @@ def score_trial(cfg: ExperimentConfig, objective: str) -> dict:
     mean over seeds, "per_seed": [...], "epochs_run": [...], "diverged": reason or None}.
     A diverged training (a non-finite loss) scores the worst value: 0 accuracy, infinite
     loss."""
+    return _score_group([cfg], objective)[0]
+
+
+def score_trials(cfgs: list[ExperimentConfig], objective: str, stack: bool = True) -> list[dict]:
+    """score_trial for each config; with `stack`, configs that differ only in train.lr and
+    train.weight_decay (and take the stacked engine) train as one stack. The same values
+    either way."""
+    from qmoe_cli.training import stacked
+
+    if not stack:
+        return [score_trial(cfg, objective) for cfg in cfgs]
+    groups: dict[str, list[int]] = {}
+    for i, cfg in enumerate(cfgs):
+        key = stack_key(cfg) if stacked.supports(cfg) is None else f"alone {i}"
+        groups.setdefault(key, []).append(i)
+    results: list[dict | None] = [None] * len(cfgs)
+    for members in groups.values():
+        try:
+            scored = _score_group([cfgs[i] for i in members], objective)
+        except TrainingError:  # one diverged in the stack: each alone, as it would be
+            scored = [score_trial(cfgs[i], objective) for i in members]
+        for i, result in zip(members, scored, strict=True):
+            results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def stack_key(cfg: ExperimentConfig) -> str:
+    """Configs with the same key train as one stack: the same but for train.lr and
+    train.weight_decay."""
+    raw = cfg.model_dump(mode="json")
+    for key in ("lr", "weight_decay"):
+        raw["train"].pop(key)
+    return json.dumps(raw, sort_keys=True)
+
+
+def _score_group(cfgs: list[ExperimentConfig], objective: str) -> list[dict]:
+    """Configs of one stack_key (or one config), each on its seeds: one stacked model when
+    the stacked engine applies. One config: a divergence scores the worst value. Several:
+    a divergence raises TrainingError (score_trials trains them one by one)."""
     from qmoe_cli.training import stacked  # torch modules of every kind: only when training
 
-    torch.set_num_threads(cfg.train.threads)
-    seeds = list(cfg.seeds)
-    splits = [without_test(load_dataset(cfg.data, s)) for s in seeds]
-    models = []
-    for seed, split in zip(seeds, splits, strict=True):
-        seed_everything(seed)
-        models.append(build_model(cfg.model, split.n_features, split.n_classes))
+    first = cfgs[0]
+    torch.set_num_threads(first.train.threads)
+    data: dict[int, Splits] = {}  # the same data config in a group: one load per seed
+    models, splits, trains, seeds = [], [], [], []
+    for cfg in cfgs:
+        for seed in cfg.seeds:
+            if len(cfgs) == 1 or seed not in data:
+                data[seed] = without_test(load_dataset(cfg.data, seed))
+            seed_everything(seed)
+            models.append(build_model(cfg.model, data[seed].n_features, data[seed].n_classes))
+            splits.append(data[seed])
+            trains.append(cfg.train)
+            seeds.append(seed)
     try:
-        if stacked.supports(cfg) is None:
-            fits = stacked.fit_stacked(models, cfg.model, splits, cfg.train, seeds)
+        if stacked.supports(first) is None:
+            fits = stacked.fit_stacked(models, first.model, splits, trains, seeds)
         else:
             fits = [
-                fit(m, s, cfg.train, seed) for m, s, seed in zip(models, splits, seeds, strict=True)
+                fit(m, s, t, seed)
+                for m, s, t, seed in zip(models, splits, trains, seeds, strict=True)
             ]
     except TrainingError as exc:
+        if len(cfgs) > 1:
+            raise
         worst = 0.0 if objective == "val_accuracy" else math.inf
-        return {"value": worst, "per_seed": [], "epochs_run": [], "diverged": str(exc)}
-    per_seed = [_kept(result, objective) for result in fits]
-    return {
-        "value": sum(per_seed) / len(per_seed),
-        "per_seed": per_seed,
-        "epochs_run": [result.epochs_run for result in fits],
-        "diverged": None,
-    }
+        return [{"value": worst, "per_seed": [], "epochs_run": [], "diverged": str(exc)}]
+    results, at = [], 0
+    for cfg in cfgs:
+        mine, at = fits[at : at + len(cfg.seeds)], at + len(cfg.seeds)
+        per_seed = [_kept(result, objective) for result in mine]
+        results.append(
+            {
+                "value": sum(per_seed) / len(per_seed),
+                "per_seed": per_seed,
+                "epochs_run": [result.epochs_run for result in mine],
+                "diverged": None,
+            }
+        )
+    return results
 
 
 def _kept(result: FitResult, objective: str) -> float:
