@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from qmoe_cli.config import ModelConfig, TrainConfig
+from qmoe_cli.imports import heavy_imports
 from qmoe_cli.models import MixtureOfExperts
 from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS
 from qmoe_cli.training.stacked_modules import ParamLayout
@@ -45,6 +46,11 @@ def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
     if router.type != "quantum":
         return f"model.router.type is {router.type} (the compiled epoch: linear, quantum)"
     noise = router.noise
+    if router.mechanism != "full":
+        return (
+            f"model.router.mechanism is {router.mechanism} (the compiled epoch: the full "
+            "circuit; a dephased or entangler-free router takes the torch path)"
+        )
     if router.backend != "torch":
         return f"model.router.backend is {router.backend} (the compiled epoch: torch)"
     if router.ansatz != "ry_cz" or router.readout != "probs":
@@ -77,8 +83,10 @@ class FusedEpoch:
         batch_size: int,
         n_classes: int,
     ):
-        # Imported here: Numba is a slow import (docs/performance.md, "Start-up").
-        from qmoe_cli.training import epoch_kernel
+        # Imported here, with the collector paused: Numba is a slow import with many objects
+        # (docs/performance.md, "Start-up")
+        with heavy_imports():
+            from qmoe_cli.training import epoch_kernel
 
         self.kernel = epoch_kernel
         self.layout, self.batch_size, self.n_classes = layout, batch_size, n_classes
