@@ -367,3 +367,83 @@ def test_figures_and_the_best_settings_beside_the_fixed_protocol(tmp_path, cli):
     assert cli("tune", tmp_path / "tune.yaml", "--out", out).exit_code == 0
     again = json.loads((folder / "tuned.json").read_text())
     assert {n: v["importances"] for n, v in again["variants"].items()} == first
+
+
+# --- the pruner on validation curves -----------------------------------------------------------
+
+
+def _pruned_study(tmp_path, pruner):
+    """Variant C alone, 8 trials of 8 epochs, learning rates down to the absurd 1e-7."""
+    from qmoe_cli.experiments import tune
+
+    base = {**BASE, "reference": "C", "train": {**BASE["train"], "epochs": 8, "patience": 8}}
+    raw = {
+        **TUNE,
+        "base": base,
+        "variants": ["C"],
+        "variant_space": {},
+        "space": {"train.lr": {"type": "float", "low": 1e-7, "high": 0.3, "log": True}},
+        "trials": 8,
+        "objective": "val_loss",
+        "pruner": pruner,
+        "pruner_startup_trials": 2,
+        "pruner_warmup_epochs": 1,
+    }
+    cfg = TuneConfig.model_validate(raw)
+    searches = tune._searches(cfg, tune.storage_url(cfg, tmp_path), tmp_path)
+    tune.pull_trials(searches, cfg.trial_batch, lambda: None)
+    return cfg, searches, tune.write_search(cfg, tmp_path, searches, "here")
+
+
+def test_the_median_pruner_prunes_a_bad_trial_and_keeps_the_budget(tmp_path):
+    import optuna
+
+    states = optuna.trial.TrialState
+    cfg, searches, tuned = _pruned_study(tmp_path, "median")
+    search = searches["C"]
+    pruned = search.trials(states.PRUNED)
+    complete = search.trials(states.COMPLETE)
+    assert pruned, [(t.params, t.value) for t in search.trials()]
+    assert len(pruned) + len(complete) == 8 == len(search.trials())  # exactly the budget
+    for trial in pruned:  # stopped before its last epoch, on its curve's values
+        assert max(trial.intermediate_values) < 8  # warmup 1: from its first epoch
+        assert "pruned at epoch" in trial.user_attrs["pruned"]
+    variant = tuned["variants"]["C"]
+    assert variant["trials_pruned"] == len(pruned)
+    assert variant["trials_complete"] == len(complete)
+    assert variant["best_trial"] in {t.number for t in complete}
+    assert "pruned" in tuned["budget_counts"] and tuned["pruner"].startswith("MedianPruner")
+    # a complete trial's last reported value is its value (the curve ends at the kept epoch)
+    for trial in complete:
+        curve = trial.intermediate_values
+        assert curve[max(curve)] == pytest.approx(trial.value, abs=1e-12)
+
+
+def test_no_pruner_never_prunes(tmp_path):
+    import optuna
+
+    _, searches, tuned = _pruned_study(tmp_path, "none")
+    trials_ = searches["C"].trials()
+    assert [t.state for t in trials_] == [optuna.trial.TrialState.COMPLETE] * 8
+    assert all(not t.intermediate_values for t in trials_)
+    assert tuned["pruner"] == "none" and tuned["variants"]["C"]["trials_pruned"] == 0
+
+
+def test_the_curve_is_the_same_stacked_or_seed_after_seed():
+    cfg = TuneConfig.model_validate(TUNE).trial_config("C", {"train.lr": 0.05})
+    curves = []
+    for engine in ("stacked", "sequential"):
+        one = cfg.model_copy(update={"train": cfg.train.model_copy(update={"engine": engine})})
+        seen = []
+        result = trials.score_trial(one, "val_loss", lambda e, v, seen=seen: seen.append((e, v)))
+        assert [e for e, _ in seen] == list(range(1, len(seen) + 1))
+        assert seen[-1][1] == pytest.approx(result["value"], abs=1e-12)
+        curves.append(seen)
+    assert [e for e, _ in curves[0]] == [e for e, _ in curves[1]]
+    assert [v for _, v in curves[0]] == pytest.approx([v for _, v in curves[1]], abs=1e-9)
+
+
+def test_a_pruner_with_stacked_trial_batches_is_refused(tmp_path, cli):
+    result = cli("tune", _write(tmp_path, {**TUNE, "pruner": "median", "trial_batch": 2}))
+    assert result.exit_code == 2
+    assert "pruner: median needs trial_batch 1 (got 2)" in result.output

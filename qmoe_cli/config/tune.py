@@ -159,7 +159,11 @@ class TuneConfig(Strict):
         "classical ones); a key also in `space` takes this range for the variant",
     )
     trials: int = Field(
-        20, ge=1, le=100_000, description="complete trials per variant, the same for every one"
+        20,
+        ge=1,
+        le=100_000,
+        description="finished trials per variant (complete, or pruned with a pruner), the "
+        "same for every one",
     )
     variant_trials: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
         default_factory=dict,
@@ -181,6 +185,28 @@ class TuneConfig(Strict):
     )
     sampler_seed: int = Field(
         0, ge=0, le=2**31 - 1, description="seeds Optuna's TPE sampler (with the trial number)"
+    )
+    pruner: Literal["none", "median"] = Field(
+        "none",
+        description="stop unpromising trials early on their validation curve: `median` "
+        "(Optuna's MedianPruner: after each epoch, a trial whose value so far is worse than "
+        "the median of earlier trials' at that epoch is PRUNED); a pruned trial counts toward "
+        "the budget (Optuna's finished trials), the best is chosen among complete ones; "
+        "only with trial_batch 1",
+    )
+    pruner_startup_trials: int = Field(
+        5,
+        ge=1,
+        le=100_000,
+        description="`median`: trials of a variant that finish before any is pruned "
+        "(MedianPruner's n_startup_trials)",
+    )
+    pruner_warmup_epochs: int = Field(
+        5,
+        ge=0,
+        le=100_000,
+        description="`median`: epochs a trial trains before it may be pruned "
+        "(MedianPruner's n_warmup_steps)",
     )
     trial_batch: int = Field(
         1,
@@ -253,6 +279,12 @@ class TuneConfig(Strict):
                     f"variants: base's reference {base.reference!r} is not among them; "
                     "add it, or set base.reference to one of them"
                 )
+        if self.pruner != "none" and self.trial_batch != 1:
+            raise ValueError(
+                f"pruner: {self.pruner} needs trial_batch 1 (got {self.trial_batch}): trials "
+                "trained as one stack cannot stop one trial alone; set trial_batch: 1 or "
+                "pruner: none"
+            )
         names = self.variant_names()
         for key, named in (
             ("variant_space", self.variant_space),

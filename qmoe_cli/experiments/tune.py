@@ -41,7 +41,7 @@ from qmoe_cli.config import OBJECTIVES, TuneConfig, dump_config, get_dotted
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.progress import err, out, progress_bar
 from qmoe_cli.runs import is_complete_run, read_text, writable_dir, write_csv, write_json
-from qmoe_cli.training.trials import score_trials
+from qmoe_cli.training.trials import score_trial, score_trials
 from qmoe_cli.workers import raise_if_interrupted
 
 STALE_SECONDS = 120  # a running trial without an owner this old was claimed by a dead process
@@ -131,6 +131,8 @@ def _fingerprint(cfg: TuneConfig, variant: str) -> str:
         "objective": cfg.objective,
         "sampler_seed": cfg.sampler_seed,
     }
+    if cfg.pruner != "none":  # pruned trials: another study
+        search["pruner"] = [cfg.pruner, cfg.pruner_startup_trials, cfg.pruner_warmup_epochs]
     if cfg.trial_batch != 1:  # asked in batches: another sequence of trials
         search["trial_batch"] = cfg.trial_batch
     return hashlib.sha256(json.dumps(search, sort_keys=True).encode()).hexdigest()[:16]
@@ -144,6 +146,26 @@ def _sampler(cfg: TuneConfig, variant: str, n_trials: int):
     text = f"{cfg.sampler_seed}/{variant}/{n_trials}".encode()
     seed = int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
     return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(cfg: TuneConfig):
+    """The study's pruner: Optuna's MedianPruner on the epochs of the validation curve, or
+    none (NopPruner)."""
+    import optuna
+
+    if cfg.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=cfg.pruner_startup_trials,
+            n_warmup_steps=cfg.pruner_warmup_epochs,
+        )
+    return optuna.pruners.NopPruner()
+
+
+def finished(search: Search) -> int:
+    """Trials that count toward the budget: complete and pruned (Optuna's finished trials)."""
+    from optuna.trial import TrialState
+
+    return search.count(TrialState.COMPLETE) + search.count(TrialState.PRUNED)
 
 
 def _owner() -> dict:
@@ -189,10 +211,16 @@ class Search:
         with _locked(lock):
             if create:
                 self.study = optuna.create_study(
-                    study_name=name, storage=storage, direction=direction, load_if_exists=True
+                    study_name=name,
+                    storage=storage,
+                    direction=direction,
+                    load_if_exists=True,
+                    pruner=make_pruner(cfg),
                 )
             else:
-                self.study = optuna.load_study(study_name=name, storage=storage)
+                self.study = optuna.load_study(
+                    study_name=name, storage=storage, pruner=make_pruner(cfg)
+                )
             made_by = self.study.user_attrs.get("search")
             if made_by is None and create:
                 self.study.set_user_attr("search", _fingerprint(cfg, variant))
@@ -221,7 +249,7 @@ class Search:
             for trial in self.trials(TrialState.RUNNING):
                 if _stale(trial):
                     self._retry(trial._trial_id, trial.number, trial.params)
-            done = self.count(TrialState.COMPLETE) + self.count(TrialState.RUNNING)
+            done = finished(self) + self.count(TrialState.RUNNING)
             distributions = {k: p.distribution() for k, p in self.space.items()}
             claimed = []
             for _ in range(min(n, self.budget - done)):
@@ -263,6 +291,9 @@ class Search:
     def run(self, trials: list, stack: bool = True) -> None:
         """Train the trials' settings on the trial seeds (those a stack can hold together
         as one stacked model, with `stack`) and tell the study their values."""
+        import optuna
+        from optuna.trial import TrialState
+
         worst = 0.0 if self.cfg.objective == "val_accuracy" else float("inf")
         todo, configs = [], []
         try:
@@ -274,7 +305,15 @@ class Search:
                 except ConfigError as exc:  # settings valid one by one, not together
                     trial.set_user_attr("invalid", str(exc))
                     self.study.tell(trial, worst)
-            scores = score_trials(configs, self.cfg.objective, stack=stack)
+            if self.cfg.pruner != "none" and len(todo) == 1:  # trial_batch 1 (validated)
+                scores = [score_trial(configs[0], self.cfg.objective, _reporter(todo[0]))]
+            else:
+                scores = score_trials(configs, self.cfg.objective, stack=stack)
+        except optuna.TrialPruned as pruned:
+            trial = todo[0]
+            trial.set_user_attr("pruned", str(pruned))
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return
         except BaseException:
             with _locked(self.lock):
                 for trial in todo:
@@ -303,6 +342,19 @@ class Search:
                 k: p.decode(best.params[k]) for k, p in self.space.items() if k in best.params
             },
         }
+
+
+def _reporter(trial):
+    """A trial's report(epoch, value): its value so far to the study's pruner, which may
+    prune it (optuna.TrialPruned, stopping its training)."""
+    import optuna
+
+    def report(epoch: int, value: float) -> None:
+        trial.report(value, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} (value so far {value:.4g})")
+
+    return report
 
 
 def _searches(cfg: TuneConfig, url: str, folder: Path, create: bool = True) -> dict[str, Search]:
@@ -370,7 +422,6 @@ def pull_trials(searches: dict[str, Search], batch: int, tick, stack: bool = Tru
     """Claim and run trials, `batch` at a time per variant and the variants in turn, until
     every variant's budget is complete (waiting for other processes' running trials);
     returns how many trials this process ran."""
-    from optuna.trial import TrialState
 
     ran = 0
     while True:
@@ -385,7 +436,7 @@ def pull_trials(searches: dict[str, Search], batch: int, tick, stack: bool = Tru
             raise_if_interrupted()
         if claimed:
             continue
-        if all(s.count(TrialState.COMPLETE) >= s.budget for s in searches.values()):
+        if all(finished(s) >= s.budget for s in searches.values()):
             return ran
         time.sleep(POLL_SECONDS)  # other processes' trials are running
         tick()
@@ -432,7 +483,6 @@ def wait_for_workers(cfg: TuneConfig, searches: dict[str, Search], jobs: list, t
     """Wait for the array tasks, showing the trials complete. Trials left running by a task
     that ended (killed) are queued again; budgets still incomplete then are one QmoeError
     (run again to continue)."""
-    from optuna.trial import TrialState
 
     from qmoe_cli.errors import QmoeError
 
@@ -452,7 +502,7 @@ def wait_for_workers(cfg: TuneConfig, searches: dict[str, Search], jobs: list, t
     tick()
     done = sum(_done(s) for s in searches.values())
     total = sum(s.budget for s in searches.values())
-    if not all(s.count(TrialState.COMPLETE) >= s.budget for s in searches.values()):
+    if not all(finished(s) >= s.budget for s in searches.values()):
         why = f" ({failures[0]})" if failures else ""
         raise QmoeError(
             f"{done} of {total} trials are complete after the SLURM tasks ended{why}; run "
@@ -461,9 +511,8 @@ def wait_for_workers(cfg: TuneConfig, searches: dict[str, Search], jobs: list, t
 
 
 def _done(search: Search) -> int:
-    from optuna.trial import TrialState
 
-    return min(search.count(TrialState.COMPLETE), search.budget)
+    return min(finished(search), search.budget)
 
 
 def _has_study(cfg: TuneConfig, url: str) -> bool:
@@ -495,6 +544,7 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
                     "per_seed": json.dumps(t.user_attrs.get("per_seed")),
                     "retry_of": t.user_attrs.get("retry_of"),
                     "note": t.user_attrs.get("diverged")
+                    or t.user_attrs.get("pruned")
                     or t.user_attrs.get("invalid")
                     or t.user_attrs.get("failed")
                     or "",
@@ -512,6 +562,12 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
         "budget": budget,
         "equal_budget": len(set(budget.values())) == 1,
         "test_split_read_by_trials": False,
+        "pruner": cfg.pruner
+        if cfg.pruner == "none"
+        else f"MedianPruner(n_startup_trials={cfg.pruner_startup_trials}, "
+        f"n_warmup_steps={cfg.pruner_warmup_epochs} epochs)",
+        "budget_counts": "complete and pruned trials (Optuna's finished trials); the best "
+        "is chosen among complete ones",
         "variants": {},
     }
     for name, search in searches.items():
@@ -519,6 +575,7 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
         tuned["variants"][name] = {
             "study": study_name(cfg, name),
             "trials_complete": search.count(TrialState.COMPLETE),
+            "trials_pruned": search.count(TrialState.PRUNED),
             "trials_failed": search.count(TrialState.FAIL),
             "best_trial": best and best["number"],
             "best_value": best and best["value"],
@@ -659,13 +716,15 @@ def status(cfg: TuneConfig, out_dir: str | Path) -> None:
         return
     searches = _searches(cfg, url, tune_folder(cfg, out_dir), create=False)
     table = Table(title=f"{cfg.name}: {url}")
-    for col in ("variant", "complete", "running", "failed", f"best {cfg.objective}", "settings"):
+    columns = ("variant", "finished", "pruned", "running", "failed", f"best {cfg.objective}")
+    for col in (*columns, "settings"):
         table.add_column(col, justify="left" if col in ("variant", "settings") else "right")
     for name, search in searches.items():
         best = search.best()
         table.add_row(
             name,
-            f"{search.count(TrialState.COMPLETE)}/{search.budget}",
+            f"{finished(search)}/{search.budget}",
+            str(search.count(TrialState.PRUNED)),
             str(search.count(TrialState.RUNNING)),
             str(search.count(TrialState.FAIL)),
             "" if best is None else f"{best['value']:.4f} (trial {best['number']})",
