@@ -447,3 +447,97 @@ def test_a_pruner_with_stacked_trial_batches_is_refused(tmp_path, cli):
     result = cli("tune", _write(tmp_path, {**TUNE, "pruner": "median", "trial_batch": 2}))
     assert result.exit_code == 2
     assert "pruner: median needs trial_batch 1 (got 2)" in result.output
+
+
+# --- quantum layouts within a parameter budget -------------------------------------------------
+
+QUANTUM = {
+    **BASE,
+    "model": {"experts": {"count": 4}},
+    "variants": {
+        "A": {"router": {"type": "linear"}},
+        "B": {"router": {"type": "quantum"}},
+        "S": {"router": {"type": "quantum", "ansatz": "strongly_entangling"}},
+    },
+}
+LAYOUT = {"model.router.layout": {"type": "layout", "params": 24}}
+
+
+def _layouts(**more):
+    space = {"B": LAYOUT, "S": LAYOUT}
+    return {**TUNE, "base": QUANTUM, "variant_space": space, "trials": 2, **more}
+
+
+def test_layouts_with_a_parameter_budget_are_enumerated_per_ansatz():
+    cfg = TuneConfig.model_validate(_layouts())
+    # ry_cz: P = L n; one qubit cannot hold 4 experts (probs readout); 12 x 2 is above 10 qubits
+    assert cfg.space_of("B")["model.router.layout"].choices == [
+        [2, 12],
+        [3, 8],
+        [4, 6],
+        [6, 4],
+        [8, 3],
+    ]
+    assert cfg.space_of("S")["model.router.layout"].choices == [[2, 4], [4, 2], [8, 1]]
+    wide = {"B": {"model.router.layout": {**LAYOUT["model.router.layout"], "max_qubits": 12}}}
+    cfg = TuneConfig.model_validate(_layouts(variant_space=wide))
+    assert cfg.space_of("B")["model.router.layout"].choices[-1] == [12, 2]
+    assert "model.router.layout" not in cfg.space_of("A")
+
+
+def test_a_trial_applies_the_layout_as_qubits_and_layers(tmp_path, monkeypatch):
+    from qmoe_cli.experiments import tune
+
+    cfg = TuneConfig.model_validate(_layouts(variants=["A", "B"], variant_space={"B": LAYOUT}))
+    seen = []
+    real = tune.score_trials
+    monkeypatch.setattr(
+        tune, "score_trials", lambda cfgs, *a, **k: seen.extend(cfgs) or real(cfgs, *a, **k)
+    )
+    searches = tune._searches(cfg, tune.storage_url(cfg, tmp_path), tmp_path)
+    tune.pull_trials({"B": searches["B"]}, 1, lambda: None)
+    done = searches["B"].trials()
+    assert len(seen) == len(done) == 2
+    for trial, trained in zip(done, seen, strict=True):
+        qubits, layers = json.loads(trial.params["model.router.layout"])
+        assert (trained.model.router.qubits, trained.model.router.layers) == (qubits, layers)
+        assert qubits * layers == 24
+    best = searches["B"].best()["settings"]
+    final = cfg.final_config({"B": best}).variant("B").model.router
+    assert [final.qubits, final.layers] == best["model.router.layout"]
+    assert tune.fixed_values(cfg, "B")["model.router.layout"] == [2, 3]  # the base's
+
+
+LAYOUT_BAD = [
+    (
+        _layouts(space={"model.router.layout": {"type": "layout", "params": 24}}),
+        "space.model.router.layout: variant A's router is linear, not quantum",
+    ),
+    (
+        _layouts(variant_space={"B": {"model.router.layout": {"type": "layout", "params": 11}}}),
+        "variant_space.B.model.router.layout: no layout of at most 10 qubits has exactly 11",
+    ),
+    (
+        _layouts(variant_space={"B": {"model.router.qubits": {"type": "layout", "params": 8}}}),
+        "variant_space.B.model.router.qubits: a layout's key is model.router.layout",
+    ),
+    (
+        _layouts(
+            variant_space={"B": {"model.router.layout": {"type": "int", "low": 1, "high": 3}}}
+        ),
+        "variant_space.B.model.router.layout: the layout key takes type layout",
+    ),
+    (
+        _layouts(variant_space={"B": {"model.router.layout": {"type": "layout"}}}),
+        "a layout needs `params`",
+    ),
+]
+
+
+@pytest.mark.parametrize("cfg,message", LAYOUT_BAD, ids=[m for _, m in LAYOUT_BAD])
+def test_a_layout_that_cannot_apply_is_one_line_naming_the_key(tmp_path, cli, cfg, message):
+    result = cli("tune", _write(tmp_path, cfg), "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "out").exists()  # before anything

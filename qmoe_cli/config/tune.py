@@ -19,20 +19,25 @@ from qmoe_cli.config.experiment import (
     check_override_key,
 )
 from qmoe_cli.config.messages import format_validation_error
-from qmoe_cli.config.overrides import set_dotted
+from qmoe_cli.config.overrides import get_dotted, set_dotted
 from qmoe_cli.config.sweep import SlurmResources, _canonical, _show
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.schema import Strict
 
+LAYOUT_KEY = "model.router.layout"  # a quantum router's (qubits, layers) within a budget
+LAYOUT_MAX_QUBITS = 10
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class SearchParam(Strict):
-    """One key's search range: Optuna's float, int or categorical distribution."""
+    """One key's search range: Optuna's float, int or categorical distribution, or the
+    quantum router's layouts within a parameter budget (a categorical of them)."""
 
-    type: Literal["float", "int", "categorical"] = Field(
-        description="float (FloatDistribution), int (IntDistribution) or categorical"
+    type: Literal["float", "int", "categorical", "layout"] = Field(
+        description="float (FloatDistribution), int (IntDistribution), categorical, or "
+        f"layout (key `{LAYOUT_KEY}`: the quantum router's [qubits, layers] pairs with "
+        "exactly `params` router parameters, a categorical of them)"
     )
     low: float | None = Field(None, description="float and int: the smallest value")
     high: float | None = Field(None, description="float and int: the largest value, above low")
@@ -43,9 +48,32 @@ class SearchParam(Strict):
     choices: list[Any] | None = Field(
         None, description="categorical: the values, distinct; any YAML values (lists too)"
     )
+    params: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="layout: the router parameter count every layout offered has exactly "
+        "(counted on the built router, for the variant's ansatz, readout and experts)",
+    )
+    max_qubits: int | None = Field(
+        None,
+        ge=1,
+        le=20,
+        description=f"layout: the most qubits a layout may have (default {LAYOUT_MAX_QUBITS})",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SearchParam:
+        if self.type != "layout" and (self.params is not None or self.max_qubits is not None):
+            raise ValueError(f"params, max_qubits: only for type layout, not {self.type}")
+        if self.type == "layout":
+            given = [k for k in ("low", "high", "step", "choices") if getattr(self, k) is not None]
+            if given or self.log:
+                shown = ", ".join(given or ["log"])
+                raise ValueError(f"a layout takes `params` and `max_qubits` only (not {shown})")
+            if self.params is None:
+                raise ValueError("a layout needs `params`: the router's parameter count")
+            return self
         if self.type == "categorical":
             if self.low is not None or self.high is not None or self.step is not None or self.log:
                 raise ValueError("a categorical takes `choices` only (not low, high, step, log)")
@@ -104,7 +132,7 @@ class SearchParam(Strict):
 
     def decode(self, value: Any) -> Any:
         """A sampled value back to the config's value."""
-        if self.type != "categorical":
+        if self.type not in ("categorical", "layout"):
             return value
         return {_encode(c): c for c in self.choices or []}[value]
 
@@ -229,6 +257,7 @@ class TuneConfig(Strict):
     )
 
     _base: ExperimentConfig = PrivateAttr()
+    _layouts: dict[tuple[str, str], SearchParam] = PrivateAttr(default_factory=dict)
 
     @field_validator("base", mode="before")
     @classmethod
@@ -300,13 +329,16 @@ class TuneConfig(Strict):
     def _check_space(self, name: str) -> None:
         """Every key of the variant's space set to each end of its range (each choice) in
         the variant's config, validated: a ValueError naming the key."""
-        space = self.space_of(name)
+        space = {**self.space, **self.variant_space.get(name, {})}
         if not space:
             raise ValueError(f"space: nothing to tune for variant {name}; give a key")
         config = self.variant_config(name)
         own = self.variant_space.get(name, {})
         for key, param in space.items():
             where = f"variant_space.{name}.{key}" if key in own else f"space.{key}"
+            if param.type == "layout" or key == LAYOUT_KEY:
+                self._layout(name, key, param, where)
+                continue
             try:
                 check_override_key(key)
             except ValueError as exc:
@@ -336,7 +368,39 @@ class TuneConfig(Strict):
         return base.variant(name) if isinstance(base, AblationConfig) else base
 
     def space_of(self, name: str) -> dict[str, SearchParam]:
-        return {**self.space, **self.variant_space.get(name, {})}
+        """The variant's search space, a layout entry with its layouts as `choices`."""
+        space = {**self.space, **self.variant_space.get(name, {})}
+        return {
+            k: self._layout(name, k, p, k) if p.type == "layout" else p for k, p in space.items()
+        }
+
+    def _layout(self, name: str, key: str, param: SearchParam, where: str) -> SearchParam:
+        """A layout entry resolved for a variant: its [qubits, layers] pairs as `choices`; a
+        ValueError naming `where` when the entry does not apply or no layout fits."""
+        if (name, key) in self._layouts:
+            return self._layouts[name, key]
+        if param.type != "layout":
+            raise ValueError(f"{where}: the layout key takes type layout (with `params`)")
+        if key != LAYOUT_KEY:
+            raise ValueError(f"{where}: a layout's key is {LAYOUT_KEY}")
+        config = self.variant_config(name)
+        router = config.model.router
+        if router.type != "quantum":
+            raise ValueError(
+                f"{where}: variant {name}'s router is {router.type}, not quantum; search "
+                "layouts in the quantum variants' variant_space"
+            )
+        most = param.max_qubits or LAYOUT_MAX_QUBITS
+        found = layouts(config, param.params or 0, most)
+        if not found:
+            raise ValueError(
+                f"{where}: no layout of at most {most} qubits has exactly {param.params} router "
+                f"parameters for variant {name} (ansatz {router.ansatz}, readout "
+                f"{router.readout}, {config.model.experts.count} experts)"
+            )
+        resolved = param.model_copy(update={"choices": found})
+        self._layouts[name, key] = resolved
+        return resolved
 
     def budget(self) -> dict[str, int]:
         """Complete trials per variant."""
@@ -345,7 +409,7 @@ class TuneConfig(Strict):
     def trial_config(self, name: str, values: dict[str, Any]) -> ExperimentConfig:
         """The variant's config with a trial's settings, on the trial seeds."""
         raw = self.variant_config(name).model_dump(mode="json")
-        for key, value in values.items():
+        for key, value in expand_settings(values).items():
             set_dotted(raw, key, value)
         raw["seeds"] = list(self.trial_seeds)
         try:
@@ -372,13 +436,71 @@ class TuneConfig(Strict):
         for name, values in best.items():
             raw["variants"][name]["overrides"] = {
                 **raw["variants"][name].get("overrides", {}),
-                **values,
+                **expand_settings(values),
             }
         raw["name"], raw["seeds"] = self.name, list(self.seeds)
         try:
             return AblationConfig.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(f"the tuned ablation: {format_validation_error(exc)}") from None
+
+
+def layouts(config: ExperimentConfig, params: int, max_qubits: int) -> list[list[int]]:
+    """The [qubits, layers] pairs of the config's quantum router with exactly `params`
+    router parameters (the router's own param_count), up to `max_qubits` qubits, each a valid
+    config (the experts' and features' needs on qubits, the layers' limit). A layer is
+    taken to add parameters: for each width, layers are counted up until the count passes
+    `params`."""
+    from qmoe_cli.data import n_input_features
+
+    router = config.model.router
+    experts = config.model.experts.count
+    features = n_input_features(config.data) or 1  # unknown: no count depends on it
+    found = []
+    for qubits in range(1, max_qubits + 1):
+        if _problem_of(config, {"qubits": qubits, "layers": 1}) is not None:
+            continue  # too few qubits for the experts or the features
+        for layers in range(1, 201):
+            shape = router.model_copy(update={"qubits": qubits, "layers": layers})
+            count = shape.param_count(min(features, qubits), experts)
+            if (
+                count == params
+                and _problem_of(config, {"qubits": qubits, "layers": layers}) is None
+            ):
+                found.append([qubits, layers])
+            if count >= params:
+                break
+    return found
+
+
+def expand_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """A trial's settings as config keys: a layout [qubits, layers] as the router's two."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == LAYOUT_KEY:
+            parent = key.rsplit(".", 1)[0]
+            out[f"{parent}.qubits"], out[f"{parent}.layers"] = value
+        else:
+            out[key] = value
+    return out
+
+
+def setting_of(raw: dict, key: str) -> Any:
+    """A searched key's value in a config (a layout: [qubits, layers])."""
+    if key == LAYOUT_KEY:
+        parent = key.rsplit(".", 1)[0]
+        return [get_dotted(raw, f"{parent}.qubits"), get_dotted(raw, f"{parent}.layers")]
+    return get_dotted(raw, key)
+
+
+def _problem_of(config: ExperimentConfig, router: dict[str, Any]) -> str | None:
+    raw = config.model_dump(mode="json")
+    raw["model"]["router"].update(router)
+    try:
+        ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        return format_validation_error(exc)
+    return None
 
 
 def _plain(value: Any) -> Any:

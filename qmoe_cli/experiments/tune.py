@@ -37,7 +37,8 @@ from typing import Any
 from rich.table import Table
 
 from qmoe_cli import records
-from qmoe_cli.config import OBJECTIVES, TuneConfig, dump_config, get_dotted
+from qmoe_cli.config import OBJECTIVES, TuneConfig, dump_config
+from qmoe_cli.config.tune import setting_of
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.progress import err, out, progress_bar
 from qmoe_cli.runs import is_complete_run, read_text, writable_dir, write_csv, write_json
@@ -645,7 +646,7 @@ def write_figures(cfg: TuneConfig, folder: Path, searches: dict[str, Search], tu
 def fixed_values(cfg: TuneConfig, variant: str) -> dict:
     """The searched keys' values in the variant's config: the fixed protocol's."""
     raw = cfg.variant_config(variant).model_dump(mode="json")
-    return {k: get_dotted(raw, k) for k in cfg.space_of(variant)}
+    return {k: setting_of(raw, k) for k in cfg.space_of(variant)}
 
 
 def best_table(cfg: TuneConfig, tuned: dict) -> str:

@@ -197,6 +197,17 @@ class QuantumRouterConfig(RouterConfigBase):
                 "features (one feature per qubit); add qubits or set data.pca_components"
             )
 
+    def param_count(self, n_features: int, n_experts: int) -> int:
+        """The router's trainable parameters, counted on the module build() makes (on the
+        torch backend, noiseless: neither changes the parameters; torch's random state is
+        left as it was)."""
+        import torch
+
+        plain = self.model_copy(update={"backend": "torch", "noise": NoiseConfig()})
+        with torch.random.fork_rng(devices=[]):
+            router = plain.build(n_features, n_experts)
+        return sum(p.numel() for p in router.parameters() if p.requires_grad)
+
     def build(self, n_features: int, n_experts: int):
         from qmoe_cli.models.quantum_router import QuantumRouter
         from qmoe_cli.quantum.noise import NoiseSpec
