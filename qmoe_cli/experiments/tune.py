@@ -16,8 +16,9 @@ and the trial's number, so a study resumed gives the trials an uninterrupted one
 trains the variant's config with them on `trial_seeds` (training/trials.py: the test split
 is withheld) and reports the mean validation accuracy (or loss). Studies are shared: trials
 are claimed one at a time (under a lock file beside an SQLite database), and a process only
-claims a trial while complete plus running trials are fewer than the budget, so any number
-of processes end with exactly the budget of complete trials per variant. A trial left
+claims a trial while finished (complete or pruned) plus running trials are fewer than the
+budget, so any number of processes end with exactly the budget of finished trials per
+variant. A trial left
 running by a process that died (same host, process gone) or was interrupted is marked
 FAILED and its settings are tried again.
 """
