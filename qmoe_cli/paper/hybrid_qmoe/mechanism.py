@@ -263,7 +263,7 @@ def barren_sensitivity(runs: list[Run]) -> list[Block]:
                 "qubits x layers",
                 "Var of the gradient",
                 "plateau below (shots)",
-                *(f"{s:,} shots (level {shot_noise_variance(s):.1e})" for s in SENSITIVITY_SHOTS),
+                *(f"{s:,} shots (level {shot_noise_variance(s):.2e})" for s in SENSITIVITY_SHOTS),
             ],
             rows,
             f"mech.barren's sensitivity: the gradient variance at the paper's sizes "
