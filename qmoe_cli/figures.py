@@ -827,6 +827,9 @@ def gradient_variance_curves(path: Path, rows: list[dict]):
             ax.set(xlabel="qubits", ylabel="Var[dC/dtheta]", title=f"{ansatz}, {cost} cost")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    savefig(fig, path)
+    return fig
 
 
 # --- tuning (`qmoe tune`): a variant's optimisation history and parameter importances ----------

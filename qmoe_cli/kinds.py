@@ -101,7 +101,7 @@ KINDS: dict[str, Kind] = {
         _kind("hardware", "HardwareConfig", runs="hardware",
               section="qmoe_cli.report.hardware:sections",
               what="Trained quantum routers on a device through IBM's runtime (SamplerV2)."),
-        _kind("diagnose", "DiagnoseConfig",
+        _kind("diagnose", "DiagnoseConfig", section="qmoe_cli.report.diagnostics:sections",
               what="A run's quantum routers' Fourier spectrum and classical surrogate; "
                    "gradient variance, expressibility and entangling capability scans."),
         _kind("sweep", "SweepConfig",
@@ -116,7 +116,10 @@ KINDS: dict[str, Kind] = {
 }  # fmt: skip
 RUN_KINDS = tuple(k for k in KINDS if KINDS[k].runner)  # kinds that write a run folder
 # sections in the report, in this order
-REPORT_ORDER = ("ablate", "noise-sweep", "efficiency", "hardware", "train")
+REPORT_ORDER = ("ablate", "noise-sweep", "efficiency", "hardware", "train", "diagnose")
+# the run folders `qmoe report` reads: every kind with a section (a diagnose folder has its
+# own command, not a runner, but the report reads it as a run)
+REPORT_KINDS = tuple(k for k in KINDS if KINDS[k].section)
 
 
 def resolve(target: str) -> Any:

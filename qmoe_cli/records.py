@@ -621,6 +621,7 @@ class DiagnoseSource(Part):
     name: str
     seeds: list[int]
     variants: list[str]
+    dataset: str | None = None  # the run's data.name (folders written before: None)
 
 
 class SpectrumRouter(Part):
@@ -628,6 +629,9 @@ class SpectrumRouter(Part):
 
     variant: str
     seed: int
+    # the router's mechanism (models.routers.quantum: full, dephased, no_entangler; folders
+    # written before it was recorded: full)
+    mechanism: str = "full"
     qubits: int
     layers: int
     ansatz: str

@@ -3,6 +3,7 @@
 published single-qubit values and known Meyer-Wallach values), and the command's files,
 errors and resume."""
 
+import json
 import math
 
 import numpy as np
@@ -328,3 +329,32 @@ def test_scans_resume_after_an_interrupt(cli, tmp_path, monkeypatch):
     (decay,) = [d for d in record.decay if d.cost == "global"]
     assert decay.points == 3 and decay.rate is not None and decay.rate < 0
     assert record.expressibility[0].qubits == 2
+
+
+def test_the_report_reads_a_diagnose_folder_as_a_run(runs, cli, tmp_path):
+    """A tiny diagnose (the spectrum and the paper's sizes' gradient variance) given to
+    `qmoe report`: its diagnostics section and the two mechanism claims it measures."""
+    args = ("--qubits", "2,4", "--layers", "6,12", "--ansatz", "ry_cz", "--init", "uniform")
+    result = cli(
+        "diagnose", runs["both"], "--scan", "spectrum,trainability", *args,
+        "--samples", "20", "--out", tmp_path / "diag",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = only_complete_run(tmp_path / "diag")
+    record = read_record(folder)
+    assert isinstance(record, DiagnoseRecord) and record.source is not None
+    assert record.source.dataset == "two_moons"
+    assert {s.mechanism for s in record.spectrum} == {"full"}
+    result = cli("report", folder, "--out", tmp_path / "rep")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "Diagnostics: the router's mechanism" in text
+    assert (tmp_path / "rep" / "figures" / "R1-spectrum.png").is_file()
+    assert (tmp_path / "rep" / "figures" / "R1-gradient_variance.png").is_file()
+    claims = {
+        c["id"]: c for c in json.loads((tmp_path / "rep" / "claims.json").read_text())["claims"]
+    }
+    assert claims["mech.kernel"]["verdict"] == "not measured"  # 2 seeds
+    assert "2 seed(s)" in claims["mech.kernel"]["reason"]
+    assert claims["mech.barren"]["verdict"] != "not measured"
+    assert "2 qubits x 12 layers" in claims["mech.barren"]["measured"]

@@ -17,7 +17,7 @@ from qmoe_cli.config import (
     SweepConfig,
     TuneConfig,
 )
-from qmoe_cli.kinds import KINDS, REPORT_ORDER, RUN_KINDS, resolve, run_config_kind
+from qmoe_cli.kinds import KINDS, REPORT_KINDS, REPORT_ORDER, RUN_KINDS, resolve, run_config_kind
 
 from .conftest import ROOT, TINY, only_complete_run
 
@@ -34,7 +34,9 @@ def test_one_table_names_every_kind_and_what_it_uses():
         DiagnoseConfig, SweepConfig, TuneConfig, PlanConfig,
     ]  # fmt: skip
     assert [k.schema for k in KINDS.values()] == schemas
-    assert set(RUN_KINDS) == set(REPORT_ORDER) == set(KINDS) - {"diagnose", "sweep", "tune", "plan"}
+    assert set(RUN_KINDS) == set(KINDS) - {"diagnose", "sweep", "tune", "plan"}
+    assert set(REPORT_KINDS) == set(REPORT_ORDER) == {*RUN_KINDS, "diagnose"}
+    assert callable(resolve(KINDS["diagnose"].section))  # a report section, no runner
     for name in RUN_KINDS:  # every import path in the table resolves
         kind = KINDS[name]
         assert callable(resolve(kind.runner)) and callable(resolve(kind.sweep_rows))

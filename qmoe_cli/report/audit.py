@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from qmoe_cli.report.inputs import Run
 from qmoe_cli.report.measured import ModelResult
+from qmoe_cli.report.render import Block
 from qmoe_cli.report.verdicts import Claim
 
 
@@ -24,3 +25,6 @@ class Paper:
     noise_columns: Callable[[Run, float], dict[str, str]] = lambda run, level: {}
     # (run kind, data set) -> section title, for the paper's tables
     section_titles: dict[tuple[str, str], str] = field(default_factory=dict)
+    # what it prints in the diagnostics section, given the diagnose runs (e.g. a claim's
+    # sensitivity to its threshold)
+    diagnostics: Callable[[list[Run]], list[Block]] = lambda runs: []

@@ -1,6 +1,7 @@
 """The run folders given to `qmoe report`: checked, and read once into typed records.
 
-Every kind of run the report reads (train, ablate, noise-sweep, efficiency, hardware)
+Every kind of run the report reads (train, ablate, noise-sweep, efficiency, hardware,
+diagnose)
 becomes a `Run`: its metrics.json parsed into its record (qmoe_cli/records.py), its
 env.json into an `EnvRecord` and its config.yaml validated by its kind's schema
 (qmoe_cli/kinds.py), and so are the metrics.json and config.yaml of its sub-folders. A
@@ -32,7 +33,7 @@ from qmoe_cli.config import (
 )
 from qmoe_cli.data import DATASETS  # data.name values, from the dataset registry
 from qmoe_cli.errors import ConfigError, RunFolderError
-from qmoe_cli.kinds import RUN_KINDS, run_config_kind
+from qmoe_cli.kinds import REPORT_KINDS, run_config_kind
 
 # Stat, eta_of, to_float and SWEEP are read from here by the report and the papers
 from qmoe_cli.report.stats import Stat as Stat
@@ -48,7 +49,7 @@ from qmoe_cli.report.sweep_inputs import (
 )
 from qmoe_cli.runs import COMPLETE_MARKER, is_complete_run, read_json, read_text
 
-KINDS = RUN_KINDS  # the kinds of run folder (qmoe_cli/kinds.py)
+KINDS = REPORT_KINDS  # the kinds of run folder it reads (qmoe_cli/kinds.py)
 CLASSICAL_ROUTERS = ("mlp", "linear", "fourier", "spectrum_matched")
 
 R = TypeVar("R", bound=records.Record)
@@ -144,13 +145,18 @@ class Run:
             records.TrainRecord
             | records.AblateRecord
             | records.EfficiencyRecord
-            | records.HardwareRecord,
+            | records.HardwareRecord
+            | records.DiagnoseRecord,
         ):
             return record.name
         return ""
 
     @property
     def dataset(self) -> str | None:
+        if isinstance(self.record, records.DiagnoseRecord):  # the diagnosed run's data set
+            source = self.record.source
+            if source is not None and source.dataset is not None:
+                return source.dataset
         if self.sweep is not None:
             return ", ".join(self.sweep.datasets) or None
         cfg = self.experiment
@@ -182,6 +188,8 @@ class Run:
             return list(record.seeds)
         if isinstance(record, records.TrainRecord):
             return [s.seed for s in record.per_seed]
+        if isinstance(record, records.DiagnoseRecord):
+            return list(record.source.seeds) if record.source is not None else []
         cfg = self.experiment
         return list(cfg.seeds) if cfg is not None else []
 

@@ -103,7 +103,8 @@ def run_diagnose(
                             return {"summary": summary, "rows": rows}
 
                         result = scans.cell(path, key, compute)
-                        summaries.append(result["summary"])
+                        mechanism = getattr(vcfg.model.router, "mechanism", "full")
+                        summaries.append({**result["summary"], "mechanism": mechanism})
                         spectrum_rows += result["rows"]
                         bar.advance(task)
             if "trainability" in cfg.scans:
@@ -125,6 +126,7 @@ def run_diagnose(
                     "name": source.name,
                     "seeds": source.seeds,
                     "variants": source.variants,
+                    "dataset": str(source.cells[0][2].data.name),
                 },
                 "scans": list(cfg.scans),
                 "threshold": cfg.threshold,

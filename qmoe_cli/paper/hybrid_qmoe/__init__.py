@@ -13,6 +13,7 @@ Model C's layout, noise-aware training, early stopping.
 from __future__ import annotations
 
 from qmoe_cli.paper.hybrid_qmoe.claims import CLAIMS
+from qmoe_cli.paper.hybrid_qmoe.mechanism import barren_sensitivity
 from qmoe_cli.paper.hybrid_qmoe.noise import noise_columns
 from qmoe_cli.paper.hybrid_qmoe.printed import PAPER_EPOCHS, TITLE
 from qmoe_cli.paper.hybrid_qmoe.table_i import ablation_columns, eta_note
@@ -32,4 +33,5 @@ PAPER = Paper(
     ablation_columns=ablation_columns,
     noise_columns=noise_columns,
     section_titles=SECTION_TITLES,
+    diagnostics=barren_sensitivity,
 )

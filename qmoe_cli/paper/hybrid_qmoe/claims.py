@@ -10,6 +10,15 @@ from qmoe_cli.paper.hybrid_qmoe.consistency import contradiction
 from qmoe_cli.paper.hybrid_qmoe.efficiency import efficiency_point, eta_ratio
 from qmoe_cli.paper.hybrid_qmoe.fully_quantum import fq_accuracy, fq_noise, fq_qubits
 from qmoe_cli.paper.hybrid_qmoe.hardware import hardware_nisq
+from qmoe_cli.paper.hybrid_qmoe.mechanism import (
+    BARREN_THRESHOLD,
+    DIAGNOSE_SPECTRUM,
+    DIAGNOSE_TRAINABILITY,
+    KERNEL_R2,
+    SHOTS,
+    mech_barren,
+    mech_kernel,
+)
 from qmoe_cli.paper.hybrid_qmoe.noise import (
     noise_advantage,
     noise_breakdown,
@@ -200,6 +209,30 @@ def _mechanism_claims() -> list[Claim]:
               compare=Compare(metric="accuracy", a="quantum", b="spectrum_matched",
                               expect="greater", pairing="same_circuit"),
               measure=on_paper_runs(comparison)),
+        Claim(id="mech.kernel", where="Sec. III-C",
+              text="the quantum router is a kernel method whose feature space is "
+              "'exponentially large'", paper=0.0, paper_text="exponentially large feature "
+              "space", unit="points",
+              rule="per full-mechanism quantum router layout (5 seeds or more): not reproduced "
+              "(the paper overstates) when a linear model on the encoding's own 1 + 2F "
+              "trigonometric features (F the non-negligible frequencies, at most "
+              "(prod_f (2 r_f + 1) - 1) / 2, polynomial in the qubits for a fixed input "
+              f"dimension) reproduces the trained router: median test R^2 over seeds >= "
+              f"{KERNEL_R2}; reproduced otherwise; layouts that disagree: setup-dependent",
+              run_kind=DIAGNOSE_SPECTRUM, dataset=MOONS, measure=mech_kernel),
+        Claim(id="mech.barren", where="Sec. VI-D",
+              text="occasional plateaus in quantum router training, consistent with the "
+              "barren plateau phenomenon", paper=0.0, paper_text="barren plateaus",
+              unit="points",
+              rule="at each of the paper's sizes (2 qubits x 12 layers, 4 x 6; ry_cz, uniform "
+              "init, the global cost P(0...0) as the gates are basis-state probabilities): "
+              "reproduced when the variance of the gradient at initialisation is below the "
+              f"variance of its parameter-shift estimate from {SHOTS:,} shots, 1 / (8 S) = "
+              f"{BARREN_THRESHOLD:.2e} (the gradient drowned in its own noise; McClean et al. "
+              "2018, Cerezo et al. 2021), else not reproduced (the paper overstates); the "
+              "decay rate with qubits and the verdict at other shot counts shown beside; "
+              "sizes that disagree: setup-dependent",
+              run_kind=DIAGNOSE_TRAINABILITY, dataset=None, measure=mech_barren),
     ]  # fmt: skip
 
 

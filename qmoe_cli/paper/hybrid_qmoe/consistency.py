@@ -188,6 +188,8 @@ CHECKS: dict[str, Callable[[], str] | None] = {
     "mech.coherence": None,
     "mech.entanglement": None,
     "mech.classical_spectrum": None,
+    "mech.kernel": None,
+    "mech.barren": None,
 }
 
 
