@@ -158,9 +158,13 @@ def test_stacked_equals_sequential_per_seed(router, train, path, monkeypatch):
 
 # The compiled epoch (training/fused_epoch.py): the kinds it covers, held to fit like the
 # torch path (above, and here the paper's own circuits and 4 experts); the others say why not.
-COMPILED = {"linear", "quantum"}
+COMPILED = {"linear", "mlp", "mlp-no-bias", "fourier", "quantum"}
 PAPER_B = {"type": "quantum", "qubits": 2, "layers": 12, "ansatz": "ry_cz", "embedding": "ry"}
 PAPER_B4 = {**PAPER_B, "qubits": 4, "layers": 6}
+PAPER_C = {"type": "mlp", "hidden": [12, 12]}
+PAPER_C240 = {"type": "mlp", "hidden": [40], "bias": False}
+PAPER_C16 = {"type": "mlp", "hidden": [16]}
+PAPER_D = {"type": "fourier", "max_frequency": 1}
 
 
 @pytest.mark.parametrize(
@@ -170,9 +174,23 @@ PAPER_B4 = {**PAPER_B, "qubits": 4, "layers": 6}
         (PAPER_B4, 4, EARLY_STOP),
         ({**ROUTERS["quantum"], "embedding": "rz", "qubits": 3}, 3, EARLY_STOP),
         (ROUTERS["linear"], 4, {**NO_STOP, "weight_decay": 0.05}),
+        (PAPER_C, 4, NO_STOP),
+        (PAPER_C, 4, EARLY_STOP),
+        (PAPER_C240, 4, EARLY_STOP),
+        (PAPER_C240, 4, {**NO_STOP, "weight_decay": 0.05}),
+        (PAPER_C16, 4, EARLY_STOP),
+        ({"type": "mlp", "hidden": [5, 3, 4], "activation": "gelu"}, 3, EARLY_STOP),
+        ({**PAPER_C16, "activation": "tanh", "bias": False}, 2, NO_STOP),
+        (PAPER_D, 4, EARLY_STOP),
+        ({**PAPER_D, "max_order": 1, "random_features": 3}, 3, NO_STOP),
     ],
-    ids=["paper-B", "paper-B4", "rz-3-qubits", "linear-weight-decay"],
-)
+    ids=[
+        "paper-B", "paper-B4", "rz-3-qubits", "linear-weight-decay", "paper-C",
+        "paper-C-early-stopping", "paper-C240-early-stopping", "paper-C240-weight-decay",
+        "paper-C16-early-stopping", "mlp-gelu-3-layers", "mlp-tanh-no-bias", "paper-D",
+        "fourier-random-features",
+    ],
+)  # fmt: skip
 def test_compiled_epoch_equals_sequential_and_the_torch_path(router, experts, train, monkeypatch):
     cfg = make_config(router, train, experts=experts)
     assert fused_epoch.refusal(cfg.model, cfg.train) is None
@@ -191,17 +209,18 @@ def test_compiled_epoch_takes_the_stack_when_it_covers_it():
     models, splits = build(cfg)
     trainer = StackedTrainer(models, cfg.model, splits, cfg.train, list(cfg.seeds))
     assert trainer.fused is not None and trainer.fused_refusal is None
-    cfg = make_config(ROUTERS["mlp"], NO_STOP)
+    cfg = make_config(ROUTERS["spectrum-truncated"], NO_STOP)
     models, splits = build(cfg)
     trainer = StackedTrainer(models, cfg.model, splits, cfg.train, list(cfg.seeds))
-    assert trainer.fused is None and "router.type is mlp" in trainer.fused_refusal
+    assert trainer.fused is None and "type is spectrum_matched" in trainer.fused_refusal
 
 
 @pytest.mark.parametrize(
     "router, model, train, reason",
     [
-        (ROUTERS["mlp"], {}, {}, "model.router.type is mlp"),
-        (ROUTERS["fourier"], {}, {}, "model.router.type is fourier"),
+        (ROUTERS["spectrum-truncated"], {}, {}, "model.router.type is spectrum_matched"),
+        (ROUTERS["quantum-dephased"], {}, {}, "model.router.mechanism is dephased"),
+        (ROUTERS["mlp"], {"top_k": 1}, {}, "model.top_k"),
         (ROUTERS["quantum-notebook"], {}, {}, "ansatz strongly_entangling, readout expval"),
         ({**PAPER_B, "readout": "expval"}, {}, {}, "readout expval"),
         ({**PAPER_B, "noise": {"depolarizing": 0.01}}, {}, {}, "model.router.noise"),
@@ -321,7 +340,8 @@ def test_chunks_and_unequal_splits_keep_each_model_its_own(monkeypatch):
     assert_same(reference, results, ref_models, models)
 
 
-@pytest.mark.parametrize("router", ["mlp", "linear"])  # the torch path, the compiled epoch
+# the torch path, the compiled epoch
+@pytest.mark.parametrize("router", ["spectrum-truncated", "mlp"])
 def test_a_stopped_model_is_frozen(router):
     cfg = make_config(ROUTERS[router], EARLY_STOP)
     models, splits = build(cfg)

@@ -12,17 +12,24 @@ What it computes, per model, is what the torch path computes (training/fused_epo
 says which kinds; tests/test_stacked.py holds the two to the sequential `fit` to 1e-6):
 
 * the router: the paper's quantum circuit (RY + CZ layers, real unitary, basis-state
-  probabilities through the grouped readout table) or a linear router softmax(W x + b);
+  probabilities through the grouped readout table) or a dense one, softmax of a chain of
+  linear layers (with or without biases) with an activation (ReLU, tanh, GELU) between
+  them, on the inputs or on fixed features of them: the linear router (one layer), the MLP
+  router, the Fourier-feature router (one layer on its terms, computed once by the caller),
+  a batch at a time with the batch as the inner axis (the loops vectorise; row by row the
+  MLP router's epoch took about twice as long);
 * linear experts z_e = W_e x + b_e, the mixture sum_e g_e z_e, each batch's mean
   cross-entropy;
-* its gradient by hand: the softmax's and the experts' in closed form, the circuit's by the
-  adjoint sweep of quantum/jit_kernel.py (the same compiled helpers the stacked circuit
-  kernel uses);
+* its gradient by hand: the softmax's, the dense layers' (backpropagation through the
+  chain) and the experts' in closed form, the circuit's by the adjoint sweep of
+  quantum/jit_kernel.py (the same compiled helpers the stacked circuit kernel uses);
 * Adam with L2 weight decay, as torch's fused Adam kernel (training.make_optimizer) does,
   each model with its own lr and weight decay.
 
 Parameters and Adam's moments are one float64 row per model (S, P), in the stack's
-ParamLayout order; `offsets` gives where each component's parameters start.
+ParamLayout order; `offsets` gives where the circuit's parameters, the experts' weights and
+their biases start, `dense` each dense layer's (in width, out width, weight start, bias
+start or -1).
 """
 
 from __future__ import annotations
@@ -35,7 +42,10 @@ import numpy as np
 from qmoe_cli.optim import ADAM_BETAS, ADAM_EPS
 from qmoe_cli.quantum.jit_kernel import _embed_parts, _gate_contractions, _layers_and_prefixes
 
-ROUTER_QUANTUM, ROUTER_LINEAR = 0, 1
+ROUTER_QUANTUM, ROUTER_DENSE = 0, 1
+RELU, TANH, GELU = 0, 1, 2  # the dense router's activation between layers
+ACTIVATIONS = {"relu": RELU, "tanh": TANH, "gelu": GELU}
+SQRT_HALF, INV_SQRT_2PI = math.sqrt(0.5), 1.0 / math.sqrt(2.0 * math.pi)
 BETA1, BETA2 = ADAM_BETAS
 
 
@@ -66,13 +76,100 @@ def _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix):
 
 
 @numba.njit(cache=True, inline="always")
+def _activate(v, activation):
+    if activation == RELU:
+        return v if v > 0.0 else 0.0
+    if activation == TANH:
+        return math.tanh(v)
+    return 0.5 * v * (1.0 + math.erf(v * SQRT_HALF))  # GELU, torch's exact form
+
+
+@numba.njit(cache=True, inline="always")
+def _activation_slope(v, out, activation):
+    """The activation's derivative at v (its input; out its output), as torch's backward."""
+    if activation == RELU:
+        return 1.0 if v > 0.0 else 0.0
+    if activation == TANH:
+        return 1.0 - out * out
+    return 0.5 * (1.0 + math.erf(v * SQRT_HALF)) + v * INV_SQRT_2PI * math.exp(-0.5 * v * v)
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot(a, b, count):
+    """sum a[j] b[j] over j < count, in any order (vectorised)."""
+    total = 0.0
+    for j in range(count):
+        total += a[j] * b[j]
+    return total
+
+
+@numba.njit(cache=True)
+def _dense_forward(params, s, dense, activation, act, pre, count):
+    """The dense chain on a batch: act[0, :, :count] (inputs, one column per row) in, each
+    layer's pre-activations into pre[layer] and activations into act[layer + 1]; the
+    logits are pre[L - 1]. The batch is the inner axis, so the loops vectorise."""
+    n_dense = dense.shape[0]
+    for layer in range(n_dense):
+        width_in, width_out = dense[layer, 0], dense[layer, 1]
+        w_at, b_at = dense[layer, 2], dense[layer, 3]
+        a_in = act[layer]
+        for o in range(width_out):
+            out = pre[layer, o]
+            bias = params[s, b_at + o] if b_at >= 0 else 0.0
+            for j in range(count):
+                out[j] = bias
+            for i in range(width_in):
+                w, a = params[s, w_at + o * width_in + i], a_in[i]
+                for j in range(count):
+                    out[j] += w * a[j]
+            if layer < n_dense - 1:
+                a_out = act[layer + 1, o]
+                for j in range(count):
+                    a_out[j] = _activate(out[j], activation)
+
+
+@numba.njit(cache=True)
+def _dense_backward(params, s, dense, activation, act, pre, delta, below, grad, count):
+    """The dense chain's gradient on a batch, from delta[:E, :count] (d loss / d logits, one
+    column per row) down: each layer's weight and bias gradients added into grad."""
+    for layer in range(dense.shape[0] - 1, -1, -1):
+        width_in, width_out = dense[layer, 0], dense[layer, 1]
+        w_at, b_at = dense[layer, 2], dense[layer, 3]
+        for o in range(width_out):
+            if b_at >= 0:
+                total = 0.0
+                for j in range(count):
+                    total += delta[o, j]
+                grad[b_at + o] += total
+            for i in range(width_in):
+                grad[w_at + o * width_in + i] += _dot(delta[o], act[layer, i], count)
+        if layer == 0:
+            break
+        for i in range(width_in):  # through the weights, then the activation
+            back = below[i]
+            for j in range(count):
+                back[j] = 0.0
+            for o in range(width_out):
+                w, d_o = params[s, w_at + o * width_in + i], delta[o]
+                for j in range(count):
+                    back[j] += w * d_o[j]
+            z, a = pre[layer - 1, i], act[layer, i]
+            for j in range(count):
+                back[j] *= _activation_slope(z[j], a[j], activation)
+        for i in range(width_in):
+            for j in range(count):
+                delta[i, j] = below[i, j]
+
+
+@numba.njit(cache=True, inline="always")
 def _forward_row(
     params, s, x, idx, router, offsets, n_experts, n_classes, u, readout, psi_re, psi_im,
-    amp_re, amp_im, g, z, logits,
+    amp_re, amp_im, top, col, g, z, logits,
 ):  # fmt: skip
-    """One input's gates g (E), expert logits z (E, C) and mixture logits (C)."""
+    """One input's gates g (E), expert logits z (E, C) and mixture logits (C); a dense
+    router's logits are column col of top (E, batch)."""
     n_features = x.shape[1]
-    r_w, r_b, e_w, e_b = offsets[0], offsets[1], offsets[2], offsets[3]
+    e_w, e_b = offsets[1], offsets[2]
     if router == ROUTER_QUANTUM:
         d = u.shape[0]
         for i in range(d):
@@ -86,14 +183,12 @@ def _forward_row(
             for i in range(d):
                 total += (amp_re[i] ** 2 + amp_im[i] ** 2) * readout[i, e]
             g[e] = total
-    else:  # softmax(W x + b)
+    else:  # softmax of the dense chain's logits, computed for the batch (_dense_forward)
+        for e in range(n_experts):
+            g[e] = top[e, col]
         largest = -np.inf
         for e in range(n_experts):
-            logit = params[s, r_b + e]
-            for f in range(n_features):
-                logit += params[s, r_w + e * n_features + f] * x[s, f, idx]
-            g[e] = logit
-            largest = max(largest, logit)
+            largest = max(largest, g[e])
         total = 0.0
         for e in range(n_experts):
             g[e] = math.exp(g[e] - largest)
@@ -131,8 +226,8 @@ def _log_softmax_at(logits, label, probs):
 @numba.njit(cache=True)
 def train_epoch(
     params, exp_avg, exp_avg_sq, first_step, lr, weight_decay,
-    x, y, order, batch_size, x_val, y_val,
-    router, offsets, n_experts, n_classes,
+    x, y, order, batch_size, x_val, y_val, xr, xr_val,
+    router, offsets, dense, activation, n_experts, n_classes,
     psi_re, psi_im, val_psi_re, val_psi_im, n, n_layers, signs, rows, readout,
     batch_losses, train_loss, train_correct, val_loss, val_correct,
 ):  # fmt: skip
@@ -142,12 +237,22 @@ def train_epoch(
 
     x (S, F, rows) and y (S, rows) are each model's training data, order (S, rows) its
     epoch's permutation; first_step the Adam step count before the epoch; the circuit's
-    embedded inputs psi (S, rows, 2^n) were computed once (embed_all).
+    embedded inputs psi (S, rows, 2^n) were computed once (embed_all); a dense router reads
+    xr, xr_val (S, dense[0, 0], rows): the inputs, or features of them.
     """
     models, n_rows, n_features = x.shape[0], x.shape[2], x.shape[1]
     n_params = params.shape[1]
-    r_w, r_b, e_w, e_b = offsets[0], offsets[1], offsets[2], offsets[3]
+    r_w, e_w, e_b = offsets[0], offsets[1], offsets[2]
     quantum = router == ROUTER_QUANTUM
+    n_dense, width = dense.shape[0], 1
+    for layer in range(n_dense):
+        width = max(width, dense[layer, 0], dense[layer, 1])
+    # the dense router's batch: inputs and activations, pre-activations, deltas (one column
+    # per row of the batch, or of the validation set)
+    rows_max = max(batch_size, x_val.shape[2]) if not quantum else 1
+    act = np.empty((n_dense + 1, width, rows_max))
+    pre = np.empty((max(n_dense, 1), width, rows_max))
+    delta, below = np.empty((width, rows_max)), np.empty((width, rows_max))
     d = (1 << n) if quantum else 1
     gates = np.empty((1, max(n * n_layers, 1), 4))
     layers = np.empty((1, max(n_layers, 1), d, d))
@@ -171,12 +276,18 @@ def train_epoch(
             if quantum:
                 _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix)
                 h[:, :] = 0.0
+            else:
+                for j in range(hi - lo):
+                    for f in range(dense[0, 0]):
+                        act[0, f, j] = xr[s, f, order[s, lo + j]]
+                _dense_forward(params, s, dense, activation, act, pre, hi - lo)
             loss = 0.0
             for b in range(lo, hi):
                 idx, label = order[s, b], y[s, order[s, b]]
                 _forward_row(
                     params, s, x, idx, router, offsets, n_experts, n_classes,
-                    prefix[0, n_layers], readout, psi_re, psi_im, amp_re, amp_im, g, z, logits,
+                    prefix[0, n_layers], readout, psi_re, psi_im, amp_re, amp_im,
+                    pre[n_dense - 1], b - lo, g, z, logits,
                 )  # fmt: skip
                 log_p, right = _log_softmax_at(logits, label, probs)
                 loss += log_p * weight
@@ -200,15 +311,14 @@ def train_epoch(
                         wr, wi = amp_re[i] * gi, amp_im[i] * gi
                         for j in range(d):
                             h[i, j] += wr * psi_re[s, idx, j] + wi * psi_im[s, idx, j]
-                else:  # the softmax's backward, then the linear map's
+                else:  # the softmax's backward; the dense layers' after the batch
                     inner = 0.0
                     for e in range(n_experts):
                         inner += dg[e] * g[e]
                     for e in range(n_experts):
-                        dlogit = g[e] * (dg[e] - inner)
-                        grad[r_b + e] += dlogit
-                        for f in range(n_features):
-                            grad[r_w + e * n_features + f] += dlogit * x[s, f, idx]
+                        delta[e, b - lo] = g[e] * (dg[e] - inner)
+            if not quantum:
+                _dense_backward(params, s, dense, activation, act, pre, delta, below, grad, hi - lo)
             if quantum:  # the adjoint sweep (jit_kernel._adjoint_backward_real)
                 for layer in range(n_layers - 1, -1, -1):
                     _gate_contractions(h, prefix, gates, 0, layer, n, signs, rows, yy, yp, t)
@@ -244,11 +354,17 @@ def train_epoch(
         # validation with the epoch's final parameters: mean cross-entropy, right answers
         if quantum:
             _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix)
+        else:
+            for j in range(x_val.shape[2]):
+                for f in range(dense[0, 0]):
+                    act[0, f, j] = xr_val[s, f, j]
+            _dense_forward(params, s, dense, activation, act, pre, x_val.shape[2])
         total, right_count = 0.0, 0
         for b in range(x_val.shape[2]):
             _forward_row(
                 params, s, x_val, b, router, offsets, n_experts, n_classes,
-                prefix[0, n_layers], readout, val_psi_re, val_psi_im, amp_re, amp_im, g, z, logits,
+                prefix[0, n_layers], readout, val_psi_re, val_psi_im, amp_re, amp_im,
+                pre[n_dense - 1], b, g, z, logits,
             )  # fmt: skip
             log_p, right = _log_softmax_at(logits, y_val[s, b], probs)
             total += log_p

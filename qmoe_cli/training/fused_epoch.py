@@ -9,8 +9,9 @@ optimizer per batch (docs/performance.md, "A whole epoch compiled"). The stacked
 
 Covered (`refusal` says why a config is not, and its stacks then take the torch stacked
 path, which covers every kind): Adam; no top-k routing, no balance loss; linear experts;
-a linear router, or the paper's quantum router (ry_cz, basis-state probabilities, the torch
-backend, noiseless, up to KERNEL_MAX_QUBITS qubits). The numbers are the torch path's to
+a linear, MLP (any widths and activation, with or without biases) or Fourier-feature
+router, or the paper's quantum router (ry_cz, basis-state probabilities, the torch backend,
+noiseless, up to KERNEL_MAX_QUBITS qubits). The numbers are the torch path's to
 rounding (tests/test_stacked.py: 1e-6 against the sequential `fit`, float64).
 
 State: the stack's parameters and Adam moments as one float64 row per model (S, P), in the
@@ -41,10 +42,13 @@ def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
     if model.experts.type != "linear":
         return f"model.experts.type is {model.experts.type} (the compiled epoch: linear)"
     router = model.router
-    if router.type == "linear":
+    if router.type in ("linear", "mlp", "fourier"):
         return None
     if router.type != "quantum":
-        return f"model.router.type is {router.type} (the compiled epoch: linear, quantum)"
+        return (
+            f"model.router.type is {router.type} (the compiled epoch: linear, mlp, fourier, "
+            "quantum)"
+        )
     noise = router.noise
     if router.mechanism != "full":
         return (
@@ -68,8 +72,8 @@ def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
 
 class FusedEpoch:
     """A stack's state for the compiled epoch, built from its first model (the architecture),
-    the stacked parameters (S, *shape) in `layout` order, and the stacked data: x (S, F,
-    rows), y (S, rows)."""
+    the stacked parameters (S, *shape) in `layout` order, the stacked data: x (S, F, rows),
+    y (S, rows), and the stacked buffers `consts` (a Fourier router's terms)."""
 
     def __init__(
         self,
@@ -82,6 +86,7 @@ class FusedEpoch:
         y_val: torch.Tensor,
         batch_size: int,
         n_classes: int,
+        consts: dict[str, torch.Tensor],
     ):
         # Imported here, with the collector paused: Numba is a slow import with many objects
         # (docs/performance.md, "Start-up")
@@ -94,21 +99,41 @@ class FusedEpoch:
         starts = dict(zip(layout.names, np.cumsum([0, *layout.sizes[:-1]]).tolist(), strict=True))
         router, experts = model.router, model.experts
         self.n_experts = experts.count
-        self.circuit = ()
+        # the dense router's layers (in width, out width, weight start, bias start or -1),
+        # its activation, and its inputs: the data, or the Fourier router's terms of them
+        dense: list[tuple[int, int, int, int]] = []
+        self.activation = epoch_kernel.RELU
+        x_router = [x_train, x_val]
         if hasattr(router, "spec"):  # the quantum router
             self.router = epoch_kernel.ROUTER_QUANTUM
             ansatz, embedding, n, n_layers, signs, rows, features = router.backend._kernel.args
             self.circuit = (n, n_layers, signs, rows, router.backend._kernel.readout)
-            offsets = [starts["router.weights"], 0]
+            offsets = [starts["router.weights"]]
             # embedded inputs, once: cos, sin of x / 2 by torch's functions, as the stacked
             # circuit kernel computes them per batch
             self.psi = [self._embed(t, embedding, n, features) for t in (x_train, x_val)]
         else:
-            self.router = epoch_kernel.ROUTER_LINEAR
+            self.router = epoch_kernel.ROUTER_DENSE
             self.circuit = (0, 0, np.zeros((1, 1)), np.zeros((1, 1), np.int64), np.zeros((1, 1)))
-            offsets = [starts["router.linear.weight"], starts["router.linear.bias"]]
+            offsets = [0]
             empty = np.zeros((S, 1, 1))
             self.psi = [(empty, empty), (empty, empty)]
+            named = list(router.net.named_children()) if hasattr(router, "net") else []
+            for i, layer in named:  # the MLP router: Linear, activation, ..., Linear
+                if isinstance(layer, torch.nn.Linear):
+                    bias = starts[f"router.net.{i}.bias"] if layer.bias is not None else -1
+                    at = (starts[f"router.net.{i}.weight"], bias)
+                    dense.append((layer.in_features, layer.out_features, *at))
+                else:
+                    name = type(layer).__name__.lower()
+                    self.activation = epoch_kernel.ACTIVATIONS[name]
+            if not named:  # the linear router, or the Fourier router: one layer
+                linear = router.linear
+                at = (starts["router.linear.weight"], starts["router.linear.bias"])
+                dense.append((linear.in_features, linear.out_features, *at))
+            if hasattr(router, "freq"):  # the Fourier router's terms, once
+                x_router = [self._fourier_terms(t, consts) for t in (x_train, x_val)]
+        self.dense = np.array(dense, dtype=np.int64).reshape(len(dense), 4)
         offsets += [starts["experts.linear.weight"], starts["experts.linear.bias"]]
         self.offsets = np.array(offsets, dtype=np.int64)
         flat = torch.cat([t.detach().reshape(S, -1) for t in params], dim=1)
@@ -117,6 +142,16 @@ class FusedEpoch:
         self.exp_avg_sq = np.zeros_like(self.params)
         self.x, self.x_val = (np.ascontiguousarray(t.numpy()) for t in (x_train, x_val))
         self.y, self.y_val = (np.ascontiguousarray(t.numpy(), np.int64) for t in (y_train, y_val))
+        self.xr, self.xr_val = (np.ascontiguousarray(t.numpy(), np.float64) for t in x_router)
+
+    @staticmethod
+    def _fourier_terms(x: torch.Tensor, consts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The Fourier router's terms (S, T, rows) of x (S, F, rows), each model's own, by the
+        stacked form's torch operations (models/stacked_forms.py)."""
+        freq, phase, constant = (consts[f"router.{k}"] for k in ("freq", "phase", "constant"))
+        factors = torch.sin(x.unsqueeze(1) * freq.unsqueeze(-1) + phase.unsqueeze(-1))
+        factors = torch.where(constant.unsqueeze(-1), torch.ones_like(factors), factors)
+        return factors.prod(dim=2)
 
     def _embed(self, x: torch.Tensor, embedding: int, n: int, features: np.ndarray):
         half = x.detach().double() / 2.0
@@ -147,8 +182,8 @@ class FusedEpoch:
         (psi_re, psi_im), (val_re, val_im) = self.psi
         self.kernel.train_epoch(
             self.params, self.exp_avg, self.exp_avg_sq, first_step, lr, weight_decay,
-            self.x, self.y, order, self.batch_size, self.x_val, self.y_val,
-            self.router, self.offsets, self.n_experts, self.n_classes,
+            self.x, self.y, order, self.batch_size, self.x_val, self.y_val, self.xr, self.xr_val,
+            self.router, self.offsets, self.dense, self.activation, self.n_experts, self.n_classes,
             psi_re, psi_im, val_re, val_im, *self.circuit,
             batch_losses, train_loss, train_correct, val_loss, val_correct,
         )  # fmt: skip
@@ -156,6 +191,7 @@ class FusedEpoch:
 
     def keep(self, index: np.ndarray) -> None:
         """Only these rows go on (the others stopped)."""
-        for name in ("params", "exp_avg", "exp_avg_sq", "x", "y", "x_val", "y_val"):
+        names = ("params", "exp_avg", "exp_avg_sq", "x", "y", "x_val", "y_val", "xr", "xr_val")
+        for name in names:
             setattr(self, name, np.ascontiguousarray(getattr(self, name)[index]))
         self.psi = [tuple(np.ascontiguousarray(p[index]) for p in pair) for pair in self.psi]

@@ -305,7 +305,7 @@ class StackedTrainer:
         if self.fused_refusal is None:
             self.fused = fused_epoch.FusedEpoch(
                 models[0], self.layout, self.params, self.x_train, self.y_train,
-                self.x_val, self.y_val, cfg.batch_size, self.n_classes,
+                self.x_val, self.y_val, cfg.batch_size, self.n_classes, self.consts,
             )  # fmt: skip
             self._fused_views()
         self.start = time.perf_counter()
@@ -559,7 +559,8 @@ def compile_ahead() -> None:
     """Compile the compiled epoch's signatures (or load them from Numba's cache), as `make
     install` does for the circuit kernel (quantum/jit_kernel.py: compile_ahead), so that the
     first run and parallel workers find them ready: one epoch of a stack of two, with the
-    quantum router and with the linear one (training/fused_epoch.py)."""
+    quantum router and with the linear one (the MLP and Fourier routers take the same
+    signature: training/fused_epoch.py)."""
     from qmoe_cli.config import validate_config
     from qmoe_cli.data import load_dataset
     from qmoe_cli.models import build_model
