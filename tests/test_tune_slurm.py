@@ -73,10 +73,11 @@ def test_a_slurm_tune_completes_with_exactly_the_budget(slurm, tmp_path, storage
     (final,) = (out / "tiny" / "final").iterdir()  # the final ablation, run by the submitter
     assert (final / "metrics.json").exists() and not final.name.startswith(".")
     # run again: nothing left to search, nothing submitted, the final run found done
+    before = [(t.number, t.state.name) for t in _trials(url, "A")]
     again = _qmoe(slurm, "tune", path, "--out", out, "--executor", "slurm", *args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "final run already done" in again.stdout
-    assert [t.state.name for t in _trials(url, "A")] == ["COMPLETE"] * 4
+    assert "final run already done" in again.stdout and "submitted" not in again.stdout
+    assert [(t.number, t.state.name) for t in _trials(url, "A")] == before  # no trial added
 
 
 DOWN = test_sweep_slurm.DOWN
