@@ -55,3 +55,31 @@ def members(
         f"{path}: a {kind!r} run has no trained routers; give a train, ablate, efficiency or "
         f"evaluate-mode noise-sweep run folder to {command}"
     )
+
+
+def choose(
+    path: Path,
+    quantum: list[tuple[str, Path, ExperimentConfig]],
+    variants: list[str] | None,
+    seeds: list[int] | None,
+) -> tuple[list[tuple[str, Path, ExperimentConfig]], list[int]]:
+    """The asked variants of a run's quantum routers and the asked seeds among those trained
+    (all of either by default); one ConfigError naming the option otherwise."""
+    if variants is not None:
+        known = [v for v, _, _ in quantum]
+        unknown = [v for v in variants if v not in known]
+        if unknown:
+            raise ConfigError(
+                f"--variants: {', '.join(unknown)} not among the quantum variants of {path} "
+                f"({', '.join(known)})"
+            )
+        quantum = [q for q in quantum if q[0] in variants]
+    run_seeds = list(quantum[0][2].seeds)
+    chosen = run_seeds if seeds is None else list(seeds)
+    missing = [s for s in chosen if s not in run_seeds]
+    if missing:
+        raise ConfigError(
+            f"--seeds: {', '.join(map(str, missing))} not trained in {path} "
+            f"(seeds: {', '.join(map(str, run_seeds))})"
+        )
+    return quantum, chosen

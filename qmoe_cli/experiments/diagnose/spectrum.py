@@ -15,7 +15,7 @@ from qmoe_cli.errors import ConfigError
 from qmoe_cli.quantum import fourier
 from qmoe_cli.quantum.spec import CircuitSpec
 from qmoe_cli.runs.cells import read_cell
-from qmoe_cli.runs.members import members, train_config
+from qmoe_cli.runs.members import choose, members, train_config
 from qmoe_cli.workers import raise_if_interrupted
 
 # The exact spectrum evaluates the router on prod_f (2 r_f + 1) grid inputs, each a state of
@@ -66,23 +66,7 @@ def find_routers(cfg: DiagnoseConfig) -> SpectrumSource:
             f"{path}: no quantum router to diagnose (model.router.type: "
             f"{', '.join(sorted(set(types))) or 'none'}); qmoe diagnose reads quantum routers"
         )
-    if cfg.variants is not None:
-        known = [v for v, _, _ in quantum]
-        unknown = [v for v in cfg.variants if v not in known]
-        if unknown:
-            raise ConfigError(
-                f"--variants: {', '.join(unknown)} not among the quantum variants of {path} "
-                f"({', '.join(known)})"
-            )
-        quantum = [q for q in quantum if q[0] in cfg.variants]
-    run_seeds = list(quantum[0][2].seeds)
-    seeds = run_seeds if cfg.seeds is None else list(cfg.seeds)
-    missing = [s for s in seeds if s not in run_seeds]
-    if missing:
-        raise ConfigError(
-            f"--seeds: {', '.join(map(str, missing))} not trained in {path} "
-            f"(seeds: {', '.join(map(str, run_seeds))})"
-        )
+    quantum, seeds = choose(path, quantum, cfg.variants, cfg.seeds)
     if cfg.max_seeds is not None:
         seeds = seeds[: cfg.max_seeds]
     return SpectrumSource(path.resolve(), kind, name, [v for v, _, _ in quantum], seeds, quantum)

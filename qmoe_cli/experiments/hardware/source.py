@@ -11,6 +11,7 @@ import torch
 from qmoe_cli.config import HardwareConfig
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.runs.cells import read_cell
+from qmoe_cli.runs.members import choose
 from qmoe_cli.runs.members import members as _members
 from qmoe_cli.runs.members import train_config as _train_config
 
@@ -78,23 +79,7 @@ def load_source(cfg: HardwareConfig) -> Source:
             f"{path}: no trained quantum router with classical experts to run (model.router."
             f"type: {', '.join(routers) or 'none'}); qmoe hardware runs quantum routers"
         )
-    if cfg.variants is not None:
-        known = [v for v, _, _ in quantum]
-        unknown = [v for v in cfg.variants if v not in known]
-        if unknown:
-            raise ConfigError(
-                f"--variants: {', '.join(unknown)} not among the quantum variants of {path} "
-                f"({', '.join(known)})"
-            )
-        quantum = [q for q in quantum if q[0] in cfg.variants]
-    run_seeds = list(quantum[0][2].seeds)
-    seeds = run_seeds if cfg.seeds is None else list(cfg.seeds)
-    missing = [s for s in seeds if s not in run_seeds]
-    if missing:
-        raise ConfigError(
-            f"--seeds: {', '.join(map(str, missing))} not trained in {path} "
-            f"(seeds: {', '.join(map(str, run_seeds))})"
-        )
+    quantum, seeds = choose(path, quantum, cfg.variants, cfg.seeds)
     routers = []
     for variant, folder, vcfg in quantum:
         for seed in seeds:
