@@ -331,3 +331,10 @@ def stop(pool: ProcessPoolExecutor) -> None:
         if p.is_alive():
             p.kill()
             p.join(REAP_SECONDS)
+    # The pool's manager thread may still be unpickling a last result, which can import a
+    # library (Numba for a circuit kernel); left to the interpreter's exit, that import and
+    # the exit's join of the thread deadlocked once (a process that never ended after
+    # SIGHUP). Let it finish now, while the main thread is still running.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None and manager is not threading.current_thread():
+        manager.join(REAP_SECONDS)
