@@ -787,15 +787,40 @@ def _ni_margin(t: _Test, family: list[_Test]) -> Margin | None:
     """The test's margin, and its verdict at other margins (the whole family at each)."""
     if not math.isfinite(t.margin):
         return None
+    pairs = [(x.a, x.b) for x in family]
+    return family_margin(
+        "non-inferiority", non_inferiority, pairs, family.index(t), t.margin, t.margin_why
+    )
+
+
+def family_margin(
+    test: Literal["non-inferiority", "equivalence"],
+    decide: Callable[..., dict],
+    pairs: list[tuple[list[float], list[float]]],
+    index: int,
+    margin: float,
+    why: str,
+) -> Margin:
+    """Margin `margin` (a fraction) of the `index`-th of a claim's paired tests, the margin
+    (points, 0.05 steps up to 20) from which it is shown with the whole family Holm-adjusted
+    at that margin, and the verdict at SENSITIVITY_MARGINS. Every raw p falls as the margin
+    grows, so the adjusted one does too: the flip is found by bisection."""
 
     def shown_at(points: float) -> bool:
-        ps = [non_inferiority(x.a, x.b, points / 100, ALPHA)["p"] for x in family]
-        return holm(ps)[family.index(t)] < ALPHA
+        ps = [decide(a, b, points / 100, ALPHA)["p"] for a, b in pairs]
+        return holm(ps)[index] < ALPHA
 
     grid = [x / 20 for x in range(0, 401)]  # 0 to 20 points in steps of 0.05
-    flip = next((x for x in grid if shown_at(x)), math.inf)
+    lo, hi = 0, len(grid)  # the first shown grid point lies in [lo, hi]; hi: none
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if shown_at(grid[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    flip = grid[lo] if lo < len(grid) else math.inf
     curve = tuple((x, shown_at(x)) for x in SENSITIVITY_MARGINS)
-    return Margin("non-inferiority", 100 * t.margin, t.margin_why, flip, curve)
+    return Margin(test, 100 * margin, why, flip, curve)
 
 
 def judge_test(t: _Test, n_tests: int) -> Finding:

@@ -22,7 +22,6 @@ from qmoe_cli.report.verdicts import (
     NOT_REPRODUCED,
     OVERSTATES,
     REPRODUCED,
-    SENSITIVITY_MARGINS,
     UNDERSTATES,
     Claim,
     Evidence,
@@ -30,6 +29,7 @@ from qmoe_cli.report.verdicts import (
     Margin,
     budget_problem,
     combine,
+    family_margin,
     fmt_p,
     missing,
     models_of,
@@ -108,19 +108,12 @@ def _equivalence_margin(
 ) -> Margin | None:
     """The pair's margin and its verdict at other margins (the family adjusted at each)."""
     h, f = pair
-    if not math.isfinite(margins[(id(h), id(f))][0]):
+    margin = margins[(id(h), id(f))][0]
+    if not math.isfinite(margin):
         return None
     index = next(i for i, (_, x, y) in enumerate(pairs) if x is h and y is f)
-
-    def shown_at(points: float) -> bool:
-        ps = [equivalence(x.per_seed_acc, y.per_seed_acc, points / 100, ALPHA)["p"]
-              for _, x, y in pairs]  # fmt: skip
-        return holm(ps)[index] < ALPHA
-
-    grid = [x / 20 for x in range(0, 401)]
-    flip = next((x for x in grid if shown_at(x)), math.inf)
-    curve = tuple((x, shown_at(x)) for x in SENSITIVITY_MARGINS)
-    return Margin("equivalence", 100 * margins[(id(h), id(f))][0], why, flip, curve)
+    accs = [(x.per_seed_acc, y.per_seed_acc) for _, x, y in pairs]
+    return family_margin("equivalence", equivalence, accs, index, margin, why)
 
 
 def _judge_fq_accuracy(
