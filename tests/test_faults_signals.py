@@ -482,3 +482,42 @@ def test_a_folder_being_written_is_never_taken(cli, tmp_path, monkeypatch):
     result = cli("ablate", config, "--out", out, "--jobs", "1")
     assert result.exit_code == 0 and "resuming" not in result.output
     assert busy.is_dir()  # untouched
+
+
+@pytest.mark.slow
+def test_a_diagnose_scan_stopped_by_sigterm_keeps_its_cells_and_resumes(tmp_path):
+    """A real SIGTERM during `qmoe diagnose`'s trainability scan: a clean stop within 2 s,
+    the finished cells kept, and the same command computes only the missing ones, giving
+    what an uninterrupted scan gives."""
+    out, log = tmp_path / "diag", tmp_path / "stderr.txt"
+    args = ["diagnose", "--scan", "trainability", "--qubits", "2-9", "--layers", "4",
+            "--ansatz", "ry_cz", "--init", "uniform", "--samples", "60"]  # fmt: skip
+    proc = _start([*args, "--out", out], log)
+    cells = lambda: sorted(out.glob(".*/cells/*.json")) + sorted(out.glob("*/cells/*.json"))  # noqa: E731
+    _wait_for(lambda: len(cells()) >= 2)
+    seconds, _ = _interrupt(proc, signal.SIGTERM, False)
+    assert seconds < STOP_WITHIN, f"stopped {seconds:.2f} s after SIGTERM"
+    assert proc.returncode == 143
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert "finished cells are kept in" in lines[-1], lines[-1]
+    kept = {p.name: p.stat().st_mtime_ns for p in cells()}
+    assert 2 <= len(kept) < 16  # 8 qubit counts x 2 costs, interrupted midway
+
+    rerun = subprocess.run(
+        [sys.executable, "-m", "qmoe_cli.cli", *args, "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    done = only_complete_run(out)
+    for path in (done / "cells").iterdir():  # the kept cells untouched, not recomputed
+        if path.name in kept:
+            assert path.stat().st_mtime_ns == kept[path.name], path.name
+    fresh = tmp_path / "fresh"
+    subprocess.run(
+        [sys.executable, "-m", "qmoe_cli.cli", *args, "--out", str(fresh)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    resumed, whole = read_record(done), read_record(only_complete_run(fresh))
+    assert [r.model_dump() for r in resumed.trainability] == [
+        r.model_dump() for r in whole.trainability
+    ]
