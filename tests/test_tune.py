@@ -195,6 +195,49 @@ def test_sigterm_then_rerun_ends_with_exactly_the_budget(tmp_path):
     assert tuned["budget"] == {"A": 6, "C": 6} and tuned["equal_budget"] is True
 
 
+def test_the_claim_lock_is_not_a_lock_file_optuna_uses(tmp_path):
+    """Optuna's journal backend locks with FILE.lock and deletes a FILE.lock it finds
+    there for 30 s: a claim lock of that name let two SLURM tasks claim at once."""
+    from optuna.storages.journal import JournalFileOpenLock, JournalFileSymlinkLock
+
+    from qmoe_cli.experiments import tune
+
+    journal = tmp_path / "study.journal"
+    ours = tune.lock_of(f"journal:{journal}")
+    for lock in (JournalFileSymlinkLock(str(journal)), JournalFileOpenLock(str(journal))):
+        assert ours is not None and str(ours) != lock._lock_file
+    assert tune.lock_of(f"sqlite:///{tmp_path / 'study.db'}").parent == tmp_path
+
+
+@pytest.mark.parametrize("after_read", [0, 1, 2, 3])
+def test_a_trial_told_complete_during_a_claim_is_counted_once(tmp_path, after_read):
+    """Another process tells its trial complete while this one counts (tell is not under
+    the claim lock), after any of the claim's reads: counted state by state, the trial was
+    in neither count and one trial too many was claimed (CI: 7 complete of a budget of 6)."""
+    from qmoe_cli.experiments import tune
+
+    cfg = TuneConfig.model_validate({**TUNE, "trials": 2})
+    folder = tmp_path / "out" / "tiny"
+    folder.mkdir(parents=True)
+    search = tune._searches(cfg, tune.storage_url(cfg, folder), folder)["A"]
+    (other,) = search.claim()  # another process's trial, running
+    reads = search.study.get_trials
+    seen = []
+
+    def read_then_other_tells(*args, **kwargs):
+        trials = reads(*args, **kwargs)
+        seen.append(len(seen))
+        if len(seen) == after_read + 1:
+            search.study.tell(other, 0.5)
+        return trials
+
+    search.study.get_trials = read_then_other_tells
+    claimed = search.claim(5)
+    search.study.get_trials = reads
+    assert len(claimed) == 1  # the budget's one other trial, not two
+    assert len(search.trials()) == 2
+
+
 def test_a_trial_of_a_killed_process_is_failed_and_retried(tmp_path):
     import optuna
 

@@ -45,12 +45,6 @@ def _trials(url, variant):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, issue 26 open: two array tasks on one SQLite study ended with 6 "
-    "complete trials of a 4-trial budget in CI (a claim race not yet found); the budget "
-    "holds for local processes (tests/test_tune.py)",
-)
 @pytest.mark.parametrize("storage", ["sqlite", "journal"])
 def test_a_slurm_tune_completes_with_exactly_the_budget(slurm, tmp_path, storage):
     out = tmp_path / "out"

@@ -25,6 +25,7 @@ FAILED and its settings are tried again.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -100,7 +101,9 @@ def lock_of(url: str) -> Path | None:
         path = Path(url.removeprefix("journal:"))
     if path is None or not path.parent.is_dir():
         return None
-    return path.with_name(path.name + ".lock")
+    # not FILE.lock: Optuna's journal backend locks with a FILE.lock symlink of its own, and
+    # after 30 s of finding ours there it deletes it (two processes then claim at once)
+    return path.with_name(path.name + ".claims.lock")
 
 
 def claim_lock(url: str, folder: Path) -> Path:
@@ -167,7 +170,8 @@ def finished(search: Search) -> int:
     """Trials that count toward the budget: complete and pruned (Optuna's finished trials)."""
     from optuna.trial import TrialState
 
-    return search.count(TrialState.COMPLETE) + search.count(TrialState.PRUNED)
+    states = search.states()
+    return states[TrialState.COMPLETE] + states[TrialState.PRUNED]
 
 
 def _owner() -> dict:
@@ -237,8 +241,10 @@ class Search:
     def trials(self, *states):
         return self.study.get_trials(deepcopy=False, states=states or None)
 
-    def count(self, state) -> int:
-        return len(self.trials(state))
+    def states(self) -> collections.Counter:
+        """How many trials are in each state, from one read of the storage: counted state by
+        state, a trial another process tells complete between two reads is in neither."""
+        return collections.Counter(t.state for t in self.trials())
 
     def claim(self, n: int = 1) -> list:
         """Up to `n` trials to run (their settings sampled one after another, each seeing
@@ -251,7 +257,10 @@ class Search:
             for trial in self.trials(TrialState.RUNNING):
                 if _stale(trial):
                     self._retry(trial._trial_id, trial.number, trial.params)
-            done = finished(self) + self.count(TrialState.RUNNING)
+            states = self.states()  # one read: other processes tell trials meanwhile
+            done = sum(
+                states[s] for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            )
             distributions = {k: p.distribution() for k, p in self.space.items()}
             claimed = []
             for _ in range(min(n, self.budget - done)):
@@ -392,7 +401,9 @@ def run(
     searches = _searches(cfg, url, folder)
     write_text_if_changed(folder / "tune.yaml", dump_config(cfg))
     total = sum(s.budget for s in searches.values())
-    if executor == "slurm":  # before the progress bar: a refusal is one line alone
+    searching = not all(finished(s) >= s.budget for s in searches.values())
+    tasks = []
+    if executor == "slurm" and searching:  # before the progress bar: a refusal is one line
         tasks = submit_workers(cfg, folder, submitter)
     try:
         with progress_bar() as bar:
@@ -573,12 +584,12 @@ def write_search(cfg: TuneConfig, folder: Path, searches: dict[str, Search], url
         "variants": {},
     }
     for name, search in searches.items():
-        best = search.best()
+        best, states = search.best(), search.states()
         tuned["variants"][name] = {
             "study": study_name(cfg, name),
-            "trials_complete": search.count(TrialState.COMPLETE),
-            "trials_pruned": search.count(TrialState.PRUNED),
-            "trials_failed": search.count(TrialState.FAIL),
+            "trials_complete": states[TrialState.COMPLETE],
+            "trials_pruned": states[TrialState.PRUNED],
+            "trials_failed": states[TrialState.FAIL],
             "best_trial": best and best["number"],
             "best_value": best and best["value"],
             "settings": best["settings"] if best else {},
@@ -722,13 +733,13 @@ def status(cfg: TuneConfig, out_dir: str | Path) -> None:
     for col in (*columns, "settings"):
         table.add_column(col, justify="left" if col in ("variant", "settings") else "right")
     for name, search in searches.items():
-        best = search.best()
+        best, states = search.best(), search.states()
         table.add_row(
             name,
-            f"{finished(search)}/{search.budget}",
-            str(search.count(TrialState.PRUNED)),
-            str(search.count(TrialState.RUNNING)),
-            str(search.count(TrialState.FAIL)),
+            f"{states[TrialState.COMPLETE] + states[TrialState.PRUNED]}/{search.budget}",
+            str(states[TrialState.PRUNED]),
+            str(states[TrialState.RUNNING]),
+            str(states[TrialState.FAIL]),
             "" if best is None else f"{best['value']:.4f} (trial {best['number']})",
             "" if best is None else _settings(best["settings"]),
         )
