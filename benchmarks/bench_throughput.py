@@ -63,7 +63,15 @@ ROUTERS = {
         "ansatz": "ry_cz",
         "noise": {"depolarizing": 0.01, "placement": "paper"},
     },
+    "B4 noisy": {  # the paper's 4-qubit layout under the same noise (not in the default run)
+        "type": "quantum",
+        "qubits": 4,
+        "layers": 6,
+        "ansatz": "ry_cz",
+        "noise": {"depolarizing": 0.01, "placement": "paper"},
+    },
 }
+DEFAULT_ROUTERS = ["A linear", "B quantum", "C mlp", "D fourier", "B noisy"]
 SEQUENTIAL_MODELS = 3
 
 
@@ -119,7 +127,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, help="alternating timings per S (default 3, quick 2)")
     ap.add_argument("--routers", nargs="+", choices=list(ROUTERS), help="these routers only")
     args = ap.parse_args(argv)
-    routers = {name: ROUTERS[name] for name in args.routers or ROUTERS}
+    routers = {name: ROUTERS[name] for name in args.routers or DEFAULT_ROUTERS}
     repeats = args.repeats or (2 if args.quick else 3)
     epochs = args.epochs or (4 if args.quick else 20)
     sizes = args.sizes or ([1, 5, 20] if args.quick else [1, 5, 20, 100, 500])

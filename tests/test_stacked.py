@@ -15,7 +15,7 @@ from qmoe_cli.models.experts import LinearExpertsConfig
 from qmoe_cli.models.routers import LinearRouterConfig
 from qmoe_cli.quantum.jit_kernel import SmallCircuitKernel, run_kernel, run_stacked_kernel
 from qmoe_cli.quantum.spec import CircuitSpec
-from qmoe_cli.training import fit, fused_epoch, seed_everything, stacked
+from qmoe_cli.training import epoch_kernel, fit, fused_epoch, seed_everything, stacked
 from qmoe_cli.training.stacked import StackedTrainer, fit_stacked, supports
 from qmoe_cli.training.stacked_modules import StackedMoE
 
@@ -158,7 +158,7 @@ def test_stacked_equals_sequential_per_seed(router, train, path, monkeypatch):
 
 # The compiled epoch (training/fused_epoch.py): the kinds it covers, held to fit like the
 # torch path (above, and here the paper's own circuits and 4 experts); the others say why not.
-COMPILED = {"linear", "mlp", "mlp-no-bias", "fourier", "quantum"}
+COMPILED = {"linear", "mlp", "mlp-no-bias", "fourier", "quantum", "quantum-dephased"}
 PAPER_B = {"type": "quantum", "qubits": 2, "layers": 12, "ansatz": "ry_cz", "embedding": "ry"}
 PAPER_B4 = {**PAPER_B, "qubits": 4, "layers": 6}
 PAPER_C = {"type": "mlp", "hidden": [12, 12]}
@@ -183,17 +183,34 @@ PAPER_D = {"type": "fourier", "max_frequency": 1}
         ({**PAPER_C16, "activation": "tanh", "bias": False}, 2, NO_STOP),
         (PAPER_D, 4, EARLY_STOP),
         ({**PAPER_D, "max_order": 1, "random_features": 3}, 3, NO_STOP),
+        # channels on density matrices: the noisy torch path's superoperators
+        ({**PAPER_B, "noise": {"depolarizing": 0.02}}, 4, NO_STOP),
+        ({**PAPER_B4, "layers": 2, "noise": {"depolarizing": 0.01, "depolarizing_2q": 0.05,
+          "readout_error": 0.03}}, 4, EARLY_STOP),
+        ({**ROUTERS["quantum"], "qubits": 3, "embedding": "rx",
+          "noise": {"depolarizing": 0.02, "placement": "notebook"}}, 3, NO_STOP),
+        (ROUTERS["quantum-dephased"], 4, NO_STOP),
+        ({**PAPER_B, "mechanism": "dephased", "noise": {"depolarizing": 0.01}}, 4, EARLY_STOP),
+        ({**PAPER_B, "mechanism": "no_entangler"}, 4, EARLY_STOP),
     ],
     ids=[
         "paper-B", "paper-B4", "rz-3-qubits", "linear-weight-decay", "paper-C",
         "paper-C-early-stopping", "paper-C240-early-stopping", "paper-C240-weight-decay",
         "paper-C16-early-stopping", "mlp-gelu-3-layers", "mlp-tanh-no-bias", "paper-D",
-        "fourier-random-features",
+        "fourier-random-features", "paper-B-depolarizing", "B4-all-noise-early-stopping",
+        "rx-notebook-noise", "dephased-3-qubits", "paper-B-dephased-noisy",
+        "paper-B-no-entangler",
     ],
 )  # fmt: skip
 def test_compiled_epoch_equals_sequential_and_the_torch_path(router, experts, train, monkeypatch):
     cfg = make_config(router, train, experts=experts)
     assert fused_epoch.refusal(cfg.model, cfg.train) is None
+    models, splits = build(cfg)  # the kernel's own path: a circuit, or a channel
+    trainer = StackedTrainer(models, cfg.model, splits, cfg.train, list(cfg.seeds))
+    channel = "noise" in router or router.get("mechanism", "full") != "full"
+    if router["type"] == "quantum":
+        kind = epoch_kernel.ROUTER_CHANNEL if channel else epoch_kernel.ROUTER_QUANTUM
+        assert trainer.fused.router == kind
     _, compiled = compare(cfg)
     torch_path(monkeypatch)
     models, splits = build(cfg)
@@ -219,12 +236,10 @@ def test_compiled_epoch_takes_the_stack_when_it_covers_it():
     "router, model, train, reason",
     [
         (ROUTERS["spectrum-truncated"], {}, {}, "model.router.type is spectrum_matched"),
-        (ROUTERS["quantum-dephased"], {}, {}, "model.router.mechanism is dephased"),
         (ROUTERS["mlp"], {"top_k": 1}, {}, "model.top_k"),
         (ROUTERS["quantum-notebook"], {}, {}, "ansatz strongly_entangling, readout expval"),
         ({**PAPER_B, "readout": "expval"}, {}, {}, "readout expval"),
-        ({**PAPER_B, "noise": {"depolarizing": 0.01}}, {}, {}, "model.router.noise"),
-        ({**PAPER_B, "noise": {"readout_error": 0.01}}, {}, {}, "model.router.noise"),
+        ({**PAPER_B, "noise": {"shots": 100}}, {}, {}, "model.router.noise.shots"),
         ({**PAPER_B, "backend": "pennylane"}, {}, {}, "model.router.backend is pennylane"),
         ({**PAPER_B, "qubits": 5}, {}, {}, "model.router.qubits: more than 4"),
         (ROUTERS["linear"], {}, {"optimizer": "sgd"}, "train.optimizer is sgd"),
@@ -389,7 +404,11 @@ def test_supports_says_why_not():
     noisy = make_config({**quantum, "noise": {"depolarizing": 0.01}}, NO_STOP)
     assert supports(noisy) is None  # density matrices stack (tests/test_stacked_noise.py)
     wide_noisy = make_config({**quantum, "qubits": 4, "noise": {"depolarizing": 0.01}}, NO_STOP)
-    assert "noisy" in supports(wide_noisy)
+    assert supports(wide_noisy) is None  # the compiled epoch stacks it
+    wide_noisy_sgd = make_config(
+        {**quantum, "qubits": 4, "noise": {"depolarizing": 0.01}}, {**NO_STOP, "optimizer": "sgd"}
+    )
+    assert "noisy" in supports(wide_noisy_sgd)  # the torch stacked path would not be faster
     shots = make_config({**quantum, "noise": {"shots": 100}}, NO_STOP)
     assert "shots" in supports(shots)
     big = make_config({**quantum, "qubits": 9}, NO_STOP)
@@ -471,15 +490,15 @@ SUPPORTED_BEFORE = [
         {**Q, "qubits": 4, "noise": {"depolarizing_2q": 0.01}},
         Q,
         {},
-        "model.router.qubits: a noisy circuit of more than 3 qubits (its density-matrix "
-        "arithmetic dominates: one model at a time is as fast or faster)",
+        "model.router.qubits: a noisy circuit of more than 3 qubits on the torch stacked path "
+        "(its density-matrix arithmetic dominates: one model at a time is as fast or faster)",
     ),
     (
         {**Q, "noise": {"depolarizing": 0.01}},
         {**Q, "qubits": 4},
         {},
-        "model.experts.qubits: a noisy circuit of more than 3 qubits (its density-matrix "
-        "arithmetic dominates: one model at a time is as fast or faster)",
+        "model.experts.qubits: a noisy circuit of more than 3 qubits on the torch stacked path "
+        "(its density-matrix arithmetic dominates: one model at a time is as fast or faster)",
     ),
     (
         {**Q, "qubits": 9},

@@ -101,7 +101,9 @@ def test_supports_noisy_circuits_and_says_why_not():
     for noise in ({"depolarizing": 0.01}, {"readout_error": 0.01}, {"depolarizing_2q": 0.01}):
         assert supports(make_config({**quantum, "noise": noise}, NO_STOP)) is None
     wide = {**quantum, "qubits": NOISY_STACKED_MAX_QUBITS + 1, "noise": {"depolarizing": 0.01}}
-    assert "noisy circuit of more than" in supports(make_config(wide, NO_STOP))
+    assert supports(make_config(wide, NO_STOP)) is None  # the compiled epoch takes it
+    sgd = make_config(wide, {**NO_STOP, "optimizer": "sgd"})  # the torch stacked path: no
+    assert "noisy circuit of more than" in supports(sgd)
     # noiseless, the same width stacks
     noiseless = {k: v for k, v in wide.items() if k != "noise"}
     assert supports(make_config(noiseless, NO_STOP)) is None

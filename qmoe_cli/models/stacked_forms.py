@@ -86,25 +86,35 @@ STACKED_MAX_QUBITS = min(8, MAX_UNITARY_QUBITS)
 NOISY_STACKED_MAX_QUBITS = min(3, SUPEROPERATOR_MAX_QUBITS)
 
 
+def noisy_size_refusal(circuit: Any, key: str) -> str | None:
+    """Why a noisy circuit is too wide for the torch stacked path (NOISY_STACKED_MAX_QUBITS);
+    the compiled epoch (training/fused_epoch.py), which carries only d rows of each model's
+    channel, stacks it faster than one model at a time (training.stacked.supports asks)."""
+    noise = circuit.noise
+    noisy = noise is not None and (
+        noise.depolarizing or noise.depolarizing_2q or noise.readout_error
+    )
+    if noisy and circuit.qubits > NOISY_STACKED_MAX_QUBITS:
+        return (
+            f"{key}.qubits: a noisy circuit of more than {NOISY_STACKED_MAX_QUBITS} qubits "
+            "on the torch stacked path (its density-matrix arithmetic dominates: one model at "
+            "a time is as fast or faster)"
+        )
+    return None
+
+
 def circuit_refusal(circuit: Any, key: str) -> str | None:
     """Why a circuit's config (a quantum router's, or quantum experts' with the router's
     noise passed on: models.experts_config) trains one model at a time: the torch backend
-    only, noiseless or with depolarizing noise and readout error (density matrices) up to
-    NOISY_STACKED_MAX_QUBITS, up to STACKED_MAX_QUBITS; not shots or fake devices
-    (evaluation only)."""
+    only, noiseless or with depolarizing noise and readout error (density matrices; the
+    width of a noisy one: noisy_size_refusal), up to STACKED_MAX_QUBITS; not shots or fake
+    devices (evaluation only)."""
     if circuit.backend != "torch":
         return f"{key}.backend is {circuit.backend} (stacked: torch only)"
     noise = circuit.noise
     if noise is not None:
         if noise.shots is not None or noise.fake_backend is not None:
             return "shots or a fake device (evaluation only)"
-        noisy = noise.depolarizing or noise.depolarizing_2q or noise.readout_error
-        if noisy and circuit.qubits > NOISY_STACKED_MAX_QUBITS:
-            return (
-                f"{key}.qubits: a noisy circuit of more than {NOISY_STACKED_MAX_QUBITS} "
-                "qubits (its density-matrix arithmetic dominates: one model at a time is as "
-                "fast or faster)"
-            )
     if circuit.qubits > STACKED_MAX_QUBITS:
         return (
             f"{key}.qubits: more than {STACKED_MAX_QUBITS} qubits (there one model at a time "

@@ -18,11 +18,19 @@ says which kinds; tests/test_stacked.py holds the two to the sequential `fit` to
   router, the Fourier-feature router (one layer on its terms, computed once by the caller),
   a batch at a time with the batch as the inner axis (the loops vectorise; row by row the
   MLP router's epoch took about twice as long);
+* the same circuit under noise or dephasing (a channel on density matrices): vec(rho) of
+  each embedded input (its embedding's channels included, computed once by the caller) and
+  the channel Phi = T A_L (K_L (x) K_L) ... A_1 (K_1 (x) K_1), the constant superoperators
+  A_l of each layer's channels and entanglers and the trailing T built by
+  quantum/torch_density.py (the noisy torch path's own matrices); the kernel carries only
+  the d diagonal rows of Phi (p_i = <i|Phi(rho)|i>), never Phi itself, and the readout
+  error folded into the readout table;
 * linear experts z_e = W_e x + b_e, the mixture sum_e g_e z_e, each batch's mean
   cross-entropy;
 * its gradient by hand: the softmax's, the dense layers' (backpropagation through the
   chain) and the experts' in closed form, the circuit's by the adjoint sweep of
-  quantum/jit_kernel.py (the same compiled helpers the stacked circuit kernel uses);
+  quantum/jit_kernel.py (the same compiled helpers the stacked circuit kernel uses), the
+  channel's by the same sweep on the d rows (`_channel_rows`, `_channel_backward`);
 * Adam with L2 weight decay, as torch's fused Adam kernel (training.make_optimizer) does,
   each model with its own lr and weight decay.
 
@@ -42,7 +50,7 @@ import numpy as np
 from qmoe_cli.optim import ADAM_BETAS, ADAM_EPS
 from qmoe_cli.quantum.jit_kernel import _embed_parts, _gate_contractions, _layers_and_prefixes
 
-ROUTER_QUANTUM, ROUTER_DENSE = 0, 1
+ROUTER_QUANTUM, ROUTER_DENSE, ROUTER_CHANNEL = 0, 1, 2
 RELU, TANH, GELU = 0, 1, 2  # the dense router's activation between layers
 ACTIVATIONS = {"relu": RELU, "tanh": TANH, "gelu": GELU}
 SQRT_HALF, INV_SQRT_2PI = math.sqrt(0.5), 1.0 / math.sqrt(2.0 * math.pi)
@@ -73,6 +81,85 @@ def _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix):
         c, sn = math.cos(half), math.sin(half)
         gates[0, g, 0], gates[0, g, 1], gates[0, g, 2], gates[0, g, 3] = c, -sn, sn, c
     _layers_and_prefixes(gates, 0, n, n_layers, signs, rows, layers, prefix)
+
+
+@numba.njit(cache=True, inline="always")
+def _bit_op(v, mask, m00, m01, m10, m11):
+    """v <- the 2 x 2 matrix [[m00, m01], [m10, m11]] on the bit `mask` of v's index."""
+    for i in range(v.shape[0]):
+        if i & mask == 0:
+            a, b = v[i], v[i | mask]
+            v[i], v[i | mask] = m00 * a + m01 * b, m10 * a + m11 * b
+
+
+@numba.njit(cache=True)
+def _layer_gates(params, s, r_w, layer, n, v, transpose, skip):
+    """v (vec of a density matrix, row-major: ket bits above bra bits) <- (K (x) K) v, K the
+    layer's RY gates (K^T with `transpose`: a row vector times K (x) K), qubit `skip`'s
+    gate left out (-1: none)."""
+    for q in range(n):
+        if q == skip:
+            continue
+        half = params[s, r_w + layer * n + q] / 2.0
+        c, sn = math.cos(half), math.sin(half)
+        if transpose:
+            sn = -sn
+        for mask in (1 << (2 * n - 1 - q), 1 << (n - 1 - q)):  # its ket bit, its bra bit
+            _bit_op(v, mask, c, -sn, sn, c)
+
+
+@numba.njit(cache=True)
+def _channel_rows(params, s, r_w, n, n_layers, supers, tail, qa, rows_out, tmp):
+    """The d diagonal rows of the channel, R = P T S_L ... S_1 (S_l = A_l (K_l (x) K_l)),
+    into rows_out (d, d^2); qa[l] (d, d^2) gets P T S_L ... S_{l+1} A_l, the rows the
+    gradient of layer l's gates needs."""
+    d, big = rows_out.shape[0], rows_out.shape[1]
+    for i in range(d):
+        rows_out[i, :] = tail[i * d + i, :]
+    for layer in range(n_layers - 1, -1, -1):
+        for i in range(d):
+            tmp[:] = 0.0
+            for y in range(big):
+                c = rows_out[i, y]
+                if c != 0.0:
+                    for x in range(big):
+                        tmp[x] += c * supers[layer, y, x]
+            qa[layer, i, :] = tmp
+            _layer_gates(params, s, r_w, layer, n, tmp, True, -1)
+            rows_out[i, :] = tmp
+
+
+@numba.njit(cache=True)
+def _channel_backward(params, s, r_w, n, n_layers, supers, qa, zt, grad, tmp, one, two):
+    """The gates' gradient from zt[i] = sum_b (d loss / d p_bi) vec(rho_b) (d, d^2): layer by
+    layer from the first, d loss / d theta_lq = sum_i qa[l, i] . (d(K_l (x) K_l)/d theta_lq)
+    Z_{l-1}[i], then Z_l = S_l Z_{l-1} (zt is overwritten)."""
+    d, big = zt.shape[0], zt.shape[1]
+    for layer in range(n_layers):
+        for q in range(n):
+            half = params[s, r_w + layer * n + q] / 2.0
+            c, sn = math.cos(half), math.sin(half)
+            ket, bra = 1 << (2 * n - 1 - q), 1 << (n - 1 - q)
+            total = 0.0
+            for i in range(d):  # d(R (x) R) = R' (x) R + R (x) R', R' = dR / d theta
+                one[:] = zt[i]
+                _layer_gates(params, s, r_w, layer, n, one, False, q)
+                two[:] = one
+                _bit_op(one, ket, -0.5 * sn, -0.5 * c, 0.5 * c, -0.5 * sn)
+                _bit_op(one, bra, c, -sn, sn, c)
+                _bit_op(two, ket, c, -sn, sn, c)
+                _bit_op(two, bra, -0.5 * sn, -0.5 * c, 0.5 * c, -0.5 * sn)
+                for x in range(big):
+                    total += qa[layer, i, x] * (one[x] + two[x])
+            grad[r_w + layer * n + q] = total
+        for i in range(d):
+            tmp[:] = zt[i]
+            _layer_gates(params, s, r_w, layer, n, tmp, False, -1)
+            for x in range(big):
+                acc = 0.0
+                for y in range(big):
+                    acc += supers[layer, x, y] * tmp[y]
+                zt[i, x] = acc
 
 
 @numba.njit(cache=True, inline="always")
@@ -170,7 +257,18 @@ def _forward_row(
     router's logits are column col of top (E, batch)."""
     n_features = x.shape[1]
     e_w, e_b = offsets[1], offsets[2]
-    if router == ROUTER_QUANTUM:
+    if router == ROUTER_CHANNEL:  # u: the channel's d rows, psi_re: vec(rho) of the inputs
+        d = u.shape[0]
+        for i in range(d):
+            amp_re[i] = 0.0
+            for j in range(u.shape[1]):
+                amp_re[i] += u[i, j] * psi_re[s, idx, j]
+        for e in range(n_experts):
+            total = 0.0
+            for i in range(d):  # the torch path clamps rounding's negative probabilities
+                total += max(amp_re[i], 0.0) * readout[i, e]
+            g[e] = total
+    elif router == ROUTER_QUANTUM:
         d = u.shape[0]
         for i in range(d):
             re, im = 0.0, 0.0
@@ -228,7 +326,7 @@ def train_epoch(
     params, exp_avg, exp_avg_sq, first_step, lr, weight_decay,
     x, y, order, batch_size, x_val, y_val, xr, xr_val,
     router, offsets, dense, activation, n_experts, n_classes,
-    psi_re, psi_im, val_psi_re, val_psi_im, n, n_layers, signs, rows, readout,
+    psi_re, psi_im, val_psi_re, val_psi_im, n, n_layers, signs, rows, readout, supers, tail,
     batch_losses, train_loss, train_correct, val_loss, val_correct,
 ):  # fmt: skip
     """One epoch of every model: params, exp_avg, exp_avg_sq (S, P) updated in place;
@@ -238,22 +336,28 @@ def train_epoch(
     x (S, F, rows) and y (S, rows) are each model's training data, order (S, rows) its
     epoch's permutation; first_step the Adam step count before the epoch; the circuit's
     embedded inputs psi (S, rows, 2^n) were computed once (embed_all); a dense router reads
-    xr, xr_val (S, dense[0, 0], rows): the inputs, or features of them.
+    xr, xr_val (S, dense[0, 0], rows): the inputs, or features of them. A channel router
+    reads vec(rho) of its embedded inputs from psi_re, val_psi_re (S, rows, 4^n) and its
+    layers' superoperators A_l from supers (L, 4^n, 4^n), the trailing one from tail.
     """
     models, n_rows, n_features = x.shape[0], x.shape[2], x.shape[1]
     n_params = params.shape[1]
     r_w, e_w, e_b = offsets[0], offsets[1], offsets[2]
-    quantum = router == ROUTER_QUANTUM
+    quantum, channel = router == ROUTER_QUANTUM, router == ROUTER_CHANNEL
     n_dense, width = dense.shape[0], 1
     for layer in range(n_dense):
         width = max(width, dense[layer, 0], dense[layer, 1])
     # the dense router's batch: inputs and activations, pre-activations, deltas (one column
     # per row of the batch, or of the validation set)
-    rows_max = max(batch_size, x_val.shape[2]) if not quantum else 1
+    rows_max = max(batch_size, x_val.shape[2]) if not (quantum or channel) else 1
     act = np.empty((n_dense + 1, width, rows_max))
     pre = np.empty((max(n_dense, 1), width, rows_max))
     delta, below = np.empty((width, rows_max)), np.empty((width, rows_max))
-    d = (1 << n) if quantum else 1
+    d = (1 << n) if quantum or channel else 1
+    big = d * d if channel else 1  # the channel's vec(rho) length
+    qa = np.empty((max(n_layers, 1) if channel else 1, d, big))
+    channel_rows, zt = np.empty((d, big)), np.empty((d, big))
+    tmp, one, two = np.empty(big), np.empty(big), np.empty(big)
     gates = np.empty((1, max(n * n_layers, 1), 4))
     layers = np.empty((1, max(n_layers, 1), d, d))
     prefix = np.empty((1, n_layers + 1, d, d))
@@ -273,7 +377,10 @@ def train_epoch(
             hi = min(lo + batch_size, n_rows)
             weight = -1.0 / (hi - lo)  # the mean's: -1/B at the label
             grad[:] = 0.0
-            if quantum:
+            if channel:
+                _channel_rows(params, s, r_w, n, n_layers, supers, tail, qa, channel_rows, tmp)
+                zt[:, :] = 0.0
+            elif quantum:
                 _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix)
                 h[:, :] = 0.0
             else:
@@ -286,8 +393,8 @@ def train_epoch(
                 idx, label = order[s, b], y[s, order[s, b]]
                 _forward_row(
                     params, s, x, idx, router, offsets, n_experts, n_classes,
-                    prefix[0, n_layers], readout, psi_re, psi_im, amp_re, amp_im,
-                    pre[n_dense - 1], b - lo, g, z, logits,
+                    channel_rows if channel else prefix[0, n_layers], readout, psi_re, psi_im,
+                    amp_re, amp_im, pre[n_dense - 1], b - lo, g, z, logits,
                 )  # fmt: skip
                 log_p, right = _log_softmax_at(logits, label, probs)
                 loss += log_p * weight
@@ -303,7 +410,15 @@ def train_epoch(
                         for f in range(n_features):
                             grad[e_w + kk * n_features + f] += dz * x[s, f, idx]
                         dg[e] += dl[c] * z[e, c]
-                if quantum:  # h[i, j] = sum_b g_i (Re A_i Re psi_j + Im A_i Im psi_j)
+                if channel:  # zt[i] += d loss / d p_i vec(rho) (none where p_i was clamped)
+                    for i in range(d):
+                        if amp_re[i] >= 0.0:
+                            gi = 0.0
+                            for e in range(n_experts):
+                                gi += dg[e] * readout[i, e]
+                            for j in range(big):
+                                zt[i, j] += gi * psi_re[s, idx, j]
+                elif quantum:  # h[i, j] = sum_b g_i (Re A_i Re psi_j + Im A_i Im psi_j)
                     for i in range(d):
                         gi = 0.0
                         for e in range(n_experts):
@@ -317,8 +432,12 @@ def train_epoch(
                         inner += dg[e] * g[e]
                     for e in range(n_experts):
                         delta[e, b - lo] = g[e] * (dg[e] - inner)
-            if not quantum:
+            if not (quantum or channel):
                 _dense_backward(params, s, dense, activation, act, pre, delta, below, grad, hi - lo)
+            if channel:
+                _channel_backward(
+                    params, s, r_w, n, n_layers, supers, qa, zt, grad, tmp, one, two
+                )  # fmt: skip
             if quantum:  # the adjoint sweep (jit_kernel._adjoint_backward_real)
                 for layer in range(n_layers - 1, -1, -1):
                     _gate_contractions(h, prefix, gates, 0, layer, n, signs, rows, yy, yp, t)
@@ -352,7 +471,9 @@ def train_epoch(
                 exp_avg[s, p], exp_avg_sq[s, p] = m, v
                 params[s, p] -= step_size * m / (math.sqrt(v) / bias2_sqrt + ADAM_EPS)
         # validation with the epoch's final parameters: mean cross-entropy, right answers
-        if quantum:
+        if channel:
+            _channel_rows(params, s, r_w, n, n_layers, supers, tail, qa, channel_rows, tmp)
+        elif quantum:
             _circuit(params, s, r_w, n, n_layers, signs, rows, gates, layers, prefix)
         else:
             for j in range(x_val.shape[2]):
@@ -363,8 +484,8 @@ def train_epoch(
         for b in range(x_val.shape[2]):
             _forward_row(
                 params, s, x_val, b, router, offsets, n_experts, n_classes,
-                prefix[0, n_layers], readout, val_psi_re, val_psi_im, amp_re, amp_im,
-                pre[n_dense - 1], b, g, z, logits,
+                channel_rows if channel else prefix[0, n_layers], readout, val_psi_re,
+                val_psi_im, amp_re, amp_im, pre[n_dense - 1], b, g, z, logits,
             )  # fmt: skip
             log_p, right = _log_softmax_at(logits, y_val[s, b], probs)
             total += log_p

@@ -11,8 +11,11 @@ Covered (`refusal` says why a config is not, and its stacks then take the torch 
 path, which covers every kind): Adam; no top-k routing, no balance loss; linear experts;
 a linear, MLP (any widths and activation, with or without biases) or Fourier-feature
 router, or the paper's quantum router (ry_cz, basis-state probabilities, the torch backend,
-noiseless, up to KERNEL_MAX_QUBITS qubits). The numbers are the torch path's to
-rounding (tests/test_stacked.py: 1e-6 against the sequential `fit`, float64).
+up to KERNEL_MAX_QUBITS qubits): noiseless and with the full mechanism as a circuit, under
+depolarizing noise or readout error (placement paper or notebook), dephased or without
+entanglers as a channel on density matrices (the noisy torch path's superoperators; no
+shots, no fake backend: sampling draws from torch's generator). The numbers are the torch
+path's to rounding (tests/test_stacked.py: 1e-6 against the sequential `fit`, float64).
 
 State: the stack's parameters and Adam moments as one float64 row per model (S, P), in the
 stack's ParamLayout order; the engine's parameter tensors are views of it.
@@ -50,11 +53,6 @@ def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
             "quantum)"
         )
     noise = router.noise
-    if router.mechanism != "full":
-        return (
-            f"model.router.mechanism is {router.mechanism} (the compiled epoch: the full "
-            "circuit; a dephased or entangler-free router takes the torch path)"
-        )
     if router.backend != "torch":
         return f"model.router.backend is {router.backend} (the compiled epoch: torch)"
     if router.ansatz != "ry_cz" or router.readout != "probs":
@@ -62,12 +60,21 @@ def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
             f"model.router: ansatz {router.ansatz}, readout {router.readout} (the compiled "
             "epoch: ry_cz with probs)"
         )
-    noisy = noise.depolarizing or noise.depolarizing_2q or noise.readout_error
-    if noisy or noise.shots is not None or noise.fake_backend is not None:
-        return "model.router.noise is set (the compiled epoch: noiseless circuits)"
+    if noise.shots is not None or noise.fake_backend is not None:
+        what = "shots" if noise.shots is not None else "fake_backend"
+        return (
+            f"model.router.noise.{what} is set (the compiled epoch: exact probabilities, "
+            "depolarizing noise and readout error)"
+        )
     if router.qubits > KERNEL_MAX_QUBITS:
         return f"model.router.qubits: more than {KERNEL_MAX_QUBITS} (the compiled epoch)"
     return None
+
+
+def channel_router(router) -> bool:
+    """Whether a quantum router trains as a channel on density matrices (noise, or a
+    mechanism other than the full circuit) rather than as a unitary circuit."""
+    return not router.noise.is_noiseless or router.spec.mechanism != "full"
 
 
 class FusedEpoch:
@@ -104,7 +111,12 @@ class FusedEpoch:
         dense: list[tuple[int, int, int, int]] = []
         self.activation = epoch_kernel.RELU
         x_router = [x_train, x_val]
-        if hasattr(router, "spec"):  # the quantum router
+        self.channel = (np.zeros((1, 1, 1)), np.zeros((1, 1)))  # a channel's A_l, T
+        if hasattr(router, "spec") and channel_router(router):
+            self.router = epoch_kernel.ROUTER_CHANNEL
+            self._channel(router, x_train, x_val)
+            offsets = [starts["router.weights"]]
+        elif hasattr(router, "spec"):  # the quantum router
             self.router = epoch_kernel.ROUTER_QUANTUM
             ansatz, embedding, n, n_layers, signs, rows, features = router.backend._kernel.args
             self.circuit = (n, n_layers, signs, rows, router.backend._kernel.readout)
@@ -143,6 +155,37 @@ class FusedEpoch:
         self.x, self.x_val = (np.ascontiguousarray(t.numpy()) for t in (x_train, x_val))
         self.y, self.y_val = (np.ascontiguousarray(t.numpy(), np.int64) for t in (y_train, y_val))
         self.xr, self.xr_val = (np.ascontiguousarray(t.numpy(), np.float64) for t in x_router)
+
+    def _channel(self, router, x_train: torch.Tensor, x_val: torch.Tensor) -> None:
+        """A noisy or dephased circuit's state: the torch path's constant superoperators
+        (A_l, the trailing T or the identity), vec(rho) of every embedded input (the real
+        part: Phi is a real map and p real, so the imaginary part never contributes), and
+        the readout table with the readout error folded in (clamp(p) C R = clamp(p) (C R))."""
+        from qmoe_cli.quantum.gates import circuit_tables
+        from qmoe_cli.quantum.noise import readout_confusion
+        from qmoe_cli.quantum.torch_density import TorchDensityMatrix
+
+        spec, noise = router.spec, router.noise
+        n, d = spec.n_qubits, 2**spec.n_qubits
+        density = TorchDensityMatrix(spec, noise, strategy="superoperator")
+        supers, tail = density._superoperators(torch.float64)
+        tail = torch.eye(d * d, dtype=torch.float64) if tail is None else tail
+        self.channel = tuple(np.ascontiguousarray(t.numpy()) for t in (supers, tail))
+        readout = circuit_tables(spec).readout
+        readout = np.eye(d) if readout is None else readout
+        if noise.readout_error:
+            readout = readout_confusion(n, noise.readout_error) @ readout
+        self.circuit = (n, spec.n_layers, np.zeros((1, 1)), np.zeros((1, 1), np.int64),
+                        np.ascontiguousarray(readout, dtype=np.float64))  # fmt: skip
+        empty = np.zeros((len(x_train), 1, 1))
+
+        def vec(x: torch.Tensor) -> np.ndarray:  # (S, F, rows) -> (S, rows, d^2)
+            rows = x.detach().double().transpose(1, 2)
+            rho = density.embedded(rows.reshape(-1, rows.shape[-1]), torch.float64)
+            rho = rho.real if rho.is_complex() else rho
+            return np.ascontiguousarray(rho.reshape(*rows.shape[:2], d * d).numpy())
+
+        self.psi = [(vec(x_train), empty), (vec(x_val), empty)]
 
     @staticmethod
     def _fourier_terms(x: torch.Tensor, consts: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -184,7 +227,7 @@ class FusedEpoch:
             self.params, self.exp_avg, self.exp_avg_sq, first_step, lr, weight_decay,
             self.x, self.y, order, self.batch_size, self.x_val, self.y_val, self.xr, self.xr_val,
             self.router, self.offsets, self.dense, self.activation, self.n_experts, self.n_classes,
-            psi_re, psi_im, val_re, val_im, *self.circuit,
+            psi_re, psi_im, val_re, val_im, *self.circuit, *self.channel,
             batch_losses, train_loss, train_correct, val_loss, val_correct,
         )  # fmt: skip
         return batch_losses, train_loss, train_correct, val_loss, val_correct

@@ -42,7 +42,8 @@ What it takes (`supports`): float64; a router and experts whose kinds declare a 
 (models/base.py; every shipped kind does), for the configs their form takes
 (models/stacked_forms.py: circuits on the torch backend of up to STACKED_MAX_QUBITS qubits,
 noiseless or with depolarizing noise and readout error, noisy ones up to
-NOISY_STACKED_MAX_QUBITS; not shots or fake devices, evaluation only).
+NOISY_STACKED_MAX_QUBITS unless the compiled epoch takes the stack; not shots or fake
+devices, evaluation only).
 
 Entry points, for training/seeds.py and training/plan.py: `supports(cfg)` (None when this
 engine applies, else why not) and `fit_stacked(models, model_cfg, splits, cfg, seeds,
@@ -64,6 +65,7 @@ from qmoe_cli.data import Splits
 from qmoe_cli.errors import ConfigError, TrainingError
 from qmoe_cli.models import MixtureOfExperts
 from qmoe_cli.models.base import stacked_declaration
+from qmoe_cli.models.stacked_forms import circuit_refusal, noisy_size_refusal
 from qmoe_cli.optim import adam_step, sgd_step
 from qmoe_cli.quantum.torch_backend import KERNEL_MAX_QUBITS
 from qmoe_cli.quantum.torch_density import TorchDensityMatrix
@@ -100,8 +102,11 @@ def supports(cfg: ExperimentConfig) -> str | None:
                 f"model.{part}.type: {part} type '{component.type}' has no stacked form: "
                 f"{stacked_declaration(type(component))[1]}"
             )
+    compiled = fused_epoch.refusal(cfg.model, cfg.train) is None
     for part, component, form in parts:
         refusal = form.refusal(component, f"model.{part}")
+        if refusal is None and form.refusal is circuit_refusal and not compiled:
+            refusal = noisy_size_refusal(component, f"model.{part}")
         if refusal is not None:
             return refusal
     return None
