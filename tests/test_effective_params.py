@@ -90,6 +90,46 @@ def test_jacobian_matches_finite_differences_through_the_compiled_kernel():
     torch.testing.assert_close(jac, torch.stack(numeric, dim=1), atol=1e-8, rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "router",
+    [
+        {"type": "quantum", "qubits": 2, "layers": 12},
+        {"type": "quantum", "qubits": 3, "layers": 2, "ansatz": "strongly_entangling",
+         "embedding": "rx"},
+        {"type": "quantum", "qubits": 2, "layers": 3,
+         "noise": {"depolarizing": 0.03, "depolarizing_2q": 0.05, "readout_error": 0.02}},
+        {"type": "quantum", "qubits": 4, "layers": 2, "noise": {"depolarizing": 0.01,
+         "placement": "notebook"}},
+        {"type": "quantum", "qubits": 3, "layers": 3, "mechanism": "dephased"},
+        {"type": "quantum", "qubits": 2, "layers": 3, "mechanism": "no_entangler"},
+    ],
+    ids=["paper-B", "strongly-entangling-rx", "noisy", "notebook-4-qubits", "dephased",
+         "no-entangler"],
+)  # fmt: skip
+def test_the_shift_rule_jacobian_equals_autograds(router):
+    """The quantum router's gate Jacobian by the parameter-shift rule (2P circuit runs) is
+    the autograd one (a backward pass per output) to rounding."""
+    model = copy.deepcopy(make_model(router, n_features=3 if "rx" in str(router) else 2))
+    model = model.double().eval()
+    x = inputs(30, model.router.spec.n_features)
+    shifted = metrics.shift_rule_gate_jacobian(model, x)
+    params = [p for p in model.router.parameters() if p.requires_grad]
+    with torch.enable_grad():
+        by_autograd = metrics._jacobian_rows(model(x).gates.reshape(-1), params)
+    assert shifted is not None and shifted.shape == by_autograd.shape
+    torch.testing.assert_close(shifted, by_autograd, atol=1e-12, rtol=0)
+
+
+def test_the_shift_rule_is_not_taken_where_it_does_not_apply():
+    for router, model in (
+        ({**QUANTUM_2Q, "readout": "expval"}, {}),  # the adapter's classical parameters
+        (QUANTUM_2Q, {"top_k": 1}),  # top-k gates are not the router's outputs
+        ({"type": "linear"}, {}),
+    ):
+        built = make_model(router, **model).double()
+        assert metrics.shift_rule_gate_jacobian(built, inputs(5)) is None
+
+
 @pytest.mark.parametrize("rows_done", [0, metrics.ROWS_BEFORE_BATCHING], ids=["rows", "batched"])
 def test_jacobian_of_a_linear_router_matches_the_closed_form(rows_done, monkeypatch):
     # both ways of taking the rows: one backward pass each (a process's first rows) and one
