@@ -251,10 +251,11 @@ def _dense_backward(params, s, dense, activation, act, pre, delta, below, grad, 
 @numba.njit(cache=True, inline="always")
 def _forward_row(
     params, s, x, idx, router, offsets, n_experts, n_classes, u, readout, psi_re, psi_im,
-    amp_re, amp_im, top, col, g, z, logits,
+    imag, amp_re, amp_im, top, col, g, z, logits,
 ):  # fmt: skip
     """One input's gates g (E), expert logits z (E, C) and mixture logits (C); a dense
-    router's logits are column col of top (E, batch)."""
+    router's logits are column col of top (E, batch). `imag`: whether the embedded inputs
+    have an imaginary part (not with an RY embedding: half the circuit's per-row work)."""
     n_features = x.shape[1]
     e_w, e_b = offsets[1], offsets[2]
     if router == ROUTER_CHANNEL:  # u: the channel's d rows, psi_re: vec(rho) of the inputs
@@ -272,9 +273,13 @@ def _forward_row(
         d = u.shape[0]
         for i in range(d):
             re, im = 0.0, 0.0
-            for j in range(d):
-                re += u[i, j] * psi_re[s, idx, j]
-                im += u[i, j] * psi_im[s, idx, j]
+            if imag:
+                for j in range(d):
+                    re += u[i, j] * psi_re[s, idx, j]
+                    im += u[i, j] * psi_im[s, idx, j]
+            else:
+                for j in range(d):
+                    re += u[i, j] * psi_re[s, idx, j]
             amp_re[i], amp_im[i] = re, im
         for e in range(n_experts):
             total = 0.0
@@ -344,6 +349,8 @@ def train_epoch(
     n_params = params.shape[1]
     r_w, e_w, e_b = offsets[0], offsets[1], offsets[2]
     quantum, channel = router == ROUTER_QUANTUM, router == ROUTER_CHANNEL
+    # an RY embedding's states are real: their (zero) imaginary parts are skipped, exactly
+    imag_train, imag_val = np.any(psi_im != 0.0), np.any(val_psi_im != 0.0)
     n_dense, width = dense.shape[0], 1
     for layer in range(n_dense):
         width = max(width, dense[layer, 0], dense[layer, 1])
@@ -394,7 +401,7 @@ def train_epoch(
                 _forward_row(
                     params, s, x, idx, router, offsets, n_experts, n_classes,
                     channel_rows if channel else prefix[0, n_layers], readout, psi_re, psi_im,
-                    amp_re, amp_im, pre[n_dense - 1], b - lo, g, z, logits,
+                    imag_train, amp_re, amp_im, pre[n_dense - 1], b - lo, g, z, logits,
                 )  # fmt: skip
                 log_p, right = _log_softmax_at(logits, label, probs)
                 loss += log_p * weight
@@ -424,8 +431,12 @@ def train_epoch(
                         for e in range(n_experts):
                             gi += dg[e] * readout[i, e]
                         wr, wi = amp_re[i] * gi, amp_im[i] * gi
-                        for j in range(d):
-                            h[i, j] += wr * psi_re[s, idx, j] + wi * psi_im[s, idx, j]
+                        if imag_train:
+                            for j in range(d):
+                                h[i, j] += wr * psi_re[s, idx, j] + wi * psi_im[s, idx, j]
+                        else:
+                            for j in range(d):
+                                h[i, j] += wr * psi_re[s, idx, j]
                 else:  # the softmax's backward; the dense layers' after the batch
                     inner = 0.0
                     for e in range(n_experts):
@@ -485,7 +496,7 @@ def train_epoch(
             _forward_row(
                 params, s, x_val, b, router, offsets, n_experts, n_classes,
                 channel_rows if channel else prefix[0, n_layers], readout, val_psi_re,
-                val_psi_im, amp_re, amp_im, pre[n_dense - 1], b, g, z, logits,
+                val_psi_im, imag_val, amp_re, amp_im, pre[n_dense - 1], b, g, z, logits,
             )  # fmt: skip
             log_p, right = _log_softmax_at(logits, y_val[s, b], probs)
             total += log_p
