@@ -13,7 +13,7 @@ from qmoe_cli.data import load_dataset
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.models import build_model
 from qmoe_cli.training import fit, seed_everything, stacked
-from qmoe_cli.training.layerwise import schedule
+from qmoe_cli.training.layerwise import LayerwiseControl, schedule
 from qmoe_cli.training.seeds import run_seed
 
 from .conftest import TINY
@@ -60,6 +60,8 @@ def _strip(history):
         ({"layerwise": [{"layers": 2, "epochs": 2, "train": "old"}]}, None,
          "train.layerwise[0].train"),
         ({"layerwise": [{"layers": 0, "epochs": 2}]}, None, "train.layerwise[0].layers"),
+        ({"layerwise_init": "kept"}, None,
+         "train.layerwise_init: applies only with train.layerwise"),
     ],
 )  # fmt: skip
 def test_bad_schedules_are_refused_in_one_line_naming_the_key(train, router, needle):
@@ -174,3 +176,29 @@ def test_a_layerwise_run_records_the_stage_per_epoch_and_is_reproducible():
     plain = run_seed(_cfg(), 5)
     assert "stage" not in plain.fit.history[0]
     assert copy.deepcopy(cfg.train.layerwise)[0].layers == 2
+
+
+@pytest.mark.parametrize("init", ["zero", "kept"])
+def test_added_layers_start_at_zero_and_leave_the_outputs_as_they_were(init):
+    stages = [{"layers": 1, "epochs": 2}, {"layers": 3, "epochs": 2, "train": "new"}]
+    cfg = _cfg(layerwise=stages, layerwise_init=init, epochs=5)
+    model, splits = _start(cfg)
+    model.to(torch.float64)
+    w0 = model.router.weights.detach().clone()
+    x = torch.as_tensor(splits.X_val, dtype=torch.float64)
+    control = LayerwiseControl(model.router, cfg.train)
+    outputs = []
+    for epoch in (1, 3, 5):  # the first epoch of each stage: 1, 3, then 4 layers
+        control.at_epoch(epoch)
+        with torch.no_grad():
+            outputs.append(model.router(x))
+    w = model.router.weights.detach()
+    if init == "zero":  # RY(0) is the identity and a CZ chain only signs amplitudes
+        assert torch.equal(w[0], w0[0]) and bool((w[1:] == 0).all())
+        for later in outputs[1:]:
+            torch.testing.assert_close(later, outputs[0], rtol=0, atol=1e-12)
+    else:
+        assert torch.equal(w, w0)
+        assert not torch.allclose(outputs[1], outputs[0])
+    control.finish()
+    assert model.router.active_layers is None

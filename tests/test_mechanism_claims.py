@@ -180,7 +180,10 @@ def _lw_run(label="R1") -> Run:
 
 B_ROUTER = {"type": "quantum", "qubits": 2, "layers": 12, "ansatz": "ry_cz", "embedding": "ry"}
 W_ROUTER = {**B_ROUTER, "qubits": 6}
-SCHEDULE = "3 layers x 10 epochs, 6 layers x 10 epochs, then the full circuit"
+SCHEDULE = (
+    "3 layers x 10 epochs, 6 layers x 10 epochs, then the full circuit; added layers start at "
+    "zero angles"
+)
 
 
 def _lw_evidence(gain: float, faster: int, n: int = 10, seed: int = 0) -> V.Evidence:

@@ -139,6 +139,14 @@ class TrainConfig(Strict):
         "`model.router.layers` layers). Trains one seed at a time (the stacked engine does not "
         "take it). null: plain training",
     )
+    layerwise_init: Literal["zero", "kept"] = Field(
+        "zero",
+        description="with `layerwise`: the angles of the layers a stage adds (every stage but "
+        "the first, and the full-circuit epochs after them) when they are first applied: "
+        "`zero`, set to 0 (Skolik et al.: appended after the circuit trained so far, a zero "
+        "RY + CZ layer leaves its basis-state probabilities as they were); `kept`, the "
+        "initial values the router was built with (uniform in [0, 2 pi))",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -154,6 +162,8 @@ class TrainConfig(Strict):
     def check_layerwise(self, router: Any) -> None:
         """The schedule against the router (raised by ExperimentConfig, led by the full key)."""
         if self.layerwise is None:
+            if self.layerwise_init != "zero":
+                raise ValueError("train.layerwise_init: applies only with train.layerwise")
             return
         if not self.layerwise:
             raise ValueError("train.layerwise: give at least one stage, or null for plain training")

@@ -212,7 +212,8 @@ def layerwise_text(train: TrainConfig | None) -> str | None:
         + (" (new layers only)" if s.train == "new" else "")
         for s in train.layerwise
     )
-    return f"{stages}, then the full circuit"
+    init = "zero" if train.layerwise_init == "zero" else "their initial"
+    return f"{stages}, then the full circuit; added layers start at {init} angles"
 
 
 def _accuracies(per_seed: list[records.SeedRecord] | None) -> list[float] | None:

@@ -12,6 +12,12 @@ a zero gradient, and their values are put back after every optimizer step, so th
 Adam's momentum nor weight decay moves them. One optimizer serves the whole run, as in plain
 training: a single stage of the full depth training every layer is plain training, step
 for step. The experts (and an `expval` router's adapter) always train.
+
+The layers a stage adds (every stage but the first, and the full-circuit remainder) start at
+zero angles when first applied (`train.layerwise_init: zero`, Skolik et al.'s choice: with
+RY + CZ and basis-state probabilities, zero layers appended to the circuit leave its outputs
+as they were, so a stage starts where the last one ended), or keep the values the router was
+built with (`kept`).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class LayerwiseControl:
         self.n_layers = router.spec.n_layers
         self.stages = schedule(cfg, self.n_layers)
         self.stage: Stage | None = None
+        self.zero_added = cfg.layerwise_init == "zero"
         self.held: torch.Tensor | None = None  # rows of the weights held this stage
         self.values: torch.Tensor | None = None
 
@@ -66,6 +73,10 @@ class LayerwiseControl:
         """Enter the stage of this epoch (the router's depth, the weights it holds)."""
         stage = next(s for s in self.stages if s.first <= epoch <= s.last)
         if stage is not self.stage:
+            added_from = self.stage.layers if self.stage is not None else stage.layers
+            if self.zero_added and stage.layers > added_from:
+                with torch.no_grad():  # the added layers start at zero angles
+                    self.router.weights[added_from : stage.layers] = 0.0
             self.stage = stage
             self.router.set_active_layers(stage.layers)
             rows = torch.arange(self.n_layers)
