@@ -50,8 +50,8 @@ def _strip(history):
         ({"layerwise": [{"layers": 5, "epochs": 2}]}, None,
          "train.layerwise: a stage of 5 layers exceeds the router's 4 (model.router.layers)"),
         ({"layerwise": [{"layers": 2, "epochs": 2}]}, {"type": "linear"},
-         "train.layerwise: layer-wise training applies to a quantum router's layers, not to a "
-         "linear router"),
+         "train.layerwise: layer-wise training applies to a quantum router's layers, and "
+         "model.router.type is linear"),
         ({"layerwise": [{"layers": 2, "epochs": 7}]}, None,
          "train.layerwise: the stages take 7 epochs, more than train.epochs: 6"),
         ({"layerwise": [{"layers": 2, "epochs": 6}]}, None,

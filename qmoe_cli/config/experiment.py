@@ -178,7 +178,7 @@ class TrainConfig(Strict):
         if router.type != "quantum":
             raise ValueError(
                 f"train.layerwise: layer-wise training applies to a quantum router's layers, "
-                f"not to a {router.type} router; remove it or set model.router.type: quantum"
+                f"and model.router.type is {router.type}; remove it or use a quantum router"
             )
         deepest = self.layerwise[-1].layers
         if deepest > router.layers:
