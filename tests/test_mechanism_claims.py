@@ -151,3 +151,88 @@ def test_the_diagnostics_section_shows_spectrum_decay_and_expressibility():
     assert "mech.barren's sensitivity" in text
     none = to_markdown(assemble([], [], lambda *a: None, None, hybrid_qmoe.PAPER))
     assert "Diagnostics" not in none
+
+
+# --- mech.layerwise: layer-wise vs plain training on hand-made per-seed records ------------
+
+
+def _lw_model(run: Run, variant: str, router: dict, accs, epochs90, layerwise: str | None):
+    from qmoe_cli.config import ModelConfig
+    from qmoe_cli.report.inputs import Stat
+    from qmoe_cli.report.measured import ModelResult
+
+    params = router["qubits"] * router["layers"]
+    m = ModelResult(
+        run, variant, variant, "quantum", params, params + 12,
+        Stat(sum(accs) / len(accs), n=len(accs)), list(epochs90), 100,
+        model=ModelConfig(router=router, experts={"type": "linear", "count": 4}),
+        per_seed_acc=list(accs), early_stopping=False, n_test=200, layerwise=layerwise,
+    )  # fmt: skip
+    return m
+
+
+def _lw_run(label="R1") -> Run:
+    from qmoe_cli.config import ExperimentConfig
+
+    config = {"data": {"name": "two_moons"}, "train": {"epochs": 100, "early_stopping": False}}
+    return Run(Path(f"/x/{label}"), label, "ablate", None, None, ExperimentConfig(**config), "")
+
+
+B_ROUTER = {"type": "quantum", "qubits": 2, "layers": 12, "ansatz": "ry_cz", "embedding": "ry"}
+W_ROUTER = {**B_ROUTER, "qubits": 6}
+SCHEDULE = (
+    "3 layers x 10 epochs, 6 layers x 10 epochs, then the full circuit; added layers start at "
+    "zero angles"
+)
+
+
+def _lw_evidence(gain: float, faster: int, n: int = 10, seed: int = 0) -> V.Evidence:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    run = _lw_run()
+    models = []
+    for name, router in (("B", B_ROUTER), ("W6", W_ROUTER)):
+        base = 0.95 + 0.01 * rng.standard_normal(n)
+        staged = np.clip(base + gain + 0.003 * rng.standard_normal(n), 0, 1)
+        e_plain = rng.integers(5, 30, n)
+        e_staged = np.maximum(1, e_plain - faster + rng.integers(-1, 2, n))
+        models.append(_lw_model(run, name, router, list(base), list(e_plain), None))
+        models.append(_lw_model(run, f"{name}_lw", router, list(staged), list(e_staged), SCHEDULE))
+    return V.Evidence([run], models, [], [], CLAIMS, hybrid_qmoe.PAPER.min_epochs)
+
+
+def test_layerwise_reproduced_when_it_beats_its_own_plain_circuit():
+    ev = _lw_evidence(gain=0.02, faster=5)
+    (f,) = M.mech_layerwise(_claim("mech.layerwise"), ev)
+    assert f.category == V.REPRODUCED
+    assert [label for label, _ in f.parts] == ["B_lw vs B", "W6_lw vs W6"]  # same circuits only
+    assert "over the claim's 2 tests" in f.measured and SCHEDULE in f.reason
+    (g,) = M.mech_layerwise(_claim("mech.layerwise_convergence"), ev)
+    assert g.category == V.REPRODUCED and "epochs" in g.measured
+
+
+def test_layerwise_not_reproduced_without_a_difference_or_when_slower():
+    ev = _lw_evidence(gain=0.0, faster=-6, seed=1)
+    (f,) = M.mech_layerwise(_claim("mech.layerwise"), ev)
+    assert f.category == V.NOT_REPRODUCED and f.direction == V.OVERSTATES
+    (g,) = M.mech_layerwise(_claim("mech.layerwise_convergence"), ev)
+    assert g.category == V.NOT_REPRODUCED and "significantly more" in g.reason
+
+
+def test_layerwise_runs_measure_only_the_layerwise_claims():
+    from qmoe_cli.paper.hybrid_qmoe.table_i import model_accuracy
+
+    ev = _lw_evidence(gain=0.02, faster=5)
+    findings = {f.claim.id: f for f in V.evaluate(ev, CLAIMS, hybrid_qmoe.PAPER.min_epochs)}
+    assert findings["mech.layerwise"].category == V.REPRODUCED
+    for cid in ("table1.B.accuracy", "convergence.quantum", "mech.coherence"):
+        assert findings[cid].category == V.NOT_MEASURED, cid
+    # a layer-wise-trained router is no Model B, even outside a layer-wise ablation
+    (acc,) = model_accuracy(_claim("table1.B.accuracy"), ev, "quantum", 24)
+    assert "_lw" not in acc.source
+    (none,) = M.mech_layerwise(_claim("mech.layerwise"), V.Evidence([_lw_run()], []))
+    assert none.category == V.NOT_MEASURED and "two_moons_layerwise.yaml" in none.reason
+    few = _lw_evidence(gain=0.02, faster=5, n=3)
+    (f,) = M.mech_layerwise(_claim("mech.layerwise"), few)
+    assert f.category == V.NOT_MEASURED

@@ -555,6 +555,8 @@ def test_claims_data_structure():
         "mech.coherence",
         "mech.entanglement",
         "mech.classical_spectrum",
+        "mech.layerwise",
+        "mech.layerwise_convergence",
         "convergence.faster",
     }
     # the mechanism claims judged on `qmoe diagnose` folders, not by a paired comparison

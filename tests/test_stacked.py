@@ -245,6 +245,7 @@ def test_compiled_epoch_takes_the_stack_when_it_covers_it():
         (ROUTERS["linear"], {}, {"optimizer": "sgd"}, "train.optimizer is sgd"),
         (ROUTERS["linear"], {"top_k": 1}, {}, "model.top_k"),
         (ROUTERS["linear"], {"balance_weight": 0.1}, {}, "model.balance_weight"),
+        (PAPER_B, {}, {"layerwise": [{"layers": 1, "epochs": 1}]}, "train.layerwise"),
     ],
 )
 def test_compiled_epoch_says_why_not(router, model, train, reason):
@@ -413,6 +414,8 @@ def test_supports_says_why_not():
     assert "shots" in supports(shots)
     big = make_config({**quantum, "qubits": 9}, NO_STOP)
     assert "qubits" in supports(big)
+    stages = {**NO_STOP, "layerwise": [{"layers": 1, "epochs": 1}]}
+    assert "train.layerwise is set" in supports(make_config(quantum, stages))
     noisy_experts = validate_config(
         {
             "model": {

@@ -73,6 +73,29 @@ class ModelConfig(Strict):
             )
 
 
+class LayerwiseStage(Strict):
+    """One stage of layer-wise training (Skolik et al. 2021, "Layerwise learning for quantum
+    neural networks", Quantum Mach. Intell. 3, 5): for `epochs` epochs only the first
+    `layers` layers of the quantum router's ansatz are applied, the deeper ones not at all
+    (truncated, not set to zero angles: a zero-angle RY + CZ layer is not the identity)."""
+
+    layers: int = Field(
+        ge=1,
+        le=200,
+        description="layers of the router's ansatz applied in this stage (the first ones); "
+        "more than the stage before, at most `model.router.layers`",
+    )
+    epochs: int = Field(ge=1, le=100_000, description="epochs of this stage")
+    train: Literal["active", "new"] = Field(
+        "active",
+        description="which circuit weights train in this stage: `active`, every applied layer; "
+        "`new`, only the layers this stage adds (beyond the previous stage's `layers`; the "
+        "first stage's all), the earlier ones held as Skolik et al.'s first phase does. "
+        "Weights of layers not applied never change; the experts (and an `expval` router's "
+        "adapter) always train",
+    )
+
+
 class TrainConfig(Strict):
     optimizer: Literal["adam", "sgd"] = Field("adam", description="the optimiser")
     lr: float = Field(0.01, gt=0.0, le=10.0, description="learning rate")
@@ -105,12 +128,70 @@ class TrainConfig(Strict):
         description="stacked: the seeds of a config trained together as one batched model "
         "where it applies (qmoe_cli/training/stacked.py), same numbers; sequential: one at a time",
     )
+    layerwise: list[LayerwiseStage] | None = Field(
+        None,
+        description="layer-wise training of a quantum router ([quantum.md](quantum.md#layer-"
+        "wise-training)): stages `{layers, epochs, train}` run first, in order, each applying "
+        "only the first `layers` layers of the ansatz; the epochs left of `epochs` then train "
+        "the full circuit, every weight. Early stopping and the best-weights record count only "
+        "epochs with the full circuit applied. The stages' epochs count within `epochs`; the "
+        "schedule must end on the full circuit (epochs left over, or a last stage of "
+        "`model.router.layers` layers). Trains one seed at a time (the stacked engine does not "
+        "take it). null: plain training",
+    )
+    layerwise_init: Literal["zero", "kept"] = Field(
+        "zero",
+        description="with `layerwise`: the angles of the layers a stage adds (every stage but "
+        "the first, and the full-circuit epochs after them) when they are first applied: "
+        "`zero`, set to 0 (Skolik et al.: appended after the circuit trained so far, a zero "
+        "RY + CZ layer leaves its basis-state probabilities as they were); `kept`, the "
+        "initial values the router was built with (uniform in [0, 2 pi))",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.momentum and self.optimizer != "sgd":
             raise ValueError("'momentum' applies only to optimizer: sgd")
         return self
+
+    @property
+    def staged_epochs(self) -> int:
+        """Epochs of the layer-wise stages (0 without them)."""
+        return sum(s.epochs for s in self.layerwise or ())
+
+    def check_layerwise(self, router: Any) -> None:
+        """The schedule against the router (raised by ExperimentConfig, led by the full key)."""
+        if self.layerwise is None:
+            if self.layerwise_init != "zero":
+                raise ValueError("train.layerwise_init: applies only with train.layerwise")
+            return
+        if not self.layerwise:
+            raise ValueError("train.layerwise: give at least one stage, or null for plain training")
+        layers = [s.layers for s in self.layerwise]
+        if any(b <= a for a, b in zip(layers, layers[1:], strict=False)):
+            raise ValueError(f"train.layerwise: the stages' layers must increase, not {layers}")
+        if self.staged_epochs > self.epochs:
+            raise ValueError(
+                f"train.layerwise: the stages take {self.staged_epochs} epochs, more than "
+                f"train.epochs: {self.epochs}"
+            )
+        if router.type != "quantum":
+            raise ValueError(
+                f"train.layerwise: layer-wise training applies to a quantum router's layers, "
+                f"and model.router.type is {router.type}; remove it or use a quantum router"
+            )
+        deepest = self.layerwise[-1].layers
+        if deepest > router.layers:
+            raise ValueError(
+                f"train.layerwise: a stage of {deepest} layers exceeds the router's "
+                f"{router.layers} (model.router.layers)"
+            )
+        if self.staged_epochs == self.epochs and deepest < router.layers:
+            raise ValueError(
+                f"train.layerwise: the stages take all {self.epochs} epochs and end at "
+                f"{deepest} of the router's {router.layers} layers; leave epochs for the full "
+                "circuit or end on a stage of model.router.layers layers"
+            )
 
 
 KIND_HELP = "the experiment kind: which command runs this config (qmoe_cli/kinds.py)"
@@ -141,6 +222,7 @@ class ExperimentConfig(Strict):
     def _router_fits_data_and_experts(self) -> ExperimentConfig:
         # each router kind states its own checks against the experts and the input width
         self.model.check_parts()
+        self.train.check_layerwise(self.model.router)
         self.model.router.check_fit(self.model.experts.count, n_input_features(self.data))
         self.model.experts.check_fit(n_input_features(self.data))
         router_noise = getattr(self.model.router, "noise", None)

@@ -8,6 +8,7 @@ adapter's parameters count as router parameters.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -30,19 +31,43 @@ class QuantumRouter(nn.Module):
         self.adapter = (
             nn.Linear(spec.n_qubits, spec.n_experts) if spec.readout == "expval" else None
         )
+        # layer-wise training (training/layerwise.py): only the first `active_layers` layers
+        # are applied (None: all); their backends built once per depth
+        self.active_layers: int | None = None
+        self._truncated: dict[int, object] = {}
+
+    def set_active_layers(self, layers: int | None) -> None:
+        """Apply only the first `layers` layers of the ansatz from now on (None or all of
+        them: the full circuit). The deeper layers are left out of the circuit, not set to
+        zero angles (a zero-angle RY + CZ layer is not the identity): the outputs are those
+        of a `layers`-layer router with the first rows of these weights."""
+        if layers is not None and not 1 <= layers <= self.spec.n_layers:
+            raise ValueError(f"active layers {layers} outside 1..{self.spec.n_layers}")
+        self.active_layers = None if layers == self.spec.n_layers else layers
+
+    def _circuit(self):
+        """The backend and the weights of the layers applied."""
+        k = self.active_layers
+        if k is None:
+            return self.backend, self.weights
+        backend = self._truncated.get(k)
+        if backend is None:
+            backend = make_backend(replace(self.spec, n_layers=k), self.backend_name, self.noise)
+            self._truncated[k] = backend
+        return backend, self.weights[:k]
 
     def set_noise(self, noise: NoiseSpec, backend: str | None = None) -> None:
         """Simulate the same trained circuit under other noise (or on another backend)."""
         self.noise = noise
         self.backend_name = backend or self.backend_name
         self.backend = make_backend(self.spec, self.backend_name, noise)
+        self._truncated = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        backend, weights = self._circuit()
         if self.adapter is None:
-            return self.backend.outputs(self.weights, x)
-        if isinstance(self.backend, TorchStatevector):  # circuit and adapter in one node
-            return self.backend.adapted_outputs(
-                self.weights, x, self.adapter.weight, self.adapter.bias
-            )
-        out = self.backend.outputs(self.weights, x)
+            return backend.outputs(weights, x)
+        if isinstance(backend, TorchStatevector):  # circuit and adapter in one node
+            return backend.adapted_outputs(weights, x, self.adapter.weight, self.adapter.bias)
+        out = backend.outputs(weights, x)
         return torch.softmax(self.adapter(out.to(self.adapter.weight.dtype)), dim=-1)

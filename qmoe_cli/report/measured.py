@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qmoe_cli import records
-from qmoe_cli.config import ModelConfig
+from qmoe_cli.config import ModelConfig, TrainConfig
 from qmoe_cli.errors import ConfigError
 from qmoe_cli.metrics import breakdown_interval
 from qmoe_cli.models import config_qubits
@@ -43,6 +43,9 @@ class ModelResult:
     # test accuracy of each class (index 0..C-1), mean over the seeds that record it
     per_class_acc: list[float] | None = None
     n_test: int | None = None  # test rows of one seed (the median over seeds)
+    # its train.layerwise schedule as text ("2/4 layers x 10 epochs, then the full circuit"):
+    # trained layer-wise; None: plainly (or its config was not read)
+    layerwise: str | None = None
 
     @property
     def n_seeds(self) -> int:
@@ -168,6 +171,7 @@ def _variant(run: Run, row: records.VariantSummary) -> ModelResult:
         cfg.train.early_stopping if cfg is not None else None,
         _per_class(per_seed),
         _n_test(per_seed),
+        layerwise_text(cfg.train if cfg is not None else None),
     )
 
 
@@ -195,7 +199,21 @@ def _train_model(
         early_stopping=stopping,
         per_class_acc=_per_class(m.per_seed),
         n_test=_n_test(m.per_seed),
+        layerwise=layerwise_text(run.experiment.train if run.experiment is not None else None),
     )
+
+
+def layerwise_text(train: TrainConfig | None) -> str | None:
+    """A layer-wise schedule in words (None: plain training, or no config read)."""
+    if train is None or train.layerwise is None:
+        return None
+    stages = ", ".join(
+        f"{s.layers} layers x {s.epochs} epochs"
+        + (" (new layers only)" if s.train == "new" else "")
+        for s in train.layerwise
+    )
+    init = "zero" if train.layerwise_init == "zero" else "their initial"
+    return f"{stages}, then the full circuit; added layers start at {init} angles"
 
 
 def _accuracies(per_seed: list[records.SeedRecord] | None) -> list[float] | None:

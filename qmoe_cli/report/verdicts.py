@@ -103,6 +103,9 @@ class Compare:
     expect: Literal["greater", "less", "not less"]
     a_mechanism: str = "full"  # the quantum router's mechanism (models.routers.quantum)
     b_mechanism: str = "full"
+    # trained layer-wise (train.layerwise) or plainly
+    a_layerwise: bool = False
+    b_layerwise: bool = False
     # which a-b pairs a run compares: every pair (layouts the paper leaves open), or only b
     # built on a's circuit (the same router but for its mechanism; a classical router on the
     # same qubits' spectrum within a's parameter count)
@@ -595,16 +598,22 @@ def runs_on(ev: Evidence, dataset: str | None) -> list[Run]:
 
 
 def models_of(
-    ev: Evidence, run: Run, router: str, experts: str = "linear", mechanism: str = "full"
+    ev: Evidence,
+    run: Run,
+    router: str,
+    experts: str = "linear",
+    mechanism: str = "full",
+    layerwise: bool = False,
 ) -> list[ModelResult]:
-    """The run's models with this router type, experts type and mechanism (the paper's claims
-    are about linear experts and the full circuit: a fully quantum variant, or a router with
-    its interference removed, measures none of them)."""
+    """The run's models with this router type, experts type, mechanism and training (the
+    paper's claims are about linear experts, the full circuit and plain training: a fully
+    quantum variant, a router with its interference removed, or one trained layer-wise,
+    measures none of them)."""
     return [
         m
         for m in ev.models
         if m.run is run and m.router == router and m.experts == experts
-        and m.mechanism == mechanism
+        and m.mechanism == mechanism and (m.layerwise is not None) == layerwise
     ]  # fmt: skip
 
 
@@ -761,8 +770,11 @@ def _claim_tests(
     tests: list[_Test] = []
     problems: list[tuple[Run, str, str]] = []
     for run in runs_on(ev, claim.dataset):
-        for a in models_of(ev, run, compare.a, mechanism=compare.a_mechanism):
-            for b in models_of(ev, run, compare.b, mechanism=compare.b_mechanism):
+        a_models = models_of(ev, run, compare.a, mechanism=compare.a_mechanism,
+                             layerwise=compare.a_layerwise)  # fmt: skip
+        for a in a_models:
+            for b in models_of(ev, run, compare.b, mechanism=compare.b_mechanism,
+                               layerwise=compare.b_layerwise):  # fmt: skip
                 if compare.pairing == "same_circuit" and not same_circuit(a, b):
                     continue
                 av, bv = values_of(a, compare.metric), values_of(b, compare.metric)
@@ -888,9 +900,9 @@ def comparison(claim: Claim, ev: Evidence) -> list[Finding]:
         alts = found.get((claim.id, run.label))
         if alts:
             c = claim.compare
-            models = models_of(ev, run, a_router, mechanism=c.a_mechanism) + models_of(
-                ev, run, b_router, mechanism=c.b_mechanism
-            )
+            models = models_of(
+                ev, run, a_router, mechanism=c.a_mechanism, layerwise=c.a_layerwise
+            ) + models_of(ev, run, b_router, mechanism=c.b_mechanism, layerwise=c.b_layerwise)
             f = with_protocol(combine(claim, run_source(run, models), alts), run)
             if claim.compare.metric == "eta":
                 f.reason += "; " + effective_eta_note(ev, run)

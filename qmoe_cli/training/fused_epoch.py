@@ -36,6 +36,8 @@ from qmoe_cli.training.stacked_modules import ParamLayout
 def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
     """None when the compiled epoch trains stacks of this config; else why not (they take
     the torch stacked path)."""
+    if train.layerwise is not None:  # stacked.supports refuses it first: sequential
+        return "train.layerwise is set (its stages train one seed at a time)"
     if train.optimizer != "adam":
         return f"train.optimizer is {train.optimizer} (the compiled epoch does Adam)"
     if model.top_k is not None:

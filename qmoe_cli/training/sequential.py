@@ -17,6 +17,7 @@ from qmoe_cli.data import Splits
 from qmoe_cli.errors import ConfigError, TrainingError
 from qmoe_cli.models import MixtureOfExperts
 from qmoe_cli.optim import FusedAdam, FusedSGD
+from qmoe_cli.training.layerwise import LayerwiseControl
 from qmoe_cli.workers import raise_if_interrupted
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -72,7 +73,10 @@ def fit(
     seed: int,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    """Train in place; with early stopping, the best-validation-loss weights are restored."""
+    """Train in place; with early stopping, the best-validation-loss weights are restored.
+    With `cfg.layerwise`, the quantum router trains in stages (training/layerwise.py): the
+    history rows then say each epoch's `stage` and `layers`, and early stopping and the
+    best weights count only epochs with the full circuit applied."""
     if not getattr(model.router, "trainable", True):
         raise ConfigError(
             f"model.router.backend: {model.router.backend_name} gives no gradients "
@@ -91,9 +95,15 @@ def fit(
     n = len(y_train)
     batches = -(-n // cfg.batch_size)
     reported = start
+    staged = None
+    if cfg.layerwise is not None:
+        if not hasattr(model.router, "set_active_layers"):
+            raise ConfigError("train.layerwise: layer-wise training needs a quantum router")
+        staged = LayerwiseControl(model.router, cfg)
 
     for epoch in range(1, cfg.epochs + 1):
         raise_if_interrupted()
+        stage = staged.at_epoch(epoch) if staged is not None else None
         model.train()
         order = torch.randperm(n, generator=shuffler)
         total_loss, total_correct = 0.0, 0
@@ -111,7 +121,12 @@ def fit(
                 )
             optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
+            if staged is not None:
+                staged.before_step()
+                optimizer.step()
+                staged.after_step()
+            else:
+                optimizer.step()
             total_loss += loss.item() * len(idx)
             total_correct += correct
 
@@ -131,10 +146,14 @@ def fit(
             "val_acc": val_correct / len(y_val),
             "seconds": time.perf_counter() - start,
         }
+        if stage is not None:
+            row["stage"], row["layers"] = stage.index, stage.layers
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(row)
 
+        if stage is not None and not stage.full(staged.n_layers):
+            continue  # a truncated circuit's validation loss is not the model's
         if val_loss < best_loss - cfg.min_delta:
             best_loss, waited, result.best_epoch = val_loss, 0, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -144,6 +163,8 @@ def fit(
             result.stopped_early = True
             break
 
+    if staged is not None:
+        staged.finish()
     result.epochs_run = len(result.history)
     if cfg.early_stopping and best_state is not None:
         model.load_state_dict(best_state)

@@ -43,7 +43,8 @@ What it takes (`supports`): float64; a router and experts whose kinds declare a 
 (models/stacked_forms.py: circuits on the torch backend of up to STACKED_MAX_QUBITS qubits,
 noiseless or with depolarizing noise and readout error, noisy ones up to
 NOISY_STACKED_MAX_QUBITS unless the compiled epoch takes the stack; not shots or fake
-devices, evaluation only).
+devices, evaluation only); not layer-wise training (`train.layerwise`:
+training/layerwise.py, sequential only).
 
 Entry points, for training/seeds.py and training/plan.py: `supports(cfg)` (None when this
 engine applies, else why not) and `fit_stacked(models, model_cfg, splits, cfg, seeds,
@@ -95,6 +96,12 @@ def supports(cfg: ExperimentConfig) -> str | None:
         return f"train.engine is {cfg.train.engine}"
     if cfg.train.dtype != "float64":  # speed may never change a number
         return "train.dtype is float32: stacked and sequential agree only to its rounding"
+    if cfg.train.layerwise is not None:
+        return (
+            "train.layerwise is set: the stages change the circuit's depth and the weights "
+            "that train epoch by epoch, which the stacked forms (one circuit depth, every "
+            "parameter trained) do not model; its seeds train one at a time"
+        )
     parts = model_forms(cfg.model)
     for part, component, form in parts:
         if form is None:

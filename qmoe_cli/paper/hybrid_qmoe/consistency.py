@@ -190,6 +190,8 @@ CHECKS: dict[str, Callable[[], str] | None] = {
     "mech.classical_spectrum": None,
     "mech.kernel": None,
     "mech.barren": None,
+    "mech.layerwise": None,
+    "mech.layerwise_convergence": None,
 }
 
 

@@ -1,6 +1,8 @@
 """Sec. III-C and VI-D: the two mechanism claims measured on `qmoe diagnose` folders (the
 other three, mech.coherence, mech.entanglement and mech.classical_spectrum, are paired
-comparisons on the mechanism ablation).
+comparisons on the mechanism ablation), and the mitigation of Sec. VI-D's plateaus by
+layer-wise training (mech.layerwise, mech.layerwise_convergence: paired comparisons on the
+layer-wise ablation, measured by `mech_layerwise`).
 
 * mech.kernel: "This kernel operates in an exponentially large feature space". The angle
   encoding fixes the router's spectrum (Schuld, Sweke and Meyer 2021): with feature f on
@@ -25,6 +27,7 @@ import statistics
 from qmoe_cli import records
 from qmoe_cli.report import fmt
 from qmoe_cli.report.inputs import Run
+from qmoe_cli.report.measured import ModelResult
 from qmoe_cli.report.render import Block, Table
 from qmoe_cli.report.verdicts import (
     MIN_SEEDS,
@@ -36,7 +39,9 @@ from qmoe_cli.report.verdicts import (
     Evidence,
     Finding,
     combine,
+    comparison,
     missing,
+    same_circuit,
 )
 
 KERNEL_R2 = 0.99  # a linear model this good on the encoding's own features is the router
@@ -272,3 +277,53 @@ def barren_sensitivity(runs: list[Run]) -> list[Block]:
             f"verdict uses S = {SHOTS:,}",
         )  # fmt: skip
     ]
+
+
+# --- mech.layerwise -----------------------------------------------------------------------------
+
+LAYERWISE_ABLATION = (
+    "ablate on two_moons with quantum routers trained plainly and layer-wise (train.layerwise) "
+    "on the same circuits and seeds: configs/paper/two_moons_layerwise.yaml"
+)
+
+
+def layerwise_run(run: Run, models: list[ModelResult]) -> bool:
+    """An ablation with a layer-wise-trained variant: built to test the mitigation, so its
+    plainly trained twins are not counted again for the paper's other claims."""
+    return run.kind == "ablate" and any(m.run is run and m.layerwise for m in models)
+
+
+def mech_layerwise(claim: Claim, ev: Evidence) -> list[Finding]:
+    """Layer-wise vs plain training of the same circuit, paired over seeds (the claim's
+    `compare`, Holm within the claim, verdicts.comparison), on the layer-wise ablations only;
+    each finding names the schedules and, where the run sets a plateau, how many seeds of
+    each ended below it."""
+    view = ev.without("layer-wise runs", lambda run, models: not layerwise_run(run, models))
+    if not view.runs:
+        return missing(claim, f"no layer-wise ablation was given ({LAYERWISE_ABLATION})")
+    findings = comparison(claim, view)
+    for f in findings:
+        run = next((r for r in view.runs if f.source.startswith(r.label + " ")), None)
+        if run is not None and f.category != NOT_MEASURED:
+            f.reason += "; " + _layerwise_note(view, run)
+    return findings
+
+
+def _layerwise_note(ev: Evidence, run: Run) -> str:
+    """Each layer-wise variant's schedule, and the seeds below the run's plateau, paired."""
+    staged = [m for m in ev.models if m.run is run and m.layerwise]
+    plain = [m for m in ev.models if m.run is run and not m.layerwise and m.router == "quantum"]
+    parts = []
+    for m in staged:
+        twin = next((p for p in plain if same_circuit(p, m) and same_circuit(m, p)), None)
+        text = f"{m.variant}: {m.layerwise}"
+        plateau = run.plateau
+        if twin is not None and fmt.finite(plateau) and m.per_seed_acc and twin.per_seed_acc:
+            below = sum(a < plateau for a in m.per_seed_acc)
+            below_twin = sum(a < plateau for a in twin.per_seed_acc)
+            text += (
+                f" (seeds below {fmt.pct(plateau, 1)}: {below} of {len(m.per_seed_acc)} vs "
+                f"{below_twin} of {len(twin.per_seed_acc)} for {twin.variant})"
+            )
+        parts.append(text)
+    return "schedules: " + "; ".join(parts)
