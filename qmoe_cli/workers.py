@@ -316,9 +316,21 @@ def shutdown() -> None:
             raise
 
 
+_stuck: list[threading.Thread] = []  # stopped pools' manager threads that did not end
+
+
+def stuck_threads() -> list[threading.Thread]:
+    """The manager threads of stopped pools still running: the interpreter's exit would wait
+    for them (cli.app.run then ends the process at once)."""
+    return [t for t in _stuck if t.is_alive()]
+
+
 def stop(pool: ProcessPoolExecutor) -> None:
     """Terminate the pool's workers, reap them (SIGKILL after REAP_SECONDS), drop queued
     calls: no process outlives the command."""
+    call_queue = getattr(pool, "_call_queue", None)
+    if call_queue is not None:  # its feeder may be blocked writing to a worker we kill:
+        call_queue.cancel_join_thread()  # the manager thread must not wait for it
     processes = list((getattr(pool, "_processes", None) or {}).values())
     for p in processes:
         if p.is_alive():
@@ -338,3 +350,5 @@ def stop(pool: ProcessPoolExecutor) -> None:
     manager = getattr(pool, "_executor_manager_thread", None)
     if manager is not None and manager is not threading.current_thread():
         manager.join(REAP_SECONDS)
+        if manager.is_alive():  # still importing, or reading a result its worker never
+            _stuck.append(manager)  # finished: the exit must not wait for it

@@ -1,10 +1,13 @@
 """The worker pool: kept warm between map_calls, ended on errors and at shutdown."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
 from qmoe_cli import workers
+from tests.conftest import ROOT
 
 
 def _pid(_: int) -> int:
@@ -215,3 +218,25 @@ def test_a_signal_while_torch_imports_is_a_clean_stop_not_an_abort(tmp_path, del
     assert "Traceback" not in stderr and "terminate called" not in stderr, stderr
     if proc.returncode == 143:
         assert stderr.strip().splitlines()[-1].startswith("interrupted (SIGTERM)"), stderr
+
+
+@pytest.mark.parametrize("args, code", [(["--version"], 0), (["validate", "missing.yaml"], 2)])
+def test_a_stuck_manager_thread_does_not_hold_the_exit(args, code):
+    """A stopped pool's manager thread that never ends (a result its killed worker never
+    finished) would make the interpreter's exit wait for ever: the executable ends anyway,
+    with the command's exit code and output."""
+    script = (
+        "import sys, threading\n"
+        "from qmoe_cli import workers\n"
+        "from qmoe_cli.cli.app import run\n"
+        "stuck = threading.Thread(target=threading.Event().wait)  # non-daemon, for ever\n"
+        "stuck.start()\n"
+        "workers._stuck.append(stuck)\n"
+        f"sys.argv = ['qmoe', *{args!r}]\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == code, done.stderr
+    assert ("qmoe " in done.stdout) if code == 0 else ("missing.yaml" in done.stderr)

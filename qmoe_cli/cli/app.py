@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 
@@ -47,6 +48,34 @@ def main(
 def run() -> None:
     """The `qmoe` executable. gc.freeze() at the end spares the interpreter's final garbage
     collection over every torch and matplotlib object (docs/performance.md, "Start-up")."""
+    try:
+        _run()
+    finally:
+        _end_now_if_a_thread_is_stuck()
+
+
+def _end_now_if_a_thread_is_stuck() -> None:
+    """The interpreter's exit joins every non-daemon thread. A worker pool stopped by a
+    signal can leave its manager thread blocked (unpickling a last result that imports a
+    library, or reading one its killed worker never finished: CPython's ProcessPoolExecutor),
+    and the exit would wait for ever (an ablate hung up by SIGHUP, once in CI). The command's
+    work and clean-up are done by now: flush and end the process with its exit code."""
+    workers = sys.modules.get("qmoe_cli.workers")
+    if workers is None or not workers.stuck_threads():
+        return
+    exc = sys.exc_info()[1]
+    code = exc.code if isinstance(exc, SystemExit) else (0 if exc is None else 1)
+    if not isinstance(code, int):
+        code = 0 if code is None else 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a hung-up terminal, a closed stream
+            pass
+    os._exit(code)
+
+
+def _run() -> None:
     try:
         app()
     finally:
