@@ -158,7 +158,7 @@ def test_stacked_equals_sequential_per_seed(router, train, path, monkeypatch):
 
 # The compiled epoch (training/fused_epoch.py): the kinds it covers, held to fit like the
 # torch path (above, and here the paper's own circuits and 4 experts); the others say why not.
-COMPILED = {"linear", "mlp", "mlp-no-bias", "fourier", "quantum", "quantum-dephased"}
+COMPILED = {"linear", "mlp", "mlp-no-bias", "fourier", "quantum"}
 PAPER_B = {"type": "quantum", "qubits": 2, "layers": 12, "ansatz": "ry_cz", "embedding": "ry"}
 PAPER_B4 = {**PAPER_B, "qubits": 4, "layers": 6}
 PAPER_C = {"type": "mlp", "hidden": [12, 12]}
@@ -189,17 +189,18 @@ PAPER_D = {"type": "fourier", "max_frequency": 1}
           "readout_error": 0.03}}, 4, EARLY_STOP),
         ({**ROUTERS["quantum"], "qubits": 3, "embedding": "rx",
           "noise": {"depolarizing": 0.02, "placement": "notebook"}}, 3, NO_STOP),
-        (ROUTERS["quantum-dephased"], 4, NO_STOP),
+        ({**ROUTERS["quantum-dephased"], "noise": {"readout_error": 0.02}}, 4, NO_STOP),
         ({**PAPER_B, "mechanism": "dephased", "noise": {"depolarizing": 0.01}}, 4, EARLY_STOP),
-        ({**PAPER_B, "mechanism": "no_entangler"}, 4, EARLY_STOP),
+        ({**PAPER_B, "mechanism": "no_entangler", "noise": {"depolarizing": 0.01}}, 4,
+         EARLY_STOP),
     ],
     ids=[
         "paper-B", "paper-B4", "rz-3-qubits", "linear-weight-decay", "paper-C",
         "paper-C-early-stopping", "paper-C240-early-stopping", "paper-C240-weight-decay",
         "paper-C16-early-stopping", "mlp-gelu-3-layers", "mlp-tanh-no-bias", "paper-D",
         "fourier-random-features", "paper-B-depolarizing", "B4-all-noise-early-stopping",
-        "rx-notebook-noise", "dephased-3-qubits", "paper-B-dephased-noisy",
-        "paper-B-no-entangler",
+        "rx-notebook-noise", "dephased-3-qubits-readout-error", "paper-B-dephased-noisy",
+        "paper-B-no-entangler-noisy",
     ],
 )  # fmt: skip
 def test_compiled_epoch_equals_sequential_and_the_torch_path(router, experts, train, monkeypatch):
@@ -207,7 +208,7 @@ def test_compiled_epoch_equals_sequential_and_the_torch_path(router, experts, tr
     assert fused_epoch.refusal(cfg.model, cfg.train) is None
     models, splits = build(cfg)  # the kernel's own path: a circuit, or a channel
     trainer = StackedTrainer(models, cfg.model, splits, cfg.train, list(cfg.seeds))
-    channel = "noise" in router or router.get("mechanism", "full") != "full"
+    channel = "noise" in router
     if router["type"] == "quantum":
         kind = epoch_kernel.ROUTER_CHANNEL if channel else epoch_kernel.ROUTER_QUANTUM
         assert trainer.fused.router == kind
@@ -236,6 +237,8 @@ def test_compiled_epoch_takes_the_stack_when_it_covers_it():
     "router, model, train, reason",
     [
         (ROUTERS["spectrum-truncated"], {}, {}, "model.router.type is spectrum_matched"),
+        (ROUTERS["quantum-dephased"], {}, {}, "model.router.mechanism is dephased without noise"),
+        ({**PAPER_B, "mechanism": "no_entangler"}, {}, {}, "mechanism is no_entangler without"),
         (ROUTERS["mlp"], {"top_k": 1}, {}, "model.top_k"),
         (ROUTERS["quantum-notebook"], {}, {}, "ansatz strongly_entangling, readout expval"),
         ({**PAPER_B, "readout": "expval"}, {}, {}, "readout expval"),

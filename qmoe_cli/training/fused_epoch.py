@@ -11,11 +11,13 @@ Covered (`refusal` says why a config is not, and its stacks then take the torch 
 path, which covers every kind): Adam; no top-k routing, no balance loss; linear experts;
 a linear, MLP (any widths and activation, with or without biases) or Fourier-feature
 router, or the paper's quantum router (ry_cz, basis-state probabilities, the torch backend,
-up to KERNEL_MAX_QUBITS qubits): noiseless and with the full mechanism as a circuit, under
-depolarizing noise or readout error (placement paper or notebook), dephased or without
-entanglers as a channel on density matrices (the noisy torch path's superoperators; no
-shots, no fake backend: sampling draws from torch's generator). The numbers are the torch
-path's to rounding (tests/test_stacked.py: 1e-6 against the sequential `fit`, float64).
+up to KERNEL_MAX_QUBITS qubits): noiseless and with the full mechanism as a circuit; under
+depolarizing noise or readout error (placement paper or notebook; any mechanism) as a
+channel on density matrices (the noisy torch path's superoperators; no shots, no fake
+backend: sampling draws from torch's generator). A noiseless dephased or entangler-free
+router takes the torch path, faster there (its Markov chain, its product state). The
+numbers are the torch path's to rounding (tests/test_stacked.py: 1e-6 against the
+sequential `fit`, float64).
 
 State: the stack's parameters and Adam moments as one float64 row per model (S, P), in the
 stack's ParamLayout order; the engine's parameter tensors are views of it.
@@ -55,6 +57,13 @@ def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
             "quantum)"
         )
     noise = router.noise
+    noisy = noise.depolarizing or noise.depolarizing_2q or noise.readout_error
+    if router.mechanism != "full" and not noisy:
+        return (
+            f"model.router.mechanism is {router.mechanism} without noise (the torch path: "
+            "its Markov chain or product state is faster than the compiled channel on "
+            "density matrices, 4-50x at 4 qubits)"
+        )
     if router.backend != "torch":
         return f"model.router.backend is {router.backend} (the compiled epoch: torch)"
     if router.ansatz != "ry_cz" or router.readout != "probs":
@@ -74,9 +83,9 @@ def refusal(model: ModelConfig, train: TrainConfig) -> str | None:
 
 
 def channel_router(router) -> bool:
-    """Whether a quantum router trains as a channel on density matrices (noise, or a
-    mechanism other than the full circuit) rather than as a unitary circuit."""
-    return not router.noise.is_noiseless or router.spec.mechanism != "full"
+    """Whether a quantum router trains as a channel on density matrices (under noise) rather
+    than as a unitary circuit."""
+    return not router.noise.is_noiseless
 
 
 class FusedEpoch:
