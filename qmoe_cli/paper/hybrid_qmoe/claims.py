@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from typing import Literal
 
 from qmoe_cli.paper.hybrid_qmoe.consistency import contradiction
 from qmoe_cli.paper.hybrid_qmoe.efficiency import efficiency_point, eta_ratio
@@ -255,7 +256,9 @@ _LAYERWISE_QUOTE = (
 
 
 def _layerwise_claims() -> list[Claim]:
-    def staged(metric: str, expect: str) -> Compare:
+    def staged(
+        metric: Literal["accuracy", "epochs"], expect: Literal["greater", "less"]
+    ) -> Compare:
         return Compare(metric=metric, a="quantum", b="quantum", expect=expect,
                        a_layerwise=True, pairing="same_circuit")  # fmt: skip
 
